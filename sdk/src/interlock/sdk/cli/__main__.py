@@ -1,0 +1,7 @@
+"""``python -m interlock.sdk.cli``."""
+
+import sys
+
+from interlock.sdk.cli import main
+
+sys.exit(main())

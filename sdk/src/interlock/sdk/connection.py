@@ -1,0 +1,110 @@
+"""Opening a NATS connection from :class:`~interlock.sdk.config.NatsOptions`.
+
+One place turns our options (URLs, user/password, token, ``.creds`` file, TLS) into a
+``nats-py`` client that reconnects forever, and turns connection failures into
+:class:`~interlock.sdk.errors.BusError` with the servers that were tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+
+from interlock.sdk.config import NatsOptions
+from interlock.sdk.errors import BusError
+
+__all__ = ["connect", "tls_context"]
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[[], Awaitable[None]]
+
+
+def tls_context(options: NatsOptions) -> ssl.SSLContext | None:
+    """Return the TLS context the options ask for, or ``None`` when TLS is not configured."""
+    if options.tls_ca_file is None and options.tls_cert_file is None:
+        if any(url.startswith("tls://") for url in options.servers):
+            return ssl.create_default_context()
+        return None
+    context = ssl.create_default_context(
+        cafile=str(options.tls_ca_file) if options.tls_ca_file else None
+    )
+    if options.tls_cert_file is not None and options.tls_key_file is not None:
+        context.load_cert_chain(str(options.tls_cert_file), str(options.tls_key_file))
+    return context
+
+
+async def connect(
+    options: NatsOptions,
+    *,
+    disconnected_cb: Callback | None = None,
+    reconnected_cb: Callback | None = None,
+    timeout: float | None = None,
+) -> NATS:
+    """Connect to NATS and return the client; it reconnects by itself from then on.
+
+    Args:
+        options: Where the servers are and how to authenticate.
+        disconnected_cb: Called when the connection is lost.
+        reconnected_cb: Called when it is back.
+        timeout: Longest time to wait for the first connection (default: the
+            options' ``connect_timeout`` per server, plus one second).
+
+    Raises:
+        BusError: no server could be reached in time, or authentication failed.
+    """
+
+    async def on_error(exc: Exception) -> None:
+        logger.warning("NATS connection error: %s", exc or type(exc).__name__)
+
+    kwargs: dict[str, Any] = {
+        "servers": list(options.servers),
+        "name": options.name,
+        "connect_timeout": options.connect_timeout,
+        "reconnect_time_wait": options.reconnect_wait,
+        "max_reconnect_attempts": -1,
+        "allow_reconnect": True,
+        "error_cb": on_error,
+    }
+    if disconnected_cb is not None:
+        kwargs["disconnected_cb"] = disconnected_cb
+    if reconnected_cb is not None:
+        kwargs["reconnected_cb"] = reconnected_cb
+    if options.user is not None:
+        kwargs["user"] = options.user
+        kwargs["password"] = options.password
+    if options.token is not None:
+        kwargs["token"] = options.token
+    if options.credentials_file is not None:
+        kwargs["user_credentials"] = str(options.credentials_file)
+    context = tls_context(options)
+    if context is not None:
+        kwargs["tls"] = context
+
+    client = NATS()
+    limit = timeout if timeout is not None else options.connect_timeout * len(options.servers) + 1
+    try:
+        # nats-py retries the first connection forever with max_reconnect_attempts=-1 and
+        # no server up; bound it, so a producer is never held longer than it allows.
+        await asyncio.wait_for(client.connect(**kwargs), timeout=limit)
+    except TimeoutError as exc:
+        await _discard(client)
+        raise BusError(list(options.servers), f"no server answered within {limit:g}s") from exc
+    except (OSError, nats.errors.Error) as exc:
+        await _discard(client)
+        reason = str(exc) or type(exc).__name__
+        raise BusError(list(options.servers), reason) from exc
+    return client
+
+
+async def _discard(client: NATS) -> None:
+    try:
+        await client.close()
+    except Exception:
+        logger.debug("closing a failed NATS connection raised", exc_info=True)

@@ -1,0 +1,146 @@
+"""The event: Interlock's unit of information, exactly as the wire contract defines it.
+
+An event is a JSON object with the fields ``id``, ``occurred``, ``event``, ``resource``,
+``related``, ``payload`` and ``source`` (see ``DESIGN.md``, "Wire contract"). This module
+owns the :class:`Event` value object and the rules a valid event obeys; encoding and
+decoding live in :mod:`interlock.sdk.codec`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from interlock.sdk.errors import EventValidationError
+from interlock.sdk.subjects import subject_for
+
+__all__ = ["MAX_EVENT_NAME_TOKENS", "Event", "check_event_name", "utc_now"]
+
+MAX_EVENT_NAME_TOKENS = 16
+"""An event name has at most this many dot-separated tokens."""
+
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,15}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def check_event_name(name: object, field: str = "event") -> str:
+    """Return ``name`` if it is a valid event name, else raise :class:`EventValidationError`.
+
+    A valid name is 1 to 16 tokens of ``[A-Za-z0-9_-]`` joined by dots, e.g.
+    ``airflow.dag_run.succeeded``. The error says which token is wrong and why.
+    """
+    if not isinstance(name, str):
+        raise EventValidationError(field, f"must be a string, not {type(name).__name__}")
+    if _EVENT_NAME.fullmatch(name):
+        return name
+    if not name:
+        raise EventValidationError(field, "is required (a dotted name like 's3.object.created')")
+    tokens = name.split(".")
+    for index, token in enumerate(tokens):
+        if not token:
+            raise EventValidationError(
+                field, f"name {name!r} has an empty token (token {index + 1} of {len(tokens)})"
+            )
+        if not _TOKEN.fullmatch(token):
+            bad = next(ch for ch in token if not _TOKEN.fullmatch(ch))
+            raise EventValidationError(
+                field,
+                f"name {name!r} has the character {bad!r} in token {token!r}; "
+                "tokens hold only letters, digits, '_' and '-'",
+            )
+    raise EventValidationError(
+        field,
+        f"name {name!r} has {len(tokens)} tokens; at most {MAX_EVENT_NAME_TOKENS} are allowed",
+    )
+
+
+def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> None:
+    if not isinstance(value, dict):
+        raise EventValidationError(field, f"must be an object, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise EventValidationError(field, f"has an invalid key {key!r}")
+        if not isinstance(item, str):
+            raise EventValidationError(
+                f"{field}.{key}", f"must be a string, not {type(item).__name__}"
+            )
+    for key in required:
+        if not value.get(key):
+            raise EventValidationError(f"{field}.{key}", "is required")
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One thing that happened, in the shape every Interlock component understands.
+
+    Build one with keywords; ``id``, ``occurred`` and ``source`` have defaults::
+
+        Event(event="db.table.updated", resource={"id": "warehouse.sales", "schema": "dw"})
+
+    Construction validates the contract and raises :class:`EventValidationError` naming
+    the field, e.g. ``resource.id is required``.
+    """
+
+    id: uuid.UUID = msgspec.field(default_factory=uuid.uuid4)
+    """Unique id; the idempotency key end to end (a retried publish is stored once)."""
+    occurred: AwareDatetime = msgspec.field(default_factory=utc_now)
+    """When it happened at the source, with a UTC offset."""
+    event: str
+    """Dotted name, e.g. ``airflow.dag_run.succeeded``."""
+    resource: dict[str, str]
+    """The thing it is about: ``id`` (required) plus labels."""
+    related: list[dict[str, str]] = msgspec.field(default_factory=list)
+    """Other resources involved, each with ``id`` and ``role``."""
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Anything else, as JSON-compatible values."""
+    source: str = ""
+    """Who published it (``adapter.s3``, ``sdk``, ...). Empty means "not set yet": a
+    :class:`~interlock.sdk.Publisher` fills in its configured source."""
+
+    def __post_init__(self) -> None:
+        check_event_name(self.event)
+        if not isinstance(self.id, uuid.UUID):
+            raise EventValidationError("id", f"must be a UUID, not {type(self.id).__name__}")
+        if not isinstance(self.occurred, datetime):
+            raise EventValidationError(
+                "occurred", f"must be a datetime, not {type(self.occurred).__name__}"
+            )
+        if self.occurred.tzinfo is None or self.occurred.utcoffset() is None:
+            raise EventValidationError(
+                "occurred", "must carry a UTC offset (an aware datetime, e.g. 2026-01-31T09:00Z)"
+            )
+        _check_string_map(self.resource, "resource", ("id",))
+        if not isinstance(self.related, list):
+            raise EventValidationError(
+                "related", f"must be a list, not {type(self.related).__name__}"
+            )
+        for index, item in enumerate(self.related):
+            _check_string_map(item, f"related[{index}]", ("id", "role"))
+        if not isinstance(self.payload, dict):
+            raise EventValidationError(
+                "payload", f"must be an object, not {type(self.payload).__name__}"
+            )
+        if not isinstance(self.source, str):
+            raise EventValidationError(
+                "source", f"must be a string, not {type(self.source).__name__}"
+            )
+
+    @property
+    def resource_id(self) -> str:
+        """The id of the resource this event is about."""
+        return self.resource["id"]
+
+    @property
+    def subject(self) -> str:
+        """The NATS subject this event is published on: ``interlock.events.<event>``."""
+        return subject_for(self.event)

@@ -1,0 +1,110 @@
+"""Provisioning the JetStream streams of the wire contract, idempotently.
+
+``INTERLOCK_EVENTS`` captures ``interlock.events.>`` (file storage, limits from
+:class:`StreamLimits`, a duplicate window of at least two minutes so a retried publish is
+stored once). ``INTERLOCK_DEAD`` captures ``interlock.dead.>``: messages that are not
+valid events, each with a header saying why. Running :func:`ensure_streams` again
+updates an existing stream's limits instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import NotFoundError
+
+from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.subjects import (
+    DEAD_STREAM,
+    DEAD_SUBJECT_PREFIX,
+    EVENTS_STREAM,
+    EVENTS_SUBJECT_PREFIX,
+)
+
+__all__ = ["MIN_DUPLICATE_WINDOW", "StreamLimits", "ensure_streams"]
+
+logger = logging.getLogger(__name__)
+
+MIN_DUPLICATE_WINDOW = timedelta(minutes=2)
+
+
+class StreamLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Retention of the event streams. ``None`` means unlimited."""
+
+    max_age: timedelta | None = timedelta(days=7)
+    max_bytes: int | None = None
+    duplicate_window: timedelta = timedelta(minutes=10)
+    """Publishes with an id seen within this window are stored once (at least 2 min)."""
+    dead_max_age: timedelta | None = timedelta(days=30)
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.duplicate_window < MIN_DUPLICATE_WINDOW:
+            raise ConfigurationError(
+                "streams.duplicate_window",
+                f"{self.duplicate_window} is shorter than the minimum of 2 minutes",
+            )
+        if self.max_age is not None and self.max_age < self.duplicate_window:
+            raise ConfigurationError(
+                "streams.max_age", "must be at least as long as the duplicate window"
+            )
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise ConfigurationError("streams.max_bytes", "must be positive or None")
+
+
+def _events_config(limits: StreamLimits) -> StreamConfig:
+    return StreamConfig(
+        name=EVENTS_STREAM,
+        description="Interlock events (wire contract: interlock.events.<event>)",
+        subjects=[EVENTS_SUBJECT_PREFIX + ">"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=limits.max_age.total_seconds() if limits.max_age else None,
+        max_bytes=limits.max_bytes if limits.max_bytes is not None else -1,
+        duplicate_window=limits.duplicate_window.total_seconds(),
+        num_replicas=limits.replicas,
+    )
+
+
+def _dead_config(limits: StreamLimits) -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_STREAM,
+        description="Messages that were not valid Interlock events, with the reason",
+        subjects=[DEAD_SUBJECT_PREFIX + ">"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=limits.dead_max_age.total_seconds() if limits.dead_max_age else None,
+        duplicate_window=MIN_DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=limits.replicas,
+    )
+
+
+async def _ensure(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    assert config.name is not None
+    try:
+        current = await js.stream_info(config.name)
+    except NotFoundError:
+        logger.info("creating stream %s", config.name)
+        return await js.add_stream(config)
+    wanted = config.as_dict()
+    have = current.config.as_dict()
+    if all(have.get(key) == value for key, value in wanted.items()):
+        return current
+    logger.info("updating stream %s limits", config.name)
+    return await js.update_stream(config)
+
+
+async def ensure_streams(
+    js: JetStreamContext, limits: StreamLimits | None = None
+) -> tuple[StreamInfo, StreamInfo]:
+    """Create or update ``INTERLOCK_EVENTS`` and ``INTERLOCK_DEAD``; return their info."""
+    limits = limits or StreamLimits()
+    events = await _ensure(js, _events_config(limits))
+    dead = await _ensure(js, _dead_config(limits))
+    return events, dead
