@@ -26,6 +26,8 @@ _any_decoder = msgspec.json.Decoder()
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
+_EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
+_INVALID = re.compile(r"^Invalid (?P<what>.+)$")
 
 
 def encode_event(event: Event) -> bytes:
@@ -47,9 +49,19 @@ def _translate(exc: msgspec.ValidationError) -> EventValidationError:
         return exc.__cause__
     message = str(exc)
     field = ""
+    values = ""
     if match := _AT_PATH.match(message):
         message = match["reason"]
-        field = match["path"].lstrip(".").replace("[...]", "")
+        field = match["path"].lstrip(".")
+        if field.endswith("[...]"):
+            values = "values "
+        field = field.replace("[...]", "")
+    if match := _EXPECTED.match(message):
+        message = f"{values}must be {match['want']}, not {match['got']}"
+    elif match := _INVALID.match(message):
+        message = f"is not a valid {match['what']}"
+    elif message.startswith("Expected `datetime` with a timezone"):
+        message = "must carry a UTC offset (e.g. 2026-01-31T09:00:00Z)"
     if match := _MISSING.match(message):
         field = f"{field}.{match['field']}" if field else match["field"]
         message = "is required"

@@ -68,7 +68,6 @@ async def connect(
         "name": options.name,
         "connect_timeout": options.connect_timeout,
         "reconnect_time_wait": options.reconnect_wait,
-        "max_reconnect_attempts": -1,
         "allow_reconnect": True,
         "error_cb": on_error,
     }
@@ -89,17 +88,28 @@ async def connect(
 
     client = NATS()
     limit = timeout if timeout is not None else options.connect_timeout * len(options.servers) + 1
+    # nats-py retries a first connection forever when max_reconnect_attempts is -1, and
+    # does not reliably stop when cancelled: connect with a finite number of attempts in
+    # a task of its own, bounded by `limit`, then switch to reconnecting forever.
+    kwargs["max_reconnect_attempts"] = 1
+    attempt = asyncio.ensure_future(client.connect(**kwargs))
     try:
-        # nats-py retries the first connection forever with max_reconnect_attempts=-1 and
-        # no server up; bound it, so a producer is never held longer than it allows.
-        await asyncio.wait_for(client.connect(**kwargs), timeout=limit)
-    except TimeoutError as exc:
+        done, _ = await asyncio.wait({attempt}, timeout=limit)
+    except asyncio.CancelledError:
+        attempt.cancel()
+        raise
+    if not done:
+        attempt.cancel()
         await _discard(client)
-        raise BusError(list(options.servers), f"no server answered within {limit:g}s") from exc
-    except (OSError, nats.errors.Error) as exc:
+        raise BusError(list(options.servers), f"no server answered within {limit:g}s")
+    failure = attempt.exception()
+    if failure is not None:
         await _discard(client)
-        reason = str(exc) or type(exc).__name__
-        raise BusError(list(options.servers), reason) from exc
+        if isinstance(failure, OSError | nats.errors.Error):
+            reason = str(failure) or type(failure).__name__
+            raise BusError(list(options.servers), reason) from failure
+        raise failure
+    client.options["max_reconnect_attempts"] = -1
     return client
 
 

@@ -133,6 +133,8 @@ class Publisher:
                 return
 
     async def _on_disconnected(self) -> None:
+        if self._closed or self._nc is None:
+            return  # closing, or a failed first attempt (already reported)
         logger.warning("disconnected from NATS; spooling until it is back")
 
     async def _on_reconnected(self) -> None:

@@ -1,0 +1,144 @@
+"""``interlock events emit`` and ``interlock events tail`` as a shell script would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interlock.service.embedded_nats import EmbeddedNatsServer
+
+
+def interlock(
+    *args: str, env: dict[str, str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "interlock.sdk.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "INTERLOCK_SPOOL_DIR": str(tmp_path / "spool"),
+        "INTERLOCK_SOURCE": "cron",
+    }
+
+
+def test_emit_then_tail_shows_the_event(nats_url: str, env: dict[str, str]) -> None:
+    init = interlock("events", "init-streams", "--nats-url", nats_url, env=env)
+    assert init.returncode == 0, init.stderr
+    assert "INTERLOCK_EVENTS: 0 messages" in init.stdout
+
+    emitted = interlock(
+        "events",
+        "emit",
+        "db.table.updated",
+        "--resource-id",
+        "warehouse.sales",
+        "--label",
+        "schema=dw",
+        "--related",
+        "producer=airflow.load_sales",
+        "--payload",
+        '{"rows": 1200}',
+        "--id",
+        "5f0b8a0e-8a59-4d3c-9a47-0c1d2e3f4a5b",
+        "--nats-url",
+        nats_url,
+        env=env,
+    )
+    assert emitted.returncode == 0, emitted.stderr
+    assert emitted.stderr == ""
+
+    tailed = interlock(
+        "events", "tail", "db.table.*", "--all", "--count", "1", "--nats-url", nats_url, env=env
+    )
+    assert tailed.returncode == 0, tailed.stderr
+    [line] = tailed.stdout.splitlines()
+    event = json.loads(line)
+    assert event == json.loads(emitted.stdout)
+    assert event["id"] == "5f0b8a0e-8a59-4d3c-9a47-0c1d2e3f4a5b"
+    assert event["resource"] == {"schema": "dw", "id": "warehouse.sales"}
+    assert event["related"] == [{"id": "airflow.load_sales", "role": "producer"}]
+    assert event["payload"] == {"rows": 1200}
+    assert event["source"] == "cron"
+
+
+def test_tail_filters_by_pattern(nats_url: str, env: dict[str, str]) -> None:
+    assert interlock("events", "init-streams", "--nats-url", nats_url, env=env).returncode == 0
+    for name in ("s3.object.created", "db.table.updated", "s3.object.deleted"):
+        result = interlock(
+            "events", "emit", name, "--resource-id", "r", "--nats-url", nats_url, env=env
+        )
+        assert result.returncode == 0, result.stderr
+    tailed = interlock(
+        "events", "tail", "s3.>", "--all", "--idle-exit", "1", "--nats-url", nats_url, env=env
+    )
+    names = [json.loads(line)["event"] for line in tailed.stdout.splitlines()]
+    assert names == ["s3.object.created", "s3.object.deleted"]
+
+
+def test_emit_while_nats_is_down_spools_and_the_next_emit_sends_it(
+    nats_server: EmbeddedNatsServer, env: dict[str, str]
+) -> None:
+    url = nats_server.url
+    assert interlock("events", "init-streams", "--nats-url", url, env=env).returncode == 0
+    nats_server.stop()
+    down = interlock(
+        "events",
+        "emit",
+        "job.finished",
+        "--resource-id",
+        "nightly",
+        "--nats-url",
+        url,
+        "--timeout",
+        "0.5",
+        env=env,
+    )
+    assert down.returncode == 0
+    assert "spooled" in down.stderr
+    nats_server.start()
+    up = interlock(
+        "events", "emit", "job.started", "--resource-id", "nightly", "--nats-url", url, env=env
+    )
+    assert up.returncode == 0, up.stderr
+    tailed = interlock("events", "tail", "--all", "--count", "2", "--nats-url", url, env=env)
+    assert [json.loads(line)["event"] for line in tailed.stdout.splitlines()] == [
+        "job.finished",
+        "job.started",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["events", "emit", "a..b", "--resource-id", "x"], "event name 'a..b' has an empty token"),
+        (["events", "emit", "a.b", "--resource-id", "x", "--payload", "[1]"], "payload must be"),
+        (["events", "emit", "a.b", "--resource-id", "x", "--label", "oops"], "is not KEY=VALUE"),
+    ],
+)
+def test_errors_are_one_line(args: list[str], message: str, env: dict[str, str]) -> None:
+    result = interlock(*args, "--nats-url", "nats://127.0.0.1:1", env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("interlock: error: ")
+    assert message in result.stderr
+
+
+def test_tail_with_nats_down_is_a_one_line_error(env: dict[str, str]) -> None:
+    result = interlock("events", "tail", "--nats-url", "nats://127.0.0.1:1", env=env)
+    assert result.returncode == 1
+    assert "interlock: error: NATS at nats://127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
