@@ -54,7 +54,8 @@ def test_defaults_are_a_new_uuid_and_now_in_utc() -> None:
     assert first.id.version == 4
     assert first.occurred.tzinfo is UTC
     assert before <= first.occurred <= datetime.now(UTC)
-    assert first.related == [] and first.payload == {}
+    assert first.related == []
+    assert first.payload == {}
 
 
 @pytest.mark.parametrize(
@@ -69,7 +70,7 @@ def test_defaults_are_a_new_uuid_and_now_in_utc() -> None:
         ({"event": ".".join(["t"] * 17)}, "event", "17 tokens; at most 16"),
         ({"related": [{"id": "x"}]}, "related[0].role", "is required"),
         ({"related": [{"role": "input"}]}, "related[0].id", "is required"),
-        ({"occurred": datetime(2026, 1, 1)}, "occurred", "must carry a UTC offset"),  # noqa: DTZ001
+        ({"occurred": datetime(2026, 1, 1)}, "occurred", "must carry a UTC offset"),
         ({"payload": [1]}, "payload", "must be an object"),
     ],
 )
