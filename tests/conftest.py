@@ -1,0 +1,57 @@
+"""Real-service fixtures shared by every test: NATS with JetStream, PostgreSQL, SQLite.
+
+- ``nats_server``: a fresh ``nats-server`` per test (JetStream store in ``tmp_path``); the
+  test may ``stop()``, ``kill()`` or ``restart()`` it; it is always stopped at teardown.
+  ``nats_url`` is its URL.
+- ``postgres``: one throwaway PostgreSQL cluster per session; ``postgres_url`` is a fresh
+  database in it per test, dropped afterwards. Tests using either are marked ``postgres``
+  automatically, so ``-m "not postgres"`` skips them.
+- ``sqlite_url``: a file-backed SQLite database in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.nats import running_nats_server
+from harness.postgres import PostgresCluster
+from interlock.service.embedded_nats import EmbeddedNatsServer
+
+_POSTGRES_FIXTURES = frozenset({"postgres", "postgres_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
+    with running_nats_server(tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNatsServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
+    with postgres.database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'interlock.db'}"
