@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from interlock.sdk.config import PublisherConfig
+from interlock.sdk.errors import BusError
 from interlock.sdk.event import Event
 from interlock.sdk.publisher import Publisher, PublishResult
 
@@ -42,15 +44,19 @@ class SyncPublisher:
         self._thread.start()
         self._publisher = Publisher(self.config)
         self._closed = False
-        self._run(self._publisher.connect(), self.config.timeout + _MARGIN)
+        self._pid = os.getpid()
+        self._run(self._publisher.connect(), self.config.timeout + _MARGIN, what="connect")
 
-    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float, *, what: str) -> T:
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise
+        except FutureTimeout as exc:
+            # Not cancelled: a publish that is late still ends stored or spooled.
+            raise BusError(
+                list(self.config.nats.servers),
+                f"{what} did not finish within {timeout:g}s; it goes on in the background",
+            ) from exc
 
     def event(self, name: str, resource_id: str, **fields: Any) -> Event:
         """Build an event stamped with this publisher's source (see ``Publisher.event``)."""
@@ -65,12 +71,19 @@ class SyncPublisher:
         if self._closed:
             raise RuntimeError("this SyncPublisher is closed")
         batch = list(events)
-        return self._run(self._publisher.publish_many(batch), self.config.timeout + _MARGIN)
+        return self._run(
+            self._publisher.publish_many(batch), self.config.timeout + _MARGIN, what="publish"
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the spool is sent; return whether it is empty."""
         wait = self.config.timeout if timeout is None else timeout
-        return self._run(self._publisher.flush(wait), wait + _MARGIN)
+        return self._run(self._publisher.flush(wait), wait + _MARGIN, what="flush")
+
+    @property
+    def usable(self) -> bool:
+        """Whether this instance can publish from this process (not closed, not forked)."""
+        return not self._closed and self._pid == os.getpid()
 
     @property
     def publisher(self) -> Publisher:
@@ -84,7 +97,7 @@ class SyncPublisher:
         self._closed = True
         wait = self.config.timeout if timeout is None else timeout
         try:
-            self._run(self._publisher.close(wait), wait * 2 + _MARGIN)
+            self._run(self._publisher.close(wait), wait * 2 + _MARGIN, what="close")
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=_MARGIN)
@@ -105,27 +118,33 @@ class SyncPublisher:
 
 _shared: SyncPublisher | None = None
 _shared_lock = threading.Lock()
+_atexit_registered = threading.Event()
 
 
 def _shared_publisher(config: PublisherConfig | None) -> SyncPublisher:
     global _shared  # noqa: PLW0603 - one process-wide publisher, created lazily
     with _shared_lock:
-        if config is not None and (_shared is None or _shared.config != config):
-            if _shared is not None:
-                _shared.close()
-            _shared = SyncPublisher(config)
-        elif _shared is None:
-            _shared = SyncPublisher(PublisherConfig.from_env())
-            atexit.register(_close_shared)
+        if _shared is not None and not _shared.usable:
+            # Forked (Airflow runs tasks in forked processes): the loop thread stayed in
+            # the parent. Start afresh here; the parent's instance is the parent's.
+            _shared = None
+        if _shared is not None and config is not None and _shared.config != config:
+            _shared.close()
+            _shared = None
+        if _shared is None:
+            _shared = SyncPublisher(config or PublisherConfig.from_env())
+            if not _atexit_registered.is_set():
+                atexit.register(_close_shared)
+                _atexit_registered.set()
         return _shared
 
 
 def _close_shared() -> None:
     global _shared  # noqa: PLW0603
     with _shared_lock:
-        if _shared is not None:
+        if _shared is not None and _shared.usable:
             _shared.close()
-            _shared = None
+        _shared = None
 
 
 def emit(
