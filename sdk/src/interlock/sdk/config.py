@@ -42,6 +42,21 @@ def default_spool_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(state) / "interlock" / "spool"
 
 
+def _check_credentials(path: Path) -> None:
+    """Refuse a ``.creds`` file without a JWT and a seed (nats-py would loop forever)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError("nats.credentials_file", f"cannot read {path}: {exc}") from exc
+    for marker in ("BEGIN NATS USER JWT", "BEGIN USER NKEY SEED"):
+        if marker not in text:
+            raise ConfigurationError(
+                "nats.credentials_file",
+                f"{path} is not a NATS credentials file (no '-----{marker}-----' block); "
+                "create one with `nsc generate creds`",
+            )
+
+
 class NatsOptions(msgspec.Struct, frozen=True, kw_only=True):
     """How to reach and authenticate to NATS."""
 
@@ -57,6 +72,8 @@ class NatsOptions(msgspec.Struct, frozen=True, kw_only=True):
     tls_key_file: Path | None = None
     name: str = "interlock"
     """Connection name, shown by ``nats-server`` monitoring."""
+    randomize: bool = True
+    """Try the servers in random order (spreads clients); ``False`` keeps the list's order."""
     connect_timeout: float = 2.0
     reconnect_wait: float = 0.5
     """Seconds between reconnection attempts while a server is unreachable."""
@@ -77,6 +94,8 @@ class NatsOptions(msgspec.Struct, frozen=True, kw_only=True):
             path = getattr(self, field)
             if path is not None and not Path(path).is_file():
                 raise ConfigurationError(f"nats.{field}", f"{path} is not a readable file")
+        if self.credentials_file is not None:
+            _check_credentials(Path(self.credentials_file))
 
 
 class PublisherConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from interlock.sdk.config import NatsOptions
-from interlock.sdk.errors import BusError
+from interlock.sdk.errors import BusError, ConfigurationError
 
 __all__ = ["connect", "tls_context"]
 
@@ -59,9 +59,20 @@ async def connect(
     Raises:
         BusError: no server could be reached in time, or authentication failed.
     """
+    errors: list[Exception] = []
 
     async def on_error(exc: Exception) -> None:
+        # nats-py reports why a server refused us (authorization, TLS) only here; its
+        # connect() then raises a bare NoServersError. Keep the reason for our error.
+        errors.append(exc)
         logger.warning("NATS connection error: %s", exc or type(exc).__name__)
+
+    def reason(default: str) -> str:
+        for exc in reversed(errors):
+            text = str(exc) or type(exc).__name__
+            if not isinstance(exc, nats.errors.NoServersError):
+                return f"{default}: {text}" if default else text
+        return default
 
     kwargs: dict[str, Any] = {
         "servers": list(options.servers),
@@ -69,6 +80,7 @@ async def connect(
         "connect_timeout": options.connect_timeout,
         "reconnect_time_wait": options.reconnect_wait,
         "allow_reconnect": True,
+        "dont_randomize": not options.randomize,
         "error_cb": on_error,
     }
     if disconnected_cb is not None:
@@ -82,7 +94,12 @@ async def connect(
         kwargs["token"] = options.token
     if options.credentials_file is not None:
         kwargs["user_credentials"] = str(options.credentials_file)
-    context = tls_context(options)
+    try:
+        context = tls_context(options)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(
+            "nats.tls", f"cannot load the TLS CA, certificate or key: {exc}"
+        ) from exc
     if context is not None:
         kwargs["tls"] = context
 
@@ -101,13 +118,13 @@ async def connect(
     if not done:
         attempt.cancel()
         await _discard(client)
-        raise BusError(list(options.servers), f"no server answered within {limit:g}s")
+        raise BusError(list(options.servers), reason(f"no server answered within {limit:g}s"))
     failure = attempt.exception()
     if failure is not None:
         await _discard(client)
         if isinstance(failure, OSError | nats.errors.Error):
-            reason = str(failure) or type(failure).__name__
-            raise BusError(list(options.servers), reason) from failure
+            cause = reason("") or str(failure) or type(failure).__name__
+            raise BusError(list(options.servers), cause) from failure
         raise failure
     client.options["max_reconnect_attempts"] = -1
     return client

@@ -106,6 +106,9 @@ class Publisher:
         except BusError as exc:
             logger.warning("NATS unreachable, events will be spooled until it is back: %s", exc)
             self._tasks.append(asyncio.create_task(self._reconnect(), name="interlock-reconnect"))
+        except BaseException:
+            self._spool.close()  # a configuration error: release the spool's locks
+            raise
         self._tasks.append(asyncio.create_task(self._drain(), name="interlock-spool-drain"))
         return self
 

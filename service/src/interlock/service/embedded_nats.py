@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -80,6 +81,9 @@ class EmbeddedNatsServer:
     free one, and ``0`` asks for a free port at once. ``restart()`` reuses the port and
     the store, so clients reconnect to the same ``url`` and JetStream data survives.
     Output is appended to ``log_path`` (default: ``nats-server.log`` beside ``store_dir``).
+    ``extra_args`` are appended to the command line as given (authentication, TLS, e.g.
+    ``["--tls", "--tlscert", "server.pem", "--tlskey", "server-key.pem"]``); they must not
+    set the host, port or store, which this class owns.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class EmbeddedNatsServer:
         binary: Path | None = None,
         ready_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self._store_dir = Path(store_dir)
         self._host = host
@@ -103,6 +108,9 @@ class EmbeddedNatsServer:
         self._binary = binary
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
+        if isinstance(extra_args, str):  # a str is a Sequence[str]: "--tls" would become 5 args
+            raise TypeError("extra_args is a sequence of arguments, not one string")
+        self._extra_args = tuple(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -200,6 +208,7 @@ class EmbeddedNatsServer:
         argv = [str(binary), "-a", self._host, "-p", str(port), "-js", "-sd", str(self._store_dir)]
         if self._name:
             argv += ["-n", self._name]
+        argv += self._extra_args
         offset = self._log_path.stat().st_size if self._log_path.exists() else 0
         with self._log_path.open("ab") as log:  # the child keeps its own descriptor
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
