@@ -1,7 +1,94 @@
 """Interlock rules: the Python DSL, the declarative rule model and the matching engine.
 
-The DSL, the model and the engine land with the rules issue; this package exists so the
-workspace, its dependencies and its lock file are complete from the first commit.
+Write rules in ordinary Python modules::
+
+    from interlock.rules import Rule, absent, deadline, notify, resource, workdays
+
+    sales_sla = Rule(
+        name="sales-table-by-0900",
+        when=absent("db.table.updated", where=resource.id == "warehouse.sales",
+                    by=deadline("09:00", tz="Europe/Berlin", days=workdays())),
+        then=[notify("data-team-slack", title="Sales table not refreshed by 09:00")],
+    )
+
+Rules are plain data: :func:`dump_rules` / :func:`load_rules` give the stored JSON form.
 """
 
-__all__: list[str] = []
+from interlock.rules.actions import (
+    Emit,
+    Notify,
+    PauseQueue,
+    PauseRule,
+    ResumeQueue,
+    ResumeRule,
+    RunDeployment,
+    Webhook,
+)
+from interlock.rules.dsl import (
+    absent,
+    after,
+    all_of,
+    any_of,
+    at_least,
+    cron,
+    deadline,
+    emit,
+    every_day,
+    heartbeat,
+    notify,
+    on,
+    pause_queue,
+    pause_rule,
+    resume_queue,
+    resume_rule,
+    run_deployment,
+    sequence,
+    webhook,
+    weekends,
+    workdays,
+)
+from interlock.rules.errors import RuleDefinitionError, RuleIssue
+from interlock.rules.fields import event, payload, related, resource, source
+from interlock.rules.rule import Rule, dump_rules, load_rules
+
+__all__ = [
+    "Emit",
+    "Notify",
+    "PauseQueue",
+    "PauseRule",
+    "ResumeQueue",
+    "ResumeRule",
+    "Rule",
+    "RuleDefinitionError",
+    "RuleIssue",
+    "RunDeployment",
+    "Webhook",
+    "absent",
+    "after",
+    "all_of",
+    "any_of",
+    "at_least",
+    "cron",
+    "deadline",
+    "dump_rules",
+    "emit",
+    "event",
+    "every_day",
+    "heartbeat",
+    "load_rules",
+    "notify",
+    "on",
+    "pause_queue",
+    "pause_rule",
+    "payload",
+    "related",
+    "resource",
+    "resume_queue",
+    "resume_rule",
+    "run_deployment",
+    "sequence",
+    "source",
+    "webhook",
+    "weekends",
+    "workdays",
+]

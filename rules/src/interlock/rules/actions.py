@@ -1,0 +1,93 @@
+"""Actions: what a rule does when it fires (or resolves), declared, never executed here.
+
+Tagged by ``action`` in JSON. String fields are Jinja templates rendered by the service
+in a sandbox over the firing (see :mod:`interlock.rules.templates`): ``{{ rule.name }}``,
+``{{ key }}``, ``{{ window.deadline }}``, ``{{ event.resource.id }}``, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "AnyAction",
+    "Emit",
+    "Notify",
+    "PauseQueue",
+    "PauseRule",
+    "ResumeQueue",
+    "ResumeRule",
+    "RunDeployment",
+    "Webhook",
+]
+
+
+class Notify(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="notify"):
+    """Send a notification through Apprise, to a named channel or an Apprise URL."""
+
+    channel: str | None = None
+    """A channel whose (secret) Apprise URL the service stores."""
+    url: str | None = None
+    """An Apprise URL given directly (``mailto://``, ``slack://``, ``json://``...)."""
+    title: str = "{{ rule.name }} {{ firing.status }}"
+    body: str = "{{ firing.summary }}"
+
+
+class RunDeployment(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="run_deployment"
+):
+    """Start a run of a deployment with parameters (values may be templates)."""
+
+    deployment: str
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PauseQueue(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="pause_queue"):
+    """Pause a work queue: its runs wait until it is resumed."""
+
+    queue: str
+
+
+class ResumeQueue(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="resume_queue"
+):
+    """Resume a paused work queue."""
+
+    queue: str
+
+
+class PauseRule(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="pause_rule"):
+    """Pause a rule (its windows keep their state but it fires nothing)."""
+
+    rule: str
+
+
+class ResumeRule(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="resume_rule"):
+    """Resume a paused rule."""
+
+    rule: str
+
+
+class Webhook(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="webhook"):
+    """Call an HTTP endpoint; ``body`` is JSON whose strings may be templates."""
+
+    url: str
+    method: str = "POST"
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    body: Any = None
+
+
+class Emit(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="emit"):
+    """Publish a further event."""
+
+    event: str
+    resource_id: str
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+AnyAction = (
+    Notify | RunDeployment | PauseQueue | ResumeQueue | PauseRule | ResumeRule | Webhook | Emit
+)

@@ -1,0 +1,510 @@
+"""Calendars that SLA windows are cut from: daily and cron schedules, deadlines and windows.
+
+A :class:`Schedule` names wall-clock deadlines in a time zone: :class:`DailySchedule`
+(``09:00 Europe/Berlin on workdays``) or :class:`CronSchedule` (``0 9 * * 1-5``), each
+with holidays. Both are frozen ``msgspec`` structs tagged by ``kind``; decode them with
+``msgspec.json.decode(data, type=AnySchedule)``. A :class:`Window` is the span
+``[start, deadline)`` in which an expected event must arrive. Instants in and out are
+aware datetimes; every instant returned is UTC.
+
+Time zones and DST. Weekdays, holidays and day boundaries are local dates in the
+schedule's zone. A wall-clock time maps to an instant by two rules:
+
+* A time that does not exist is shifted forward by the length of the gap: 02:30 on
+  2026-03-29 in Europe/Berlin (clocks jump from 02:00 to 03:00) fires at 03:30 CEST,
+  01:30 UTC, read with the offset in force before the gap (PEP 495 ``fold=0``, RFC 5545,
+  java.time, APScheduler 3); 02:00, the gap's start, fires at 03:00, the first instant
+  after it. Shifting keeps the slack between a producer scheduled in local time and its
+  deadline, and lands a skipped hourly time on the next hour's deadline (``15 * * * *``
+  fires at 01:15 CET, then 03:15 CEST). Clamping every skipped time to 03:00 instead
+  would add a deadline there, a 15-minute window no hourly producer meets. Wall times
+  that land on one instant are one deadline.
+* A time that occurs twice (fall back: 02:30 on 2026-10-25 in Europe/Berlin) fires
+  once, at its first occurrence (``fold=0``: 02:30 CEST, 00:30 UTC). This holds for cron
+  too: ``15 * * * *`` fires at 02:15 CEST but not again at 02:15 CET, so that window
+  lasts two hours. (APScheduler 3.11 fires both occurrences.)
+
+Cron follows Vixie cron: ``*``, lists, ranges, steps, ``JAN``-``DEC``, ``SUN``-``SAT``,
+weekday 0 and 7 both Sunday; when neither the day nor the weekday field starts with
+``*`` a day matches either, otherwise both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, cast
+from zoneinfo import ZoneInfo, available_timezones
+
+import msgspec
+
+__all__ = [
+    "AnySchedule",
+    "CronSchedule",
+    "DailySchedule",
+    "Schedule",
+    "StartPolicy",
+    "Window",
+    "weekends",
+    "workdays",
+]
+
+StartPolicy = Literal["previous_deadline", "start_of_day"]
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_NAMES = tuple(name[:3] for name in _WEEKDAYS)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_CronField = tuple[str, int, int, dict[str, int], str]  # name, low, high, names, hint
+_CRON_FIELDS: tuple[_CronField, ...] = (
+    ("minute", 0, 59, {}, "0-59"),
+    ("hour", 0, 23, {}, "0-23"),
+    ("day", 1, 31, {}, "1-31"),
+    ("month", 1, 12, {n: i for i, n in enumerate(_MONTHS, 1)}, "1-12 or JAN-DEC"),
+    ("weekday", 0, 7, {n: (i + 1) % 7 for i, n in enumerate(_DAY_NAMES)}, "0-7 or SUN-SAT"),
+)
+_TIME = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+_DASH = "\u2013"
+_TICK = timedelta(microseconds=1)
+_ZERO = timedelta(0)
+_LOOKBACK = timedelta(days=2)
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
+
+
+def workdays() -> tuple[str, ...]:
+    """Return Monday to Friday, for ``DailySchedule(days=workdays())``."""
+    return _DAY_NAMES[:5]
+
+
+def weekends() -> tuple[str, ...]:
+    """Return Saturday and Sunday, for ``DailySchedule(days=weekends())``."""
+    return _DAY_NAMES[5:]
+
+
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """The span ``[start, deadline)`` in which an expected event must arrive (UTC)."""
+
+    start: datetime
+    deadline: datetime
+
+    def __post_init__(self) -> None:
+        if not _utc(self.start, "start") < _utc(self.deadline, "deadline"):
+            raise ValueError(f"window start {self.start} is not before deadline {self.deadline}")
+        msgspec.structs.force_setattr(self, "start", _utc(self.start, "start"))
+        msgspec.structs.force_setattr(self, "deadline", _utc(self.deadline, "deadline"))
+
+    def __contains__(self, instant: datetime) -> bool:
+        return self.start <= instant < self.deadline
+
+
+class _Plan:
+    """A schedule compiled for evaluation: its zone, and wall-clock times that match."""
+
+    __slots__ = ("holidays", "zone")
+
+    def __init__(self, tz: str, holidays: Collection[date | str]) -> None:
+        self.zone = _zone(tz)
+        self.holidays = frozenset(_date(day) for day in holidays)
+
+    def next_wall(self, after: datetime) -> datetime:
+        """Return the first matching naive wall-clock time strictly after ``after``."""
+        raise NotImplementedError
+
+    def prev_wall(self, before: datetime) -> datetime:
+        """Return the last matching naive wall-clock time strictly before ``before``."""
+        raise NotImplementedError
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", dict=True):
+    """Wall-clock deadlines in a time zone; the base of :data:`AnySchedule`."""
+
+    def _compile(self) -> _Plan:
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        self.__dict__["_compiled"] = self._compile()
+
+    def _plan(self) -> _Plan:
+        plan: _Plan | None = self.__dict__.get("_compiled")  # absent after copy.copy()
+        if plan is None:
+            plan = self.__dict__["_compiled"] = self._compile()
+        return plan
+
+    def describe(self) -> str:
+        """Say in words when the deadlines are ("09:00 Europe/Berlin on Mon-Fri")."""
+        raise NotImplementedError
+
+    def next_deadline(self, after: datetime) -> datetime:
+        """Return the first deadline strictly after ``after``."""
+        return self._next(_utc(after, "after"))
+
+    def previous_deadline(self, at_or_before: datetime) -> datetime | None:
+        """Return the last deadline at or before ``at_or_before`` (None only near year 1)."""
+        return self._previous(_utc(at_or_before, "at_or_before"))
+
+    def deadlines_after(self, instant: datetime, count: int) -> list[datetime]:
+        """Return the first ``count`` deadlines strictly after ``instant``, ascending."""
+        if count < 0:
+            raise ValueError(f"count must not be negative, got {count}")
+        deadlines = [self._next(_utc(instant, "instant"))] if count else []
+        while len(deadlines) < count:
+            deadlines.append(self._next(deadlines[-1]))
+        return deadlines
+
+    def window_for(
+        self, deadline: datetime, start_policy: StartPolicy = "previous_deadline"
+    ) -> Window:
+        """Return the window that ends at ``deadline``, one of this schedule's deadlines.
+
+        ``"previous_deadline"`` starts it at the deadline before, so windows tile time.
+        ``"start_of_day"`` starts it at local midnight of the day the deadline closes (for
+        a deadline at midnight, the day before), never before the previous deadline.
+
+        Raises:
+            ValueError: ``deadline`` is not a deadline of this schedule.
+        """
+        end = _utc(deadline, "deadline")
+        if (found := self._next(end - _TICK)) != end:
+            raise ValueError(
+                f"{end.isoformat()} is not a deadline of {self.describe()} "
+                f"(the next one is {found.isoformat()})"
+            )
+        return self._window(self._previous(end - _TICK), end, start_policy)
+
+    def window_containing(self, instant: datetime) -> Window:
+        """Return the ``"previous_deadline"`` window whose ``[start, deadline)`` holds it."""
+        now = _utc(instant, "instant")
+        return self._window(self._previous(now), self._next(now), "previous_deadline")
+
+    # ``__dict__["_span"]`` remembers the last answer, (low, previous or None, next): no
+    # deadline falls in (low, next), and previous == low is one. Always true, so never stale;
+    # the 100,000 keys of one rule ask about the same few instants.
+
+    def _next(self, after: datetime) -> datetime:
+        span = self.__dict__.get("_span")
+        if span is not None and span[0] <= after < span[2]:
+            return cast("datetime", span[2])
+        plan = self._plan()
+        local = after.astimezone(plan.zone)
+        start = local.replace(tzinfo=None)
+        # Wall times in a gap fire shifted forward by its length, so after a recent jump of
+        # the clock they may still be due: scan from one jump earlier (one per two days).
+        try:
+            jump = start - _wall(after - _LOOKBACK, plan.zone) - _LOOKBACK
+        except OverflowError:  # near year 1
+            jump = _ZERO
+        if jump > _ZERO and (after - jump).astimezone(plan.zone).utcoffset() != local.utcoffset():
+            start -= jump
+        best, limit = None, datetime.max
+        wall = plan.next_wall(start)
+        while wall < limit:  # once a deadline is found, no later wall time fires earlier
+            deadline = wall.replace(tzinfo=plan.zone, fold=0).astimezone(UTC)
+            if deadline > after and (best is None or deadline < best):
+                best, limit = deadline, _wall(deadline, plan.zone)
+                if wall == limit:  # not shifted out of a gap: nothing after it can beat it
+                    break
+            wall = plan.next_wall(wall)
+        assert best is not None
+        self.__dict__["_span"] = (after, None, best)
+        return best
+
+    def _previous(self, at_or_before: datetime) -> datetime | None:
+        span = self.__dict__.get("_span")
+        if span is not None and span[1] is not None and span[1] <= at_or_before < span[2]:
+            return cast("datetime", span[1])
+        plan = self._plan()
+        try:
+            wall = plan.prev_wall(_wall(at_or_before, plan.zone) + _TICK)
+            while (deadline := wall.replace(tzinfo=plan.zone).astimezone(UTC)) > at_or_before:
+                wall = plan.prev_wall(wall)
+        except OverflowError:
+            return None
+        # Later wall times may fire earlier: shifted out of a gap, or a repeated hour's first
+        # pass when ``at_or_before`` is in its second.
+        while (following := self._next(deadline)) <= at_or_before:
+            deadline = following
+        self.__dict__["_span"] = (deadline, deadline, following)
+        return deadline
+
+    def _window(self, start: datetime | None, deadline: datetime, policy: StartPolicy) -> Window:
+        if start is None or policy == "start_of_day":
+            zone = self._plan().zone
+            day = (deadline - _TICK).astimezone(zone).date()
+            midnight = datetime.combine(day, time(), zone).astimezone(UTC)
+            start = midnight if start is None else max(start, midnight)
+        return Window(start=start, deadline=deadline)
+
+
+class DailySchedule(Schedule, frozen=True, kw_only=True, tag="daily"):
+    """A deadline at one time of day on some weekdays, except holidays.
+
+    Attributes:
+        at: ``"HH:MM"`` or ``"HH:MM:SS"``, local time in ``tz``.
+        tz: An IANA time zone name.
+        days: Weekday names (``"mon"``, ``"monday"``) or numbers (0 = Monday, as
+            ``date.weekday()``); stored as names in week order. Default: every day.
+        holidays: Local dates, ``"YYYY-MM-DD"``, on which no deadline falls; stored sorted.
+    """
+
+    at: str
+    tz: str = "UTC"
+    days: Collection[str | int] = _DAY_NAMES
+    holidays: Collection[str] = ()
+
+    def _compile(self) -> _DailyPlan:
+        plan = _DailyPlan(self.tz, self.holidays, self.at, self.days)
+        force = msgspec.structs.force_setattr
+        force(self, "at", plan.at.isoformat("seconds" if plan.at.second else "minutes"))
+        force(self, "days", tuple(_DAY_NAMES[day] for day in sorted(plan.days)))
+        force(self, "holidays", tuple(day.isoformat() for day in sorted(plan.holidays)))
+        return plan
+
+    def describe(self) -> str:
+        """Say in words when the deadlines are ("09:00 Europe/Berlin on Mon-Fri")."""
+        days = cast("_DailyPlan", self._plan()).days
+        when = "every day" if len(days) == 7 else f"on {_weekdays(days)}"
+        return f"{self.at} {self.tz} {when}{_except(self.holidays)}"
+
+
+class CronSchedule(Schedule, frozen=True, kw_only=True, tag="cron"):
+    """Deadlines at the times a 5-field cron expression names, except holidays.
+
+    Attributes:
+        expression: ``minute hour day month weekday``, e.g. ``"0 9 * * MON-FRI"``.
+        tz: An IANA time zone name.
+        holidays: Local dates, ``"YYYY-MM-DD"``, on which no deadline falls; stored sorted.
+    """
+
+    expression: str
+    tz: str = "UTC"
+    holidays: Collection[str] = ()
+
+    def _compile(self) -> _CronPlan:
+        plan = _CronPlan(self.tz, self.holidays, self.expression)
+        msgspec.structs.force_setattr(self, "expression", " ".join(self.expression.split()))
+        holidays = tuple(day.isoformat() for day in sorted(plan.holidays))
+        msgspec.structs.force_setattr(self, "holidays", holidays)
+        return plan
+
+    def describe(self) -> str:
+        """Say in words when the deadlines are ("every hour at :15 UTC")."""
+        plan = cast("_CronPlan", self._plan())
+        hours, minutes = plan.hours, plan.minutes
+        clock = len(hours) * len(minutes) <= 4
+        if clock:
+            when = ", ".join(f"{h:02d}:{m:02d}" for h in hours for m in minutes)
+        elif len(hours) == 24 and len(minutes) <= 4:
+            when = "every hour at " + ", ".join(f":{m:02d}" for m in minutes)
+        else:
+            when = f"minute {_runs(minutes, str)} of hour {_runs(hours, str)}"
+        doms = "" if len(plan.doms) == 31 else "day " + _runs(plan.doms, str)
+        dows = "" if len(plan.dows) == 7 else _weekdays(plan.dows)
+        if plan.either and not (doms and dows):
+            doms = dows = ""  # either field matches every day
+        if doms and dows:
+            days = f"on {doms} or on {dows}" if plan.either else f"on {dows} if {doms}"
+        else:
+            days = f"on {doms or dows}" if doms or dows else "every day" if clock else ""
+        if len(plan.months) < 12:
+            days += f" in {_runs(plan.months, lambda m: _MONTHS[m - 1].title())}"
+        return " ".join(filter(None, [when, self.tz, days.strip()])) + _except(self.holidays)
+
+
+AnySchedule = DailySchedule | CronSchedule
+
+
+class _DailyPlan(_Plan):
+    __slots__ = ("at", "days")
+
+    def __init__(self, tz: str, holidays: Collection[date | str], at: str, days: object) -> None:
+        match = _TIME.fullmatch(at) if isinstance(at, str) else None
+        if not match or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3] or 0) > 59:
+            raise ValueError(f"{at!r} is not a time of day (use HH:MM, e.g. '09:00')")
+        self.at = time(int(match[1]), int(match[2]), int(match[3] or 0))
+        if isinstance(days, str) or not isinstance(days, Iterable):
+            raise ValueError(f"days must be a collection of weekdays, not {days!r} (e.g. ('mon',))")
+        self.days = frozenset(_weekday(day) for day in days)
+        if not self.days:
+            raise ValueError("days is empty: name at least one weekday (e.g. workdays())")
+        super().__init__(tz, holidays)
+
+    def next_wall(self, after: datetime) -> datetime:
+        day = after.date() if after.time() < self.at else after.date() + _DAY
+        while day.weekday() not in self.days or day in self.holidays:
+            day += _DAY
+        return datetime.combine(day, self.at)
+
+    def prev_wall(self, before: datetime) -> datetime:
+        day = before.date() if before.time() > self.at else before.date() - _DAY
+        while day.weekday() not in self.days or day in self.holidays:
+            day -= _DAY
+        return datetime.combine(day, self.at)
+
+
+class _CronPlan(_Plan):
+    __slots__ = ("doms", "dows", "either", "hours", "minutes", "months")
+
+    def __init__(self, tz: str, holidays: Collection[date | str], expression: str) -> None:
+        fields = expression.split() if isinstance(expression, str) else []
+        if len(fields) != 5:
+            raise ValueError(
+                f"{expression!r} is not a cron expression: expected 5 fields "
+                f"(minute hour day month weekday), got {len(fields)}"
+            )
+        try:
+            minutes, hours, doms, months, dows = (
+                _cron_field(text, spec) for text, spec in zip(fields, _CRON_FIELDS, strict=True)
+            )
+        except ValueError as exc:
+            raise ValueError(f"{expression!r} is not a cron expression: {exc}") from None
+        self.minutes, self.hours = sorted(minutes), sorted(hours)
+        self.doms, self.months = frozenset(doms), frozenset(months)
+        self.dows = frozenset((day - 1) % 7 for day in dows)  # as date.weekday(): 0 = Monday
+        self.either = not fields[2].startswith("*") and not fields[4].startswith("*")
+        if not self.either and not any(d <= _MONTH_DAYS[m - 1] for d in doms for m in months):
+            raise ValueError(f"{expression!r} never fires: no month it names has day {min(doms)}")
+        super().__init__(tz, holidays)
+
+    def _day_matches(self, day: date) -> bool:
+        if day in self.holidays:
+            return False
+        in_month, in_week = day.day in self.doms, day.weekday() in self.dows
+        return (in_month or in_week) if self.either else (in_month and in_week)
+
+    def next_wall(self, after: datetime) -> datetime:
+        start = after.replace(second=0, microsecond=0) + _MINUTE
+        day, hour, minute = start.date(), start.hour, start.minute
+        while True:
+            if day.month not in self.months:
+                day, hour, minute = (day.replace(day=28) + 4 * _DAY).replace(day=1), 0, 0
+                continue
+            if self._day_matches(day):
+                i = bisect_left(self.hours, hour)
+                if i < len(self.hours) and self.hours[i] == hour:
+                    j = bisect_left(self.minutes, minute)
+                    if j < len(self.minutes):
+                        return datetime.combine(day, time(hour, self.minutes[j]))
+                    i += 1
+                if i < len(self.hours):
+                    return datetime.combine(day, time(self.hours[i], self.minutes[0]))
+            day, hour, minute = day + _DAY, 0, 0
+
+    def prev_wall(self, before: datetime) -> datetime:
+        end = before.replace(second=0, microsecond=0)
+        end -= _MINUTE if end == before else timedelta(0)
+        day, hour, minute = end.date(), end.hour, end.minute
+        while True:
+            if day.month not in self.months:
+                day, hour, minute = day.replace(day=1) - _DAY, 23, 59
+                continue
+            if self._day_matches(day):
+                i = bisect_right(self.hours, hour) - 1
+                if i >= 0 and self.hours[i] == hour:
+                    j = bisect_right(self.minutes, minute) - 1
+                    if j >= 0:
+                        return datetime.combine(day, time(hour, self.minutes[j]))
+                    i -= 1
+                if i >= 0:
+                    return datetime.combine(day, time(self.hours[i], self.minutes[-1]))
+            day, hour, minute = day - _DAY, 23, 59
+
+
+def _cron_field(text: str, spec: _CronField) -> set[int]:
+    field, low, high, _, _ = spec
+    values: set[int] = set()
+    for part in text.split(","):
+        body, slash, step = part.partition("/")
+        if body == "*":
+            first, last = low, high
+        else:
+            first_text, dash, last_text = body.partition("-")
+            first = _cron_value(first_text, spec)
+            last = _cron_value(last_text, spec) if dash else high if slash else first
+            if first > last:
+                raise ValueError(f"{field} range {body!r} runs backwards (write the low end first)")
+        if slash and not (step.isascii() and step.isdecimal() and int(step) > 0):
+            raise ValueError(f"{field} step {step!r} is not a positive number (e.g. '*/15')")
+        values.update(range(first, last + 1, int(step) if slash else 1))
+    return values
+
+
+def _cron_value(text: str, spec: _CronField) -> int:
+    field, low, high, names, hint = spec
+    value = int(text) if text.isascii() and text.isdecimal() else names.get(text.lower(), -1)
+    if value == -1:
+        kind = "a number or a name" if names else "a number"
+        raise ValueError(f"{field} {text!r} is not {kind} (use {hint})")
+    if not low <= value <= high:
+        raise ValueError(f"{field} {text!r} is out of range (use {hint})")
+    return value
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} must be a timezone-aware datetime, got {value!r} (add tzinfo=UTC)"
+        )
+    return value.astimezone(UTC)
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, ValueError, OSError, TypeError):
+        close = difflib.get_close_matches(str(tz), available_timezones(), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name, e.g. 'Europe/Berlin'"
+        raise ValueError(f"unknown time zone {tz!r} ({hint})") from None
+
+
+def _date(value: date | str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(value)  # type: ignore[arg-type]  # a datetime: TypeError
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"holiday {value!r} is not a date (use 'YYYY-MM-DD', e.g. '2026-12-25')"
+        ) from None
+
+
+def _weekday(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+        return value
+    key = value.strip().lower() if isinstance(value, str) else None
+    for number, name in enumerate(_WEEKDAYS):
+        if key in (name, name[:3]):
+            return number
+    raise ValueError(f"{value!r} is not a weekday (use 'mon'...'sun', or 0-6 with 0 = Monday)")
+
+
+def _weekdays(days: Iterable[int]) -> str:
+    return _runs(days, lambda day: _DAY_NAMES[day].title())
+
+
+def _runs(values: Iterable[int], label: Callable[[int], str]) -> str:
+    """Write ``{1, 2, 3, 5}`` as ``"1-3, 5"`` (with an en dash): runs of 3+ become ranges."""
+    groups: list[list[int]] = []
+    for value in sorted(values):
+        if groups and value == groups[-1][-1] + 1:
+            groups[-1].append(value)
+        else:
+            groups.append([value])
+    return ", ".join(
+        f"{label(group[0])}{_DASH}{label(group[-1])}"
+        if len(group) > 2
+        else ", ".join(map(label, group))
+        for group in groups
+    )
+
+
+def _except(holidays: Collection[str]) -> str:
+    count = len(holidays)
+    return f", except {count} holiday{'s' * (count != 1)}" if count else ""

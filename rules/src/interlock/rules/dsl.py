@@ -1,0 +1,306 @@
+"""The rule-writing DSL: small functions that build the declarative model.
+
+Read a rule aloud and it says what it does::
+
+    Rule(
+        name="sales-table-by-0900",
+        when=absent("db.table.updated", where=resource.id == "warehouse.sales",
+                    by=deadline("09:00", tz="Europe/Berlin", days=workdays())),
+        then=[notify("data-team-slack", title="Sales table not refreshed by 09:00"),
+              run_deployment("backfill-sales", parameters={"date": "{{ window.start.date() }}"})],
+    )
+
+Nothing here validates beyond types: :class:`~interlock.rules.rule.Rule` validates the
+whole rule and reports every problem with its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+from interlock.rules.actions import (
+    Emit,
+    Notify,
+    PauseQueue,
+    PauseRule,
+    ResumeQueue,
+    ResumeRule,
+    RunDeployment,
+    Webhook,
+)
+from interlock.rules.predicates import Predicate
+from interlock.rules.triggers import (
+    AbsenceTrigger,
+    AfterWindow,
+    AnyWindow,
+    CalendarWindow,
+    CompoundTrigger,
+    EventMatch,
+    EventTrigger,
+    HeartbeatWindow,
+    SequenceTrigger,
+)
+from interlock.sdk.durations import format_duration
+
+__all__ = [
+    "absent",
+    "after",
+    "all_of",
+    "any_of",
+    "at_least",
+    "cron",
+    "deadline",
+    "emit",
+    "every_day",
+    "heartbeat",
+    "notify",
+    "on",
+    "pause_queue",
+    "pause_rule",
+    "resume_queue",
+    "resume_rule",
+    "run_deployment",
+    "sequence",
+    "webhook",
+    "weekends",
+    "workdays",
+]
+
+Duration = str | int | float | timedelta
+Names = str | Sequence[str]
+
+
+def _duration(value: Duration | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return format_duration(timedelta(seconds=value))
+
+
+def _names(names: Names) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _paths(for_each: str | Sequence[str]) -> list[str]:
+    return [for_each] if isinstance(for_each, str) else list(for_each)
+
+
+def _match(names: Names | EventMatch | EventTrigger, where: Predicate | None) -> EventMatch:
+    if isinstance(names, EventTrigger):
+        return names.match
+    if isinstance(names, EventMatch):
+        return names
+    return EventMatch(names=_names(names), where=where)  # type: ignore[arg-type]
+
+
+# -- triggers --------------------------------------------------------------------------
+
+
+def on(
+    names: Names,
+    where: Predicate | None = None,
+    *,
+    at_least: int = 1,
+    within: Duration | None = None,
+    for_each: str | Sequence[str] = (),
+) -> EventTrigger:
+    """Events named ``names`` (patterns allowed) satisfying ``where``.
+
+    ``at_least=N, within="1h"`` fires when N such events happen within an hour (per
+    ``for_each`` key); otherwise every matching event fires.
+    """
+    return EventTrigger(
+        match=_match(names, where),
+        threshold=at_least,
+        within=_duration(within),
+        for_each=_paths(for_each),
+    )
+
+
+def absent(
+    names: Names,
+    where: Predicate | None = None,
+    *,
+    by: AnyWindow,
+    at_least: int = 1,
+    for_each: str | Sequence[str] = (),
+    keys: Sequence[str] | None = None,
+    grace: Duration = "0s",
+) -> AbsenceTrigger:
+    """Fewer than ``at_least`` events named ``names`` arrive in each window of ``by``.
+
+    ``by`` is :func:`deadline` / :func:`cron` (calendar), :func:`after` (a duration after
+    another event) or :func:`heartbeat`. With ``keys``, every listed key is watched from
+    the start, including keys that never send an event.
+    """
+    return AbsenceTrigger(
+        expect=_match(names, where),
+        window=by,
+        count=at_least,
+        for_each=_paths(for_each),
+        keys=list(keys) if keys is not None else None,
+        grace=_duration(grace) or "0s",
+    )
+
+
+def deadline(
+    at: str,
+    *,
+    tz: str = "UTC",
+    days: Sequence[str] = (),
+    holidays: Sequence[str] = (),
+    start: Literal["previous_deadline", "start_of_day"] = "previous_deadline",
+) -> CalendarWindow:
+    """A deadline at a time of day (``"09:00"``) in a time zone, on some days."""
+    return CalendarWindow(at=at, tz=tz, days=list(days), holidays=list(holidays), start=start)
+
+
+def cron(
+    expression: str,
+    *,
+    tz: str = "UTC",
+    holidays: Sequence[str] = (),
+    start: Literal["previous_deadline", "start_of_day"] = "previous_deadline",
+) -> CalendarWindow:
+    """Deadlines from a five-field cron expression (``"0 9 * * mon-fri"``)."""
+    return CalendarWindow(cron=expression, tz=tz, holidays=list(holidays), start=start)
+
+
+def after(names: Names, where: Predicate | None = None, *, within: Duration) -> AfterWindow:
+    """A window opened by each event named ``names``, closing ``within`` later."""
+    return AfterWindow(after=_match(names, where), within=_duration(within) or "")
+
+
+def heartbeat(every: Duration) -> HeartbeatWindow:
+    """At least one expected event every ``every``, counted from the previous one."""
+    return HeartbeatWindow(every=_duration(every) or "")
+
+
+def workdays() -> list[str]:
+    """Monday to Friday."""
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
+def weekends() -> list[str]:
+    """Saturday and Sunday."""
+    return ["sat", "sun"]
+
+
+def every_day() -> list[str]:
+    """Every day of the week."""
+    return []
+
+
+def _compound(
+    require: Literal["all", "any"] | int,
+    triggers: Sequence[EventTrigger | str],
+    within: Duration,
+    for_each: str | Sequence[str],
+) -> CompoundTrigger:
+    subs = [on(item) if isinstance(item, str) else item for item in triggers]
+    return CompoundTrigger(
+        triggers=subs, require=require, within=_duration(within) or "", for_each=_paths(for_each)
+    )
+
+
+def all_of(
+    *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+) -> CompoundTrigger:
+    """Every one of ``triggers`` fires within ``within`` of each other."""
+    return _compound("all", triggers, within, for_each)
+
+
+def any_of(
+    *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+) -> CompoundTrigger:
+    """Any one of ``triggers`` fires."""
+    return _compound("any", triggers, within, for_each)
+
+
+def at_least(
+    count: int, *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+) -> CompoundTrigger:
+    """At least ``count`` of ``triggers`` fire within ``within``."""
+    return _compound(count, triggers, within, for_each)
+
+
+def sequence(
+    *steps: EventTrigger | EventMatch | str,
+    within: Duration,
+    for_each: str | Sequence[str] = (),
+) -> SequenceTrigger:
+    """The steps happen in this order, the last within ``within`` of the first."""
+    return SequenceTrigger(
+        steps=[_match(step, None) for step in steps],
+        within=_duration(within) or "",
+        for_each=_paths(for_each),
+    )
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+def notify(
+    target: str,
+    *,
+    title: str = "{{ rule.name }} {{ firing.status }}",
+    body: str = "{{ firing.summary }}",
+) -> Notify:
+    """Notify a channel by name, or an Apprise URL (anything with ``://``)."""
+    if "://" in target:
+        return Notify(url=target, title=title, body=body)
+    return Notify(channel=target, title=title, body=body)
+
+
+def run_deployment(
+    deployment: str, *, parameters: Mapping[str, Any] | None = None
+) -> RunDeployment:
+    """Start a run of ``deployment``; parameter values may be templates."""
+    return RunDeployment(deployment=deployment, parameters=dict(parameters or {}))
+
+
+def pause_queue(queue: str) -> PauseQueue:
+    """Pause a work queue."""
+    return PauseQueue(queue=queue)
+
+
+def resume_queue(queue: str) -> ResumeQueue:
+    """Resume a work queue."""
+    return ResumeQueue(queue=queue)
+
+
+def pause_rule(rule: str) -> PauseRule:
+    """Pause a rule."""
+    return PauseRule(rule=rule)
+
+
+def resume_rule(rule: str) -> ResumeRule:
+    """Resume a rule."""
+    return ResumeRule(rule=rule)
+
+
+def webhook(
+    url: str,
+    *,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+) -> Webhook:
+    """Call an HTTP endpoint with a JSON body (strings in it may be templates)."""
+    return Webhook(url=url, method=method, headers=dict(headers or {}), body=body)
+
+
+def emit(
+    event: str,
+    resource_id: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> Emit:
+    """Publish a further event (every string may be a template)."""
+    return Emit(
+        event=event, resource_id=resource_id, labels=dict(labels or {}), payload=dict(payload or {})
+    )

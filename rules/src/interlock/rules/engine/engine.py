@@ -1,0 +1,354 @@
+"""The engine: rules in, events and time in, firings out.
+
+It owns no clock and no thread: the caller feeds events (:meth:`Engine.feed`,
+:meth:`Engine.feed_batch`) and moves time (:meth:`Engine.advance`) with the wall-clock
+time and, when it knows it, the **watermark** — the event time up to which every event
+has been fed (the consumer's position). Absences are judged on the watermark, so a
+backlog delays the decision instead of producing a false "missing" alert.
+
+Matching goes through :class:`~interlock.rules.engine.matcher.Matcher` (events reach only
+rules whose event-name patterns match, and durable_rules decides the conditions); the
+temporal logic — thresholds, windows, deadlines, sequences — is the trigger states'
+explicit, serializable state (:meth:`export_state` / :meth:`import_state`).
+
+Like durable_rules underneath it, an engine belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from interlock.rules.engine.absence_state import AbsenceState, AbsenceStateData
+from interlock.rules.engine.compound_state import CompoundState, CompoundStateData
+from interlock.rules.engine.context import Tick
+from interlock.rules.engine.event_state import EventState, EventStateData
+from interlock.rules.engine.firing import Firing
+from interlock.rules.engine.matcher import Matcher, MatchSpec
+from interlock.rules.engine.sequence_state import SequenceState, SequenceStateData
+from interlock.rules.errors import RuleDefinitionError
+from interlock.rules.rule import Rule, duplicate_name_issues
+from interlock.rules.triggers import (
+    AbsenceTrigger,
+    AfterWindow,
+    CompoundTrigger,
+    EventMatch,
+    EventTrigger,
+    SequenceTrigger,
+)
+from interlock.sdk.event import Event
+
+__all__ = ["STATE_VERSION", "Engine"]
+
+STATE_VERSION = 1
+_SEPARATOR = "\x1f"
+_PRUNE_EVERY = timedelta(minutes=1)
+
+AnyState = EventState | AbsenceState | CompoundState | SequenceState
+_DATA_TYPES: dict[type[Any], type[Any]] = {
+    EventState: EventStateData,
+    AbsenceState: AbsenceStateData,
+    CompoundState: CompoundStateData,
+    SequenceState: SequenceStateData,
+}
+
+
+class _SavedRule(msgspec.Struct, kw_only=True):
+    fingerprint: str
+    state: msgspec.Raw
+
+
+class _SavedEngine(msgspec.Struct, kw_only=True):
+    version: int
+    watermark: datetime
+    rules: dict[str, _SavedRule]
+
+
+def fingerprint(rule: Rule) -> str:
+    """A digest of what a rule's state means: its trigger (not its actions or metadata)."""
+    return hashlib.sha256(msgspec.json.encode(rule.when, order="deterministic")).hexdigest()[:16]
+
+
+def _specs(rule: Rule) -> list[tuple[str, EventMatch]]:
+    """(role, match) for every way an event can reach this rule."""
+    trigger = rule.when
+    if isinstance(trigger, EventTrigger):
+        return [("match", trigger.match)]
+    if isinstance(trigger, AbsenceTrigger):
+        specs = [("expect", trigger.expect)]
+        if isinstance(trigger.window, AfterWindow):
+            specs.append(("after", trigger.window.after))
+        return specs
+    if isinstance(trigger, CompoundTrigger):
+        return [(f"sub:{index}", sub.match) for index, sub in enumerate(trigger.triggers)]
+    return [(f"step:{index}", step) for index, step in enumerate(trigger.steps)]
+
+
+class _Loaded:
+    """A rule with its state and the matcher specs registered for it."""
+
+    def __init__(self, rule: Rule, state: AnyState) -> None:
+        self.rule = rule
+        self.state = state
+        self.fingerprint = fingerprint(rule)
+        self.spec_ids = [f"{rule.name}{_SEPARATOR}{role}" for role, _ in _specs(rule)]
+
+
+class Engine:
+    """Evaluates rules over a stream of events and the passing of time.
+
+    Args:
+        rules: The rules to load.
+        now: The current wall-clock time; also the initial watermark.
+        lateness_tolerance: A firing decided more than this after it was due (a
+            backlog, a restart) is marked ``late``.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        *,
+        now: datetime,
+        lateness_tolerance: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._tolerance = lateness_tolerance
+        self._now = now
+        self._watermark = now
+        self._last_prune = now
+        self._loaded: dict[str, _Loaded] = {}
+        self._matcher = Matcher()
+        self._registered: set[str] = set()
+        self._dues: list[tuple[datetime, int, str]] = []
+        self._due_of: dict[str, datetime] = {}
+        self._sequence = itertools.count()
+        self.apply(rules)
+
+    # -- rules ---------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The loaded rules, in load order."""
+        return [loaded.rule for loaded in self._loaded.values()]
+
+    @property
+    def watermark(self) -> datetime:
+        """Event time up to which windows have been judged."""
+        return self._watermark
+
+    def _tick(self) -> Tick:
+        return Tick(now=self._now, watermark=self._watermark, tolerance=self._tolerance)
+
+    def apply(self, rules: Iterable[Rule]) -> None:
+        """Load or replace each rule (by name); other loaded rules stay as they are.
+
+        Raises:
+            RuleDefinitionError: two of the rules share a name.
+        """
+        rules = list(rules)
+        issues = duplicate_name_issues(rules)
+        if issues:
+            raise RuleDefinitionError(issues)
+        for rule in rules:
+            self.put(rule)
+
+    def put(self, rule: Rule) -> None:
+        """Load ``rule``, replacing a loaded rule of the same name.
+
+        The state of windows, counts and partial sequences is kept when the trigger is
+        unchanged (only actions or metadata changed) and started afresh otherwise.
+        """
+        previous = self._loaded.get(rule.name)
+        if previous is not None and previous.fingerprint == fingerprint(rule):
+            previous.rule = rule
+            self._register(previous)
+            return
+        if previous is not None:
+            self.remove(rule.name)
+        loaded = _Loaded(rule, self._new_state(rule))
+        self._loaded[rule.name] = loaded
+        self._register(loaded)
+
+    def remove(self, name: str) -> None:
+        """Unload a rule and drop its state; unknown names are ignored."""
+        loaded = self._loaded.pop(name, None)
+        if loaded is not None:
+            for spec_id in loaded.spec_ids:
+                self._unregister(spec_id)
+            self._due_of.pop(name, None)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a loaded rule; a disabled rule matches and fires nothing.
+
+        Re-enabling starts its windows afresh from the current watermark: periods that
+        passed while it was disabled are not judged.
+        """
+        loaded = self._loaded[name]
+        if loaded.rule.enabled == enabled:
+            return
+        rule = msgspec.structs.replace(loaded.rule, enabled=enabled)
+        if enabled:
+            loaded.state = self._new_state(rule)
+        loaded.rule = rule
+        self._register(loaded)
+
+    def _new_state(self, rule: Rule) -> AnyState:
+        trigger = rule.when
+        if isinstance(trigger, EventTrigger):
+            return EventState(rule.name, trigger)
+        if isinstance(trigger, AbsenceTrigger):
+            return AbsenceState(rule.name, trigger, self._tick())
+        if isinstance(trigger, CompoundTrigger):
+            return CompoundState(rule.name, trigger)
+        assert isinstance(trigger, SequenceTrigger)
+        return SequenceState(rule.name, trigger)
+
+    def _register(self, loaded: _Loaded) -> None:
+        for spec_id, (_, match) in zip(loaded.spec_ids, _specs(loaded.rule), strict=True):
+            if not loaded.rule.enabled:
+                self._unregister(spec_id)
+                continue
+            spec = MatchSpec(id=spec_id, names=tuple(match.names), where=match.where)
+            if spec_id in self._registered:
+                self._matcher.replace(spec)
+            else:
+                self._matcher.add(spec)
+                self._registered.add(spec_id)
+        self._schedule(loaded.rule.name)
+
+    def _unregister(self, spec_id: str) -> None:
+        if spec_id in self._registered:
+            self._registered.discard(spec_id)
+            self._matcher.remove(spec_id)
+
+    def _schedule(self, name: str) -> None:
+        loaded = self._loaded[name]
+        due = loaded.state.next_due() if loaded.rule.enabled else None
+        if due is None:
+            self._due_of.pop(name, None)
+            return
+        if self._due_of.get(name) != due:
+            self._due_of[name] = due
+            heapq.heappush(self._dues, (due, next(self._sequence), name))
+
+    # -- events --------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> list[Firing]:
+        """Evaluate one event; return the firings it causes, in order."""
+        return self._dispatch(event, self._matcher.match(event))
+
+    def feed_batch(self, events: Sequence[Event]) -> list[Firing]:
+        """Evaluate events in order; return every firing they cause, in order."""
+        firings: list[Firing] = []
+        for event, spec_ids in zip(events, self._matcher.match_batch(events), strict=True):
+            firings.extend(self._dispatch(event, spec_ids))
+        return firings
+
+    def _dispatch(self, event: Event, spec_ids: list[str]) -> list[Firing]:
+        if not spec_ids:
+            return []
+        roles: dict[str, list[str]] = {}
+        for spec_id in spec_ids:
+            name, _, role = spec_id.partition(_SEPARATOR)
+            roles.setdefault(name, []).append(role)
+        firings: list[Firing] = []
+        tick = self._tick()
+        for name, matched in roles.items():
+            loaded = self._loaded.get(name)
+            if loaded is None or not loaded.rule.enabled:
+                continue
+            state = loaded.state
+            if isinstance(state, EventState):
+                firings.extend(state.on_event(event))
+            elif isinstance(state, AbsenceState):
+                for role in sorted(matched):  # "after" opens a window before "expect" counts
+                    firings.extend(state.on_event(role, event, tick))
+                self._schedule(name)
+            elif isinstance(state, CompoundState):
+                for role in matched:
+                    firings.extend(state.on_event(int(role.split(":")[1]), event))
+            else:
+                steps = sorted(int(role.split(":")[1]) for role in matched)
+                firings.extend(state.on_event(steps, event))
+        return firings
+
+    # -- time ----------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """The earliest event time at which a window can be judged, if any."""
+        while self._dues:
+            due, _, name = self._dues[0]
+            if self._due_of.get(name) == due:
+                return due
+            heapq.heappop(self._dues)
+        return None
+
+    def advance(self, now: datetime, watermark: datetime | None = None) -> list[Firing]:
+        """Move time: judge every window due by the watermark; return the firings.
+
+        Args:
+            now: Wall-clock time (decides which firings are late).
+            watermark: Event time up to which every event has been fed; defaults to
+                ``now`` (the consumer is caught up). It never moves backwards.
+        """
+        self._now = max(self._now, now)
+        self._watermark = max(self._watermark, watermark if watermark is not None else now)
+        tick = self._tick()
+        firings: list[Firing] = []
+        while (due := self.next_due()) is not None and due <= self._watermark:
+            _, _, name = heapq.heappop(self._dues)
+            self._due_of.pop(name, None)
+            firings.extend(self._loaded[name].state.advance(tick))
+            self._schedule(name)
+        if self._watermark - self._last_prune >= _PRUNE_EVERY:
+            self._last_prune = self._watermark
+            for loaded in self._loaded.values():
+                if not isinstance(loaded.state, AbsenceState):
+                    loaded.state.advance(tick)
+        return firings
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def export_state(self) -> bytes:
+        """Serialize every rule's state and the watermark (JSON)."""
+        saved = _SavedEngine(
+            version=STATE_VERSION,
+            watermark=self._watermark,
+            rules={
+                name: _SavedRule(
+                    fingerprint=loaded.fingerprint,
+                    state=msgspec.Raw(msgspec.json.encode(loaded.state.data)),
+                )
+                for name, loaded in self._loaded.items()
+            },
+        )
+        return msgspec.json.encode(saved)
+
+    def import_state(self, data: bytes) -> list[str]:
+        """Restore exported state into the loaded rules; return the rules restored.
+
+        A rule whose trigger changed since the export (or that is no longer loaded)
+        starts afresh. The watermark goes back to the exported one, so the next
+        :meth:`advance` judges every window that expired meanwhile, marked late.
+        """
+        saved = msgspec.json.decode(data, type=_SavedEngine)
+        if saved.version != STATE_VERSION:
+            raise ValueError(f"engine state version {saved.version} is not {STATE_VERSION}")
+        restored = []
+        for name, item in saved.rules.items():
+            loaded = self._loaded.get(name)
+            if loaded is None or loaded.fingerprint != item.fingerprint:
+                continue
+            state_type = _DATA_TYPES[type(loaded.state)]
+            loaded.state.restore(msgspec.json.decode(item.state, type=state_type))
+            self._due_of.pop(name, None)
+            self._schedule(name)
+            restored.append(name)
+        self._watermark = saved.watermark
+        self._last_prune = saved.watermark
+        return restored

@@ -1,0 +1,65 @@
+"""Firings: what the engine produces, and the keys and windows they are about.
+
+A :class:`Firing` says which rule fired (or resolved), for which key, over which window,
+because of which events, and whether it was judged on time. Its ``id`` is a UUID5 of
+its identity (rule, key, window, status, and for event-driven firings the events), so
+a replayed stream produces the same ids and the service stores each firing once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from interlock.rules.predicates import MISSING, resolve
+from interlock.sdk.event import Event
+
+__all__ = ["Firing", "key_of"]
+
+_NAMESPACE = uuid.UUID("0d9a4b8e-2a8c-4f3e-8f61-6b7b1f2b9c11")
+
+
+class Firing(msgspec.Struct, frozen=True, kw_only=True):
+    """A rule fired, or a fired absence resolved."""
+
+    id: uuid.UUID
+    rule: str
+    key: str
+    """The ``for_each`` key (values joined by ``|``); empty without ``for_each``."""
+    status: Literal["fired", "resolved"]
+    at: datetime
+    """Event time it happened: the deadline of a missed window, or the time of the last
+    event that completed a match."""
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    """The window (deadline, for absences) the firing is about, if any."""
+    event_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
+    expected: int | None = None
+    """For absences: how many events were expected in the window."""
+    arrived: int | None = None
+    """For absences: how many arrived."""
+    late: bool = False
+    """Judged later than ``lateness_tolerance`` after it was due (a backlog, a restart)."""
+    summary: str = ""
+
+
+def firing_id(rule: str, key: str, status: str, *parts: object) -> uuid.UUID:
+    """The deterministic id of a firing with this identity."""
+    text = "\x1f".join([rule, key, status, *(str(part) for part in parts)])
+    return uuid.uuid5(_NAMESPACE, text)
+
+
+def key_of(event: Event, paths: list[str]) -> str | None:
+    """The key of ``event`` under ``for_each`` paths; ``None`` if a path is missing."""
+    if not paths:
+        return ""
+    values = []
+    for path in paths:
+        value = resolve(event, path)
+        if value is MISSING or isinstance(value, dict | list):
+            return None
+        values.append(str(value) if not isinstance(value, str) else value)
+    return "|".join(values)

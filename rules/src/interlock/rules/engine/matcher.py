@@ -1,0 +1,453 @@
+"""The matcher: for each event, which registered match specs it satisfies.
+
+A :class:`MatchSpec` is what the engine registers per trigger: event-name patterns and
+an optional predicate. :class:`Matcher` answers ``match(event)`` with the ids of the
+specs the event satisfies, in registration order, exactly as ``Predicate.matches``
+would (hypothesis-tested), with durable_rules doing the condition matching:
+
+1. The event name goes through a :class:`~interlock.rules.engine.names.NameIndex` and a
+   per-name plan cache: an event no pattern reaches costs a dict lookup and never
+   reaches durable.
+2. Specs without a predicate match on the name alone; a predicate durable cannot narrow
+   at all (a lone Regex, say) is checked in Python.
+3. Every other predicate is compiled (:mod:`.durable_compiler`) into a durable rule
+   under its name pattern; identical conditions share one rule. Rules are packed into
+   rulesets of at most ``rules_per_ruleset`` rules, each checked against durable's
+   structural limits and split until it is within them (:mod:`.durable_rulesets`).
+4. The event is projected onto the few slots the reached rules read, asserted once per
+   ruleset it reaches, every fired rule is collected, and hits durable could not decide
+   exactly are confirmed with ``Predicate.matches``.
+
+durable_rules holds no locks and never releases the GIL, so a matcher belongs to the
+thread that created it; calls from any other thread raise ``RuntimeError``. It starts no
+threads and uses no durable timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import msgspec
+
+from interlock.rules.engine.durable_compiler import Compiled, Cond, compile_predicate
+from interlock.rules.engine.durable_rulesets import (
+    MAX_WILDCARD_PATTERNS,
+    Counters,
+    DurableError,
+    DurableRule,
+    Post,
+    Ruleset,
+)
+from interlock.rules.engine.names import NameIndex
+from interlock.rules.names import check_pattern
+from interlock.rules.predicates import AnyPredicate
+from interlock.sdk.event import Event
+
+__all__ = ["MatchSpec", "Matcher", "MatcherStats"]
+
+logger = logging.getLogger(__name__)
+
+_MATCHERS = itertools.count(1)
+_PLAN_CACHE_SIZE = 65_536
+
+
+class MatchSpec(msgspec.Struct, frozen=True):
+    """What the engine registers per trigger.
+
+    ``names`` are event-name patterns (``s3.object.*``, ``airflow.>``); ``where`` is the
+    predicate an event must also satisfy (``None``: the name is enough).
+    """
+
+    id: str
+    """Unique among the matcher's specs, e.g. ``"sales-sla/0"``."""
+    names: tuple[str, ...]
+    where: AnyPredicate | None = None
+
+
+class MatcherStats(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of a matcher's size and of what its events cost so far."""
+
+    specs: int
+    """Registered specs."""
+    rulesets: int
+    """durable rulesets loaded."""
+    durable_rules: int
+    """durable rules (specs with the same pattern and condition share one)."""
+    python_only_specs: int
+    """Specs whose predicate durable cannot narrow: checked in Python on a name match."""
+    events: int
+    """Events matched."""
+    routed: int
+    """Events posted to durable (to one ruleset or more)."""
+    short_circuited: int
+    """Events answered without durable: no pattern reached, or name/Python-only specs."""
+    posts: int
+    """Facts asserted into durable."""
+    checks: int
+    """``Predicate.matches`` calls (confirming inexact hits, Python-only specs, fallbacks)."""
+    fallbacks: int
+    """Posts answered in Python because durable cannot hold the event exactly (a huge
+    int, a NaN, a lone surrogate) or returned an error."""
+    durable_errors: int
+    """Errors durable returned (each also counted as a fallback)."""
+
+
+class _Entry(NamedTuple):
+    spec: MatchSpec
+    seq: int
+    compiled: Compiled
+
+
+class _Group:
+    """Everything registered under one name pattern."""
+
+    __slots__ = ("always", "python", "rules")
+
+    def __init__(self) -> None:
+        self.always: dict[int, None] = {}
+        self.python: dict[int, AnyPredicate] = {}
+        self.rules: dict[Cond, DurableRule] = {}
+
+
+class _Plan(NamedTuple):
+    always: frozenset[int]
+    python: tuple[tuple[int, AnyPredicate], ...]
+    posts: tuple[Post, ...]
+
+
+_NOTHING = _Plan(frozenset(), (), ())
+
+
+def _close_all(rulesets: dict[Ruleset, None]) -> None:
+    for ruleset in rulesets:
+        ruleset.close()
+    rulesets.clear()
+
+
+class Matcher:
+    """Match events against specs; see the module documentation.
+
+        matcher = Matcher([MatchSpec("sales/0", ("db.table.updated",), resource.id == "dw.sales")])
+        matcher.match(event)  # ["sales/0"] or []
+
+    ``rules_per_ruleset`` bounds each durable ruleset (durable's own limit is 4,096
+    rules, far past where its per-node tables overflow); a ruleset is split further
+    whenever its rules would break one of durable's structural limits.
+    """
+
+    def __init__(self, specs: Iterable[MatchSpec] = (), *, rules_per_ruleset: int = 256) -> None:
+        if not 1 <= rules_per_ruleset <= 4000:
+            raise ValueError(f"rules_per_ruleset must be 1 to 4000, not {rules_per_ruleset}")
+        self._owner = threading.get_ident()
+        self._owner_name = threading.current_thread().name
+        self._limit = rules_per_ruleset
+        self._number = next(_MATCHERS)
+        self._names = itertools.count()
+        self._seqs = itertools.count()
+        self._entries: dict[str, _Entry] = {}
+        self._ids: dict[int, str] = {}
+        self._index: NameIndex[str] = NameIndex()
+        self._groups: dict[str, _Group] = {}
+        self._rulesets: dict[Ruleset, None] = {}
+        self._by_pattern: dict[str, list[Ruleset]] = {}
+        self._open: Ruleset | None = None
+        self._plans: dict[str, _Plan] = {}
+        self._counters = Counters()
+        self._events = self._routed = self._short = 0
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _close_all, self._rulesets)
+        placing: list[DurableRule] = []
+        for spec in specs:
+            placing += self._register(self._entry(spec, None))
+        self._build(self._place(placing))
+
+    # -- the public API ---------------------------------------------------------------
+
+    def add(self, spec: MatchSpec) -> None:
+        """Register ``spec``; ``ValueError`` if its id is taken or a pattern is invalid."""
+        self._check()
+        self._build(self._place(self._register(self._entry(spec, None))))
+
+    def remove(self, spec_id: str) -> None:
+        """Unregister the spec ``spec_id``; ``KeyError`` if there is none."""
+        self._check()
+        entry = self._entries.get(spec_id)
+        if entry is None:
+            raise KeyError(f"no match spec {spec_id!r} is registered")
+        self._build(self._unregister(entry))
+
+    def replace(self, spec: MatchSpec) -> None:
+        """Replace the spec with ``spec.id``, keeping its place in the match order."""
+        self._check()
+        old = self._entries.get(spec.id)
+        if old is None:
+            raise KeyError(f"no match spec {spec.id!r} is registered (use add)")
+        new = self._entry(spec, old.seq)
+        touched = self._unregister(old)
+        self._build(touched | self._place(self._register(new)))
+
+    def match(self, event: Event) -> list[str]:
+        """The ids of the specs ``event`` satisfies, in registration order."""
+        self._check()
+        return self._match(event)
+
+    def match_batch(self, events: Sequence[Event]) -> list[list[str]]:
+        """:meth:`match` for each event, in order."""
+        self._check()
+        match = self._match
+        return [match(event) for event in events]
+
+    @property
+    def stats(self) -> MatcherStats:
+        """Counts of specs, rulesets and rules, and of what events cost so far."""
+        counters = self._counters
+        return MatcherStats(
+            specs=len(self._entries),
+            rulesets=len(self._rulesets),
+            durable_rules=sum(len(ruleset.rules) for ruleset in self._rulesets),
+            python_only_specs=len({seq for group in self._groups.values() for seq in group.python}),
+            events=self._events,
+            routed=self._routed,
+            short_circuited=self._short,
+            posts=counters.posts,
+            checks=counters.checks,
+            fallbacks=counters.fallbacks,
+            durable_errors=counters.errors,
+        )
+
+    def close(self) -> None:
+        """Delete the durable rulesets; the matcher cannot be used afterwards."""
+        self._check()
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- matching ---------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                f"this Matcher belongs to thread {self._owner_name!r}: durable_rules holds "
+                "no locks and never releases the GIL, so only the thread that created a "
+                "matcher may use it (create one per thread, or hand events to that thread)"
+            )
+        if self._closed:
+            raise RuntimeError("this Matcher is closed")
+
+    def _match(self, event: Event) -> list[str]:
+        self._events += 1
+        plan = self._plans.get(event.event)
+        if plan is None:
+            plan = self._plan(event.event)
+        if plan is _NOTHING:
+            self._short += 1
+            return []
+        matched = set(plan.always)
+        for seq, pred in plan.python:
+            self._counters.checks += 1
+            if pred.matches(event):
+                matched.add(seq)
+        if plan.posts:
+            self._routed += 1
+            for post in plan.posts:
+                post.ruleset.run(post, event, matched, self._counters)
+        else:
+            self._short += 1
+        if not matched:
+            return []
+        ids = self._ids
+        return [ids[seq] for seq in sorted(matched)]
+
+    def _plan(self, name: str) -> _Plan:
+        always: set[int] = set()
+        python: dict[int, AnyPredicate] = {}
+        reached: dict[Ruleset, set[str]] = {}
+        for pattern in self._index.match(name):
+            group = self._groups[pattern]
+            always.update(group.always)
+            python.update(group.python)
+            for rule in group.rules.values():
+                assert rule.ruleset is not None
+                reached.setdefault(rule.ruleset, set()).add(pattern)
+        checks = tuple(sorted((seq, pred) for seq, pred in python.items() if seq not in always))
+        posts = tuple(ruleset.post_for(patterns) for ruleset, patterns in reached.items())
+        plan = _Plan(frozenset(always), checks, posts) if always or checks or posts else _NOTHING
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.clear()
+        self._plans[name] = plan
+        return plan
+
+    # -- registration -----------------------------------------------------------------
+
+    def _entry(self, spec: MatchSpec, seq: int | None) -> _Entry:
+        if not isinstance(spec, MatchSpec):
+            raise TypeError(f"expected a MatchSpec, not {type(spec).__name__}")
+        if seq is None and spec.id in self._entries:
+            raise ValueError(f"a match spec {spec.id!r} is already registered (use replace)")
+        if not spec.names:
+            raise ValueError(f"match spec {spec.id!r} has no event-name pattern")
+        for pattern in spec.names:
+            problem = check_pattern(pattern)
+            if problem is not None:
+                raise ValueError(f"match spec {spec.id!r}: {problem}")
+        return _Entry(spec, next(self._seqs) if seq is None else seq, compile_predicate(spec.where))
+
+    def _register(self, entry: _Entry) -> list[DurableRule]:
+        """Index ``entry``; return the durable rules it needs that do not exist yet."""
+        spec, seq, (cond, exact) = entry
+        self._entries[spec.id] = entry
+        self._ids[seq] = spec.id
+        self._plans.clear()
+        placing: list[DurableRule] = []
+        if cond is False:  # never true: nothing to index
+            return placing
+        for pattern in dict.fromkeys(spec.names):
+            self._index.add(pattern, pattern)
+            group = self._groups.setdefault(pattern, _Group())
+            if (cond is True and exact) or spec.where is None:
+                group.always[seq] = None
+            elif cond is True:
+                group.python[seq] = spec.where
+            else:
+                rule = group.rules.get(cond)
+                if rule is None:
+                    rule = group.rules[cond] = DurableRule(pattern, cond)
+                    placing.append(rule)
+                rule.members[seq] = (spec.where, exact)
+        return placing
+
+    def _unregister(self, entry: _Entry) -> set[Ruleset]:
+        spec, seq, (cond, _) = entry
+        del self._entries[spec.id]
+        del self._ids[seq]
+        self._plans.clear()
+        touched: set[Ruleset] = set()
+        if cond is False:
+            return touched
+        for pattern in dict.fromkeys(spec.names):
+            self._index.discard(pattern, pattern)
+            group = self._groups[pattern]
+            group.always.pop(seq, None)
+            group.python.pop(seq, None)
+            rule = group.rules.get(cond) if not isinstance(cond, bool) else None
+            if rule is not None and rule.members.pop(seq, None) is not None and not rule.members:
+                del group.rules[cond]
+                ruleset = rule.ruleset
+                assert ruleset is not None
+                self._take(ruleset, rule)
+                touched.add(ruleset)
+            if not (group.always or group.python or group.rules):
+                del self._groups[pattern]
+        return touched
+
+    # -- rulesets ---------------------------------------------------------------------
+
+    def _place(self, rules: list[DurableRule]) -> set[Ruleset]:
+        """Put new rules in rulesets, keeping each pattern's rules together where they fit.
+
+        A pattern's rules go to its latest ruleset while it has room, then to the open
+        ruleset if they all fit there, else to new rulesets: so an event usually takes
+        one post, however many patterns share its ruleset.
+        """
+        by_pattern: dict[str, list[DurableRule]] = {}
+        for rule in rules:
+            by_pattern.setdefault(rule.pattern, []).append(rule)
+        touched: set[Ruleset] = set()
+        for pattern, group in by_pattern.items():
+            waiting = group
+            while waiting:
+                target = self._target(pattern, waiting[0].wildcard, len(waiting))
+                room = self._limit - len(target.rules)
+                for rule in waiting[:room]:
+                    self._give(target, rule)
+                waiting = waiting[room:]
+                touched.add(target)
+        return touched
+
+    def _target(self, pattern: str, wildcard: bool, count: int) -> Ruleset:
+        own = self._by_pattern.get(pattern)
+        if own and len(own[-1].rules) < self._limit:
+            return own[-1]
+        candidate = self._open
+        if (
+            candidate is not None
+            and count <= self._limit - len(candidate.rules)
+            and (not wildcard or candidate.wildcards() < MAX_WILDCARD_PATTERNS // 2)
+        ):
+            return candidate
+        self._open = self._new_ruleset()
+        return self._open
+
+    def _new_ruleset(self) -> Ruleset:
+        ruleset = Ruleset(f"interlock-{self._number}-{next(self._names)}")
+        self._rulesets[ruleset] = None
+        return ruleset
+
+    def _give(self, ruleset: Ruleset, rule: DurableRule) -> None:
+        if rule.pattern not in ruleset.patterns:
+            self._by_pattern.setdefault(rule.pattern, []).append(ruleset)
+        ruleset.add(rule)
+
+    def _take(self, ruleset: Ruleset, rule: DurableRule) -> None:
+        ruleset.remove(rule)
+        if rule.pattern not in ruleset.patterns:
+            self._by_pattern[rule.pattern].remove(ruleset)
+            if not self._by_pattern[rule.pattern]:
+                del self._by_pattern[rule.pattern]
+
+    def _build(self, rulesets: set[Ruleset]) -> None:
+        """Load each ruleset, splitting those durable could not hold safely."""
+        pending = list(rulesets)
+        while pending:
+            ruleset = pending.pop()
+            if not ruleset.rules:
+                self._drop(ruleset)
+                continue
+            problem = ruleset.problem()
+            if problem is None:
+                try:
+                    ruleset.load()
+                    continue
+                except DurableError as exc:
+                    problem = str(exc)
+            if len(ruleset.rules) == 1:
+                self._demote(ruleset, problem)
+                continue
+            half = sorted(ruleset.rules, key=lambda rule: rule.pattern)[len(ruleset.rules) // 2 :]
+            other = self._new_ruleset()
+            for rule in half:
+                self._take(ruleset, rule)
+                self._give(other, rule)
+            pending += [ruleset, other]
+        self._plans.clear()
+
+    def _demote(self, ruleset: Ruleset, problem: str) -> None:
+        """A rule durable cannot hold even alone: its specs are checked in Python."""
+        (rule,) = ruleset.rules
+        logger.warning(
+            "durable rule under %r left to Python (%s); specs %s",
+            rule.pattern,
+            problem,
+            sorted(self._ids[seq] for seq in rule.members),
+        )
+        self._take(ruleset, rule)
+        group = self._groups[rule.pattern]
+        del group.rules[rule.cond]
+        group.python.update((seq, pred) for seq, (pred, _) in rule.members.items())
+        self._drop(ruleset)
+
+    def _drop(self, ruleset: Ruleset) -> None:
+        ruleset.close()
+        self._rulesets.pop(ruleset, None)
+        if self._open is ruleset:
+            self._open = None

@@ -1,0 +1,104 @@
+"""State of sequence triggers: steps in order, within a window, correlated on a key.
+
+Per key one partial match is kept: the next step expected, when the first step happened,
+and the events so far. An event matching the next step, no earlier than the previous
+step and within ``within`` of the first, advances it; the last step fires. An event
+matching the first step starts a partial, or moves the start of one that has only its
+first step forward (so a repeated first step never makes a sequence look older than it
+is). A partial older than ``within`` is dropped. Events of other steps are ignored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from interlock.rules.engine.context import Tick
+from interlock.rules.engine.firing import Firing, firing_id, key_of
+from interlock.rules.triggers import SequenceTrigger
+from interlock.sdk.durations import format_duration, parse_duration
+from interlock.sdk.event import Event
+
+__all__ = ["SequenceState", "SequenceStateData"]
+
+
+class Partial(msgspec.Struct, kw_only=True):
+    """A sequence under way for one key."""
+
+    step: int
+    """Index of the next step expected."""
+    start: datetime
+    last: datetime
+    event_ids: list[uuid.UUID]
+
+
+class SequenceStateData(msgspec.Struct, kw_only=True):
+    """Serializable state: the partial sequence of each key."""
+
+    partial: dict[str, Partial] = msgspec.field(default_factory=dict)
+
+
+class SequenceState:
+    """Follows each key through the steps."""
+
+    def __init__(self, rule: str, trigger: SequenceTrigger) -> None:
+        self.rule = rule
+        self.steps = len(trigger.steps)
+        self.within = parse_duration(trigger.within)
+        self.for_each = trigger.for_each
+        self.data = SequenceStateData()
+
+    def on_event(self, steps: list[int], event: Event) -> list[Firing]:
+        """Feed an event that matched the given step indexes."""
+        key = key_of(event, self.for_each)
+        if key is None:
+            return []
+        at = event.occurred
+        partial = self.data.partial.get(key)
+        if partial is not None and at - partial.start > self.within:
+            del self.data.partial[key]
+            partial = None
+        if partial is not None and partial.step in steps and at >= partial.last:
+            partial.step += 1
+            partial.last = at
+            partial.event_ids.append(event.id)
+            if partial.step == self.steps:
+                del self.data.partial[key]
+                return [self._fire(key, partial)]
+            return []
+        if 0 in steps and (partial is None or partial.step == 1):
+            self.data.partial[key] = Partial(step=1, start=at, last=at, event_ids=[event.id])
+        return []
+
+    def _fire(self, key: str, partial: Partial) -> Firing:
+        return Firing(
+            id=firing_id(self.rule, key, "fired", *partial.event_ids),
+            rule=self.rule,
+            key=key,
+            status="fired",
+            at=partial.last,
+            window_start=partial.start,
+            window_end=partial.last,
+            event_ids=list(partial.event_ids),
+            summary=(
+                f"{self.steps} steps in order within {format_duration(self.within)}"
+                + (f" for {key}" if key else "")
+            ),
+        )
+
+    def advance(self, tick: Tick) -> list[Firing]:
+        """Drop partial sequences that can no longer complete in time."""
+        cutoff = tick.watermark - self.within
+        for key in [key for key, item in self.data.partial.items() if item.start < cutoff]:
+            del self.data.partial[key]
+        return []
+
+    def next_due(self) -> datetime | None:
+        """Sequences never fire on time alone."""
+        return None
+
+    def restore(self, data: SequenceStateData) -> None:
+        """Take over exported state."""
+        self.data = data

@@ -1,0 +1,102 @@
+"""Jinja templates in actions, rendered in a sandbox over a firing.
+
+Rule authors may not run code, so templates render in Jinja's
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no attribute access to
+internals, no mutation) with :class:`~jinja2.StrictUndefined` (a misspelt name is an
+error, not an empty string). The context a firing provides:
+
+==================  =============================================================
+``rule``            ``name``, ``description``, ``tags``, ``owner``
+``firing``          ``id``, ``status`` (``fired``/``resolved``), ``late``,
+                    ``summary``, ``fired_at``
+``key``             the ``for_each`` key (a string; empty without ``for_each``)
+``window``          ``start``, ``deadline`` (datetimes), or ``None``
+``event``           the last event that caused the firing (``event.resource.id``,
+                    ``event.payload.rows``, ...), or ``None`` for an absence
+``events``          every event that caused it, oldest first
+``expected``        for absences: what was expected (``count``, ``names``)
+``arrived``         for absences: how many matching events arrived
+==================  =============================================================
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["TemplateError", "check_template", "render", "render_value"]
+
+
+class TemplateError(ValueError):
+    """A template does not parse or does not render; the message says where."""
+
+
+@functools.cache
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str) -> jinja2.Template:
+    try:
+        return _environment().from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def check_template(text: str) -> str | None:
+    """Return why ``text`` is not a valid template, or ``None`` if it parses."""
+    try:
+        _compiled(text)
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def render(text: str, context: dict[str, Any]) -> str:
+    """Render one template string in the sandbox.
+
+    Raises:
+        TemplateError: it does not parse, names something the context lacks, or does
+            something the sandbox forbids.
+    """
+    if "{" not in text:
+        return text
+    try:
+        return _compiled(text).render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"{exc.message} (available: {', '.join(sorted(context))})") from exc
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"not allowed in a template: {exc}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(str(exc)) from exc
+
+
+def render_value(value: Any, context: dict[str, Any]) -> Any:
+    """Render every string inside a JSON-like value (dicts, lists), keeping the shape."""
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, dict):
+        return {key: render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context) for item in value]
+    return value
+
+
+def template_strings(value: Any) -> list[tuple[str, str]]:
+    """Every (path, string) inside a JSON-like value, for validation."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.append(("", value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend((f".{key}{path}", text) for path, text in template_strings(item))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend((f"[{index}]{path}", text) for path, text in template_strings(item))
+    return found

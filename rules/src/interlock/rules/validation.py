@@ -1,0 +1,268 @@
+"""Validation of rules: every problem, collected, with the path of the field.
+
+:func:`rule_issues` walks a rule and returns a :class:`~interlock.rules.errors.RuleIssue`
+per problem — bad durations, patterns, predicates, calendars, templates, a trigger that
+matches every event, a rule whose own actions would re-trigger it — instead of stopping
+at the first.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from interlock.rules.actions import (
+    AnyAction,
+    Emit,
+    Notify,
+    PauseQueue,
+    PauseRule,
+    ResumeQueue,
+    ResumeRule,
+    RunDeployment,
+    Webhook,
+)
+from interlock.rules.loops import loop_issues
+from interlock.rules.names import check_pattern, matches_everything
+from interlock.rules.predicates import AllOf, AnyOf, AnyPredicate, Not, Regex, RelatedTo
+from interlock.rules.templates import check_template, template_strings
+from interlock.rules.triggers import (
+    AbsenceTrigger,
+    AfterWindow,
+    AnyTrigger,
+    CalendarWindow,
+    CompoundTrigger,
+    EventMatch,
+    EventTrigger,
+    HeartbeatWindow,
+    SequenceTrigger,
+)
+from interlock.sdk.durations import DURATION_HINT, parse_duration
+from interlock.sdk.event import check_event_name
+
+if TYPE_CHECKING:
+    from interlock.rules.rule import Rule
+
+__all__ = ["rule_issues"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ROOTS = ("event", "source", "id", "resource", "payload")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class _Collector:
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.issues: list[Any] = []
+
+    def add(self, path: str, message: str, hint: str = "") -> None:
+        from interlock.rules.errors import RuleIssue  # noqa: PLC0415 - keep import light
+
+        self.issues.append(RuleIssue(rule=self.rule, path=path, message=message, hint=hint))
+
+    def duration(self, path: str, value: str | None, *, positive: bool = True) -> timedelta | None:
+        if value is None:
+            return None
+        try:
+            parsed = parse_duration(value)
+        except ValueError:
+            self.add(path, f"{value!r} is not a duration", DURATION_HINT)
+            return None
+        if positive and parsed <= timedelta(0):
+            self.add(path, f"{value!r} must be longer than zero")
+        elif parsed < timedelta(0):
+            self.add(path, f"{value!r} must not be negative")
+        return parsed
+
+
+def rule_issues(rule: Rule) -> list[Any]:
+    """Return every problem of ``rule`` (an empty list when it is valid)."""
+    check = _Collector(rule.name if isinstance(rule.name, str) else repr(rule.name))
+    if not isinstance(rule.name, str) or not _NAME.fullmatch(rule.name):
+        check.add(
+            "name",
+            f"{rule.name!r} is not a rule name",
+            "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128",
+        )
+    _trigger(check, "when", rule.when)
+    for field, actions in (("then", rule.then), ("on_resolved", rule.on_resolved)):
+        for index, action in enumerate(actions):
+            _action(check, f"{field}[{index}]", action)
+    if rule.owner is not None and not rule.owner:
+        check.add("owner", "must be a channel name or left out")
+    if not check.issues and not rule.allow_loop:
+        for path, message in loop_issues(rule):
+            check.add(path, message, "pass allow_loop=True if the loop is intended and bounded")
+    return check.issues
+
+
+def _for_each(check: _Collector, path: str, paths: list[str]) -> None:
+    for index, item in enumerate(paths):
+        _path(check, f"{path}[{index}]", item)
+
+
+def _path(check: _Collector, path: str, value: str) -> None:
+    root = value.split(".", 1)[0]
+    if root not in _ROOTS or value.endswith(".") or ".." in value:
+        check.add(
+            path,
+            f"{value!r} is not a field of an event",
+            "use event, source, id, resource.id, resource.<label> or payload.<key>",
+        )
+
+
+def _match(check: _Collector, path: str, match: EventMatch) -> None:
+    if not match.names:
+        check.add(f"{path}.names", "at least one event name or pattern is required")
+    for index, pattern in enumerate(match.names):
+        problem = check_pattern(pattern)
+        if problem:
+            check.add(f"{path}.names[{index}]", problem, "e.g. 's3.object.created', 's3.object.*'")
+    if match.where is not None:
+        _predicate(check, f"{path}.where", match.where, relative=False)
+
+
+def _predicate(check: _Collector, path: str, predicate: AnyPredicate, *, relative: bool) -> None:
+    if isinstance(predicate, AllOf | AnyOf):
+        if not predicate.items:
+            check.add(path, "an empty all/any has no meaning")
+        for index, item in enumerate(predicate.items):
+            _predicate(check, f"{path}.items[{index}]", item, relative=relative)
+        return
+    if isinstance(predicate, Not):
+        _predicate(check, f"{path}.item", predicate.item, relative=relative)
+        return
+    if isinstance(predicate, RelatedTo):
+        if predicate.where is not None:
+            _predicate(check, f"{path}.where", predicate.where, relative=True)
+        return
+    if isinstance(predicate, Regex):
+        try:
+            re.compile(predicate.pattern)
+        except re.error as exc:
+            check.add(
+                f"{path}.pattern", f"{predicate.pattern!r} is not a regular expression: {exc}"
+            )
+    if not relative:
+        for field in predicate.paths():
+            _path(check, f"{path}.path", field)
+
+
+def _matches_everything(trigger: EventTrigger) -> bool:
+    return trigger.match.where is None and any(
+        matches_everything(name) for name in trigger.match.names
+    )
+
+
+def _trigger(check: _Collector, path: str, trigger: AnyTrigger) -> None:  # noqa: PLR0912
+    if isinstance(trigger, EventTrigger):
+        _match(check, f"{path}.match", trigger.match)
+        if trigger.threshold < 1:
+            check.add(f"{path}.threshold", f"must be at least 1, not {trigger.threshold}")
+        if trigger.threshold > 1 and trigger.within is None:
+            check.add(f"{path}.within", "a threshold needs a window", "e.g. within='1h'")
+        check.duration(f"{path}.within", trigger.within)
+        _for_each(check, f"{path}.for_each", trigger.for_each)
+        if _matches_everything(trigger) and trigger.threshold == 1:
+            check.add(
+                f"{path}.match",
+                "matches every event, so the rule would fire on each one",
+                "name the events (e.g. 'airflow.dag_run.*') or add a where= filter",
+            )
+    elif isinstance(trigger, AbsenceTrigger):
+        _match(check, f"{path}.expect", trigger.expect)
+        if trigger.count < 1:
+            check.add(f"{path}.count", f"must be at least 1, not {trigger.count}")
+        check.duration(f"{path}.grace", trigger.grace, positive=False)
+        _for_each(check, f"{path}.for_each", trigger.for_each)
+        if trigger.keys is not None:
+            if not trigger.for_each:
+                check.add(f"{path}.keys", "declared keys need for_each (what a key is)")
+            if not trigger.keys:
+                check.add(f"{path}.keys", "an empty list of keys watches nothing")
+            if len(set(trigger.keys)) != len(trigger.keys):
+                check.add(f"{path}.keys", "holds the same key twice")
+        _window(check, f"{path}.window", trigger.window)
+    elif isinstance(trigger, CompoundTrigger):
+        if len(trigger.triggers) < 2:
+            check.add(f"{path}.triggers", "a compound trigger needs at least two triggers")
+        for index, sub in enumerate(trigger.triggers):
+            _trigger(check, f"{path}.triggers[{index}]", sub)
+        require = trigger.require
+        if isinstance(require, int) and not 1 <= require <= len(trigger.triggers):
+            check.add(f"{path}.require", f"must be between 1 and {len(trigger.triggers)}")
+        check.duration(f"{path}.within", trigger.within)
+        _for_each(check, f"{path}.for_each", trigger.for_each)
+    elif isinstance(trigger, SequenceTrigger):
+        if len(trigger.steps) < 2:
+            check.add(f"{path}.steps", "a sequence needs at least two steps")
+        for index, step in enumerate(trigger.steps):
+            _match(check, f"{path}.steps[{index}]", step)
+        check.duration(f"{path}.within", trigger.within)
+        _for_each(check, f"{path}.for_each", trigger.for_each)
+
+
+def _window(check: _Collector, path: str, window: Any) -> None:
+    if isinstance(window, CalendarWindow):
+        from interlock.rules.windows import schedule_for  # noqa: PLC0415 - optional part
+
+        if (window.at is None) == (window.cron is None):
+            check.add(path, "give exactly one of at='HH:MM' or cron='m h dom mon dow'")
+            return
+        try:
+            schedule_for(window)
+        except ValueError as exc:
+            field = "at" if window.at is not None else "cron"
+            check.add(f"{path}.{field}", str(exc))
+    elif isinstance(window, AfterWindow):
+        _match(check, f"{path}.after", window.after)
+        check.duration(f"{path}.within", window.within)
+    elif isinstance(window, HeartbeatWindow):
+        check.duration(f"{path}.every", window.every)
+
+
+def _templates(check: _Collector, path: str, value: Any) -> None:
+    for inner, text in template_strings(value):
+        problem = check_template(text)
+        if problem:
+            check.add(f"{path}{inner}", problem)
+
+
+def _action(check: _Collector, path: str, action: AnyAction) -> None:
+    if isinstance(action, Notify):
+        if (action.channel is None) == (action.url is None):
+            check.add(path, "give a channel name or an Apprise URL (exactly one)")
+        if action.url is not None and "://" not in action.url:
+            check.add(
+                f"{path}.url", f"{action.url!r} is not an Apprise URL", "e.g. 'json://host/x'"
+            )
+        _templates(check, f"{path}.title", action.title)
+        _templates(check, f"{path}.body", action.body)
+    elif isinstance(action, RunDeployment):
+        if not action.deployment:
+            check.add(f"{path}.deployment", "a deployment name is required")
+        _templates(check, f"{path}.parameters", action.parameters)
+    elif isinstance(action, PauseQueue | ResumeQueue):
+        if not action.queue:
+            check.add(f"{path}.queue", "a queue name is required")
+    elif isinstance(action, PauseRule | ResumeRule):
+        if not action.rule:
+            check.add(f"{path}.rule", "a rule name is required")
+    elif isinstance(action, Webhook):
+        if not action.url.startswith(("http://", "https://", "{{")):
+            check.add(f"{path}.url", f"{action.url!r} is not an http(s) URL")
+        if action.method.upper() not in _METHODS:
+            check.add(f"{path}.method", f"{action.method!r} is not one of {', '.join(_METHODS)}")
+        _templates(check, f"{path}.url", action.url)
+        _templates(check, f"{path}.headers", action.headers)
+        _templates(check, f"{path}.body", action.body)
+    elif isinstance(action, Emit):
+        if "{" not in action.event:
+            try:
+                check_event_name(action.event)
+            except ValueError as exc:
+                check.add(f"{path}.event", str(exc))
+        _templates(check, f"{path}.event", action.event)
+        _templates(check, f"{path}.resource_id", action.resource_id)
+        _templates(check, f"{path}.payload", action.payload)
