@@ -1,0 +1,112 @@
+"""Adapter configuration files (TOML) and finding adapter kinds by entry point.
+
+::
+
+    [nats]                         # optional; INTERLOCK_* variables fill what is missing
+    url = "nats://nats-1:4222,nats://nats-2:4222"
+
+    [adapters.landing-bucket]      # `interlock adapter run landing-bucket --config FILE`
+    kind = "s3.poll"               # an entry point in the group `interlock.adapters`
+    interval = "1m"
+    checkpoint_dir = ".interlock/checkpoints"
+    bucket = "landing"             # every other key is the adapter's own option
+    prefix = "exports/"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from interlock.adapters.base import AdapterConfigError, PollingAdapter
+from interlock.sdk.config import PublisherConfig
+from interlock.sdk.durations import parse_duration
+from interlock.sdk.errors import ConfigurationError
+
+__all__ = ["AdapterSection", "adapter_kinds", "load_adapter_section"]
+
+ENTRY_POINT_GROUP = "interlock.adapters"
+
+
+class AdapterSection(msgspec.Struct, kw_only=True):
+    """One ``[adapters.NAME]`` section, resolved."""
+
+    name: str
+    adapter: PollingAdapter
+    interval: timedelta
+    checkpoint_dir: Path
+    publisher: PublisherConfig
+
+
+def adapter_kinds() -> dict[str, type[PollingAdapter]]:
+    """Every installed adapter kind, by entry-point name."""
+    kinds: dict[str, type[PollingAdapter]] = {}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            kinds[entry_point.name] = entry_point.load()
+        except ImportError as exc:
+            extra = entry_point.name.split(".")[0]
+            raise ConfigurationError(
+                f"adapter kind {entry_point.name!r}",
+                f"cannot be loaded ({exc}); install it with: pip install "
+                f"'interlock-adapters[{extra}]'",
+            ) from exc
+    return kinds
+
+
+def load_adapter_section(path: Path, name: str) -> AdapterSection:
+    """Read ``[adapters.<name>]`` (and ``[nats]``) from a TOML file.
+
+    Raises:
+        ConfigurationError: the file, the section or an option is missing or invalid.
+    """
+    try:
+        document = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigurationError(str(path), f"cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(str(path), f"is not valid TOML: {exc}") from exc
+    sections = document.get("adapters", {})
+    if name not in sections:
+        known = ", ".join(sorted(sections)) or "none"
+        raise ConfigurationError(str(path), f"has no [adapters.{name}] (adapters: {known})")
+    options = dict(sections[name])
+    kind = options.pop("kind", None)
+    if not isinstance(kind, str):
+        raise AdapterConfigError(name, "kind", "is required (e.g. 's3.poll', 'db.freshness')")
+    try:
+        interval = parse_duration(options.pop("interval", "30s"))
+    except ValueError as exc:
+        raise AdapterConfigError(name, "interval", str(exc)) from exc
+    checkpoint_dir = Path(options.pop("checkpoint_dir", ".interlock/checkpoints"))
+    kinds = adapter_kinds()
+    if kind not in kinds:
+        raise AdapterConfigError(
+            name,
+            "kind",
+            f"{kind!r} is not an installed adapter (installed: {', '.join(sorted(kinds))})",
+        )
+    adapter = kinds[kind].from_options(name, options)
+    nats: dict[str, Any] = document.get("nats", {})
+    environ = dict(os.environ)
+    for key, variable in (
+        ("url", "INTERLOCK_NATS_URL"),
+        ("source", "INTERLOCK_SOURCE"),
+        ("spool_dir", "INTERLOCK_SPOOL_DIR"),
+    ):
+        if key in nats:
+            environ[variable] = str(nats[key])
+    environ.setdefault("INTERLOCK_SOURCE", f"adapter.{kind}")
+    return AdapterSection(
+        name=name,
+        adapter=adapter,
+        interval=interval,
+        checkpoint_dir=checkpoint_dir,
+        publisher=PublisherConfig.from_env(environ),
+    )
