@@ -82,6 +82,9 @@ class PollResult(msgspec.Struct, kw_only=True):
     checkpoint: dict[str, Any]
     more: bool = False
     """The poll stopped at a page limit: poll again at once rather than after the interval."""
+    receipts: list[str] = msgspec.field(default_factory=list)
+    """Tokens the source wants back once the events are published (SQS receipt handles):
+    the runner hands the result to :meth:`PollingAdapter.acknowledge` after publishing."""
 
 
 class PollingAdapter(abc.ABC):
@@ -112,6 +115,18 @@ class PollingAdapter(abc.ABC):
         Raises:
             SourceUnavailable: the source is down; the runner retries with backoff.
             SourceRefused: the source refused; the runner stops with this error.
+        """
+
+    def acknowledge(self, result: PollResult) -> None:  # noqa: B027 - optional hook
+        """Tell the source that ``result``'s events are published and its checkpoint saved.
+
+        A queue-backed adapter deletes the messages behind ``result.receipts`` here, so a
+        message leaves the queue only once its events are stored or spooled. Polling
+        adapters whose checkpoint is their whole state need nothing here.
+
+        Raises:
+            SourceUnavailable: the source could not be told; it redelivers, and the
+                repeated events (same ids) are dropped as duplicates.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default

@@ -62,6 +62,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _kinds(args: argparse.Namespace) -> int:
-    for name, kind in sorted(adapter_kinds().items()):
-        print(f"{name}\t{kind.__module__}.{kind.__qualname__}")
+    for name, target in sorted(adapter_kinds().items()):
+        print(f"{name}\t{target}")
     return 0

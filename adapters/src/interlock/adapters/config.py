@@ -29,7 +29,7 @@ from interlock.sdk.config import PublisherConfig
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError
 
-__all__ = ["AdapterSection", "adapter_kinds", "load_adapter_section"]
+__all__ = ["AdapterSection", "adapter_kind", "adapter_kinds", "load_adapter_section"]
 
 ENTRY_POINT_GROUP = "interlock.adapters"
 
@@ -44,20 +44,34 @@ class AdapterSection(msgspec.Struct, kw_only=True):
     publisher: PublisherConfig
 
 
-def adapter_kinds() -> dict[str, type[PollingAdapter]]:
-    """Every installed adapter kind, by entry-point name."""
-    kinds: dict[str, type[PollingAdapter]] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            kinds[entry_point.name] = entry_point.load()
-        except ImportError as exc:
-            extra = entry_point.name.split(".")[0]
-            raise ConfigurationError(
-                f"adapter kind {entry_point.name!r}",
-                f"cannot be loaded ({exc}); install it with: pip install "
-                f"'interlock-adapters[{extra}]'",
-            ) from exc
-    return kinds
+def adapter_kinds() -> dict[str, str]:
+    """Every installed adapter kind: entry-point name → ``module:Class`` (nothing imported)."""
+    return {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def adapter_kind(kind: str, adapter: str) -> type[PollingAdapter]:
+    """Import only the adapter class of ``kind``.
+
+    Raises:
+        AdapterConfigError: no such kind is installed, or its extra is missing.
+    """
+    matches = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == kind]
+    if not matches:
+        installed = ", ".join(sorted(adapter_kinds())) or "none"
+        raise AdapterConfigError(
+            adapter, "kind", f"{kind!r} is not an installed adapter (installed: {installed})"
+        )
+    try:
+        loaded: type[PollingAdapter] = matches[0].load()
+    except ImportError as exc:
+        extra = kind.split(".", maxsplit=1)[0]
+        raise AdapterConfigError(
+            adapter,
+            "kind",
+            f"{kind!r} cannot be loaded ({exc}); install it with: "
+            f"pip install 'interlock-adapters[{extra}]'",
+        ) from exc
+    return loaded
 
 
 def load_adapter_section(path: Path, name: str) -> AdapterSection:
@@ -85,14 +99,7 @@ def load_adapter_section(path: Path, name: str) -> AdapterSection:
     except ValueError as exc:
         raise AdapterConfigError(name, "interval", str(exc)) from exc
     checkpoint_dir = Path(options.pop("checkpoint_dir", ".interlock/checkpoints"))
-    kinds = adapter_kinds()
-    if kind not in kinds:
-        raise AdapterConfigError(
-            name,
-            "kind",
-            f"{kind!r} is not an installed adapter (installed: {', '.join(sorted(kinds))})",
-        )
-    adapter = kinds[kind].from_options(name, options)
+    adapter = adapter_kind(kind, name).from_options(name, options)
     nats: dict[str, Any] = document.get("nats", {})
     environ = dict(os.environ)
     for key, variable in (

@@ -3,7 +3,8 @@
 :class:`AdapterRunner` is what ``interlock adapter run`` and the service's scheduler
 drive. One :meth:`~AdapterRunner.run_once` polls from the saved checkpoint, publishes
 the events (acknowledged by JetStream or spooled on disk: never lost), and only then
-saves the new checkpoint. :meth:`~AdapterRunner.run_forever` repeats it every
+saves the new checkpoint and acknowledges the poll to the adapter (a queue-backed adapter
+deletes its messages there). :meth:`~AdapterRunner.run_forever` repeats it every
 ``interval``, backing off exponentially (up to ``max_backoff``) while the source is
 unavailable, and stops on a refusal or a configuration error.
 """
@@ -62,6 +63,7 @@ class AdapterRunner:
             published = self.publisher.publish_many(result.events)
             self.stats.spooled += published.spooled
         self.checkpoints.save(self.adapter.name, result.checkpoint)
+        self.adapter.acknowledge(result)
         self.stats.polls += 1
         self.stats.events += len(result.events)
         if result.events:

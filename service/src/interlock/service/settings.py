@@ -1,0 +1,397 @@
+"""The service's settings: one :class:`Settings` object, built once at start and injected.
+
+Nothing else in the service reads the environment or the configuration file; components
+take the values they need from a ``Settings`` handed to them.
+
+Where a value comes from, highest precedence first:
+
+1. arguments given to ``Settings(...)`` / :func:`load_settings` (the command line's flags);
+2. ``INTERLOCK_*`` environment variables; nested groups use ``__``
+   (``INTERLOCK_API__PORT=9000``, ``INTERLOCK_ACTIONS__MAX_ATTEMPTS=8``);
+3. the TOML file ``config/interlock.toml`` (relative to the working directory; another
+   file with ``load_settings(config_file=...)``), nested groups as tables (``[api]``);
+4. the defaults below, which make ``interlock server`` with no configuration run
+   embedded: a nats-server child process, SQLite under ``.interlock/``, 127.0.0.1:8400.
+
+``INTERLOCK_NATS_URL`` has the same name and form as the SDK's (comma-separated URLs),
+so a producer and the service on one machine read the same variable.
+
+The secret key encrypts notification channels' Apprise URLs at rest (Fernet). It is
+required unless the service runs embedded (embedded NATS and a SQLite database: one
+machine, everything under the data directory); there :meth:`Settings.ensure_secret_key`
+generates one into ``<data_dir>/secret.key`` (mode 0600) the first time, and logs so.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from cryptography.fernet import Fernet
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from interlock.sdk.config import NatsOptions
+from interlock.sdk.durations import parse_duration
+from interlock.sdk.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "EMBEDDED",
+    "ActionSettings",
+    "ApiSettings",
+    "EngineSettings",
+    "Settings",
+    "load_settings",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_FILE = Path("config/interlock.toml")
+EMBEDDED = "embedded"
+"""The value of ``nats_url`` that starts a nats-server child process."""
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "interlock_config_file", default=DEFAULT_CONFIG_FILE
+)
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A duration written as ``90s``, ``10m``, ``2h``, ``500ms`` or a number of seconds."""
+
+
+class ApiSettings(BaseModel):
+    """Where the HTTP API listens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Address to bind; 127.0.0.1 is local only.")
+    port: int = Field(default=8400, ge=1, le=65535, description="TCP port to bind.")
+
+    @property
+    def local(self) -> bool:
+        """Whether only this machine can reach the API (a loopback address)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+class EngineSettings(BaseModel):
+    """How events are consumed and judged."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lateness_tolerance: Duration = Field(
+        default=timedelta(seconds=30),
+        description="A firing judged more than this after it was due is marked late.",
+    )
+    consumer_batch_size: int = Field(
+        default=256, ge=1, le=10_000, description="Events fetched from JetStream per batch."
+    )
+    consumer_max_wait: Duration = Field(
+        default=timedelta(milliseconds=200), description="Longest wait for a batch to fill."
+    )
+
+
+class ActionSettings(BaseModel):
+    """How the dispatcher runs actions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(
+        default=5, ge=1, description="Attempts before an action fails for good."
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=30), description="Time limit of one attempt."
+    )
+    backoff_initial: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Wait before the first retry (then doubled, jittered).",
+    )
+    backoff_max: Duration = Field(
+        default=timedelta(minutes=5), description="Longest wait between tries."
+    )
+    suspend_after: int = Field(
+        default=10,
+        ge=1,
+        description="Consecutive failures after which a rule's action is suspended.",
+    )
+    concurrency: int = Field(default=64, ge=1, description="Actions executed at once.")
+
+
+def _split_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service is configured with (see the module docstring for sources)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTERLOCK_",
+        env_nested_delimiter="__",
+        toml_file=DEFAULT_CONFIG_FILE,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        hide_input_in_errors=True,  # a rejected value may be a password or a key
+    )
+
+    data_dir: Path = Field(
+        default=Path(".interlock"),
+        description="Where the embedded mode keeps its database, NATS store and secret key.",
+    )
+    database_url: str = Field(
+        default_factory=lambda data: f"sqlite:///{Path(data['data_dir']) / 'interlock.db'}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db "
+        "(default: a SQLite file in data_dir).",
+    )
+    nats_url: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(EMBEDDED,),
+        description="NATS server URLs (comma-separated in the environment), or 'embedded' "
+        "to run a nats-server child process with its store in data_dir.",
+    )
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+    nats_credentials: Path | None = Field(default=None, description="A NATS .creds file.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting channel secrets at rest; required unless embedded. "
+        "Make one with: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'",
+    )
+    rules_dir: Path = Field(
+        default=Path("config/rules"), description="Rule modules loaded at start."
+    )
+    api: ApiSettings = ApiSettings()
+    engine: EngineSettings = EngineSettings()
+    actions: ActionSettings = ActionSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init arguments, then the environment, then the TOML file (no dotenv, no secrets)."""
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_has_scheme(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if "://" not in value or not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must be sqlite:///path/to/file.db or postgresql://user@host:5432/database"
+            )
+        return value
+
+    @field_validator("nats_url", mode="before")
+    @classmethod
+    def _nats_url_list(cls, value: Any) -> Any:
+        return _split_urls(value)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url_valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one URL, or 'embedded'")
+        if EMBEDDED in value and len(value) > 1:
+            raise ValueError("'embedded' stands alone: it cannot be mixed with server URLs")
+        for position, url in enumerate(value, start=1):
+            if url != EMBEDDED and "://" not in url:
+                # Not echoed: a URL may hold a password.
+                raise ValueError(f"URL #{position} has no scheme (use e.g. nats://host:4222)")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_fernet(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except (ValueError, TypeError):
+                # The message never repeats the key.
+                raise ValueError(
+                    "is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                    "python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _secret_key_required_unless_embedded(self) -> Settings:
+        if self.secret_key is None and not self.embedded:
+            raise ConfigurationError(
+                "secret_key",
+                "required unless running embedded (embedded NATS and SQLite): set "
+                "INTERLOCK_SECRET_KEY or secret_key in config/interlock.toml to a Fernet key",
+            )
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name == "database_url":
+                yield name, _hide_password(value)
+            elif name == "nats_url":
+                yield name, tuple(_hide_password(url) for url in value)
+            else:
+                yield name, value
+
+    @property
+    def nats_embedded(self) -> bool:
+        """Whether the service starts its own nats-server."""
+        return self.nats_url == (EMBEDDED,)
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded NATS and a SQLite database: one machine, state under ``data_dir``."""
+        return self.nats_embedded and self.database_url.startswith("sqlite")
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where the embedded mode keeps its generated secret key."""
+        return self.data_dir / SECRET_KEY_FILE
+
+    def nats_options(self, *, name: str = "interlock-service") -> NatsOptions:
+        """Connection options for the configured NATS servers (not for embedded mode)."""
+        if self.nats_embedded:
+            raise ConfigurationError(
+                "nats_url", "is 'embedded': the embedded server's URL is known once it runs"
+            )
+        return NatsOptions(
+            servers=self.nats_url,
+            user=self.nats_user,
+            password=_reveal(self.nats_password),
+            token=_reveal(self.nats_token),
+            credentials_file=self.nats_credentials,
+            name=name,
+        )
+
+    def ensure_secret_key(self) -> SecretStr:
+        """Return the configured secret key; embedded, read or create ``secret_key_file``.
+
+        The generated key is written with mode 0600 and linked into place atomically, so
+        two processes starting at once agree on one key; its creation is logged.
+
+        Raises:
+            ConfigurationError: the key file cannot be read or written, or holds no key.
+        """
+        if self.secret_key is not None:
+            return self.secret_key
+        path = self.secret_key_file
+        if path.exists():
+            return _read_key_file(path)
+        key = Fernet.generate_key()
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                file.write(key + b"\n")
+            os.link(draft, path)
+        except FileExistsError:
+            return _read_key_file(path)
+        except OSError as exc:
+            raise ConfigurationError("secret_key", f"cannot create {path}: {exc}") from exc
+        finally:
+            draft.unlink(missing_ok=True)
+        logger.warning(
+            "generated a new secret key in %s (mode 0600); channel secrets are encrypted "
+            "with it: keep it with the database, or set INTERLOCK_SECRET_KEY",
+            path,
+        )
+        return SecretStr(key.decode())
+
+
+def load_settings(config_file: Path | None = DEFAULT_CONFIG_FILE, **values: Any) -> Settings:
+    """Build the settings from ``values``, the environment and ``config_file``.
+
+    ``config_file=None`` reads no file; a missing file is the same as an empty one.
+
+    Raises:
+        ConfigurationError: a setting is invalid; the message names it (as its dotted
+            path and its environment variable) and says what is expected.
+    """
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise _configuration_error(exc) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _configuration_error(exc: ValidationError) -> ConfigurationError:
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            problems.append((cause.setting, cause.reason))
+            continue
+        location = ".".join(str(part) for part in error["loc"])
+        variable = "INTERLOCK_" + "__".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append((location, f"{message} (environment: {variable})"))
+    setting, reason = problems[0]
+    if len(problems) > 1:
+        reason += "; also " + "; ".join(f"{name}: {why}" for name, why in problems[1:])
+    return ConfigurationError(setting, reason)
+
+
+def _read_key_file(path: Path) -> SecretStr:
+    try:
+        mode = path.stat().st_mode
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError("secret_key", f"cannot read {path}: {exc}") from exc
+    if mode & 0o077:
+        logger.warning("%s is readable by other users; run: chmod 600 %s", path, path)
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        raise ConfigurationError(
+            "secret_key", f"{path} does not hold a Fernet key; restore it from a backup"
+        ) from None
+    return SecretStr(key)
+
+
+def _hide_password(url: str) -> str:
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()

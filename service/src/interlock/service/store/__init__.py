@@ -1,0 +1,82 @@
+"""Interlock's persistent state, in SQLite (embedded) or PostgreSQL (production).
+
+Rules, firings, the action outbox, engine checkpoints, notification channels, API keys,
+deployments, work queues and runs.
+
+:class:`Store` is the entry point; its repositories (``store.rules``, ``store.outbox``,
+...) each own one aggregate. Every method is async (SQLAlchemy 2 with aiosqlite or
+psycopg 3), takes its timestamps from an injected clock, and raises only
+:class:`StoreError` and its subclasses for database trouble.
+"""
+
+from interlock.service.store.api_keys import ApiKeys
+from interlock.service.store.channels import Channels
+from interlock.service.store.deployments import Deployments, Queues
+from interlock.service.store.errors import (
+    AlreadyExists,
+    InvalidRecord,
+    InvalidTransition,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from interlock.service.store.firings import Firings
+from interlock.service.store.outbox import Outbox
+from interlock.service.store.records import (
+    ActionState,
+    ApiKey,
+    BatchResult,
+    Channel,
+    Checkpoint,
+    Deployment,
+    NewApiKey,
+    OutboxAction,
+    OutboxEntry,
+    RuleChange,
+    RuleRecord,
+    RuleVersion,
+    Run,
+    RunState,
+    Scope,
+    WorkQueue,
+    outbox_entries,
+)
+from interlock.service.store.rules import Rules
+from interlock.service.store.runs import TRANSITIONS, Runs
+from interlock.service.store.store import Store
+
+__all__ = [
+    "TRANSITIONS",
+    "ActionState",
+    "AlreadyExists",
+    "ApiKey",
+    "ApiKeys",
+    "BatchResult",
+    "Channel",
+    "Channels",
+    "Checkpoint",
+    "Deployment",
+    "Deployments",
+    "Firings",
+    "InvalidRecord",
+    "InvalidTransition",
+    "NewApiKey",
+    "NotFound",
+    "Outbox",
+    "OutboxAction",
+    "OutboxEntry",
+    "Queues",
+    "RuleChange",
+    "RuleRecord",
+    "RuleVersion",
+    "Rules",
+    "Run",
+    "RunState",
+    "Runs",
+    "Scope",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "WorkQueue",
+    "outbox_entries",
+]

@@ -1,0 +1,186 @@
+"""The connection to the database: engine, dialect quirks, transactions and error mapping.
+
+Every repository of the store shares one :class:`Database`. It accepts the URLs people
+write (``sqlite:///file.db``, ``postgresql://user@host/db``, with or without a driver)
+and picks the async driver itself: aiosqlite for SQLite, psycopg 3 for PostgreSQL.
+
+SQLite is a single writer. Every transaction here starts with ``BEGIN IMMEDIATE``, which
+takes the database's write lock at once (waiting up to ``busy_timeout`` for it), so
+transactions never interleave and a read-then-write never fails half way; readers of
+other processes still read, thanks to WAL. PostgreSQL runs at READ COMMITTED, locks rows
+(``FOR UPDATE [SKIP LOCKED]``) where two writers could meet, and checks each pooled
+connection before use (``pool_pre_ping``), so a server restart costs no failed call
+once the server is back.
+
+Driver errors become :class:`~interlock.service.store.errors.StoreError` (or
+``StoreUnavailable`` when the database cannot be reached), naming the database with its
+password hidden; SQL parameters never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from interlock.rules.clock import Clock, SystemClock
+from interlock.service.store.errors import StoreError, StoreUnavailable
+
+__all__ = ["Database", "Dialect", "normalize_url"]
+
+logger = logging.getLogger(__name__)
+
+Dialect = Literal["sqlite", "postgresql"]
+Insert = postgresql.Insert | sqlite.Insert
+
+_DRIVERS: dict[Dialect, str] = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
+_URL_HINT = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite transaction waits for the write lock before failing."""
+POSTGRES_CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL connection attempt may take."""
+
+
+def normalize_url(url: str | URL) -> tuple[URL, Dialect]:
+    """Return the async-driver form of a database URL and its dialect.
+
+    Raises:
+        StoreError: not a URL, or a database other than SQLite and PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        # The text is not echoed: it may hold a password.
+        raise StoreError(f"the database URL is not a URL; {_URL_HINT}") from None
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
+        raise StoreError(f"unsupported database {backend!r} in the database URL; {_URL_HINT}")
+    dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
+    return parsed.set(drivername=f"{backend}+{_DRIVERS[dialect]}"), dialect
+
+
+class Database:
+    """One async engine with the dialect's settings, the clock, and error mapping.
+
+    Args:
+        url: A SQLAlchemy URL of a SQLite or PostgreSQL database.
+        clock: Where timestamps come from.
+        pool_size: Connections kept open (PostgreSQL).
+    """
+
+    def __init__(self, url: str | URL, *, clock: Clock | None = None, pool_size: int = 5) -> None:
+        self.url, self.dialect = normalize_url(url)
+        self.display_url = self.url.render_as_string(hide_password=True)
+        self.clock: Clock = clock or SystemClock()
+        self.engine: AsyncEngine = (
+            self._sqlite_engine() if self.dialect == "sqlite" else self._postgres_engine(pool_size)
+        )
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"
+
+    def now(self) -> datetime:
+        """The clock's current instant."""
+        return self.clock.now()
+
+    def insert(self, table: sa.Table) -> Insert:
+        """An INSERT of the dialect, which knows ``ON CONFLICT``."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed on exit, rolled back on error."""
+        try:
+            async with self.engine.begin() as connection:
+                yield connection
+        except exc.DBAPIError as error:
+            raise self.error(error) from error
+        except exc.StatementError as error:
+            # A value refused before it reached the driver (a naive datetime, say).
+            if isinstance(error.orig, ValueError | TypeError):
+                raise error.orig from None
+            raise StoreError(f"database {self.display_url}: {error.orig}") from error
+        except exc.TimeoutError as error:
+            raise StoreUnavailable(self.display_url, "no free connection in the pool") from error
+
+    def error(self, error: exc.DBAPIError) -> StoreError:
+        """The store error for a driver error (its first line only: no parameters)."""
+        original = error.orig if error.orig is not None else error
+        lines = str(original).strip().splitlines()
+        reason = lines[0] if lines else type(original).__name__
+        if isinstance(error, exc.OperationalError | exc.InterfaceError) or (
+            error.connection_invalidated
+        ):
+            return StoreUnavailable(self.display_url, reason)
+        return StoreError(f"database {self.display_url}: {type(original).__name__}: {reason}")
+
+    async def ping(self) -> None:
+        """Check that the database answers.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        async with self.transaction() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    def _sqlite_engine(self) -> AsyncEngine:
+        database = self.url.database
+        memory = database in (None, "", ":memory:")
+        if not memory:
+            folder = Path(str(database)).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(
+                    f"cannot create {folder} for the SQLite database: {error.strerror}"
+                ) from error
+        options: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        engine = create_async_engine(
+            self.url,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
+            **options,
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def _postgres_engine(self, pool_size: int) -> AsyncEngine:
+        return create_async_engine(
+            self.url,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            connect_args={
+                "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
+                "application_name": "interlock",
+            },
+        )

@@ -1,0 +1,228 @@
+"""Work queues and deployments: what can run, and the queues runs wait in.
+
+A deployment names a target (``{"type": "process", "command": [...]}`` and the like, kept
+as JSON), the queue its runs go through, an optional cron schedule that can be switched
+off and on, default parameters and tags. A queue can be paused (its runs wait) and may
+limit how many of its runs are running at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from interlock.service.store import tables as t
+from interlock.service.store.database import Database
+from interlock.service.store.errors import AlreadyExists, InvalidRecord, NotFound
+from interlock.service.store.records import Deployment, WorkQueue
+
+__all__ = ["Deployments", "Queues"]
+
+
+class Queues:
+    """Work queues."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(
+        self, name: str, *, concurrency_limit: int | None = None, paused: bool = False
+    ) -> WorkQueue:
+        """Create a queue.
+
+        Raises:
+            AlreadyExists: a queue has this name.
+            InvalidRecord: the limit is below 1.
+        """
+        _check_limit(name, concurrency_limit)
+        now = self._db.now()
+        insert = self._db.insert(t.work_queues).values(
+            name=name,
+            paused=paused,
+            concurrency_limit=concurrency_limit,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._db.transaction() as connection:
+            added = await connection.execute(
+                insert.on_conflict_do_nothing().returning(t.work_queues.c.name)
+            )
+            if added.first() is None:
+                raise AlreadyExists("queue", name)
+            return await _queue(connection, name)
+
+    async def get(self, name: str) -> WorkQueue:
+        """The queue called ``name``.
+
+        Raises:
+            NotFound: there is none.
+        """
+        async with self._db.transaction() as connection:
+            return await _queue(connection, name)
+
+    async def list(self) -> list[WorkQueue]:
+        """Every queue, by name."""
+        query = sa.select(t.work_queues).order_by(t.work_queues.c.name)
+        async with self._db.transaction() as connection:
+            return [_queue_record(row) for row in await connection.execute(query)]
+
+    async def set_paused(self, name: str, paused: bool) -> WorkQueue:
+        """Pause or resume a queue.
+
+        Raises:
+            NotFound: there is none.
+        """
+        return await self._update(name, paused=paused)
+
+    async def set_concurrency_limit(self, name: str, limit: int | None) -> WorkQueue:
+        """Limit how many of the queue's runs run at once (``None``: no limit).
+
+        Raises:
+            NotFound: there is no such queue.
+            InvalidRecord: the limit is below 1.
+        """
+        _check_limit(name, limit)
+        return await self._update(name, concurrency_limit=limit)
+
+    async def _update(self, name: str, **values: Any) -> WorkQueue:
+        update = (
+            sa.update(t.work_queues)
+            .where(t.work_queues.c.name == name)
+            .values(updated_at=self._db.now(), **values)
+        )
+        async with self._db.transaction() as connection:
+            await connection.execute(update)
+            return await _queue(connection, name)
+
+
+class Deployments:
+    """Deployments."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(
+        self,
+        name: str,
+        *,
+        target: Mapping[str, Any],
+        queue: str,
+        schedule: str | None = None,
+        schedule_enabled: bool = True,
+        parameters: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        description: str = "",
+    ) -> Deployment:
+        """Create a deployment whose runs go through ``queue``.
+
+        Raises:
+            AlreadyExists: a deployment has this name.
+            NotFound: there is no such queue.
+            InvalidRecord: the target says no ``type``.
+        """
+        if not isinstance(target.get("type"), str):
+            raise InvalidRecord(
+                "deployment", name, "target", "needs a 'type' ('process', 'webhook', ...)"
+            )
+        now = self._db.now()
+        insert = self._db.insert(t.deployments).values(
+            name=name,
+            target=dict(target),
+            queue=queue,
+            schedule=schedule,
+            schedule_enabled=schedule_enabled,
+            parameters=dict(parameters or {}),
+            tags=list(tags),
+            description=description,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._db.transaction() as connection:
+            await _queue(connection, queue)
+            added = await connection.execute(
+                insert.on_conflict_do_nothing().returning(t.deployments.c.name)
+            )
+            if added.first() is None:
+                raise AlreadyExists("deployment", name)
+            return await _deployment(connection, name)
+
+    async def get(self, name: str) -> Deployment:
+        """The deployment called ``name``.
+
+        Raises:
+            NotFound: there is none.
+        """
+        async with self._db.transaction() as connection:
+            return await _deployment(connection, name)
+
+    async def list(self, *, queue: str | None = None) -> list[Deployment]:
+        """Every deployment (of one queue), by name."""
+        query = sa.select(t.deployments).order_by(t.deployments.c.name)
+        if queue is not None:
+            query = query.where(t.deployments.c.queue == queue)
+        async with self._db.transaction() as connection:
+            return [_deployment_record(row) for row in await connection.execute(query)]
+
+    async def set_schedule_enabled(self, name: str, enabled: bool) -> Deployment:
+        """Switch the deployment's schedule on or off (its runs on events go on).
+
+        Raises:
+            NotFound: there is no such deployment.
+        """
+        update = (
+            sa.update(t.deployments)
+            .where(t.deployments.c.name == name)
+            .values(schedule_enabled=enabled, updated_at=self._db.now())
+        )
+        async with self._db.transaction() as connection:
+            await connection.execute(update)
+            return await _deployment(connection, name)
+
+
+def _check_limit(name: str, limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise InvalidRecord("queue", name, "concurrency_limit", "must be at least 1, or none")
+
+
+async def _queue(connection: AsyncConnection, name: str) -> WorkQueue:
+    query = sa.select(t.work_queues).where(t.work_queues.c.name == name)
+    row = (await connection.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("queue", name)
+    return _queue_record(row)
+
+
+async def _deployment(connection: AsyncConnection, name: str) -> Deployment:
+    query = sa.select(t.deployments).where(t.deployments.c.name == name)
+    row = (await connection.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("deployment", name)
+    return _deployment_record(row)
+
+
+def _queue_record(row: sa.Row[Any]) -> WorkQueue:
+    return WorkQueue(
+        name=row.name,
+        paused=row.paused,
+        concurrency_limit=row.concurrency_limit,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _deployment_record(row: sa.Row[Any]) -> Deployment:
+    return Deployment(
+        name=row.name,
+        target=row.target,
+        queue=row.queue,
+        schedule=row.schedule,
+        schedule_enabled=row.schedule_enabled,
+        parameters=row.parameters,
+        tags=row.tags,
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,235 @@
+"""What the store takes and returns: frozen, keyword-only value objects.
+
+Records carry no secrets. :class:`NewApiKey` holds a token once, at creation, and hides
+it from ``repr``; a channel's Apprise URL is never in a record (only
+:meth:`~interlock.service.store.Channels.get_secret` returns it, for the dispatcher).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from interlock.rules.engine.firing import Firing
+from interlock.rules.rule import Rule
+
+__all__ = [
+    "ActionState",
+    "ApiKey",
+    "BatchResult",
+    "Channel",
+    "Checkpoint",
+    "Deployment",
+    "NewApiKey",
+    "OutboxAction",
+    "OutboxEntry",
+    "RuleChange",
+    "RuleRecord",
+    "RuleVersion",
+    "Run",
+    "RunState",
+    "Scope",
+    "WorkQueue",
+    "outbox_entries",
+]
+
+ActionState = Literal["pending", "running", "succeeded", "failed", "suspended"]
+RunState = Literal["scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed"]
+Scope = Literal["read", "write", "admin"]
+
+_SCOPE_RANK: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
+
+
+class RuleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored rule: its current version and whether it is paused."""
+
+    name: str
+    version: int
+    paused: bool
+    rule: Rule
+    created_at: datetime
+    updated_at: datetime
+
+
+class RuleVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One applied version of a rule."""
+
+    name: str
+    version: int
+    rule: Rule
+    digest: str
+    """sha256 of the stored document; equal rules, equal digests."""
+    created_at: datetime
+
+
+class RuleChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What applying a rule did."""
+
+    record: RuleRecord
+    change: Literal["created", "updated", "unchanged"]
+
+
+class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An action to queue for a firing: the ``index``-th of the rule's list for its status."""
+
+    firing_id: uuid.UUID
+    index: int
+    rule: str
+    kind: str
+    """The action's tag (``notify``, ``webhook``, ...)."""
+    action: dict[str, Any]
+    """The action as JSON, as the rule said it when the firing happened."""
+
+    @property
+    def idempotency_key(self) -> uuid.UUID:
+        """``uuid5(firing id, str(index))``: the same firing and action, the same key."""
+        return uuid.uuid5(self.firing_id, str(self.index))
+
+
+def outbox_entries(firing: Firing, actions: Sequence[msgspec.Struct]) -> list[OutboxEntry]:
+    """The outbox entries of ``firing`` for ``actions`` (tagged action structs).
+
+    ``actions`` is the rule's ``then`` for a fired firing, ``on_resolved`` for a resolved
+    one; an entry's index is the action's position in that list.
+    """
+    entries = []
+    for index, action in enumerate(actions):
+        data = msgspec.to_builtins(action)
+        entries.append(
+            OutboxEntry(
+                firing_id=firing.id,
+                index=index,
+                rule=firing.rule,
+                kind=str(data.get("action", type(action).__name__)),
+                action=data,
+            )
+        )
+    return entries
+
+
+class OutboxAction(msgspec.Struct, frozen=True, kw_only=True):
+    """A queued action and how its dispatch is going."""
+
+    idempotency_key: uuid.UUID
+    firing_id: uuid.UUID
+    index: int
+    rule: str
+    kind: str
+    action: dict[str, Any]
+    state: ActionState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    claimed_by: str | None
+    claimed_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """The engine's state and the last stream sequence it covers."""
+
+    name: str = "default"
+    state: bytes
+    """``Engine.export_state()``."""
+    stream_sequence: int
+    saved_at: datetime | None = None
+    """Set by the store when read back."""
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What :meth:`~interlock.service.store.Store.store_batch` stored."""
+
+    stored: list[uuid.UUID]
+    """Firings stored now."""
+    already_stored: list[uuid.UUID]
+    """Firings stored before (a replay): stored nothing, queued no action."""
+    queued: list[uuid.UUID]
+    """Idempotency keys of the outbox rows added."""
+
+
+class Channel(msgspec.Struct, frozen=True, kw_only=True):
+    """A notification channel, its Apprise URL redacted to its scheme."""
+
+    name: str
+    url: str
+    """Redacted: ``slack://***``."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key, without its token."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    """The public part of the token, for lookup and for people to tell keys apart."""
+    scopes: list[Scope]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the key grants ``scope`` (admin includes write, write includes read)."""
+        needed = _SCOPE_RANK[scope]
+        return self.revoked_at is None and any(_SCOPE_RANK[s] >= needed for s in self.scopes)
+
+
+class NewApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A key just created, with its token: the only time the token is known."""
+
+    key: ApiKey
+    token: str
+
+    def __repr__(self) -> str:
+        return f"NewApiKey(key={self.key!r}, token='{self.token.rpartition('_')[0]}_***')"
+
+    __str__ = __repr__
+
+
+class WorkQueue(msgspec.Struct, frozen=True, kw_only=True):
+    """A work queue runs go through."""
+
+    name: str
+    paused: bool
+    concurrency_limit: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Deployment(msgspec.Struct, frozen=True, kw_only=True):
+    """A named, runnable unit."""
+
+    name: str
+    target: dict[str, Any]
+    queue: str
+    schedule: str | None
+    """A cron expression, or ``None`` to run only on events and by hand."""
+    schedule_enabled: bool
+    parameters: dict[str, Any]
+    tags: list[str]
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Run(msgspec.Struct, frozen=True, kw_only=True):
+    """One run of a deployment."""
+
+    id: uuid.UUID
+    deployment: str
+    queue: str
+    parameters: dict[str, Any]
+    state: RunState
+    idempotency_key: str | None
+    scheduled_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    log_path: str | None
+    message: str | None
+    created_at: datetime
+    updated_at: datetime

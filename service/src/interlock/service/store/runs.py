@@ -1,0 +1,196 @@
+"""Runs of deployments and the states they go through.
+
+::
+
+    scheduled ──▶ pending ──▶ running ──▶ completed | failed | crashed
+        └────────────┴───────────┴──────▶ cancelled
+
+A state change is one compare-and-set statement (``UPDATE ... WHERE state IN (allowed
+sources)``), so two workers racing to move one run cannot both win, and a change that is
+not allowed raises :class:`~interlock.service.store.errors.InvalidTransition` naming the
+states it may move to. A run created with an idempotency key that exists already is the
+run created first: an action retried after a crash starts its deployment once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from interlock.service.store import tables as t
+from interlock.service.store.database import Database
+from interlock.service.store.errors import InvalidRecord, InvalidTransition, NotFound
+from interlock.service.store.records import Run, RunState
+
+__all__ = ["TERMINAL", "TRANSITIONS", "Runs"]
+
+TRANSITIONS: dict[RunState, tuple[RunState, ...]] = {
+    "scheduled": ("pending", "cancelled"),
+    "pending": ("running", "cancelled"),
+    "running": ("completed", "failed", "cancelled", "crashed"),
+    "completed": (),
+    "failed": (),
+    "cancelled": (),
+    "crashed": (),
+}
+"""The states each state may move to."""
+TERMINAL: frozenset[RunState] = frozenset(state for state, then in TRANSITIONS.items() if not then)
+_INITIAL: tuple[RunState, ...] = ("scheduled", "pending")
+
+
+class Runs:
+    """Runs and their state changes."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(
+        self,
+        deployment: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        state: RunState = "pending",
+        scheduled_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Create a run of ``deployment`` with its default parameters updated by these.
+
+        Returns the existing run instead when ``idempotency_key`` was used before.
+
+        Raises:
+            NotFound: there is no such deployment.
+            InvalidRecord: ``state`` is not where a run starts (scheduled or pending).
+        """
+        if state not in _INITIAL:
+            raise InvalidRecord("run", deployment, "state", "must be scheduled or pending")
+        now = self._db.now()
+        async with self._db.transaction() as connection:
+            if idempotency_key is not None:
+                existing = await _run_where(connection, t.runs.c.idempotency_key, idempotency_key)
+                if existing is not None:
+                    return existing
+            query = sa.select(t.deployments).where(t.deployments.c.name == deployment)
+            target = (await connection.execute(query)).one_or_none()
+            if target is None:
+                raise NotFound("deployment", deployment)
+            run_id = uuid.uuid4()
+            insert = self._db.insert(t.runs).values(
+                id=run_id,
+                deployment=deployment,
+                queue=target.queue,
+                parameters={**target.parameters, **(parameters or {})},
+                state=state,
+                idempotency_key=idempotency_key,
+                scheduled_at=scheduled_at or now,
+                created_at=now,
+                updated_at=now,
+            )
+            await connection.execute(insert.on_conflict_do_nothing())
+            # A concurrent create with the same key won the race: return its run.
+            column = t.runs.c.id if idempotency_key is None else t.runs.c.idempotency_key
+            run = await _run_where(connection, column, idempotency_key or run_id)
+            assert run is not None
+            return run
+
+    async def get(self, run_id: uuid.UUID) -> Run:
+        """The run with this id.
+
+        Raises:
+            NotFound: there is none.
+        """
+        async with self._db.transaction() as connection:
+            run = await _run_where(connection, t.runs.c.id, run_id)
+        if run is None:
+            raise NotFound("run", run_id)
+        return run
+
+    async def list(
+        self,
+        *,
+        deployment: str | None = None,
+        queue: str | None = None,
+        state: RunState | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Runs, newest first, filtered by deployment, queue or state."""
+        query = sa.select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id).limit(limit)
+        if deployment is not None:
+            query = query.where(t.runs.c.deployment == deployment)
+        if queue is not None:
+            query = query.where(t.runs.c.queue == queue)
+        if state is not None:
+            query = query.where(t.runs.c.state == state)
+        async with self._db.transaction() as connection:
+            return [_run(row) for row in await connection.execute(query)]
+
+    async def transition(
+        self,
+        run_id: uuid.UUID,
+        state: RunState,
+        *,
+        message: str | None = None,
+        log_path: str | None = None,
+    ) -> Run:
+        """Move the run to ``state`` if its current state allows it.
+
+        ``running`` stamps ``started_at``; a final state stamps ``ended_at``.
+
+        Raises:
+            NotFound: there is no such run.
+            InvalidTransition: its current state does not lead to ``state``.
+        """
+        if state not in TRANSITIONS:
+            raise InvalidRecord("run", run_id, "state", f"must be one of {', '.join(TRANSITIONS)}")
+        sources = [source for source, targets in TRANSITIONS.items() if state in targets]
+        now = self._db.now()
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        if state == "running":
+            values["started_at"] = now
+        if state in TERMINAL:
+            values["ended_at"] = now
+        if message is not None:
+            values["message"] = message
+        if log_path is not None:
+            values["log_path"] = log_path
+        update = (
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.state.in_(sources))
+            .values(**values)
+            .returning(*t.runs.c)
+        )
+        async with self._db.transaction() as connection:
+            row = (await connection.execute(update)).one_or_none()
+            if row is not None:
+                return _run(row)
+            current = await _run_where(connection, t.runs.c.id, run_id)
+        if current is None:
+            raise NotFound("run", run_id)
+        raise InvalidTransition(run_id, current.state, state, TRANSITIONS[current.state])
+
+
+async def _run_where(connection: AsyncConnection, column: Any, value: object) -> Run | None:
+    row = (await connection.execute(sa.select(t.runs).where(column == value))).one_or_none()
+    return None if row is None else _run(row)
+
+
+def _run(row: sa.Row[Any]) -> Run:
+    return Run(
+        id=row.id,
+        deployment=row.deployment,
+        queue=row.queue,
+        parameters=row.parameters,
+        state=row.state,
+        idempotency_key=row.idempotency_key,
+        scheduled_at=row.scheduled_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        log_path=row.log_path,
+        message=row.message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,188 @@
+"""The :class:`Store`: one database, its migrations, and a repository per aggregate.
+
+::
+
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        await store.rules.apply(rule)
+        result = await store.store_batch(firings, outbox_entries, checkpoint)
+        for action in await store.outbox.claim(worker="dispatcher-1", limit=50): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from interlock.rules.clock import Clock
+from interlock.rules.engine.firing import Firing
+from interlock.service.store.api_keys import ApiKeys
+from interlock.service.store.channels import Channels
+from interlock.service.store.database import Database, Dialect
+from interlock.service.store.deployments import Deployments, Queues
+from interlock.service.store.errors import StoreError
+from interlock.service.store.firings import Firings
+from interlock.service.store.outbox import Outbox
+from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
+from interlock.service.store.rules import Rules
+from interlock.service.store.runs import Runs
+
+if TYPE_CHECKING:
+    from interlock.service.settings import Settings
+
+__all__ = ["Store"]
+
+_MIGRATION_LOCK = 0x1A7E_10C4
+"""PostgreSQL advisory lock held while migrating, so replicas starting together queue."""
+
+
+class Store:
+    """Interlock's persistent state in SQLite or PostgreSQL.
+
+    Args:
+        url: ``sqlite:///path/file.db`` or ``postgresql://user:password@host/db`` (any
+            driver named in the URL is replaced by the async one the store uses).
+        secret_key: The Fernet key that encrypts channel URLs; without one, channels
+            cannot be written or read (everything else works).
+        clock: Where timestamps come from (a ``FakeClock`` in tests).
+        pool_size: PostgreSQL connections kept open.
+
+    Raises:
+        StoreError: the URL is not a SQLite or PostgreSQL URL, or the key is malformed.
+
+    Attributes:
+        rules, firings, outbox, channels, api_keys, queues, deployments, runs: The
+            repositories.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret_key: str | bytes | SecretStr | None = None,
+        clock: Clock | None = None,
+        pool_size: int = 5,
+    ) -> None:
+        self._db = Database(url, clock=clock, pool_size=pool_size)
+        fernet = _fernet(secret_key)
+        self.rules = Rules(self._db)
+        self.firings = Firings(self._db)
+        self.outbox = Outbox(self._db)
+        self.channels = Channels(self._db, fernet)
+        self.api_keys = ApiKeys(self._db)
+        self.queues = Queues(self._db)
+        self.deployments = Deployments(self._db)
+        self.runs = Runs(self._db)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Store:
+        """The store the settings describe (in embedded mode, creating its secret key)."""
+        return cls(settings.database_url, secret_key=settings.ensure_secret_key(), clock=clock)
+
+    @property
+    def dialect(self) -> Dialect:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.dialect
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden."""
+        return self._db.display_url
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    async def migrate(self) -> str:
+        """Upgrade the schema to the newest revision (nothing to do is fine); return it.
+
+        Raises:
+            StoreError: the database is at a revision this version does not know (a
+                newer Interlock migrated it), or the database failed.
+        """
+        from alembic.util import CommandError  # noqa: PLC0415 - Alembic loads on demand
+
+        from interlock.service import migrations  # noqa: PLC0415 - they import the tables
+
+        def upgrade(connection: sa.Connection) -> str | None:
+            if connection.dialect.name == "postgresql":
+                lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+                connection.execute(lock, {"key": _MIGRATION_LOCK})
+            migrations.upgrade(connection)
+            return migrations.current(connection)
+
+        try:
+            async with self._db.transaction() as connection:
+                revision = await connection.run_sync(upgrade)
+        except CommandError as exc:
+            raise StoreError(
+                f"database {self.url} cannot be migrated: {exc} (was it migrated by a "
+                "newer Interlock?)"
+            ) from exc
+        if revision is None:  # pragma: no cover - upgrade always stamps a revision
+            raise StoreError(f"database {self.url} has no revision after migrating")
+        return revision
+
+    async def revision(self) -> str | None:
+        """The schema revision of the database; ``None`` if it was never migrated."""
+        from interlock.service import migrations  # noqa: PLC0415 - they import the tables
+
+        async with self._db.transaction() as connection:
+            return await connection.run_sync(migrations.current)
+
+    async def ping(self) -> None:
+        """Check that the database answers.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        await self._db.ping()
+
+    async def store_batch(
+        self,
+        firings: Sequence[Firing],
+        outbox: Sequence[OutboxEntry] = (),
+        checkpoint: Checkpoint | None = None,
+    ) -> BatchResult:
+        """Store firings, queue their actions and save the checkpoint in one transaction.
+
+        See :meth:`~interlock.service.store.firings.Firings.store_batch`.
+        """
+        return await self.firings.store_batch(firings, outbox, checkpoint)
+
+    async def checkpoint(self, name: str = "default") -> Checkpoint | None:
+        """The engine checkpoint saved under ``name``, if any."""
+        return await self.firings.checkpoint(name)
+
+    async def close(self) -> None:
+        """Close the store's connections."""
+        await self._db.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _fernet(key: str | bytes | SecretStr | None) -> Fernet | None:
+    if key is None:
+        return None
+    if isinstance(key, SecretStr):
+        key = key.get_secret_value()
+    try:
+        return Fernet(key)
+    except (ValueError, TypeError):
+        # The message never repeats the key.
+        raise StoreError(
+            "the secret key is not a Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None

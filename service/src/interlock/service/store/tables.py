@@ -1,0 +1,232 @@
+"""The database schema: every table the store uses, as SQLAlchemy Core metadata.
+
+The Alembic migrations in :mod:`interlock.service.migrations` create exactly this; a
+contract test proves that autogenerate finds no difference on SQLite and PostgreSQL.
+
+Identities that make replays harmless are constraints here, not conventions in code:
+
+- ``firings.id`` is the deterministic UUID5 of the firing's identity (rule, key, window,
+  status), so a replayed event inserts nothing;
+- ``outbox.idempotency_key`` is ``uuid5(firing id, str(action index))``, unique with
+  (``firing_id``, ``action_index``), so a firing's actions are queued once;
+- ``runs.idempotency_key`` is unique, so an action retried after a crash starts one run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import get_args
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from interlock.service.store.records import ActionState, RunState
+
+__all__ = [
+    "ACTION_STATES",
+    "RUN_STATES",
+    "UtcDateTime",
+    "api_keys",
+    "channels",
+    "deployments",
+    "engine_checkpoints",
+    "firings",
+    "metadata",
+    "outbox",
+    "rule_versions",
+    "rules",
+    "runs",
+    "work_queues",
+]
+
+ACTION_STATES: tuple[str, ...] = get_args(ActionState)
+RUN_STATES: tuple[str, ...] = get_args(RunState)
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC instant on every database (SQLite keeps no offset: it stores UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store; use UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _name(length: int = 200) -> sa.String:
+    return sa.String(length)
+
+
+def _states(column: str, states: tuple[str, ...]) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{state}'" for state in states)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("name", _name(), primary_key=True),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+rule_versions = sa.Table(
+    "rule_versions",
+    metadata,
+    sa.Column(
+        "rule",
+        _name(),
+        sa.ForeignKey("rules.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("document", sa.Text, nullable=False, comment="dump_rules([rule])"),
+    sa.Column("digest", sa.String(64), nullable=False, comment="sha256 of document"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+firings = sa.Table(
+    "firings",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("rule", _name(), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("window_start", UtcDateTime),
+    sa.Column("window_end", UtcDateTime),
+    sa.Column("event_ids", sa.JSON, nullable=False),
+    sa.Column("expected", sa.Integer),
+    sa.Column("arrived", sa.Integer),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("stored_at", UtcDateTime, nullable=False),
+    _states("status", ("fired", "resolved")),
+    sa.Index(None, "rule", "at"),
+    sa.Index(None, "at"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("idempotency_key", sa.Uuid, primary_key=True),
+    sa.Column(
+        "firing_id", sa.Uuid, sa.ForeignKey("firings.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("action_index", sa.Integer, nullable=False),
+    sa.Column("rule", _name(), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False, comment="the action's tag"),
+    sa.Column("action", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("claimed_by", _name()),
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("firing_id", "action_index"),
+    _states("state", ACTION_STATES),
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "rule", "action_index", "state"),
+)
+
+engine_checkpoints = sa.Table(
+    "engine_checkpoints",
+    metadata,
+    sa.Column("name", _name(), primary_key=True, comment="a shard or consumer name"),
+    sa.Column("state", sa.LargeBinary, nullable=False, comment="Engine.export_state()"),
+    sa.Column("stream_sequence", sa.BigInteger, nullable=False),
+    sa.Column("saved_at", UtcDateTime, nullable=False),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("name", _name(), primary_key=True),
+    sa.Column("scheme", sa.String(64), nullable=False, comment="shown in redacted form"),
+    sa.Column("secret", sa.LargeBinary, nullable=False, comment="Fernet token of the URL"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", _name(), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, comment="sha256 hex of the token"),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+work_queues = sa.Table(
+    "work_queues",
+    metadata,
+    sa.Column("name", _name(), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("name", _name(), primary_key=True),
+    sa.Column("target", sa.JSON, nullable=False),
+    sa.Column("queue", _name(), sa.ForeignKey("work_queues.name"), nullable=False),
+    sa.Column("schedule", sa.String(200), comment="cron expression, or null"),
+    sa.Column("schedule_enabled", sa.Boolean, nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("deployment", _name(), sa.ForeignKey("deployments.name"), nullable=False, index=True),
+    sa.Column("queue", _name(), sa.ForeignKey("work_queues.name"), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("idempotency_key", _name(), unique=True),
+    sa.Column("scheduled_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Column("log_path", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    _states("state", RUN_STATES),
+    sa.Index(None, "queue", "state", "scheduled_at"),
+)
