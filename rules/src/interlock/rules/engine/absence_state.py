@@ -85,12 +85,13 @@ class AbsenceState:
 
     # -- keys ----------------------------------------------------------------------------
 
-    def _watch(self, key: str, tick: Tick) -> None:
+    def _watch(self, key: str, tick: Tick | None) -> None:
+        """Watch ``key`` from now on; a heartbeat key given a tick is due one period later."""
         if key in self._keys:
             return
         self._keys.add(key)
         self.data.keys.append(key)
-        if isinstance(self.window, HeartbeatWindow):
+        if isinstance(self.window, HeartbeatWindow) and tick is not None:
             every = parse_duration(self.window.every)
             self._open(key, Tally(start=tick.watermark, deadline=tick.watermark + every))
 
@@ -126,7 +127,7 @@ class AbsenceState:
         elif isinstance(self.window, AfterWindow):
             self._count_after(key, event)
         else:
-            self._count_heartbeat(key, event, tick)
+            self._count_heartbeat(key, event)
         return firings
 
     def _resolve(self, key: str, event: Event) -> list[Firing]:
@@ -169,10 +170,15 @@ class AbsenceState:
             return  # one window per key at a time: the earliest opening stands
         within = parse_duration(self.window.within)
         tally = Tally(start=event.occurred, deadline=event.occurred + within)
+        kept = []
         for occurred, event_id in self.data.recent.pop(key, []):
             if tally.start <= occurred < tally.deadline:
                 tally.arrived += 1
                 tally.event_ids.append(event_id)
+            else:
+                kept.append((occurred, event_id))  # may still count for a later window
+        if kept:
+            self.data.recent[key] = kept
         if tally.arrived < self.count:
             self._open(key, tally)
 
@@ -186,13 +192,18 @@ class AbsenceState:
         if tally.arrived >= self.count:
             del self.data.open[key]  # satisfied; its heap entry goes stale
 
-    def _count_heartbeat(self, key: str, event: Event, tick: Tick) -> None:
+    def _count_heartbeat(self, key: str, event: Event) -> None:
         assert isinstance(self.window, HeartbeatWindow)
-        self._watch(key, tick)
+        # A key first seen through an event is watched from that event, not from now.
+        self._watch(key, None)
         every = parse_duration(self.window.every)
-        tally = self.data.open.get(key)
-        if tally is not None and event.occurred + every <= tally.deadline:
-            return  # older than the latest heartbeat: changes nothing
+        latest = [
+            item.start
+            for item in (self.data.open.get(key), self.data.missed.get(key))
+            if item is not None
+        ]
+        if latest and event.occurred < max(latest):
+            return  # older than the latest heartbeat (or silence): changes nothing
         self._open(key, Tally(start=event.occurred, deadline=event.occurred + every))
 
     # -- judging -------------------------------------------------------------------------

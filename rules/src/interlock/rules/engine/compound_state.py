@@ -55,10 +55,10 @@ class CompoundState:
         self.subs = [EventState(rule, sub, trigger.for_each) for sub in trigger.triggers]
         self.data = CompoundStateData(subs=[sub.data for sub in self.subs])
 
-    def on_event(self, index: int, event: Event) -> list[Firing]:
+    def on_event(self, index: int, event: Event, tick: Tick) -> list[Firing]:
         """Feed an event that matched sub-trigger ``index``."""
         firings = []
-        for sub_firing in self.subs[index].on_event(event):
+        for sub_firing in self.subs[index].on_event(event, tick):
             fired = self.data.fired.setdefault(sub_firing.key, {})
             fired[index] = SubFiring(at=sub_firing.at, event_ids=sub_firing.event_ids)
             cutoff = sub_firing.at - self.within

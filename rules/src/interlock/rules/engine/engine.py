@@ -264,17 +264,17 @@ class Engine:
                 continue
             state = loaded.state
             if isinstance(state, EventState):
-                firings.extend(state.on_event(event))
+                firings.extend(state.on_event(event, tick))
             elif isinstance(state, AbsenceState):
                 for role in sorted(matched):  # "after" opens a window before "expect" counts
                     firings.extend(state.on_event(role, event, tick))
                 self._schedule(name)
             elif isinstance(state, CompoundState):
                 for role in matched:
-                    firings.extend(state.on_event(int(role.split(":")[1]), event))
+                    firings.extend(state.on_event(int(role.split(":")[1]), event, tick))
             else:
                 steps = sorted(int(role.split(":")[1]) for role in matched)
-                firings.extend(state.on_event(steps, event))
+                firings.extend(state.on_event(steps, event, tick))
         return firings
 
     # -- time ----------------------------------------------------------------------------

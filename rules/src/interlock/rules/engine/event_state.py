@@ -3,8 +3,9 @@
 With ``threshold`` 1 every matching event fires. With ``threshold`` N, matching events
 are kept per key, ordered by their ``occurred`` time; when N of them lie within
 ``within`` of each other the trigger fires with those events and counting starts afresh
-for that key. Events older than ``within`` before the newest one (or before the
-watermark) are forgotten. Out-of-order events take their place by ``occurred``.
+for that key. When an event is fed, the key's events more than ``within`` before the
+newest one, or before the watermark, are forgotten (a late event older than that does
+not count). Out-of-order events take their place by ``occurred``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class EventState:
         self.for_each = trigger.for_each if for_each is None else for_each
         self.data = EventStateData()
 
-    def on_event(self, event: Event) -> list[Firing]:
+    def on_event(self, event: Event, tick: Tick) -> list[Firing]:
         """Count one matching event; return the firing it completes, if any."""
         key = key_of(event, self.for_each)
         if key is None:
@@ -60,10 +61,15 @@ class EventState:
         entries = self.data.pending.setdefault(key, [])
         bisect.insort(entries, (event.occurred, event.id))
         newest = entries[-1][0]
-        cutoff = newest - self.within
+        # Events more than `within` before the newest, or before the watermark, can no
+        # longer count: deciding this at every event (not at the periodic prune) keeps
+        # the outcome independent of how often the engine is advanced.
+        cutoff = max(newest, tick.watermark) - self.within
         while entries and entries[0][0] < cutoff:
             entries.pop(0)
         if len(entries) < self.threshold:
+            if not entries:
+                del self.data.pending[key]
             return []
         del self.data.pending[key]
         ids = [event_id for _, event_id in entries]

@@ -5,7 +5,8 @@ and the events so far. An event matching the next step, no earlier than the prev
 step and within ``within`` of the first, advances it; the last step fires. An event
 matching the first step starts a partial, or moves the start of one that has only its
 first step forward (so a repeated first step never makes a sequence look older than it
-is). A partial older than ``within`` is dropped. Events of other steps are ignored.
+is). A partial whose first step is more than ``within`` before the event, or before the
+watermark, is dropped. Events of other steps are ignored.
 """
 
 from __future__ import annotations
@@ -50,14 +51,14 @@ class SequenceState:
         self.for_each = trigger.for_each
         self.data = SequenceStateData()
 
-    def on_event(self, steps: list[int], event: Event) -> list[Firing]:
+    def on_event(self, steps: list[int], event: Event, tick: Tick) -> list[Firing]:
         """Feed an event that matched the given step indexes."""
         key = key_of(event, self.for_each)
         if key is None:
             return []
         at = event.occurred
         partial = self.data.partial.get(key)
-        if partial is not None and at - partial.start > self.within:
+        if partial is not None and max(at, tick.watermark) - partial.start > self.within:
             del self.data.partial[key]
             partial = None
         if partial is not None and partial.step in steps and at >= partial.last:
@@ -68,7 +69,7 @@ class SequenceState:
                 del self.data.partial[key]
                 return [self._fire(key, partial)]
             return []
-        if 0 in steps and (partial is None or partial.step == 1):
+        if 0 in steps and (partial is None or (partial.step == 1 and at >= partial.start)):
             self.data.partial[key] = Partial(step=1, start=at, last=at, event_ids=[event.id])
         return []
 
