@@ -34,7 +34,7 @@ async def _stored(url: str) -> list[Event]:
     )
     try:
         messages = await subscription.fetch(100, timeout=1)
-    except nats.errors.TimeoutError:
+    except TimeoutError:  # nats-py raises its own subclass or a plain one
         messages = []
     await nc.close()
     return [decode_event(message.data) for message in messages]

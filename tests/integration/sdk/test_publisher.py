@@ -59,7 +59,7 @@ async def stored_events(nc: Client, expected: int, timeout: float = 20) -> list[
     while True:
         try:
             batch = await subscription.fetch(1000, timeout=0.5)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own subclass or a plain one
             break
         events.extend(decode_event(message.data) for message in batch)
     await subscription.unsubscribe()
