@@ -49,7 +49,15 @@ from interlock.rules.predicates import (
     RelatedTo,
 )
 
-__all__ = ["Atom", "Compiled", "Cond", "Junction", "compile_predicate", "durable_number"]
+__all__ = [
+    "Atom",
+    "Compiled",
+    "Cond",
+    "Junction",
+    "atoms",
+    "compile_predicate",
+    "durable_number",
+]
 
 Const = str | int | float | bool | None
 
@@ -274,12 +282,13 @@ def _size(cond: Cond) -> tuple[int, int]:
     return (0, 1) if isinstance(cond, Atom) else (0, 0)
 
 
-def _atoms(cond: Cond) -> Iterator[Atom]:
+def atoms(cond: Cond) -> Iterator[Atom]:
+    """Every atom in ``cond``."""
     if isinstance(cond, Atom):
         yield cond
     elif isinstance(cond, Junction):
         for item in cond.items:
-            yield from _atoms(item)
+            yield from atoms(item)
 
 
 def compile_predicate(pred: AnyPredicate | None) -> Compiled:
@@ -293,10 +302,10 @@ def compile_predicate(pred: AnyPredicate | None) -> Compiled:
     if pred is None:
         return Compiled(True, True)
     compiled = _compile(pred, False)
-    if not compiled.exact and all(atom.op in {"ex", "nex"} for atom in _atoms(compiled.cond)):
+    if not compiled.exact and all(atom.op in {"ex", "nex"} for atom in atoms(compiled.cond)):
         return Compiled(True, False)  # "the path is there" is not worth a durable post
-    junctions, atoms = _size(compiled.cond)
-    if junctions <= MAX_JUNCTIONS and atoms <= MAX_ATOMS:
+    junctions, atom_count = _size(compiled.cond)
+    if junctions <= MAX_JUNCTIONS and atom_count <= MAX_ATOMS:
         return compiled
     cond = compiled.cond
     if isinstance(cond, Junction) and cond.op == "and":

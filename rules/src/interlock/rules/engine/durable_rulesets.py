@@ -15,13 +15,9 @@ durable_rules 2.0.28 facts this module is built on (read in its C source, then t
   or retracted the same id is accepted again: durable de-duplicates nothing for us.
 - ``assert_fact`` returns code 1 (the ``MessageNotHandledException`` of the Python API)
   when no rule matches; nothing is stored then.
-- A message has at most 254 properties (nested ones count); property names are found
-  by 32-bit FNV-1a hash, so slot names are chosen collision-free.
-- Every alpha node keeps its children in a 512-slot open-addressing table whose probes
-  all start in 32 buckets (at 512 the first post spins forever), at most 128 ``$nex`` /
-  ``$or`` joins (more: load error 107), and a 256-slot list of rules ending there (the
-  257th is written out of bounds). Evaluation uses a 64-entry stack (past it: error 303).
-  :meth:`Ruleset.problem` replays durable's node building to keep well inside all four.
+- Property names are found by 32-bit FNV-1a hash, so slot names are collision-free.
+- Number text like ``1e-7`` (no ``.`` before the exponent) is a parse error (204).
+- Structural limits: see :mod:`.durable_limits`; :meth:`Ruleset.problem` checks them.
 - One sid (``"0"``, the default) per ruleset: durable holds at most 1,024 live sids.
 """
 
@@ -34,19 +30,13 @@ from typing import Any, NamedTuple
 import durable_rules_engine as _durable  # type: ignore[import-not-found]  # C module, no stubs
 import msgspec
 
-from interlock.rules.engine.durable_compiler import MAX_EXACT_INT, Atom, Cond, Junction
+from interlock.rules.engine import durable_limits
+from interlock.rules.engine.durable_compiler import MAX_EXACT_INT, Atom, Cond, Junction, atoms
 from interlock.rules.engine.durable_compiler import durable_number as _number
 from interlock.rules.predicates import MISSING, AnyPredicate, resolve
 from interlock.sdk.event import Event
 
 __all__ = ["Counters", "DurableRule", "Post", "Ruleset"]
-
-MAX_NODE_CHILDREN = 400
-MAX_NODE_JOINS = 100
-MAX_NODE_RULES = 200
-MAX_STACK = 48
-MAX_SLOTS = 100
-MAX_WILDCARD_PATTERNS = 16
 
 _encode = msgspec.json.encode
 _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -118,63 +108,6 @@ class Counters:
         self.errors = 0
 
 
-class _Node:
-    """A replica of one durable alpha node, as far as its limits are concerned."""
-
-    __slots__ = ("hashed", "joins", "nex", "rules")
-
-    def __init__(self) -> None:
-        self.hashed: dict[tuple[str, str, str, str], _Node] = {}
-        self.nex: dict[tuple[str, str], _Node] = {}
-        self.joins: list[_Node] = []  # forward nodes of `$or`s this node is a branch of
-        self.rules = 0
-
-    def place(self, cond: Cond) -> _Node:
-        """Add ``cond`` below this node the way durable's ``createAlpha`` does."""
-        if isinstance(cond, Atom):
-            if cond.op == "nex":
-                return self.nex.setdefault((cond.path, cond.kind), _Node())
-            key = (cond.path, cond.kind, cond.op, repr(cond.value))
-            return self.hashed.setdefault(key, _Node())
-        if isinstance(cond, Junction) and cond.op == "and":
-            node = self
-            for item in cond.items:
-                node = node.place(item)
-            return node
-        if isinstance(cond, Junction):
-            forward = _Node()
-            for item in cond.items:
-                self.place(item).joins.append(forward)
-            return forward
-        return self
-
-    def width(self) -> int:
-        """How many children one event can push at once (equal tests of a slot: one)."""
-        equal = {(path, kind) for path, kind, op, _ in self.hashed if op == "=="}
-        others = sum(1 for key in self.hashed if key[2] != "==")
-        return len(equal) + others + len(self.nex) + len(self.joins)
-
-    def children(self) -> list[_Node]:
-        return [*self.hashed.values(), *self.nex.values(), *self.joins]
-
-
-def _stack(node: _Node, memo: dict[int, int]) -> int:
-    known = memo.get(id(node))
-    if known is None:
-        width = node.width()
-        deepest = max((_stack(child, memo) for child in node.children()), default=0)
-        known = memo[id(node)] = width - 1 + max(1, deepest) if width else 0
-    return known
-
-
-def _atoms(cond: Cond) -> Iterable[Atom]:
-    if isinstance(cond, Atom):
-        yield cond
-    elif isinstance(cond, Junction):
-        for item in cond.items:
-            yield from _atoms(item)
-
-
 class Ruleset:
     """A durable ruleset of at most a few hundred rules, loaded by :meth:`load`."""
 
@@ -208,35 +141,9 @@ class Ruleset:
 
     def problem(self) -> str | None:
         """Say which durable limit these rules would break, or ``None`` if none."""
-        paths = {atom.path for rule in self.rules for atom in _atoms(rule.cond)}
-        if len(paths) > MAX_SLOTS:
-            return f"{len(paths)} paths (at most {MAX_SLOTS}: a message holds 254 properties)"
-        wild = {rule.pattern for rule in self.rules if rule.wildcard}
-        if len(wild) > MAX_WILDCARD_PATTERNS:
-            return f"{len(wild)} wildcard patterns (at most {MAX_WILDCARD_PATTERNS})"
-        root = _Node()
-        for rule in self.rules:
-            root.place(Atom(rule.pattern, "g", "==", 1)).place(rule.cond).rules += 1
-        nodes, seen = [root], set()
-        while nodes:
-            node = nodes.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if len(node.hashed) > MAX_NODE_CHILDREN:
-                return f"a node with {len(node.hashed)} children (at most {MAX_NODE_CHILDREN})"
-            if len(node.nex) + len(node.joins) > MAX_NODE_JOINS:
-                joins = len(node.nex) + len(node.joins)
-                return f"a node with {joins} joins (at most {MAX_NODE_JOINS})"
-            if node.rules > MAX_NODE_RULES:
-                return f"{node.rules} rules ending on one node (at most {MAX_NODE_RULES})"
-            nodes.extend(node.children())
-        memo: dict[int, int] = {}
-        width = len(wild) + (len(wild) < len(root.hashed))  # one exact name matches at once
-        deepest = max((_stack(child, memo) for child in root.hashed.values()), default=0)
-        if width - 1 + max(1, deepest) > MAX_STACK:
-            return f"an evaluation stack of {width - 1 + max(1, deepest)} (at most {MAX_STACK})"
-        return None
+        paths = {atom.path for rule in self.rules for atom in atoms(rule.cond)}
+        chains = [(rule.pattern, items) for rule, items in self._chains().items()]
+        return durable_limits.limit_problem(chains, len(paths), self.wildcards())
 
     def load(self) -> None:
         """(Re)create the durable ruleset from :attr:`rules`, replacing the old one."""
@@ -245,12 +152,14 @@ class Ruleset:
         self._kinds = {}
         for rule in self.rules:
             self._patterns.setdefault(rule.pattern, f"g{len(self._patterns)}")
-            for atom in _atoms(rule.cond):
+            for atom in atoms(rule.cond):
                 self._slots.setdefault(atom.path, len(self._slots))
                 self._kinds.setdefault(atom.path, set()).add(atom.kind)
         self.by_name = {f"r{index}": rule for index, rule in enumerate(self.rules)}
+        chains = self._chains()
         definition = {
-            name: {"all": [{"m": self._definition(rule)}]} for name, rule in self.by_name.items()
+            name: {"all": [{"m": self._definition(rule, chains[rule])}]}
+            for name, rule in self.by_name.items()
         }
         handle = _durable.create_ruleset(self.name, _encode(definition).decode())
         self.close()
@@ -267,7 +176,7 @@ class Ruleset:
         wanted = set(patterns)
         rules = [rule for rule in self.rules if rule.pattern in wanted]
         paths = sorted(
-            {atom.path for rule in rules for atom in _atoms(rule.cond)}, key=self._slots.__getitem__
+            {atom.path for rule in rules for atom in atoms(rule.cond)}, key=self._slots.__getitem__
         )
         emitters = []
         for path in paths:
@@ -296,7 +205,7 @@ class Ruleset:
                     if pred.matches(event):
                         matched.add(seq)
             return
-        for rule in fired:
+        for rule in dict.fromkeys(fired) if len(fired) > 1 else fired:  # an `$or` fires twice
             for seq, (pred, exact) in rule.members.items():
                 if seq not in matched:
                     if exact:
@@ -332,9 +241,27 @@ class Ruleset:
             return None
         return fired
 
-    def _definition(self, rule: DurableRule) -> dict[str, Any]:
-        cond = rule.cond
-        items = cond.items if isinstance(cond, Junction) and cond.op == "and" else (cond,)
+    def _chains(self) -> dict[DurableRule, tuple[Cond, ...]]:
+        """Each rule's conjuncts, those most rules of its pattern share first.
+
+        durable shares a node between rules whose tests agree up to it, so this order
+        shares the most nodes: fewer nodes to hold (each is ~1.8 KB in durable) and to
+        evaluate. The meaning is the same in any order.
+        """
+        counts: dict[tuple[str, Cond], int] = {}
+        conjuncts = {}
+        for rule in self.rules:
+            cond = rule.cond
+            items = cond.items if isinstance(cond, Junction) and cond.op == "and" else (cond,)
+            conjuncts[rule] = items
+            for item in items:
+                counts[(rule.pattern, item)] = counts.get((rule.pattern, item), 0) + 1
+        return {
+            rule: tuple(sorted(items, key=lambda item: (-counts[(rule.pattern, item)], repr(item))))
+            for rule, items in conjuncts.items()
+        }
+
+    def _definition(self, rule: DurableRule, items: tuple[Cond, ...]) -> dict[str, Any]:
         return {"$and": [{self._patterns[rule.pattern]: 1}, *(self._json(item) for item in items)]}
 
     def _json(self, cond: Cond) -> dict[str, Any]:

@@ -12,11 +12,12 @@ would (hypothesis-tested), with durable_rules doing the condition matching:
    at all (a lone Regex, say) is checked in Python.
 3. Every other predicate is compiled (:mod:`.durable_compiler`) into a durable rule
    under its name pattern; identical conditions share one rule. Rules are packed into
-   rulesets of at most ``rules_per_ruleset`` rules, each checked against durable's
-   structural limits and split until it is within them (:mod:`.durable_rulesets`).
+   rulesets of at most ``rules_per_ruleset`` rules (:mod:`.durable_pool`), each checked
+   against durable's structural limits (:mod:`.durable_limits`) and split until it is
+   within them. Changes reload the rulesets they touch, once, before the next match.
 4. The event is projected onto the few slots the reached rules read, asserted once per
-   ruleset it reaches, every fired rule is collected, and hits durable could not decide
-   exactly are confirmed with ``Predicate.matches``.
+   ruleset it reaches (:mod:`.durable_rulesets`), every fired rule is collected, and
+   hits durable could not decide exactly are confirmed with ``Predicate.matches``.
 
 durable_rules holds no locks and never releases the GIL, so a matcher belongs to the
 thread that created it; calls from any other thread raise ``RuntimeError``. It starts no
@@ -35,14 +36,8 @@ from typing import NamedTuple
 import msgspec
 
 from interlock.rules.engine.durable_compiler import Compiled, Cond, compile_predicate
-from interlock.rules.engine.durable_rulesets import (
-    MAX_WILDCARD_PATTERNS,
-    Counters,
-    DurableError,
-    DurableRule,
-    Post,
-    Ruleset,
-)
+from interlock.rules.engine.durable_pool import RulesetPool, close_all
+from interlock.rules.engine.durable_rulesets import Counters, DurableRule, Post, Ruleset
 from interlock.rules.engine.names import NameIndex
 from interlock.rules.names import check_pattern
 from interlock.rules.predicates import AnyPredicate
@@ -66,7 +61,9 @@ class MatchSpec(msgspec.Struct, frozen=True):
     id: str
     """Unique among the matcher's specs, e.g. ``"sales-sla/0"``."""
     names: tuple[str, ...]
+    """Event-name patterns: tokens, ``*`` for one token, a final ``>`` for one or more."""
     where: AnyPredicate | None = None
+    """What a matching event must also satisfy; ``None``: the name is enough."""
 
 
 class MatcherStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,21 +120,17 @@ class _Plan(NamedTuple):
 _NOTHING = _Plan(frozenset(), (), ())
 
 
-def _close_all(rulesets: dict[Ruleset, None]) -> None:
-    for ruleset in rulesets:
-        ruleset.close()
-    rulesets.clear()
-
-
 class Matcher:
     """Match events against specs; see the module documentation.
 
-        matcher = Matcher([MatchSpec("sales/0", ("db.table.updated",), resource.id == "dw.sales")])
+        where = Compare(path="resource.id", op="==", value="dw.sales")
+        matcher = Matcher([MatchSpec("sales/0", ("db.table.updated",), where)])
         matcher.match(event)  # ["sales/0"] or []
 
     ``rules_per_ruleset`` bounds each durable ruleset (durable's own limit is 4,096
     rules, far past where its per-node tables overflow); a ruleset is split further
-    whenever its rules would break one of durable's structural limits.
+    whenever its rules would break one of durable's structural limits. The thread that
+    creates a matcher owns it: any other raises ``RuntimeError``.
     """
 
     def __init__(self, specs: Iterable[MatchSpec] = (), *, rules_per_ruleset: int = 256) -> None:
@@ -145,33 +138,33 @@ class Matcher:
             raise ValueError(f"rules_per_ruleset must be 1 to 4000, not {rules_per_ruleset}")
         self._owner = threading.get_ident()
         self._owner_name = threading.current_thread().name
-        self._limit = rules_per_ruleset
-        self._number = next(_MATCHERS)
-        self._names = itertools.count()
         self._seqs = itertools.count()
         self._entries: dict[str, _Entry] = {}
         self._ids: dict[int, str] = {}
         self._index: NameIndex[str] = NameIndex()
         self._groups: dict[str, _Group] = {}
-        self._rulesets: dict[Ruleset, None] = {}
-        self._by_pattern: dict[str, list[Ruleset]] = {}
-        self._open: Ruleset | None = None
+        self._pool = RulesetPool(f"interlock-{next(_MATCHERS)}", rules_per_ruleset)
         self._plans: dict[str, _Plan] = {}
         self._counters = Counters()
         self._events = self._routed = self._short = 0
         self._closed = False
-        self._finalizer = weakref.finalize(self, _close_all, self._rulesets)
+        self._finalizer = weakref.finalize(self, close_all, self._pool.rulesets)
         placing: list[DurableRule] = []
         for spec in specs:
             placing += self._register(self._entry(spec, None))
-        self._build(self._place(placing))
+        self._pool.place(placing)
+        self._flush()
 
     # -- the public API ---------------------------------------------------------------
 
     def add(self, spec: MatchSpec) -> None:
-        """Register ``spec``; ``ValueError`` if its id is taken or a pattern is invalid."""
+        """Register ``spec``; ``ValueError`` if its id is taken or a pattern is invalid.
+
+        The durable rulesets it touches are reloaded on the next match, once however
+        many specs were added, removed or replaced since.
+        """
         self._check()
-        self._build(self._place(self._register(self._entry(spec, None))))
+        self._pool.place(self._register(self._entry(spec, None)))
 
     def remove(self, spec_id: str) -> None:
         """Unregister the spec ``spec_id``; ``KeyError`` if there is none."""
@@ -179,7 +172,7 @@ class Matcher:
         entry = self._entries.get(spec_id)
         if entry is None:
             raise KeyError(f"no match spec {spec_id!r} is registered")
-        self._build(self._unregister(entry))
+        self._unregister(entry)
 
     def replace(self, spec: MatchSpec) -> None:
         """Replace the spec with ``spec.id``, keeping its place in the match order."""
@@ -188,28 +181,35 @@ class Matcher:
         if old is None:
             raise KeyError(f"no match spec {spec.id!r} is registered (use add)")
         new = self._entry(spec, old.seq)
-        touched = self._unregister(old)
-        self._build(touched | self._place(self._register(new)))
+        self._unregister(old)
+        self._pool.place(self._register(new))
 
     def match(self, event: Event) -> list[str]:
         """The ids of the specs ``event`` satisfies, in registration order."""
         self._check()
+        if self._pool.dirty:
+            self._flush()
         return self._match(event)
 
     def match_batch(self, events: Sequence[Event]) -> list[list[str]]:
         """:meth:`match` for each event, in order."""
         self._check()
+        if self._pool.dirty:
+            self._flush()
         match = self._match
         return [match(event) for event in events]
 
     @property
     def stats(self) -> MatcherStats:
         """Counts of specs, rulesets and rules, and of what events cost so far."""
+        self._check()
+        if self._pool.dirty:
+            self._flush()
         counters = self._counters
         return MatcherStats(
             specs=len(self._entries),
-            rulesets=len(self._rulesets),
-            durable_rules=sum(len(ruleset.rules) for ruleset in self._rulesets),
+            rulesets=len(self._pool.rulesets),
+            durable_rules=sum(len(ruleset.rules) for ruleset in self._pool.rulesets),
             python_only_specs=len({seq for group in self._groups.values() for seq in group.python}),
             events=self._events,
             routed=self._routed,
@@ -221,10 +221,15 @@ class Matcher:
         )
 
     def close(self) -> None:
-        """Delete the durable rulesets; the matcher cannot be used afterwards."""
-        self._check()
-        self._closed = True
-        self._finalizer()
+        """Delete the durable rulesets; the matcher cannot be used afterwards.
+
+        Their C memory is not garbage collected: close a matcher you drop (a matcher
+        that is garbage collected unclosed is closed then).
+        """
+        if not self._closed:
+            self._check()
+            self._closed = True
+            self._finalizer()
 
     def __enter__(self) -> Matcher:
         return self
@@ -326,14 +331,13 @@ class Matcher:
                 rule.members[seq] = (spec.where, exact)
         return placing
 
-    def _unregister(self, entry: _Entry) -> set[Ruleset]:
+    def _unregister(self, entry: _Entry) -> None:
         spec, seq, (cond, _) = entry
         del self._entries[spec.id]
         del self._ids[seq]
         self._plans.clear()
-        touched: set[Ruleset] = set()
         if cond is False:
-            return touched
+            return
         for pattern in dict.fromkeys(spec.names):
             self._index.discard(pattern, pattern)
             group = self._groups[pattern]
@@ -342,112 +346,20 @@ class Matcher:
             rule = group.rules.get(cond) if not isinstance(cond, bool) else None
             if rule is not None and rule.members.pop(seq, None) is not None and not rule.members:
                 del group.rules[cond]
-                ruleset = rule.ruleset
-                assert ruleset is not None
-                self._take(ruleset, rule)
-                touched.add(ruleset)
+                self._pool.take(rule)
             if not (group.always or group.python or group.rules):
                 del self._groups[pattern]
-        return touched
 
-    # -- rulesets ---------------------------------------------------------------------
-
-    def _place(self, rules: list[DurableRule]) -> set[Ruleset]:
-        """Put new rules in rulesets, keeping each pattern's rules together where they fit.
-
-        A pattern's rules go to its latest ruleset while it has room, then to the open
-        ruleset if they all fit there, else to new rulesets: so an event usually takes
-        one post, however many patterns share its ruleset.
-        """
-        by_pattern: dict[str, list[DurableRule]] = {}
-        for rule in rules:
-            by_pattern.setdefault(rule.pattern, []).append(rule)
-        touched: set[Ruleset] = set()
-        for pattern, group in by_pattern.items():
-            waiting = group
-            while waiting:
-                target = self._target(pattern, waiting[0].wildcard, len(waiting))
-                room = self._limit - len(target.rules)
-                for rule in waiting[:room]:
-                    self._give(target, rule)
-                waiting = waiting[room:]
-                touched.add(target)
-        return touched
-
-    def _target(self, pattern: str, wildcard: bool, count: int) -> Ruleset:
-        own = self._by_pattern.get(pattern)
-        if own and len(own[-1].rules) < self._limit:
-            return own[-1]
-        candidate = self._open
-        if (
-            candidate is not None
-            and count <= self._limit - len(candidate.rules)
-            and (not wildcard or candidate.wildcards() < MAX_WILDCARD_PATTERNS // 2)
-        ):
-            return candidate
-        self._open = self._new_ruleset()
-        return self._open
-
-    def _new_ruleset(self) -> Ruleset:
-        ruleset = Ruleset(f"interlock-{self._number}-{next(self._names)}")
-        self._rulesets[ruleset] = None
-        return ruleset
-
-    def _give(self, ruleset: Ruleset, rule: DurableRule) -> None:
-        if rule.pattern not in ruleset.patterns:
-            self._by_pattern.setdefault(rule.pattern, []).append(ruleset)
-        ruleset.add(rule)
-
-    def _take(self, ruleset: Ruleset, rule: DurableRule) -> None:
-        ruleset.remove(rule)
-        if rule.pattern not in ruleset.patterns:
-            self._by_pattern[rule.pattern].remove(ruleset)
-            if not self._by_pattern[rule.pattern]:
-                del self._by_pattern[rule.pattern]
-
-    def _build(self, rulesets: set[Ruleset]) -> None:
-        """Load each ruleset, splitting those durable could not hold safely."""
-        pending = list(rulesets)
-        while pending:
-            ruleset = pending.pop()
-            if not ruleset.rules:
-                self._drop(ruleset)
-                continue
-            problem = ruleset.problem()
-            if problem is None:
-                try:
-                    ruleset.load()
-                    continue
-                except DurableError as exc:
-                    problem = str(exc)
-            if len(ruleset.rules) == 1:
-                self._demote(ruleset, problem)
-                continue
-            half = sorted(ruleset.rules, key=lambda rule: rule.pattern)[len(ruleset.rules) // 2 :]
-            other = self._new_ruleset()
-            for rule in half:
-                self._take(ruleset, rule)
-                self._give(other, rule)
-            pending += [ruleset, other]
+    def _flush(self) -> None:
+        """Load the rulesets changes touched; specs of rules durable refused go to Python."""
+        for rule, problem in self._pool.flush():
+            logger.warning(
+                "durable rule under %r left to Python (%s); specs %s",
+                rule.pattern,
+                problem,
+                sorted(self._ids[seq] for seq in rule.members),
+            )
+            group = self._groups[rule.pattern]
+            del group.rules[rule.cond]
+            group.python.update((seq, pred) for seq, (pred, _) in rule.members.items())
         self._plans.clear()
-
-    def _demote(self, ruleset: Ruleset, problem: str) -> None:
-        """A rule durable cannot hold even alone: its specs are checked in Python."""
-        (rule,) = ruleset.rules
-        logger.warning(
-            "durable rule under %r left to Python (%s); specs %s",
-            rule.pattern,
-            problem,
-            sorted(self._ids[seq] for seq in rule.members),
-        )
-        self._take(ruleset, rule)
-        group = self._groups[rule.pattern]
-        del group.rules[rule.cond]
-        group.python.update((seq, pred) for seq, (pred, _) in rule.members.items())
-        self._drop(ruleset)
-
-    def _drop(self, ruleset: Ruleset) -> None:
-        ruleset.close()
-        self._rulesets.pop(ruleset, None)
-        if self._open is ruleset:
-            self._open = None
