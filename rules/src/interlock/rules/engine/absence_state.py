@@ -23,6 +23,7 @@ expected events fires ``fired`` (a miss); the next expected event of that key fi
 
 from __future__ import annotations
 
+import functools
 import heapq
 import uuid
 from datetime import datetime
@@ -37,6 +38,12 @@ from interlock.sdk.durations import format_duration, parse_duration
 from interlock.sdk.event import Event
 
 __all__ = ["AbsenceState", "AbsenceStateData"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _window_texts(start: datetime, deadline: datetime) -> tuple[str, str, str, str]:
+    """Texts of a window, computed once for the many keys that miss it together."""
+    return str(start), str(deadline), deadline.isoformat(), format_duration(deadline - start)
 
 
 class Tally(msgspec.Struct, kw_only=True):
@@ -260,16 +267,15 @@ class AbsenceState:
 
     def _miss(self, key: str, tally: Tally, tick: Tick) -> Firing:
         self.data.missed[key] = tally
+        start, deadline, deadline_iso, length = _window_texts(tally.start, tally.deadline)
         expected = f"{self.count} x {' or '.join(self.trigger.expect.names)}"
         who = f" for {key}" if key else ""
         if isinstance(self.window, HeartbeatWindow):
-            detail = f"no {expected}{who} in {format_duration(tally.deadline - tally.start)}"
+            detail = f"no {expected}{who} in {length}"
         else:
-            detail = (
-                f"expected {expected}{who} by {tally.deadline.isoformat()}, got {tally.arrived}"
-            )
+            detail = f"expected {expected}{who} by {deadline_iso}, got {tally.arrived}"
         return Firing(
-            id=firing_id(self.rule, key, "fired", tally.start, tally.deadline),
+            id=firing_id(self.rule, key, "fired", start, deadline),
             rule=self.rule,
             key=key,
             status="fired",
