@@ -127,6 +127,7 @@ class AbsenceState:
         if role == "after":
             self._open_after(key, event)
             return []
+        judged = self.data.missed.get(key)  # read before a resolution removes it
         firings = self._resolve(key, event)
         if isinstance(self.window, CalendarWindow):
             self._watch(key, tick)
@@ -134,7 +135,7 @@ class AbsenceState:
         elif isinstance(self.window, AfterWindow):
             self._count_after(key, event)
         else:
-            self._count_heartbeat(key, event)
+            self._count_heartbeat(key, event, judged)
         return firings
 
     def _resolve(self, key: str, event: Event) -> list[Firing]:
@@ -199,18 +200,16 @@ class AbsenceState:
         if tally.arrived >= self.count:
             del self.data.open[key]  # satisfied; its heap entry goes stale
 
-    def _count_heartbeat(self, key: str, event: Event) -> None:
+    def _count_heartbeat(self, key: str, event: Event, judged: Tally | None) -> None:
         assert isinstance(self.window, HeartbeatWindow)
         # A key first seen through an event is watched from that event, not from now.
         self._watch(key, None)
         every = parse_duration(self.window.every)
-        latest = [
-            item.start
-            for item in (self.data.open.get(key), self.data.missed.get(key))
-            if item is not None
-        ]
-        if latest and event.occurred < max(latest):
-            return  # older than the latest heartbeat (or silence): changes nothing
+        current = self.data.open.get(key)
+        if current is not None and event.occurred < current.start:
+            return  # older than the latest heartbeat: changes nothing
+        if judged is not None and event.occurred <= judged.start:
+            return  # no newer than the silence already judged: that silence fired once
         self._open(key, Tally(start=event.occurred, deadline=event.occurred + every))
 
     # -- judging -------------------------------------------------------------------------
