@@ -257,7 +257,7 @@ thresholds = st.builds(
     st.sampled_from((["job.failed"], ["job.*"], ["job.failed", "job.retried"])),
     st.sampled_from(WHERE),
     st.integers(1, 3),
-    st.sampled_from(("5m", "10m", "30m")),
+    st.sampled_from(("1m", "5m", "10m", "30m")),
     st.sampled_from(KEYINGS),
 )
 THRESHOLD_NAMES = ("job.failed", "job.retried", "job.ok")
@@ -267,7 +267,7 @@ sequences = st.builds(
     st.permutations(("etl.extract", "etl.load", "etl.transform")).flatmap(
         lambda order: st.integers(2, 3).map(lambda size: order[:size])
     ),
-    st.sampled_from(("5m", "10m", "30m")),
+    st.sampled_from(("1m", "5m", "10m", "30m")),
     st.sampled_from(KEYINGS[:3]),
 )
 SEQUENCE_NAMES = ("etl.extract", "etl.load", "etl.transform", "etl.noise")
@@ -320,7 +320,7 @@ afters = st.builds(
     lambda within, shared: _rule(
         absent("job.finished", by=after("job.started", within=within), **shared)
     ),
-    st.sampled_from(("5m", "10m", "30m")),
+    st.sampled_from(("1m", "5m", "10m", "30m")),
     keyed(),
 )
 AFTER_NAMES = ("job.started", "job.finished", "job.finished", "job.failed")
@@ -329,7 +329,7 @@ heartbeats = st.builds(
     lambda every, shared: _rule(
         absent("hb.beat", by=heartbeat(every), **(shared | {"at_least": 1}))
     ),
-    st.sampled_from(("5m", "15m")),
+    st.sampled_from(("1m", "5m", "15m")),
     keyed(),
 )
 HEARTBEAT_NAMES = ("hb.beat", "hb.beat", "hb.other")
@@ -383,6 +383,11 @@ def everything(names: tuple[str, ...]) -> st.SearchStrategy[list[Op]]:
 @example(
     rules=rule(on("job.failed", at_least=2, within="5m")),
     ops=[F("job.failed", "a", -1), F("job.failed", "a", -11)],
+    start=T0,
+)
+@example(  # exactly `within` apart is within
+    rules=rule(on("job.failed", at_least=2, within="5m")),
+    ops=[F("job.failed", "a", 0), A(10), F("job.failed", "a", 10)],
     start=T0,
 )
 @example(
