@@ -7,6 +7,8 @@ test ends, so no socket or reconnect task outlives the test.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -14,10 +16,12 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from interlock.sdk import EVENTS_STREAM, Event, decode_event, ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
-__all__ = ["nats_client", "running_nats_server"]
+__all__ = ["init_streams", "nats_client", "read_events", "running_nats_server", "stored_events"]
 
 # Fast reconnects, so a test that restarts the server is not waiting on the 2 s default.
 _TEST_CLIENT_OPTIONS: dict[str, Any] = {
@@ -45,3 +49,49 @@ async def nats_client(url: str, **options: Any) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
+
+
+async def read_events(
+    client: Client, expected: int = 0, timeout: float = 10, subject: str = "interlock.events.>"
+) -> list[Event]:
+    """Every event stored on ``subject``, once the stream holds at least ``expected``."""
+    js = client.jetstream()
+    deadline = time.monotonic() + timeout
+    while (total := (await js.stream_info(EVENTS_STREAM)).state.messages) < expected:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    subscription = await js.pull_subscribe(
+        subject,
+        stream=EVENTS_STREAM,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
+    )
+    events: list[Event] = []
+    while len(events) < total:
+        try:
+            batch = await subscription.fetch(1000, timeout=2)
+        except TimeoutError:  # nats-py raises its own subclass or asyncio's
+            break
+        events.extend(decode_event(message.data) for message in batch)
+    await subscription.unsubscribe()
+    return events
+
+
+def stored_events(nats_url: str, expected: int = 0, timeout: float = 10) -> list[Event]:
+    """:func:`read_events` from synchronous test code."""
+
+    async def run() -> list[Event]:
+        async with nats_client(nats_url) as client:
+            return await read_events(client, expected, timeout)
+
+    return asyncio.run(run())
+
+
+def init_streams(nats_url: str) -> None:
+    """Create the Interlock streams on the server at ``nats_url``."""
+
+    async def run() -> None:
+        async with nats_client(nats_url) as client:
+            await ensure_streams(client.jetstream())
+
+    asyncio.run(run())

@@ -7,23 +7,16 @@ read as float (SQLite has no decimals), ``day`` a date.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from harness.nats import nats_client
 from interlock.sdk import (
-    EVENTS_STREAM,
-    Event,
     NatsOptions,
     PublisherConfig,
-    decode_event,
-    ensure_streams,
 )
 
 T0 = datetime(2026, 1, 5, 9, 0)
@@ -81,43 +74,6 @@ def publisher_config(nats_url: str, tmp_path: Path) -> PublisherConfig:
     return PublisherConfig(
         nats=options, spool_dir=tmp_path / "spool", source="adapter.test", timeout=15
     )
-
-
-def init_streams(nats_url: str) -> None:
-    async def run() -> None:
-        async with nats_client(nats_url) as client:
-            await ensure_streams(client.jetstream())
-
-    asyncio.run(run())
-
-
-def stored_events(nats_url: str, expected: int = 0, timeout: float = 10) -> list[Event]:
-    """Every event in the stream, once it holds at least ``expected``."""
-
-    async def run() -> list[Event]:
-        async with nats_client(nats_url) as client:
-            js = client.jetstream()
-            deadline = time.monotonic() + timeout
-            while (await js.stream_info(EVENTS_STREAM)).state.messages < expected:
-                if time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
-            subscription = await js.pull_subscribe(
-                "interlock.events.>",
-                stream=EVENTS_STREAM,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
-            )
-            events: list[Event] = []
-            while True:
-                try:
-                    batch = await subscription.fetch(1000, timeout=0.3)
-                except TimeoutError:  # nats-py raises its own subclass or a plain one
-                    break
-                events.extend(decode_event(message.data) for message in batch)
-            await subscription.unsubscribe()
-            return events
-
-    return asyncio.run(run())
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 15, message: str = "") -> None:

@@ -10,9 +10,7 @@ other adapter suites in this folder keep their own)::
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,20 +21,14 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from harness.nats import nats_client
 from interlock.adapters.base import PollingAdapter
 from interlock.adapters.checkpoints import FileCheckpointStore
 from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import (
-    EVENTS_STREAM,
-    Event,
     NatsOptions,
     PublisherConfig,
     SyncPublisher,
-    decode_event,
-    ensure_streams,
 )
 
 REGION = "us-east-1"
@@ -120,43 +112,6 @@ def publisher_config(nats_url: str, tmp_path: Path, *, timeout: float = 2.0) -> 
     return PublisherConfig(
         nats=options, spool_dir=tmp_path / "spool", source="adapter.test", timeout=timeout
     )
-
-
-def init_streams(nats_url: str) -> None:
-    async def run() -> None:
-        async with nats_client(nats_url) as nc:
-            await ensure_streams(nc.jetstream())
-
-    asyncio.run(run())
-
-
-def stored_events(nats_url: str, expected: int = 0, timeout: float = 10) -> list[Event]:
-    """Every event in ``INTERLOCK_EVENTS``, once it holds at least ``expected``."""
-
-    async def run() -> list[Event]:
-        async with nats_client(nats_url) as nc:
-            js = nc.jetstream()
-            deadline = time.monotonic() + timeout
-            while (total := (await js.stream_info(EVENTS_STREAM)).state.messages) < expected:
-                if time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
-            subscription = await js.pull_subscribe(
-                "interlock.events.>",
-                stream=EVENTS_STREAM,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
-            )
-            events: list[Event] = []
-            while len(events) < total:
-                try:
-                    batch = await subscription.fetch(1000, timeout=5)
-                except TimeoutError:  # nats-py raises its own subclass or asyncio's
-                    break
-                events.extend(decode_event(message.data) for message in batch)
-            await subscription.unsubscribe()
-            return events
-
-    return asyncio.run(run())
 
 
 def run_until_caught_up(

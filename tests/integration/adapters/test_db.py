@@ -20,15 +20,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from harness.nats import init_streams, stored_events
 from harness.postgres import PostgresCluster
 from integration.adapters.db_fixtures import (
     create_sales,
-    init_streams,
     insert_sales,
     loaded_at,
     publisher_config,
     sales,
-    stored_events,
     wait_until,
 )
 from interlock.adapters.base import (

@@ -28,12 +28,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.nats import init_streams, stored_events
 from integration.adapters.s3_fixtures import (  # noqa: F401 - fixtures among them
     CREDENTIALS,
     REGION,
     client,
     credentials_checked,
-    init_streams,
     moto_server,
     moto_url,
     publisher_config,
@@ -42,7 +42,6 @@ from integration.adapters.s3_fixtures import (  # noqa: F401 - fixtures among th
     s3,
     s3_options,
     sqs,
-    stored_events,
 )
 from interlock.adapters.base import (
     AdapterConfigError,

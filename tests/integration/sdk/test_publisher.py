@@ -12,10 +12,9 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from harness.nats import read_events
 from interlock.sdk import (
-    EVENTS_STREAM,
     Event,
     EventValidationError,
     NatsOptions,
@@ -23,7 +22,6 @@ from interlock.sdk import (
     PublisherConfig,
     StreamLimits,
     SyncPublisher,
-    decode_event,
     ensure_streams,
 )
 from interlock.service.embedded_nats import EmbeddedNatsServer
@@ -42,28 +40,7 @@ async def client(nats_url: str) -> AsyncIterator[Client]:
     await nc.close()
 
 
-async def stored_events(nc: Client, expected: int, timeout: float = 20) -> list[Event]:
-    """Read the whole stream, waiting until it holds at least ``expected`` messages."""
-    js = nc.jetstream()
-    deadline = time.monotonic() + timeout
-    while (await js.stream_info(EVENTS_STREAM)).state.messages < expected:
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    subscription = await js.pull_subscribe(
-        "interlock.events.>",
-        stream=EVENTS_STREAM,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
-    )
-    events: list[Event] = []
-    while True:
-        try:
-            batch = await subscription.fetch(1000, timeout=0.5)
-        except TimeoutError:  # nats-py raises its own subclass or a plain one
-            break
-        events.extend(decode_event(message.data) for message in batch)
-    await subscription.unsubscribe()
-    return events
+stored_events = read_events
 
 
 def numbered(count: int, start: int = 0) -> list[Event]:
