@@ -7,7 +7,7 @@ is drawn, by the stream's ``order``:
 
 - ``ordered``: never before the previous event nor behind the watermark;
 - ``shuffled``: mostly at the clock, some earlier (no earlier than the watermark), some
-  ahead of the clock;
+  ahead of the clock, some near an earlier event;
 - ``late``: shuffled, and some behind the watermark (an event that comes after the
   windows it belongs to were judged).
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -102,13 +103,15 @@ def streams(draw: st.DrawFn, names: tuple[str, ...], scale: Scale, order: Order)
         st.sampled_from(RESOURCES),
         st.sampled_from(RUNS),
         st.sampled_from((None, 0, 1, 2)),
-        st.integers(0, 4 if order == "late" else 3),  # at the clock, before, backlog, ahead, late
+        # At the clock, just before, in the backlog, ahead, near an earlier event, late.
+        st.integers(0, 5 if order == "late" else 4),
         st.integers(0, scale.late),
     )
     move = st.tuples(st.integers(0, scale.step), st.integers(0, 3), st.integers(0, scale.lag))
     # Long streams, which still shrink short: a no-op (first, so shrinking goes there).
     raw = draw(st.lists(st.one_of(st.none(), feed, move, feed), min_size=16, max_size=70))
     clock = watermark = previous = 0
+    times: list[int] = []
     ops: list[Op] = []
     for item in raw:
         if item is None:
@@ -129,11 +132,17 @@ def streams(draw: st.DrawFn, names: tuple[str, ...], scale: Scale, order: Order)
             1: max(watermark, clock - offset % 4),
             2: watermark + offset % (clock - watermark + 1),
             3: clock + offset % 5,
-            4: watermark - 1 - offset,
+            # Near an earlier event (a straggler of its period, a redelivery): behind the
+            # watermark only where late events are drawn.
+            4: (times[offset % len(times)] if times else clock) + offset % 3 - 1,
+            5: watermark - 1 - offset,
         }[timing]
+        if timing == 4 and order != "late":
+            t = max(t, watermark)
         if order == "ordered":
             t = max(t, previous)
         previous = t
+        times.append(t)
         ops.append(F(name, resource_id, t, run, n))
     return ops
 
@@ -352,6 +361,7 @@ HOUR_STARTS = st.sampled_from(
 )
 
 FAST = settings(deadline=None, max_examples=100, derandomize=True)
+XFAIL = settings(deadline=None, max_examples=30, derandomize=True)  # fails on an @example
 S = SECONDS.unit
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
 
@@ -383,6 +393,11 @@ def everything(names: tuple[str, ...]) -> st.SearchStrategy[list[Op]]:
 @example(
     rules=rule(on("job.failed", at_least=2, within="5m")),
     ops=[F("job.failed", "a", -1), F("job.failed", "a", -11)],
+    start=T0,
+)
+@example(  # the watermark never moves back: at 12 it is still 10, so t=0 and t=1 are gone
+    rules=rule(on("job.failed", at_least=2, within="1m")),
+    ops=[F("job.failed", "a", 0), A(10), A(12, 1), F("job.failed", "a", 1)],
     start=T0,
 )
 @example(  # exactly `within` apart is within
@@ -450,7 +465,11 @@ JOB = absent("job.finished", by=after("job.started", within="5m"), for_each="pay
 
 
 @FAST
-@given(named(afters), everything(AFTER_NAMES), MINUTE_STARTS)
+@given(
+    named(afters),
+    streams(AFTER_NAMES, SECONDS, "shuffled") | bursts(AFTER_NAMES[:2], SECONDS),
+    MINUTE_STARTS,
+)
 # An expected event fed before a window of its key opened counts for a later window that
 # holds it (the engine once dropped it when an earlier window opened without it).
 @example(
@@ -466,6 +485,46 @@ JOB = absent("job.finished", by=after("job.started", within="5m"), for_each="pay
     start=T0,
 )
 def test_after_windows_agree(rules: list[Rule], ops: list[Op], start: datetime) -> None:
+    agree(rules, ops, start)
+
+
+AFTER_FORGETS = (
+    "engine bug: whenever it judges a window, AbsenceState forgets the expected events kept "
+    "for later after-windows (recent) that are more than within behind the watermark, so a "
+    "late after event finds its expected event gone and fires a false miss; as this runs "
+    "only when a window is judged, the outcome also depends on the pacing of advance()"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=AFTER_FORGETS)
+@XFAIL
+@given(named(afters), everything(AFTER_NAMES), MINUTE_STARTS)
+@example(  # the finish at -1 is forgotten when [0, 2) is judged; the late start at -1 misses
+    rules=rule(absent("job.finished", by=after("job.started", within="1m"))),
+    ops=[
+        F("job.started", "a", 0),
+        F("job.finished", "a", -1),
+        A(2),
+        F("job.started", "a", -1),
+        A(2),
+    ],
+    start=T0,
+)
+@example(  # found by hypothesis
+    rules=rule(absent("job.finished", by=after("job.started", within="1m"), grace="3m")),
+    ops=[
+        F("job.started", "a", 0),
+        A(6),
+        F("job.finished", "a", -1),
+        A(8),
+        F("job.started", "a", -1),
+        A(8),
+    ],
+    start=T0,
+)
+def test_after_windows_agree_with_late_events(
+    rules: list[Rule], ops: list[Op], start: datetime
+) -> None:
     agree(rules, ops, start)
 
 
@@ -494,8 +553,22 @@ def test_heartbeats_agree(rules: list[Rule], ops: list[Op], start: datetime) -> 
     agree(rules, ops, start)
 
 
-@FAST
+HEARTBEAT_FORGETS = (
+    "engine bug: once a miss is resolved, AbsenceState keeps no latest heartbeat of the key "
+    "(neither an open window nor a miss), so a late beat older than the latest one opens a "
+    "window from it and fires a second miss for a silence already judged (the deadline is "
+    "the latest event plus every)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=HEARTBEAT_FORGETS)
+@XFAIL
 @given(named(heartbeats), everything(HEARTBEAT_NAMES), MINUTE_STARTS)
+@example(  # found by hypothesis: [0, 2) misses, the beat at 0 resolves it, the one at -1
+    rules=rule(absent("hb.beat", by=heartbeat("1m"))),  # opens [-1, 1): a second miss
+    ops=[A(1), A(2), F("hb.beat", "a", 0), F("hb.beat", "a", -1), A(2)],
+    start=T0,
+)
 @example(  # found by hypothesis: the miss [0, 10) fires, resolves, and fires again
     rules=rule(absent("hb.beat", by=heartbeat("5m"))),
     ops=[A(10), F("hb.beat", "a", 0), A(10)],
@@ -603,6 +676,12 @@ SPLITS = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 100), st.integers
     ops=[F("job.failed", "a", 0), A(20), A(21), A(22), F("job.failed", "a", 1)],
     start=T0,
     cut=3,
+)
+@example(  # restarted in a backlog: the watermark is the exported one (0), not the clock
+    rules=rule(absent("tbl.updated", by=cron("*/15 * * * *"))),
+    ops=[A(40, 0), A(41, 1), F("tbl.updated", "a", 10), A(50)],
+    start=T0,
+    cut=1,
 )
 def test_a_restart_anywhere_changes_nothing(
     rules: list[Rule], ops: list[Op], start: datetime, cut: int

@@ -68,6 +68,8 @@ class AbsenceStateData(msgspec.Struct, kw_only=True):
     """Per key: the last missed window, until an expected event resolves it."""
     recent: dict[str, list[tuple[datetime, uuid.UUID]]] = msgspec.field(default_factory=dict)
     """After-windows: expected events fed before a window of their key opened."""
+    latest: dict[str, datetime] = msgspec.field(default_factory=dict)
+    """Heartbeats: the latest beat of each key (a silence is counted from it)."""
 
 
 class AbsenceState:
@@ -205,9 +207,10 @@ class AbsenceState:
         # A key first seen through an event is watched from that event, not from now.
         self._watch(key, None)
         every = parse_duration(self.window.every)
-        current = self.data.open.get(key)
-        if current is not None and event.occurred < current.start:
-            return  # older than the latest heartbeat: changes nothing
+        latest = self.data.latest.get(key)
+        self.data.latest[key] = event.occurred if latest is None else max(latest, event.occurred)
+        if latest is not None and event.occurred <= latest:
+            return  # no newer than the latest beat: its silence is watched, or fired once
         if judged is not None and event.occurred <= judged.start:
             return  # no newer than the silence already judged: that silence fired once
         self._open(key, Tally(start=event.occurred, deadline=event.occurred + every))
