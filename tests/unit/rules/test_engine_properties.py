@@ -96,8 +96,17 @@ HOURS = Scale(timedelta(hours=1), step=14, lag=30, late=50)
 
 
 @st.composite
-def streams(draw: st.DrawFn, names: tuple[str, ...], scale: Scale, order: Order) -> list[Op]:
-    """About two events per clock move; see the module docstring for ``order``."""
+def streams(
+    draw: st.DrawFn,
+    names: tuple[str, ...],
+    scale: Scale,
+    order: Order,
+    punctual: tuple[str, ...] = (),
+) -> list[Op]:
+    """About two events per clock move; see the module docstring for ``order``.
+
+    Events named in ``punctual`` are never behind the watermark, whatever the order.
+    """
     feed = st.tuples(
         st.sampled_from(names),
         st.sampled_from(RESOURCES),
@@ -137,7 +146,7 @@ def streams(draw: st.DrawFn, names: tuple[str, ...], scale: Scale, order: Order)
             4: (times[offset % len(times)] if times else clock) + offset % 3 - 1,
             5: watermark - 1 - offset,
         }[timing]
-        if timing == 4 and order != "late":
+        if (timing == 4 and order != "late") or name in punctual:
             t = max(t, watermark)
         if order == "ordered":
             t = max(t, previous)
@@ -467,7 +476,9 @@ JOB = absent("job.finished", by=after("job.started", within="5m"), for_each="pay
 @FAST
 @given(
     named(afters),
-    streams(AFTER_NAMES, SECONDS, "shuffled") | bursts(AFTER_NAMES[:2], SECONDS),
+    # Late finishes, not late starts: see the xfail below.
+    streams(AFTER_NAMES, SECONDS, "late", punctual=("job.started",))
+    | bursts(AFTER_NAMES[:2], SECONDS),
     MINUTE_STARTS,
 )
 # An expected event fed before a window of its key opened counts for a later window that
@@ -531,6 +542,12 @@ def test_after_windows_agree_with_late_events(
 # -- agreement: heartbeats ------------------------------------------------------------------
 
 BEAT = absent("hb.beat", by=heartbeat("5m"), for_each="resource.id")
+HEARTBEAT_BEFORE_LOAD = (
+    "engine bug: for a key watched from the load time (declared, or no for_each), a late "
+    "beat from before the load time opens a window from that beat in place of the load-time "
+    "one (AbsenceState._count_heartbeat no longer compares it with the open window), so the "
+    "rule fires early, for a silence that began before it was loaded"
+)
 
 
 @FAST
@@ -549,34 +566,40 @@ BEAT = absent("hb.beat", by=heartbeat("5m"), for_each="resource.id")
 # A key first seen through a late beat is due `every` after that beat (the engine once
 # counted from the watermark at which it was seen).
 @example(rules=rule(BEAT), ops=[A(20), F("hb.beat", "a", 4), A(24)], start=T0)
-def test_heartbeats_agree(rules: list[Rule], ops: list[Op], start: datetime) -> None:
-    agree(rules, ops, start)
-
-
-HEARTBEAT_FORGETS = (
-    "engine bug: once a miss is resolved, AbsenceState keeps no latest heartbeat of the key "
-    "(neither an open window nor a miss), so a late beat older than the latest one opens a "
-    "window from it and fires a second miss for a silence already judged (the deadline is "
-    "the latest event plus every)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=HEARTBEAT_FORGETS)
-@XFAIL
-@given(named(heartbeats), everything(HEARTBEAT_NAMES), MINUTE_STARTS)
-@example(  # found by hypothesis: [0, 2) misses, the beat at 0 resolves it, the one at -1
-    rules=rule(absent("hb.beat", by=heartbeat("1m"))),  # opens [-1, 1): a second miss
-    ops=[A(1), A(2), F("hb.beat", "a", 0), F("hb.beat", "a", -1), A(2)],
-    start=T0,
-)
-@example(  # found by hypothesis: the miss [0, 10) fires, resolves, and fires again
+# A late beat no newer than a judged silence resolves it and fires nothing more (the
+# engine once re-fired the same window, the same firing id)...
+@example(
     rules=rule(absent("hb.beat", by=heartbeat("5m"))),
     ops=[A(10), F("hb.beat", "a", 0), A(10)],
     start=T0,
 )
-@example(  # a beat replayed after its silence was judged: [8, 18) fires twice
+@example(
     rules=rule(BEAT),
     ops=[F("hb.beat", "a", 8), A(18), F("hb.beat", "a", 8), A(19)],
+    start=T0,
+)
+# ...and neither does one older than that, once the miss is resolved (the engine once
+# forgot the key's latest beat: here [-1, 1) fired after [0, 2)).
+@example(
+    rules=rule(absent("hb.beat", by=heartbeat("1m"))),
+    ops=[A(1), A(2), F("hb.beat", "a", 0), F("hb.beat", "a", -1), A(2)],
+    start=T0,
+)
+def test_heartbeats_agree(rules: list[Rule], ops: list[Op], start: datetime) -> None:
+    agree(rules, ops, start)
+
+
+@pytest.mark.xfail(strict=True, reason=HEARTBEAT_BEFORE_LOAD)
+@XFAIL
+@given(named(heartbeats), everything(HEARTBEAT_NAMES), MINUTE_STARTS)
+@example(  # found by hypothesis: watched from 0, a beat from -1 makes [-1, 1) miss at 1
+    rules=rule(absent("hb.beat", by=heartbeat("1m"))),
+    ops=[F("hb.beat", "a", -1), A(1)],
+    start=T0,
+)
+@example(  # the same for a declared key
+    rules=rule(absent("hb.beat", by=heartbeat("5m"), for_each="resource.id", keys=["a"])),
+    ops=[F("hb.beat", "a", -4), A(6)],
     start=T0,
 )
 def test_heartbeats_agree_with_late_events(
