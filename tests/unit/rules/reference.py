@@ -472,10 +472,10 @@ def _after(absence: _Absence, window: AfterWindow, moments: list[_Moment]) -> No
     for moment in moments:
         step = moment.step
         if isinstance(step, Advanced):
-            for key, item in list(opened.items()):
-                if item.deadline + absence.grace <= moment.watermark:
-                    del opened[key]
-                    absence.miss(moment, key, (item.start, item.deadline), item.counted)
+            for due_key, due in list(opened.items()):
+                if due.deadline + absence.grace <= moment.watermark:
+                    del opened[due_key]
+                    absence.miss(moment, due_key, (due.start, due.deadline), due.counted)
             continue
         event = step.event
         key = absence.key(event)
