@@ -26,7 +26,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -114,8 +114,6 @@ class Predicate(msgspec.Struct, frozen=True, tag_field="test"):
     ``and``/``or``/``not`` cannot be overloaded in Python and would silently test the
     truth of the object instead, so using a predicate as a bool raises ``TypeError``.
     """
-
-    paths_are_relative: ClassVar[bool] = False
 
     def matches(self, event: Event | dict[str, Any]) -> bool:
         """Return whether ``event`` satisfies this predicate."""
