@@ -251,6 +251,20 @@ def test_finish_fed_before_its_start_still_counts() -> None:
     assert engine.advance(T0 + timedelta(hours=3)) == []
 
 
+def test_a_late_start_finds_its_finish_within_the_late_horizon_only() -> None:
+    hour = timedelta(hours=1)
+    engine = Engine([job_rule()], now=T0, late_horizon=timedelta(hours=6))
+    engine.feed(ev("job.finished", at=T0 + 1 * hour, run="r1"))
+    engine.feed(ev("job.finished", at=T0 + 1 * hour, run="r2"))
+    engine.advance(T0 + 8 * hour)  # 7 h behind: within 2 h + 6 h, both kept
+    assert engine.feed(ev("job.started", at=T0, run="r1")) == []
+    assert engine.advance(T0 + 9 * hour) == []  # r1's start took its finish
+    engine.advance(T0 + 10 * hour)  # 9 h behind: r2's finish is forgotten
+    engine.feed(ev("job.started", at=T0, run="r2"))
+    [missed] = engine.advance(T0 + 11 * hour)
+    assert (missed.key, missed.late) == ("r2", True)
+
+
 def test_heartbeat_fires_once_per_silence_and_resolves() -> None:
     rule = Rule(
         name="hb", when=absent("worker.heartbeat", by=heartbeat("10m"), for_each="resource.id")
@@ -266,6 +280,16 @@ def test_heartbeat_fires_once_per_silence_and_resolves() -> None:
     [resolved] = engine.feed(ev("worker.heartbeat", "w1", T0 + 61 * minute))
     assert resolved.status == "resolved"
     assert engine.next_due() == T0 + 71 * minute
+
+
+def test_a_key_watched_from_load_ignores_beats_from_before_it() -> None:
+    rule = Rule(name="hb", when=absent("worker.heartbeat", by=heartbeat("10m")))
+    engine = Engine([rule], now=T0)
+    minute = timedelta(minutes=1)
+    assert engine.feed(ev("worker.heartbeat", at=T0 - 5 * minute)) == []
+    assert engine.advance(T0 + 9 * minute) == []  # not [T0 - 5m, T0 + 5m)
+    [missed] = engine.advance(T0 + 10 * minute)
+    assert (missed.window_start, missed.window_end) == (T0, T0 + 10 * minute)
 
 
 # -- compound and sequence --------------------------------------------------------------

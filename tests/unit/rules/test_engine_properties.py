@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -370,7 +369,6 @@ HOUR_STARTS = st.sampled_from(
 )
 
 FAST = settings(deadline=None, max_examples=100, derandomize=True)
-XFAIL = settings(deadline=None, max_examples=30, derandomize=True)  # fails on an @example
 S = SECONDS.unit
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
 
@@ -476,7 +474,7 @@ JOB = absent("job.finished", by=after("job.started", within="5m"), for_each="pay
 @FAST
 @given(
     named(afters),
-    # Late finishes, not late starts: see the xfail below.
+    # Late finishes only; late starts too in the test below.
     streams(AFTER_NAMES, SECONDS, "late", punctual=("job.started",))
     | bursts(AFTER_NAMES[:2], SECONDS),
     MINUTE_STARTS,
@@ -499,18 +497,11 @@ def test_after_windows_agree(rules: list[Rule], ops: list[Op], start: datetime) 
     agree(rules, ops, start)
 
 
-AFTER_FORGETS = (
-    "engine bug: whenever it judges a window, AbsenceState forgets the expected events kept "
-    "for later after-windows (recent) that are more than within behind the watermark, so a "
-    "late after event finds its expected event gone and fires a false miss; as this runs "
-    "only when a window is judged, the outcome also depends on the pacing of advance()"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=AFTER_FORGETS)
-@XFAIL
+@FAST
 @given(named(afters), everything(AFTER_NAMES), MINUTE_STARTS)
-@example(  # the finish at -1 is forgotten when [0, 2) is judged; the late start at -1 misses
+# A late start finds the finish fed before it (the engine once forgot the finish at -1
+# when it judged [0, 1), and the late start at -1 then missed).
+@example(
     rules=rule(absent("job.finished", by=after("job.started", within="1m"))),
     ops=[
         F("job.started", "a", 0),
@@ -542,12 +533,6 @@ def test_after_windows_agree_with_late_events(
 # -- agreement: heartbeats ------------------------------------------------------------------
 
 BEAT = absent("hb.beat", by=heartbeat("5m"), for_each="resource.id")
-HEARTBEAT_BEFORE_LOAD = (
-    "engine bug: for a key watched from the load time (declared, or no for_each), a late "
-    "beat from before the load time opens a window from that beat in place of the load-time "
-    "one (AbsenceState._count_heartbeat no longer compares it with the open window), so the "
-    "rule fires early, for a silence that began before it was loaded"
-)
 
 
 @FAST
@@ -589,10 +574,11 @@ def test_heartbeats_agree(rules: list[Rule], ops: list[Op], start: datetime) -> 
     agree(rules, ops, start)
 
 
-@pytest.mark.xfail(strict=True, reason=HEARTBEAT_BEFORE_LOAD)
-@XFAIL
+@FAST
 @given(named(heartbeats), everything(HEARTBEAT_NAMES), MINUTE_STARTS)
-@example(  # found by hypothesis: watched from 0, a beat from -1 makes [-1, 1) miss at 1
+# Watched from the load time, a late beat from before it changes nothing (the engine once
+# opened [-1, 1) from the beat at -1 and fired at 1, before the load-time window was due).
+@example(
     rules=rule(absent("hb.beat", by=heartbeat("1m"))),
     ops=[F("hb.beat", "a", -1), A(1)],
     start=T0,

@@ -16,9 +16,13 @@ expected events fires ``fired`` (a miss); the next expected event of that key fi
   resolves a miss.
 - **After**: each ``after`` event of a key opens ``[t, t + within)`` unless one is open
   for the key already; expected events of the key with ``occurred`` in it count, also
-  ones that were fed before the opening event (kept while they could still count).
-- **Heartbeat**: the deadline of a key is its latest expected event plus ``every``
-  (declared keys start at load time); a miss fires once per silence.
+  ones that were fed before the opening event: those are kept while a late opening
+  event could still take them, ``within`` plus the engine's ``late_horizon`` behind the
+  watermark.
+- **Heartbeat**: the deadline of a key is its latest expected event plus ``every``; a
+  key watched from the load time (declared keys, or no ``for_each``) counts its silence
+  from no earlier than that, so a late beat from before the load changes nothing. A
+  miss fires once per silence.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class AbsenceState:
         self.data.keys.append(key)
         if isinstance(self.window, HeartbeatWindow) and tick is not None:
             every = parse_duration(self.window.every)
+            self.data.latest[key] = tick.watermark  # its silence starts no earlier
             self._open(key, Tally(start=tick.watermark, deadline=tick.watermark + every))
 
     def _may_watch(self, key: str) -> bool:
@@ -239,15 +244,19 @@ class AbsenceState:
             _, key, _ = heapq.heappop(self._heap)
             tally = self.data.open.pop(key)
             firings.append(self._miss(key, tally, tick))
-        if isinstance(self.window, AfterWindow):
-            cutoff = tick.watermark - parse_duration(self.window.within)
-            for key in list(self.data.recent):
-                kept = [item for item in self.data.recent[key] if item[0] >= cutoff]
-                if kept:
-                    self.data.recent[key] = kept
-                else:
-                    del self.data.recent[key]
         return firings
+
+    def prune(self, tick: Tick) -> None:
+        """Forget expected events no late ``after`` event within the horizon could take."""
+        if not isinstance(self.window, AfterWindow):
+            return
+        cutoff = tick.watermark - tick.horizon - parse_duration(self.window.within)
+        for key in list(self.data.recent):
+            kept = [item for item in self.data.recent[key] if item[0] >= cutoff]
+            if kept:
+                self.data.recent[key] = kept
+            else:
+                del self.data.recent[key]
 
     def _advance_calendar(self, tick: Tick) -> list[Firing]:
         firings = []

@@ -108,6 +108,10 @@ class Engine:
         now: The current wall-clock time; also the initial watermark.
         lateness_tolerance: A firing decided more than this after it was due (a
             backlog, a restart) is marked ``late``.
+        late_horizon: How far behind the watermark a late event is still expected.
+            Expected events fed before the ``after`` event that would open their
+            window are kept this long (plus ``within``) so that a late opening event
+            still finds them; memory grows with it.
     """
 
     def __init__(
@@ -116,8 +120,10 @@ class Engine:
         *,
         now: datetime,
         lateness_tolerance: timedelta = timedelta(seconds=30),
+        late_horizon: timedelta = timedelta(days=1),
     ) -> None:
         self._tolerance = lateness_tolerance
+        self._horizon = late_horizon
         self._now = now
         self._watermark = now
         self._last_prune = now
@@ -142,7 +148,12 @@ class Engine:
         return self._watermark
 
     def _tick(self) -> Tick:
-        return Tick(now=self._now, watermark=self._watermark, tolerance=self._tolerance)
+        return Tick(
+            now=self._now,
+            watermark=self._watermark,
+            tolerance=self._tolerance,
+            horizon=self._horizon,
+        )
 
     def apply(self, rules: Iterable[Rule]) -> None:
         """Load or replace each rule (by name); other loaded rules stay as they are.
@@ -308,7 +319,9 @@ class Engine:
         if self._watermark - self._last_prune >= _PRUNE_EVERY:
             self._last_prune = self._watermark
             for loaded in self._loaded.values():
-                if not isinstance(loaded.state, AbsenceState):
+                if isinstance(loaded.state, AbsenceState):
+                    loaded.state.prune(tick)
+                else:
                     loaded.state.advance(tick)
         return firings
 
