@@ -1,0 +1,79 @@
+"""Prometheus metrics of one service, in its own registry (served at ``/metrics``).
+
+Each :class:`Metrics` has a private :class:`~prometheus_client.CollectorRegistry`, so
+two services in one process (tests, benchmarks) never share or clash on counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """The service's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.events_consumed = Counter(
+            "interlock_events_consumed",
+            "Events taken from the stream and fed to the engine.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "interlock_dead_letters",
+            "Messages sent to INTERLOCK_DEAD, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.firings = Counter(
+            "interlock_firings",
+            "Firings stored, by status (fired, resolved).",
+            ["status"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "interlock_consumer_lag",
+            "Messages in INTERLOCK_EVENTS not yet delivered to the service's consumer.",
+            registry=registry,
+        )
+        self.actions = Counter(
+            "interlock_actions",
+            "Action executions, by kind and outcome (succeeded, failed, retried, suspended).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.action_latency = Histogram(
+            "interlock_action_latency_seconds",
+            "From the firing being stored to the action's execution starting.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.action_duration = Histogram(
+            "interlock_action_duration_seconds",
+            "How long one action execution took.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.events_received = Counter(
+            "interlock_api_events_received",
+            "Events accepted by POST /api/events.",
+            registry=registry,
+        )
+        self.runs = Counter(
+            "interlock_runs",
+            "Run state changes, by final state.",
+            ["state"],
+            registry=registry,
+        )
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
