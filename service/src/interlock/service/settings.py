@@ -118,6 +118,12 @@ class EngineSettings(BaseModel):
     consumer_max_wait: Duration = Field(
         default=timedelta(milliseconds=200), description="Longest wait for a batch to fill."
     )
+    checkpoint_interval: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Longest time between engine checkpoints while events flow (a batch "
+        "that fires always saves one); after a crash, events since the last one are "
+        "fed again.",
+    )
 
 
 class ActionSettings(BaseModel):

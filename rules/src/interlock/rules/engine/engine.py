@@ -247,6 +247,10 @@ class Engine:
             self._due_of[name] = due
             heapq.heappush(self._dues, (due, next(self._sequence), name))
 
+    def due_of(self, name: str) -> datetime | None:
+        """When the engine can next judge a window of rule ``name`` (event time), if ever."""
+        return self._due_of.get(name)
+
     # -- events --------------------------------------------------------------------------
 
     def feed(self, event: Event) -> list[Firing]:

@@ -1,0 +1,339 @@
+"""The pipeline: JetStream in, the engine, firings and their actions stored, acks out.
+
+One task owns the engine (durable_rules is single-threaded) and runs this loop::
+
+    fetch up to batch_size messages (waiting at most until the next deadline is due)
+      → decode; an invalid message goes to INTERLOCK_DEAD with the reason
+      → engine.feed_batch(events); engine.advance(now, watermark)
+      → render the firings' actions; store firings + outbox (+ engine checkpoint) in
+        one transaction, retried until the database takes it
+      → ack the batch with one AckAll of its last message
+      → publish interlock.rule.fired / interlock.rule.resolved; wake the dispatcher
+
+**No event lost, no action twice.** The checkpoint (the engine's exported state and the
+stream sequence it covers) is the source of truth; JetStream's acks are flow control. On
+start the engine imports the checkpoint and the durable consumer is re-created to deliver
+from the sequence after it, so events acked after the last checkpoint are fed again.
+Replaying them reproduces the same firings with the same ids (UUID5 of their identity),
+which the store keeps once and whose actions it queues once. The checkpoint is saved
+with any batch that fired, and otherwise at most every ``checkpoint_interval``.
+
+**Event time.** The watermark is the time JetStream stored the last message fed — every
+message stored before it has been fed — or the wall clock when the consumer has caught
+up; absences are judged on it, so a backlog delays a deadline instead of faking a miss.
+
+**Failures.** A database that fails makes the batch wait and retry (with backoff), holding
+its acks; a message redelivered meanwhile is recognised by its stream sequence and not
+fed twice. NATS dropping out is retried until it is back (nats-py reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from interlock.rules.engine.engine import Engine
+from interlock.rules.engine.firing import Firing
+from interlock.sdk import EVENTS_STREAM, decode_event, ensure_streams, subject_filter
+from interlock.sdk.errors import EventValidationError
+from interlock.sdk.event import Event
+from interlock.sdk.subjects import DEAD_REASON_HEADER, DEAD_SUBJECT_PREFIX
+from interlock.service.context import Services
+from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
+from interlock.service.pipeline.rule_host import RuleHost
+from interlock.service.store import Checkpoint, OutboxEntry, StoreError
+
+__all__ = ["CONSUMER_NAME", "Pipeline", "PipelineStats"]
+
+logger = logging.getLogger(__name__)
+
+CONSUMER_NAME = "interlock-service"
+ORIGINAL_SUBJECT_HEADER = "Interlock-Original-Subject"
+_MIN_WAIT = 0.005
+_RETRY_MAX = 5.0
+
+
+@dataclass
+class PipelineStats:
+    """Counts since start, for tests, benchmarks and the health endpoint."""
+
+    events: int = 0
+    dead_letters: int = 0
+    firings: int = 0
+    batches: int = 0
+    last_sequence: int = 0
+    checkpoints: int = 0
+
+
+class Pipeline:
+    """Consumes ``INTERLOCK_EVENTS`` into the engine; stores firings and their actions.
+
+    Args:
+        services: The service's shared resources (store, publisher, clock, metrics).
+        host: The rules and the engine (the pipeline is the engine's only user).
+        nc: A connected NATS client.
+        on_queued: Called after actions were queued (wakes the dispatcher).
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        host: RuleHost,
+        nc: NATS,
+        *,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.services = services
+        self.host = host
+        self.engine: Engine = host.engine
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.on_queued = on_queued
+        settings = services.settings.engine
+        self.batch_size = settings.consumer_batch_size
+        self.max_wait = settings.consumer_max_wait.total_seconds()
+        self.checkpoint_interval = settings.checkpoint_interval.total_seconds()
+        self.recent = RecentEvents()
+        self.stats = PipelineStats()
+        self._subscription: object | None = None
+        self._last_sequence = 0
+        self._last_checkpoint = 0.0
+        self._dirty = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.ready = asyncio.Event()
+        """Set once the consumer exists and the checkpoint is imported."""
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Import the checkpoint and (re)create the durable consumer after it."""
+        await ensure_streams(self.js)
+        checkpoint = await self.services.store.checkpoint()
+        if checkpoint is not None:
+            restored = self.engine.import_state(checkpoint.state)
+            self._last_sequence = checkpoint.stream_sequence
+            logger.info(
+                "resuming after stream sequence %d (state of %d rules restored)",
+                checkpoint.stream_sequence,
+                len(restored),
+            )
+        self.stats.last_sequence = self._last_sequence
+        await self._create_consumer()
+        self.ready.set()
+
+    async def _create_consumer(self) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(EVENTS_STREAM, CONSUMER_NAME)
+        start = self._last_sequence + 1
+        config = ConsumerConfig(
+            durable_name=CONSUMER_NAME,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            filter_subject=subject_filter(">"),
+            max_ack_pending=max(20_000, self.batch_size * 8),
+            ack_wait=120,
+        )
+        self._subscription = await self.js.pull_subscribe(
+            subject_filter(">"), durable=CONSUMER_NAME, stream=EVENTS_STREAM, config=config
+        )
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Judge due windows now (a scheduler job calls this at a deadline)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the batch in hand and stop :meth:`run`."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Consume until stopped; never returns on errors (they are logged and retried)."""
+        if not self.ready.is_set():
+            await self.start()
+        delay = 0.1
+        while not self._stopping:
+            try:
+                messages = await self._fetch(self._wait())
+                await self._process(messages)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (NatsError, OSError) as exc:
+                logger.warning("NATS: %s; retrying in %.1f s", exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                if isinstance(exc, NotFoundError):
+                    await self._recreate_after_loss()
+        await self._save_checkpoint(force=True)
+
+    async def _recreate_after_loss(self) -> None:
+        with contextlib.suppress(NatsError, OSError):
+            await ensure_streams(self.js)
+            await self._create_consumer()
+
+    def _wait(self) -> float:
+        """Seconds to wait for messages: until the next deadline, at most ``max_wait``."""
+        if self._wake.is_set():
+            self._wake.clear()
+            return _MIN_WAIT
+        due = self.engine.next_due()
+        if due is None:
+            return self.max_wait
+        until = (due - self.services.clock.now()).total_seconds()
+        return min(self.max_wait, max(_MIN_WAIT, until))
+
+    async def _fetch(self, timeout: float) -> list[Msg]:
+        subscription = self._subscription
+        assert subscription is not None
+        try:
+            return await subscription.fetch(self.batch_size, timeout=timeout)  # type: ignore[attr-defined, no-any-return]
+        except NatsTimeout:
+            return []
+
+    async def _process(self, messages: Sequence[Msg]) -> None:
+        fresh = [m for m in messages if m.metadata.sequence.stream > self._last_sequence]
+        events: list[Event] = []
+        for message in fresh:
+            try:
+                events.append(decode_event(message.data))
+            except EventValidationError as exc:
+                await self._dead_letter(message, "invalid", str(exc))
+        now = self.services.clock.now()
+        watermark = self._watermark(fresh, now)
+        self.recent.add_all(events)
+        firings = self.engine.feed_batch(events)
+        firings.extend(self.engine.advance(now, watermark))
+        if fresh:
+            self._last_sequence = fresh[-1].metadata.sequence.stream
+            self._dirty = True
+            self.services.metrics.consumer_lag.set(fresh[-1].metadata.num_pending)
+        elif not messages:
+            self.services.metrics.consumer_lag.set(0)
+        entries = self._entries(firings)
+        await self._store(firings, entries)
+        if messages:
+            await messages[-1].ack()  # AckAll: acknowledges the whole batch
+        self.stats.events += len(events)
+        self.stats.batches += 1 if messages else 0
+        self.stats.last_sequence = self._last_sequence
+        self.services.metrics.events_consumed.inc(len(events))
+        if firings:
+            await self._announce(firings)
+
+    def _watermark(self, fresh: Sequence[Msg], now: datetime) -> datetime:
+        if not fresh or fresh[-1].metadata.num_pending == 0:
+            return now
+        stored = fresh[-1].metadata.timestamp
+        return min(now, stored) if stored is not None else self.engine.watermark
+
+    def _entries(self, firings: Sequence[Firing]) -> list[OutboxEntry]:
+        entries: list[OutboxEntry] = []
+        for firing in firings:
+            rule = self.host.rule(firing.rule)
+            if rule is not None:
+                entries.extend(rendered_entries(firing, rule, self.recent))
+        return entries
+
+    # -- storing -------------------------------------------------------------------------
+
+    async def _store(self, firings: list[Firing], entries: list[OutboxEntry]) -> None:
+        interval_passed = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval
+        checkpoint = None
+        if firings or (self._dirty and interval_passed):
+            checkpoint = self._checkpoint()
+        if not firings and checkpoint is None:
+            return
+        delay = 0.1
+        while True:
+            try:
+                result = await self.services.store.store_batch(firings, entries, checkpoint)
+                break
+            except StoreError as exc:
+                logger.warning(
+                    "storing %d firings failed (%s); the batch waits and is retried in %.1f s",
+                    len(firings),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+                delay = min(delay * 2, _RETRY_MAX)
+        if checkpoint is not None:
+            self._dirty = False
+            self._last_checkpoint = time.monotonic()
+            self.stats.checkpoints += 1
+        for firing in firings:
+            if firing.id in result.stored:
+                self.services.metrics.firings.labels(firing.status).inc()
+        self.stats.firings += len(result.stored)
+        if result.queued and self.on_queued is not None:
+            self.on_queued()
+
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(state=self.engine.export_state(), stream_sequence=self._last_sequence)
+
+    async def _save_checkpoint(self, *, force: bool = False) -> None:
+        if self._dirty or force:
+            with contextlib.suppress(StoreError):
+                await self.services.store.store_batch([], [], self._checkpoint())
+                self._dirty = False
+
+    # -- side effects --------------------------------------------------------------------
+
+    async def _dead_letter(self, message: Msg, reason: str, detail: str) -> None:
+        headers = {
+            DEAD_REASON_HEADER: " ".join(detail.split())[:1000],
+            ORIGINAL_SUBJECT_HEADER: message.subject,
+        }
+        await self.js.publish(DEAD_SUBJECT_PREFIX + reason, message.data, headers=headers)
+        self.services.metrics.dead_letters.labels(reason).inc()
+        self.stats.dead_letters += 1
+        logger.warning(
+            "stream sequence %d on %s is not a valid event (%s): moved to INTERLOCK_DEAD",
+            message.metadata.sequence.stream,
+            message.subject,
+            detail,
+        )
+
+    async def _announce(self, firings: Sequence[Firing]) -> None:
+        publisher = self.services.publisher
+        events = [
+            publisher.event(
+                f"interlock.rule.{firing.status}",
+                firing.rule,
+                payload={
+                    "firing_id": str(firing.id),
+                    "key": firing.key,
+                    "at": firing.at.isoformat(),
+                    "window_start": firing.window_start.isoformat()
+                    if firing.window_start
+                    else None,
+                    "window_end": firing.window_end.isoformat() if firing.window_end else None,
+                    "late": firing.late,
+                    "summary": firing.summary,
+                    "event_ids": [str(event_id) for event_id in firing.event_ids],
+                },
+                id=firing.id,
+            )
+            for firing in firings
+        ]
+        try:
+            await publisher.publish_many(events)
+        except Exception:  # an announcement must never stop the pipeline
+            logger.exception("publishing %d interlock.rule.* events failed", len(events))

@@ -1,0 +1,117 @@
+"""The running engine and the stored rules, kept in step: the service's :class:`RuleControl`.
+
+Rules live in the store (versioned); the engine holds what is loaded. Every change goes
+to the store first and then to the engine, so a crash in between leaves the store ahead,
+and the next start loads the store's version. A rule runs when it is ``enabled`` in its
+definition and not paused by the service.
+
+The engine belongs to the pipeline's task (durable_rules is single-threaded): the host
+is used from that event loop only, and engine calls are synchronous, so a rule change
+never interleaves with a batch being fed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+
+from interlock.rules.engine.engine import Engine
+from interlock.rules.rule import Rule
+from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
+from interlock.rules.windows import schedule_for
+from interlock.service.context import RuleStatus
+from interlock.service.store import RuleChange, RuleRecord, Store
+
+__all__ = ["RuleHost"]
+
+logger = logging.getLogger(__name__)
+
+
+def _running(record: RuleRecord) -> Rule:
+    """The rule as the engine runs it: disabled while paused."""
+    if record.paused and record.rule.enabled:
+        return msgspec.structs.replace(record.rule, enabled=False)
+    return record.rule
+
+
+class RuleHost:
+    """Applies rule changes to the store and to the engine together."""
+
+    def __init__(self, store: Store, engine: Engine) -> None:
+        self.store = store
+        self.engine = engine
+        self._records: dict[str, RuleRecord] = {}
+
+    async def load(self) -> list[str]:
+        """Load every stored rule into the engine; return their names."""
+        records = await self.store.rules.list()
+        self._records = {record.name: record for record in records}
+        self.engine.apply(_running(record) for record in records)
+        return [record.name for record in records]
+
+    def rule(self, name: str) -> Rule | None:
+        """The stored definition of a loaded rule (actions, owner, ...), if any."""
+        record = self._records.get(name)
+        return record.rule if record else None
+
+    async def apply(self, rules: Sequence[Rule]) -> list[RuleChange]:
+        """Store and load (or replace) rules; unchanged rules keep their state."""
+        changes = await self.store.rules.apply_all(rules)
+        for change in changes:
+            self._records[change.record.name] = change.record
+            self.engine.put(_running(change.record))
+            if change.change != "unchanged":
+                record = change.record
+                logger.info("rule %s %s (version %d)", record.name, change.change, record.version)
+        return changes
+
+    async def set_paused(self, name: str, paused: bool) -> RuleRecord:
+        """Pause (disable) or resume a rule.
+
+        Raises:
+            NotFound: no such rule.
+        """
+        record = await self.store.rules.set_paused(name, paused)
+        self._records[name] = record
+        self.engine.put(_running(record))
+        logger.info("rule %s %s", name, "paused" if paused else "resumed")
+        return record
+
+    async def delete(self, name: str) -> None:
+        """Unload a rule and delete it from the store.
+
+        Raises:
+            NotFound: no such rule.
+        """
+        await self.store.rules.delete(name)
+        self._records.pop(name, None)
+        self.engine.remove(name)
+        logger.info("rule %s deleted", name)
+
+    def status(self, name: str) -> RuleStatus:
+        """The engine's view of a rule (not loaded: ``loaded=False``)."""
+        record = self._records.get(name)
+        if record is None:
+            return RuleStatus(
+                name=name, loaded=False, enabled=False, next_due=None, next_deadlines=[]
+            )
+        enabled = record.rule.enabled and not record.paused
+        deadlines: list[datetime] = []
+        trigger = record.rule.when
+        if (
+            enabled
+            and isinstance(trigger, AbsenceTrigger)
+            and isinstance(trigger.window, CalendarWindow)
+        ):
+            schedule = schedule_for(trigger.window)
+            deadlines = list(schedule.deadlines_after(self.engine.watermark, 3))
+        return RuleStatus(
+            name=name,
+            loaded=True,
+            enabled=enabled,
+            next_due=self.engine.due_of(name) if enabled else None,
+            next_deadlines=deadlines,
+        )

@@ -1,0 +1,216 @@
+"""Time-driven work, kept in APScheduler's persistent SQLAlchemy job store.
+
+Jobs (in the service's database, table ``apscheduler_jobs``):
+
+- ``engine-deadline``: at the engine's next due time (an SLA deadline, a window to
+  judge) it wakes the pipeline, which judges every due window. It is moved whenever the
+  engine's next due time changes. The deadline itself is also in the engine checkpoint;
+  the job makes it visible and survives restarts: a deadline that passed while the
+  service was down runs at start (``misfire_grace_time=None``), and the firings it
+  produces are marked late by the engine.
+- ``deployment:<name>``: a deployment's cron schedule (UTC). Each firing starts a run
+  with the idempotency key ``schedule:<name>:<minute>``, so a job run twice (a restart
+  at the wrong moment) starts one run. Schedules missed while the service was down are
+  coalesced into one run at start. The jobs follow the store: deployments created,
+  changed, paused or deleted are picked up within ``sync_interval``.
+
+Job functions are module-level (APScheduler stores them by reference) and find their
+running :class:`Scheduler` through a registry keyed by the scheduler's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy.engine import make_url
+
+from interlock.service.context import Services
+
+__all__ = ["DEADLINE_JOB", "Scheduler", "sync_url"]
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_JOB = "engine-deadline"
+_DEPLOYMENT_PREFIX = "deployment:"
+_RUNNING: dict[str, Scheduler] = {}
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def sync_url(url: str) -> str:
+    """The synchronous-driver form of the service's database URL (for APScheduler)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    return parsed.set(drivername=_SYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+async def judge_deadlines(scheduler_id: str) -> None:
+    """Job: wake the pipeline so it judges due windows."""
+    scheduler = _RUNNING.get(scheduler_id)
+    if scheduler is not None:
+        scheduler.on_deadline()
+
+
+async def run_scheduled_deployment(scheduler_id: str, deployment: str) -> None:
+    """Job: start a run of ``deployment`` for its cron schedule."""
+    scheduler = _RUNNING.get(scheduler_id)
+    if scheduler is not None:
+        await scheduler.start_scheduled_run(deployment)
+
+
+class Scheduler:
+    """The service's APScheduler, its jobs persisted in the service's database.
+
+    Args:
+        services: The service's resources (settings give the database URL).
+        on_deadline: Called when the engine's next deadline is reached.
+        next_due: Returns the engine's next due time (event time), if any.
+        sync_interval: How often deployment schedules are re-read from the store.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        on_deadline: Callable[[], None],
+        next_due: Callable[[], datetime | None],
+        sync_interval: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self.services = services
+        self.on_deadline = on_deadline
+        self.next_due = next_due
+        self.sync_interval = sync_interval
+        # Stable across restarts, so jobs stored by an earlier process find this one.
+        digest = hashlib.sha256(services.settings.database_url.encode()).hexdigest()[:16]
+        self.id = f"scheduler-{digest}"
+        self._store = SQLAlchemyJobStore(url=sync_url(services.settings.database_url))
+        self._scheduler = AsyncIOScheduler(
+            jobstores={"default": self._store, "memory": MemoryJobStore()},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+            timezone=UTC,
+        )
+        self._deadline: datetime | None = None
+        self._deadline_moved = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start running jobs (missed ones run now) and following the engine and store."""
+        _RUNNING[self.id] = self
+        self._scheduler.start()
+        await self.sync_deployments()
+        self._task = asyncio.create_task(self._follow(), name="interlock-scheduler")
+
+    async def stop(self) -> None:
+        """Stop; persisted jobs stay for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        _RUNNING.pop(self.id, None)
+
+    def jobs(self) -> list[tuple[str, datetime | None]]:
+        """(job id, next run time) of every job, for the API and tests."""
+        return [(job.id, job.next_run_time) for job in self._scheduler.get_jobs()]
+
+    # -- the engine's deadline -----------------------------------------------------------
+
+    def track_deadline(self) -> None:
+        """Move the deadline job to the engine's next due time, if it changed.
+
+        Moves are limited to one a second, except to an earlier time: the pipeline
+        judges on time by itself; the job is the deadline's persistent record.
+        """
+        due = self.next_due()
+        if due == self._deadline:
+            return
+        earlier = due is not None and (self._deadline is None or due < self._deadline)
+        if not earlier and time.monotonic() - self._deadline_moved < 1.0:
+            return
+        self._deadline = due
+        self._deadline_moved = time.monotonic()
+        if due is None:
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(DEADLINE_JOB)
+            return
+        self._scheduler.add_job(
+            judge_deadlines,
+            DateTrigger(run_date=due),
+            args=(self.id,),
+            id=DEADLINE_JOB,
+            name="judge the engine's due windows",
+            replace_existing=True,
+        )
+
+    async def _follow(self) -> None:
+        last_sync = time.monotonic()
+        while True:
+            await asyncio.sleep(0.25)
+            try:
+                self.track_deadline()
+                if time.monotonic() - last_sync >= self.sync_interval.total_seconds():
+                    last_sync = time.monotonic()
+                    await self.sync_deployments()
+            except Exception:  # the scheduler must outlive a bad moment of the database
+                logger.exception("scheduler: keeping jobs in step failed; retrying")
+
+    # -- deployment schedules ------------------------------------------------------------
+
+    async def sync_deployments(self) -> None:
+        """Make the cron jobs match the deployments' schedules in the store."""
+        wanted: dict[str, str] = {}
+        for deployment in await self.services.store.deployments.list():
+            if deployment.schedule and deployment.schedule_enabled:
+                wanted[_DEPLOYMENT_PREFIX + deployment.name] = deployment.schedule
+        existing = {
+            job.id: job
+            for job in self._scheduler.get_jobs()
+            if job.id.startswith(_DEPLOYMENT_PREFIX)
+        }
+        for job_id, job in existing.items():
+            if job_id not in wanted or getattr(job, "name", "") != wanted[job_id]:
+                self._scheduler.remove_job(job_id)
+        for job_id, cron in wanted.items():
+            job = existing.get(job_id)
+            if job is not None and job.name == cron:
+                continue
+            try:
+                trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+            except ValueError as exc:
+                logger.error("deployment %s: schedule %r is not valid cron: %s", job_id, cron, exc)
+                continue
+            self._scheduler.add_job(
+                run_scheduled_deployment,
+                trigger,
+                args=(self.id, job_id.removeprefix(_DEPLOYMENT_PREFIX)),
+                id=job_id,
+                name=cron,
+                replace_existing=True,
+            )
+
+    async def start_scheduled_run(self, deployment: str) -> None:
+        """Start the run a cron schedule asks for (once per deployment and minute)."""
+        from interlock.service.deployments.runs import start_run  # noqa: PLC0415
+
+        minute = self.services.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+        try:
+            await start_run(
+                self.services,
+                deployment,
+                idempotency_key=f"schedule:{deployment}:{minute}",
+                reason="schedule",
+            )
+        except Exception:
+            logger.exception("starting the scheduled run of deployment %s failed", deployment)
