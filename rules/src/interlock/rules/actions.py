@@ -13,12 +13,15 @@ import msgspec
 
 __all__ = [
     "AnyAction",
+    "Approve",
     "Emit",
     "Notify",
     "PauseQueue",
     "PauseRule",
+    "PauseSchedule",
     "ResumeQueue",
     "ResumeRule",
+    "ResumeSchedule",
     "RunDeployment",
     "Webhook",
 ]
@@ -88,6 +91,52 @@ class Emit(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="e
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class PauseSchedule(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="pause_schedule"
+):
+    """Turn a deployment's cron schedule off (it still runs on events and by hand)."""
+
+    deployment: str
+
+
+class ResumeSchedule(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="resume_schedule"
+):
+    """Turn a deployment's cron schedule back on."""
+
+    deployment: str
+
+
+class Approve(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="approve"):
+    """A manual approval step: the actions after it wait until a person decides.
+
+    The request goes through Apprise (a channel or a URL) with approve and reject links;
+    it may also be decided through the API or the CLI. Rejected, or expired with
+    ``on_timeout="reject"``, the actions after it are cancelled.
+    """
+
+    channel: str | None = None
+    """A channel whose (secret) Apprise URL the service stores."""
+    url: str | None = None
+    """An Apprise URL given directly."""
+    title: str = "Approval needed: {{ rule.name }}"
+    body: str = "{{ firing.summary }}"
+    timeout: str | None = None
+    """How long the request stays open (``30m``, ``2h``); ``None``: until decided."""
+    on_timeout: str = "reject"
+    """``reject`` (the default) or ``approve`` when the timeout passes undecided."""
+
+
 AnyAction = (
-    Notify | RunDeployment | PauseQueue | ResumeQueue | PauseRule | ResumeRule | Webhook | Emit
+    Notify
+    | RunDeployment
+    | PauseQueue
+    | ResumeQueue
+    | PauseRule
+    | ResumeRule
+    | Webhook
+    | Emit
+    | PauseSchedule
+    | ResumeSchedule
+    | Approve
 )

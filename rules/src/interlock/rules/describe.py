@@ -7,12 +7,15 @@ from zoneinfo import ZoneInfo
 
 from interlock.rules.actions import (
     AnyAction,
+    Approve,
     Emit,
     Notify,
     PauseQueue,
     PauseRule,
+    PauseSchedule,
     ResumeQueue,
     ResumeRule,
+    ResumeSchedule,
     RunDeployment,
     Webhook,
 )
@@ -132,6 +135,13 @@ def describe_action(action: AnyAction) -> str:
         return f"{verb} rule {action.rule}"
     if isinstance(action, Webhook):
         return f"webhook {action.method.upper()} {action.url}"
+    if isinstance(action, PauseSchedule | ResumeSchedule):
+        verb = "pause" if isinstance(action, PauseSchedule) else "resume"
+        return f"{verb} the schedule of deployment {action.deployment}"
+    if isinstance(action, Approve):
+        target = f"channel {action.channel}" if action.channel else f"URL {action.url}"
+        wait = f", {action.on_timeout} after {action.timeout}" if action.timeout else ", no timeout"
+        return f"wait for approval (asked through {target}{wait}); the actions after wait"
     assert isinstance(action, Emit)
     return f"emit {action.event} for {action.resource_id}"
 

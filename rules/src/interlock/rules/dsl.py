@@ -21,12 +21,15 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from interlock.rules.actions import (
+    Approve,
     Emit,
     Notify,
     PauseQueue,
     PauseRule,
+    PauseSchedule,
     ResumeQueue,
     ResumeRule,
+    ResumeSchedule,
     RunDeployment,
     Webhook,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "after",
     "all_of",
     "any_of",
+    "approve",
     "at_least",
     "cron",
     "deadline",
@@ -59,8 +63,10 @@ __all__ = [
     "on",
     "pause_queue",
     "pause_rule",
+    "pause_schedule",
     "resume_queue",
     "resume_rule",
+    "resume_schedule",
     "run_deployment",
     "sequence",
     "webhook",
@@ -303,4 +309,37 @@ def emit(
     """Publish a further event (every string may be a template)."""
     return Emit(
         event=event, resource_id=resource_id, labels=dict(labels or {}), payload=dict(payload or {})
+    )
+
+
+def pause_schedule(deployment: str) -> PauseSchedule:
+    """Turn a deployment's cron schedule off."""
+    return PauseSchedule(deployment=deployment)
+
+
+def resume_schedule(deployment: str) -> ResumeSchedule:
+    """Turn a deployment's cron schedule back on."""
+    return ResumeSchedule(deployment=deployment)
+
+
+def approve(
+    target: str,
+    *,
+    title: str = "Approval needed: {{ rule.name }}",
+    body: str = "{{ firing.summary }}",
+    timeout: Duration | None = None,
+    on_timeout: Literal["reject", "approve"] = "reject",
+) -> Approve:
+    """Wait for a person to approve before the actions after this one run.
+
+    ``target`` is a channel name or an Apprise URL (anything with ``://``); the request
+    sent there carries approve and reject links. Undecided after ``timeout``, the
+    firing is rejected (or approved, with ``on_timeout="approve"``).
+    """
+    if "://" in target:
+        return Approve(
+            url=target, title=title, body=body, timeout=_duration(timeout), on_timeout=on_timeout
+        )
+    return Approve(
+        channel=target, title=title, body=body, timeout=_duration(timeout), on_timeout=on_timeout
     )

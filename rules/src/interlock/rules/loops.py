@@ -1,7 +1,8 @@
 """Refusing rules whose own actions would re-trigger them without bound.
 
 Every firing emits ``interlock.rule.fired`` / ``interlock.rule.resolved`` and every
-action ``interlock.action.succeeded`` / ``failed`` / ``suspended``, each with
+action ``interlock.action.succeeded`` / ``failed`` / ``suspended`` (an ``approve`` step
+also ``interlock.approval.requested`` / ``approved`` / ``rejected`` / ``expired``), each with
 ``resource.id`` = the rule's name; a ``run_deployment`` leads to ``interlock.run.<state>``
 events with ``resource.id`` = the deployment; an ``emit`` publishes its event. A rule
 whose trigger could match one of these reacts to itself. Whether it could is decided
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock.rules.actions import Emit, RunDeployment
+from interlock.rules.actions import Approve, Emit, RunDeployment
 from interlock.rules.names import pattern_matches
 from interlock.rules.predicates import (
     AllOf,
@@ -55,6 +56,11 @@ def produced_events(rule: Rule) -> list[tuple[str, str | None]]:
         produced += [
             (f"interlock.action.{outcome}", rule.name)
             for outcome in ("succeeded", "failed", "suspended")
+        ]
+    if any(isinstance(a, Approve) for a in (*rule.then, *rule.on_resolved)):
+        produced += [
+            (f"interlock.approval.{outcome}", rule.name)
+            for outcome in ("requested", "approved", "rejected", "expired")
         ]
     for action in (*rule.then, *rule.on_resolved):
         if isinstance(action, RunDeployment):

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.rules.actions import (
     AnyAction,
+    Approve,
     Emit,
     Notify,
     PauseQueue,
     PauseRule,
+    PauseSchedule,
     ResumeQueue,
     ResumeRule,
+    ResumeSchedule,
     RunDeployment,
     Webhook,
 )
@@ -229,20 +232,36 @@ def _templates(check: _Collector, path: str, value: Any) -> None:
             check.add(f"{path}{inner}", problem)
 
 
+def _apprise_target(check: _Collector, path: str, channel: str | None, url: str | None) -> None:
+    if (channel is None) == (url is None):
+        check.add(path, "give a channel name or an Apprise URL (exactly one)")
+    if url is not None and "://" not in url:
+        check.add(f"{path}.url", f"{url!r} is not an Apprise URL", "e.g. 'json://host/x'")
+
+
+def _approve(check: _Collector, path: str, action: Approve) -> None:
+    _apprise_target(check, path, action.channel, action.url)
+    check.duration(f"{path}.timeout", action.timeout)
+    if action.on_timeout not in ("reject", "approve"):
+        check.add(f"{path}.on_timeout", f"{action.on_timeout!r} is not 'reject' or 'approve'")
+    _templates(check, f"{path}.title", action.title)
+    _templates(check, f"{path}.body", action.body)
+
+
 def _action(check: _Collector, path: str, action: AnyAction) -> None:
     if isinstance(action, Notify):
-        if (action.channel is None) == (action.url is None):
-            check.add(path, "give a channel name or an Apprise URL (exactly one)")
-        if action.url is not None and "://" not in action.url:
-            check.add(
-                f"{path}.url", f"{action.url!r} is not an Apprise URL", "e.g. 'json://host/x'"
-            )
+        _apprise_target(check, path, action.channel, action.url)
         _templates(check, f"{path}.title", action.title)
         _templates(check, f"{path}.body", action.body)
     elif isinstance(action, RunDeployment):
         if not action.deployment:
             check.add(f"{path}.deployment", "a deployment name is required")
         _templates(check, f"{path}.parameters", action.parameters)
+    elif isinstance(action, Approve):
+        _approve(check, path, action)
+    elif isinstance(action, PauseSchedule | ResumeSchedule):
+        if not action.deployment:
+            check.add(f"{path}.deployment", "a deployment name is required")
     elif isinstance(action, PauseQueue | ResumeQueue):
         if not action.queue:
             check.add(f"{path}.queue", "a queue name is required")
