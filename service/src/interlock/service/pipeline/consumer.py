@@ -132,6 +132,7 @@ class Pipeline:
                 len(restored),
             )
         self.stats.last_sequence = self._last_sequence
+        self._last_checkpoint = time.monotonic()
         await self._create_consumer()
         self.ready.set()
 
