@@ -1,0 +1,131 @@
+"""The application factory: :func:`create_app` and the pre-flight :func:`check_can_serve`.
+
+::
+
+    await check_can_serve(services)          # refuses a public bind without API keys
+    app = create_app(services)               # a Litestar ASGI app; serve with uvicorn
+
+Every handler may declare ``services: ServicesDep`` (:mod:`.deps`; a dependency
+registered here). The
+controllers of other parts of the service (approvals, deployments, runs, queues) are
+included when their modules exist; once a module exists, any error importing it fails
+the app loudly. OpenAPI is served at ``/schema``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Final
+
+from litestar import Controller, Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from interlock.sdk.errors import ConfigurationError
+from interlock.service.api.deps import ServicesDep
+from interlock.service.api.errors import EXCEPTION_HANDLERS
+from interlock.service.context import Services
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "OPTIONAL_CONTROLLERS",
+    "check_can_serve",
+    "create_app",
+    "default_controllers",
+]
+
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+"""Largest request body accepted (1 MiB); larger ones get 413."""
+
+OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("interlock.service.api.approvals", ("ApprovalController",)),
+    (
+        "interlock.service.api.deployments",
+        ("DeploymentController", "RunController", "QueueController"),
+    ),
+)
+"""Controllers written by other parts of the service: (module, class names)."""
+
+
+def default_controllers() -> list[type[Controller]]:
+    """The API's own controllers, then every optional one whose module exists.
+
+    Raises:
+        ImportError: an optional module exists but fails to import (or lacks a class).
+    """
+    from interlock.service.api.health import HealthController  # noqa: PLC0415
+
+    controllers: list[type[Controller]] = [HealthController]
+    for module_name, class_names in OPTIONAL_CONTROLLERS:
+        controllers.extend(_optional_controllers(module_name, class_names))
+    return controllers
+
+
+def _optional_controllers(module_name: str, class_names: Sequence[str]) -> list[type[Controller]]:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return []  # not written yet
+        raise
+    found: list[type[Controller]] = []
+    for class_name in class_names:
+        controller = getattr(module, class_name, None)
+        if not (isinstance(controller, type) and issubclass(controller, Controller)):
+            raise ImportError(f"{module_name} must define the Litestar controller {class_name}")
+        found.append(controller)
+    return found
+
+
+def create_app(
+    services: Services,
+    *,
+    controllers: Sequence[type[Controller]] | None = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    debug: bool = False,
+) -> Litestar:
+    """The HTTP API of one service.
+
+    Args:
+        services: The running service's resources; handlers receive it as ``services``.
+        controllers: The controllers to serve (default: :func:`default_controllers`).
+        max_body_size: Largest request body in bytes; larger ones are refused with 413.
+        debug: Litestar's debug mode (tracebacks in error answers: never in production).
+    """
+    handlers = list(controllers) if controllers is not None else default_controllers()
+    return Litestar(
+        route_handlers=handlers,
+        dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
+        state=State({"services": services}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=max_body_size,
+        openapi_config=OpenAPIConfig(
+            title="Interlock",
+            version="0.1.0",
+            description="Interlock's coordination plane: events, rules, firings, actions.",
+            path="/schema",
+        ),
+        signature_namespace={"Services": Services, "ServicesDep": ServicesDep},
+        debug=debug,
+    )
+
+
+async def check_can_serve(services: Services) -> None:
+    """Refuse to serve a non-loopback address while no API key exists.
+
+    Raises:
+        ConfigurationError: ``api.host`` is reachable from other machines and the store
+            holds no API key, so anyone could use the API.
+    """
+    api = services.settings.api
+    if api.local:
+        return
+    if await services.store.api_keys.count() == 0:
+        raise ConfigurationError(
+            "api.host",
+            f"{api.host} is reachable from other machines but no API key exists, so the "
+            "API would be open to anyone; create an admin key first with: "
+            "interlock keys create NAME --scope admin (or bind 127.0.0.1)",
+        )

@@ -1,0 +1,79 @@
+"""How errors become HTTP answers: ``{"status_code": ..., "detail": ...}`` bodies.
+
+=====================================  ======
+error                                  status
+=====================================  ======
+``NotFound``                           404
+``AlreadyExists``                      409
+``InvalidRecord``                      400
+``InvalidTransition``                  409
+``StoreUnavailable``                   503
+other ``StoreError``                   500 (logged; the detail is not sent)
+``EventValidationError``               400
+``BusError`` (NATS unreachable)        503
+=====================================  ======
+
+The store's messages never hold a secret (see :mod:`interlock.service.store.errors`),
+so they are sent as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.types import ExceptionHandlersMap
+
+from interlock.sdk.errors import BusError, EventValidationError
+from interlock.service.store import (
+    AlreadyExists,
+    InvalidRecord,
+    InvalidTransition,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
+
+__all__ = ["EXCEPTION_HANDLERS", "problem"]
+
+logger = logging.getLogger(__name__)
+
+
+def problem(status_code: int, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    """A JSON error answer in the same shape as Litestar's own."""
+    return Response(
+        {"status_code": status_code, "detail": detail, **extra},
+        status_code=status_code,
+        media_type=MediaType.JSON,
+    )
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, AlreadyExists | InvalidTransition):
+        return 409
+    if isinstance(exc, InvalidRecord | EventValidationError):
+        return 400
+    if isinstance(exc, StoreUnavailable | BusError):
+        return 503
+    return 500
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    status = _status(exc)
+    if status == 500:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return problem(500, "internal error in the Interlock service (see its log)")
+    if status == 503:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return problem(status, str(exc))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    StoreError: _handle,
+    EventValidationError: _handle,
+    BusError: _handle,
+}
+"""The application's handlers for Interlock's errors."""

@@ -1,0 +1,54 @@
+"""``GET /api/health`` and ``GET /metrics``: both answer without an API key.
+
+Health is for load balancers and ``interlock`` itself; metrics for Prometheus, which
+scrapes without credentials by default. Neither reveals a secret: health says only
+whether NATS and the database answer, metrics are counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Controller, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from interlock.service.api.deps import ServicesDep
+from interlock.service.metrics import CONTENT_TYPE
+from interlock.service.store import StoreError
+
+__all__ = ["HealthController"]
+
+_PING_TIMEOUT = 5.0
+
+
+class HealthController(Controller):
+    """Liveness of the service's dependencies, and its metrics."""
+
+    tags = ["health"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @get("/api/health", summary="Health of NATS and the database")
+    async def health(self, services: ServicesDep) -> Response[dict[str, Any]]:
+        """Whether NATS and the database answer.
+
+        200 ``{"status": "ok", "nats": "ok", "database": "ok"}`` when both do; 503 with
+        ``"status": "unavailable"`` and the failing part's reason otherwise.
+        """
+        nats = "ok" if services.publisher.connected else "disconnected"
+        try:
+            await asyncio.wait_for(services.store.ping(), _PING_TIMEOUT)
+            database = "ok"
+        except TimeoutError:
+            database = f"no answer within {_PING_TIMEOUT:g}s"
+        except StoreError as exc:
+            database = str(exc)
+        healthy = nats == "ok" and database == "ok"
+        return Response(
+            {"status": "ok" if healthy else "unavailable", "nats": nats, "database": database},
+            status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @get("/metrics", summary="Prometheus metrics")
+    async def metrics(self, services: ServicesDep) -> Response[bytes]:
+        """The service's counters in Prometheus' text format (no key needed)."""
+        return Response(services.metrics.render(), media_type=CONTENT_TYPE)
