@@ -15,8 +15,9 @@ stream sequence it covers) is the source of truth; JetStream's acks are flow con
 start the engine imports the checkpoint and the durable consumer is re-created to deliver
 from the sequence after it, so events acked after the last checkpoint are fed again.
 Replaying them reproduces the same firings with the same ids (UUID5 of their identity),
-which the store keeps once and whose actions it queues once. The checkpoint is saved
-with any batch that fired, and otherwise at most every ``checkpoint_interval``.
+which the store keeps once and whose actions it queues once. The checkpoint is saved at
+most every ``checkpoint_interval``, in the transaction of a batch (exporting the
+engine's state costs milliseconds per thousand open windows, too much for every batch).
 
 **Event time.** The watermark is the time JetStream stored the last message fed — every
 message stored before it has been fed — or the wall clock when the consumer has caught
@@ -256,9 +257,7 @@ class Pipeline:
 
     async def _store(self, firings: list[Firing], entries: list[OutboxEntry]) -> None:
         interval_passed = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval
-        checkpoint = None
-        if firings or (self._dirty and interval_passed):
-            checkpoint = self._checkpoint()
+        checkpoint = self._checkpoint() if self._dirty and interval_passed else None
         if not firings and checkpoint is None:
             return
         delay = 0.1
