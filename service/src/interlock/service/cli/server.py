@@ -1,0 +1,76 @@
+"""``interlock server``: run the service (embedded by default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from interlock.service.settings import DEFAULT_CONFIG_FILE, load_settings
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``server`` command."""
+    parser = subparsers.add_parser(
+        "server",
+        help="run the Interlock service",
+        description=(
+            "Run the service: consume events, fire rules, run actions, serve the API. With "
+            "no configuration it runs embedded: a nats-server child process and SQLite "
+            "under .interlock/, the rules in config/rules/, the API on 127.0.0.1:8400. "
+            "Configure production with config/interlock.toml or INTERLOCK_* variables."
+        ),
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG_FILE, help="TOML settings file"
+    )
+    parser.add_argument("--host", help="address to bind the API (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="API port (default 8400)")
+    parser.add_argument("--data-dir", type=Path, help="embedded state (default .interlock)")
+    parser.add_argument("--rules", type=Path, help="rule modules (default config/rules)")
+    parser.set_defaults(handler=_serve)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    api: dict[str, Any] = {}
+    if args.host:
+        api["host"] = args.host
+    if args.port:
+        api["port"] = args.port
+    if api:
+        values["api"] = api
+    if args.data_dir:
+        values["data_dir"] = args.data_dir
+    if args.rules:
+        values["rules_dir"] = args.rules
+    return values
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from interlock.service.server import Service  # noqa: PLC0415 - heavy imports
+
+    settings = load_settings(args.config, **_overrides(args))
+    service = Service(settings)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, main.cancel)
+    try:
+        await service.start()
+        sys.stderr.write(
+            f"interlock: serving the API at {service.api_url} (NATS {service.nats_url}); "
+            "Ctrl-C stops\n"
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await service.serve_forever()
+    finally:
+        await asyncio.shield(service.stop())
+    return 0
