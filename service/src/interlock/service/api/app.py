@@ -55,9 +55,21 @@ def default_controllers() -> list[type[Controller]]:
     Raises:
         ImportError: an optional module exists but fails to import (or lacks a class).
     """
+    from interlock.service.api.channels import ChannelController  # noqa: PLC0415
+    from interlock.service.api.events import EventController  # noqa: PLC0415
+    from interlock.service.api.firings import FiringController  # noqa: PLC0415
     from interlock.service.api.health import HealthController  # noqa: PLC0415
+    from interlock.service.api.keys import KeyController  # noqa: PLC0415
+    from interlock.service.api.rules import RuleController  # noqa: PLC0415
 
-    controllers: list[type[Controller]] = [HealthController]
+    controllers: list[type[Controller]] = [
+        HealthController,
+        EventController,
+        RuleController,
+        FiringController,
+        ChannelController,
+        KeyController,
+    ]
     for module_name, class_names in OPTIONAL_CONTROLLERS:
         controllers.extend(_optional_controllers(module_name, class_names))
     return controllers

@@ -17,7 +17,7 @@ messages never repeat the token.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -27,7 +27,6 @@ from interlock.service.context import Services
 from interlock.service.store import ApiKey, Scope
 
 __all__ = [
-    "SCOPE_RANK",
     "current_key",
     "request_token",
     "require_admin",
@@ -35,9 +34,6 @@ __all__ = [
     "require_write",
     "services_of",
 ]
-
-SCOPE_RANK: Final[dict[str, int]] = {"read": 1, "write": 2, "admin": 3}
-"""How much each scope may do; a key may do what its highest scope may."""
 
 _STATE_KEY = "interlock_api_key"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="interlock"'}
@@ -88,8 +84,7 @@ async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any], needed: 
             headers=_CHALLENGE,
         )
     connection.scope.setdefault("state", {})[_STATE_KEY] = key
-    have = max((SCOPE_RANK[scope] for scope in key.scopes), default=0)
-    if have < SCOPE_RANK[needed]:
+    if not key.allows(needed):
         raise PermissionDeniedException(
             detail=f"API key {key.name!r} ({key.prefix}) has scope "
             f"{', '.join(key.scopes) or 'none'}; this needs {needed}"

@@ -11,6 +11,7 @@ error                                  status
 other ``StoreError``                   500 (logged; the detail is not sent)
 ``EventValidationError``               400
 ``BusError`` (NATS unreachable)        503
+``RuleDefinitionError``                422 (with ``problems``: every issue)
 =====================================  ======
 
 The store's messages never hold a secret (see :mod:`interlock.service.store.errors`),
@@ -22,9 +23,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
 
+from interlock.rules.errors import RuleDefinitionError
 from interlock.sdk.errors import BusError, EventValidationError
 from interlock.service.store import (
     AlreadyExists,
@@ -35,7 +38,7 @@ from interlock.service.store import (
     StoreUnavailable,
 )
 
-__all__ = ["EXCEPTION_HANDLERS", "problem"]
+__all__ = ["EXCEPTION_HANDLERS", "invalid_rules", "problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,21 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
     return problem(status, str(exc))
 
 
+def _invalid_rules(
+    request: Request[Any, Any, Any], exc: RuleDefinitionError
+) -> Response[dict[str, Any]]:
+    return invalid_rules(exc)
+
+
+def invalid_rules(exc: RuleDefinitionError) -> Response[dict[str, Any]]:
+    """422 listing every problem of the rules (``problems``: rule, path, message, hint)."""
+    problems = [msgspec.to_builtins(issue) for issue in exc.issues]
+    detail = str(exc.issues[0]) if len(problems) == 1 else f"{len(problems)} problems in the rules"
+    return problem(422, detail, problems=problems)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    RuleDefinitionError: _invalid_rules,
     StoreError: _handle,
     EventValidationError: _handle,
     BusError: _handle,

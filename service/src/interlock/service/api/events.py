@@ -1,0 +1,98 @@
+"""``POST /api/events``: events into JetStream over HTTP.
+
+The answer (202) comes only once every event of the request is either acknowledged by
+JetStream (``stored``) or written to the service's on-disk spool because NATS is down
+(``spooled``; sent as soon as NATS is back). A batch with one invalid event is rejected
+whole with 400 and nothing is published (see :mod:`.ingest`); a body over the size
+limit is refused with 413.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from interlock.sdk.errors import EventValidationError, SpoolError
+from interlock.service.api.auth import require_write
+from interlock.service.api.deps import ServicesDep
+from interlock.service.api.errors import problem
+from interlock.service.api.ingest import IngestError, decode_body
+
+__all__ = ["EventController", "EventsAccepted"]
+
+
+class EventsAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of the posted events."""
+
+    accepted: int
+    """How many events the request held; all were taken."""
+    ids: list[str]
+    """Their ids, in order (generated ones included)."""
+    stored: int
+    """Acknowledged by JetStream before answering."""
+    spooled: int
+    """Written to the spool (NATS unreachable); published once it is back."""
+
+
+class EventController(Controller):
+    """Event ingestion."""
+
+    tags = ["events"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @post(
+        "/api/events",
+        guards=[require_write],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Publish events (one, a batch, or CloudEvents)",
+    )
+    async def publish(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Response[Any]:
+        """Publish one event (a JSON object) or a batch (a JSON array) to JetStream.
+
+        Native Interlock events and CloudEvents 1.0 structured events are accepted, mixed
+        if need be (``application/cloudevents+json`` / ``application/cloudevents-batch+json``
+        require CloudEvents). Events without ``source`` get ``"api"``. All or nothing: a
+        batch holding one invalid event is refused with 400 naming its index and field,
+        and none of it is published. Answers 202 ``{"accepted", "ids", "stored",
+        "spooled"}`` once every event is acknowledged by JetStream or spooled; 413 when
+        the body is over the limit (1 MiB by default).
+        """
+        try:
+            body = await request.body()
+        except HTTPException as exc:
+            if exc.status_code != 413:
+                raise
+            limit = request.route_handler.resolve_request_max_body_size()
+            return problem(
+                413,
+                f"the request body is larger than the limit of {limit:,} bytes: "
+                "send smaller batches",
+            )
+        try:
+            events = decode_body(body, request.headers.get("content-type", ""))
+        except IngestError as exc:
+            return problem(400, str(exc), index=exc.index, field=exc.field)
+        try:
+            result = await services.publisher.publish_many(events)
+        except EventValidationError as exc:  # larger than NATS' max_payload
+            return problem(400, str(exc), field=exc.field)
+        except SpoolError as exc:
+            return problem(
+                503,
+                f"NATS is unreachable and the spool cannot take the events ({exc}); events "
+                "before them may have been published: retry the batch with the same ids "
+                "(JetStream drops duplicates)",
+            )
+        services.metrics.events_received.inc(len(events))
+        accepted = EventsAccepted(
+            accepted=len(events),
+            ids=[str(event.id) for event in events],
+            stored=result.stored,
+            spooled=result.spooled,
+        )
+        return Response(accepted, status_code=HTTP_202_ACCEPTED)

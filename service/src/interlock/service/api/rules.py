@@ -1,0 +1,258 @@
+"""``/api/rules``: list, show, apply (with a dry run), pause, resume, delete, versions.
+
+Rules are sent and shown in their stored JSON form (schema version 1, as
+:func:`interlock.rules.rule.dump_rules` writes it). ``POST /api/rules`` takes that
+document (``{"schema_version": 1, "rules": [...]}``), a list of rule objects, or one rule
+object. Every problem of every rule is collected: an invalid request is answered 422
+with a ``problems`` list and nothing is applied.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from interlock.rules.errors import RuleDefinitionError
+from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
+from interlock.service.api.auth import require_admin, require_read, require_write
+from interlock.service.api.deps import ServicesDep
+from interlock.service.api.errors import invalid_rules, problem
+from interlock.service.api.plan import PlannedChange, plan, rule_document
+from interlock.service.context import RuleStatus, Services
+from interlock.service.store import RuleRecord
+
+__all__ = ["AppliedRules", "RuleController", "RuleDetail", "RuleSummary", "parse_rules"]
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+class RuleSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A rule in a listing."""
+
+    name: str
+    version: int
+    paused: bool
+    enabled: bool
+    """Enabled in its definition and not paused: it can fire."""
+    loaded: bool
+    """Held by the running engine."""
+    description: str
+    tags: list[str]
+    trigger: str
+    """The trigger's kind (``event``, ``absence``, ``threshold``, ...)."""
+    next_due: datetime | None
+    next_deadlines: list[datetime]
+    updated_at: datetime
+
+
+class RuleDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """A rule: its definition, metadata and the engine's view of it."""
+
+    name: str
+    version: int
+    paused: bool
+    created_at: datetime
+    updated_at: datetime
+    rule: dict[str, Any]
+    """The definition in its stored JSON form."""
+    status: RuleStatus
+
+
+class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """One applied version of a rule."""
+
+    version: int
+    digest: str
+    created_at: datetime
+    rule: dict[str, Any]
+
+
+class AppliedRules(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``POST /api/rules`` did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    changes: list[PlannedChange]
+
+
+def parse_rules(body: bytes) -> list[Rule]:
+    """The rules of a request body (stored document, list of rules, or one rule).
+
+    Raises:
+        RuleDefinitionError: the body is not JSON or holds invalid rules (every problem).
+    """
+    from interlock.rules.errors import RuleIssue  # noqa: PLC0415
+
+    try:
+        document = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise RuleDefinitionError(
+            [RuleIssue(rule="?", path="", message=f"the body is not valid JSON: {exc}")]
+        ) from None
+    if isinstance(document, list):
+        document = {"schema_version": SCHEMA_VERSION, "rules": document}
+    elif isinstance(document, dict) and "rules" not in document:
+        document = {"schema_version": SCHEMA_VERSION, "rules": [document]}
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise RuleDefinitionError(
+            [
+                RuleIssue(
+                    rule="?",
+                    path="",
+                    message="send a rule object, a list of them, or "
+                    '{"schema_version": 1, "rules": [...]}',
+                )
+            ]
+        )
+    if not document["rules"]:
+        raise RuleDefinitionError([RuleIssue(rule="?", path="rules", message="is empty")])
+    return load_rules(_encoder.encode(document))
+
+
+def _trigger_kind(rule: Rule) -> str:
+    data = msgspec.to_builtins(rule.when)
+    return str(data.get("trigger", type(rule.when).__name__)) if isinstance(data, dict) else ""
+
+
+def _summary(record: RuleRecord, status: RuleStatus) -> RuleSummary:
+    return RuleSummary(
+        name=record.name,
+        version=record.version,
+        paused=record.paused,
+        enabled=record.rule.enabled and not record.paused,
+        loaded=status.loaded,
+        description=record.rule.description,
+        tags=list(record.rule.tags),
+        trigger=_trigger_kind(record.rule),
+        next_due=status.next_due,
+        next_deadlines=list(status.next_deadlines),
+        updated_at=record.updated_at,
+    )
+
+
+def _detail(record: RuleRecord, services: Services) -> RuleDetail:
+    return RuleDetail(
+        name=record.name,
+        version=record.version,
+        paused=record.paused,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        rule=rule_document(record.rule),
+        status=services.rules.status(record.name),
+    )
+
+
+class RuleController(Controller):
+    """Rules: what is loaded, changes to it, and its history."""
+
+    path = "/api/rules"
+    tags = ["rules"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @get("/", guards=[require_read], summary="List rules")
+    async def list_rules(self, services: ServicesDep) -> list[RuleSummary]:
+        """Every stored rule, by name, with its paused flag, version and next deadlines."""
+        records = await services.store.rules.list()
+        return [_summary(record, services.rules.status(record.name)) for record in records]
+
+    @get("/{name:str}", guards=[require_read], summary="Show a rule")
+    async def get_rule(self, name: FromPath[str], services: ServicesDep) -> RuleDetail:
+        """The rule's definition (stored JSON form), metadata and engine status; 404 if none."""
+        return _detail(await services.store.rules.get(name), services)
+
+    @post("/", guards=[require_write], status_code=HTTP_200_OK, summary="Apply rules")
+    async def apply_rules(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        dry_run: Annotated[
+            bool, QueryParameter(description="Return the plan; change nothing.")
+        ] = False,
+    ) -> Response[Any]:
+        """Create or update rules, given in their stored JSON form.
+
+        The body is ``{"schema_version": 1, "rules": [...]}``, a list of rules, or one
+        rule. Each rule comes back as ``created``, ``updated`` (with a field-level diff)
+        or ``unchanged``; unchanged rules keep their state. With ``?dry_run=true`` nothing
+        is applied. Invalid rules: 422 with every problem in ``problems``, nothing applied.
+        """
+        try:
+            rules = parse_rules(await request.body())
+        except RuleDefinitionError as exc:
+            return invalid_rules(exc)
+        planned = await plan(services.store, rules)
+        if not dry_run:
+            changes = await services.rules.apply(rules)
+            versions = {change.record.name: change.record.version for change in changes}
+            planned = [
+                msgspec.structs.replace(entry, version=versions.get(entry.name, entry.version))
+                for entry in planned
+            ]
+        return Response(AppliedRules(dry_run=dry_run, changes=planned))
+
+    @post("/{name:str}/pause", guards=[require_write], status_code=HTTP_200_OK, summary="Pause")
+    async def pause(self, name: FromPath[str], services: ServicesDep) -> RuleSummary:
+        """Pause a rule: it stays loaded but does not fire until resumed; 404 if none."""
+        record = await services.rules.set_paused(name, True)
+        return _summary(record, services.rules.status(name))
+
+    @post("/{name:str}/resume", guards=[require_write], status_code=HTTP_200_OK, summary="Resume")
+    async def resume(self, name: FromPath[str], services: ServicesDep) -> RuleSummary:
+        """Resume a paused rule; 404 if none."""
+        record = await services.rules.set_paused(name, False)
+        return _summary(record, services.rules.status(name))
+
+    @delete("/{name:str}", guards=[require_admin], summary="Delete a rule")
+    async def delete_rule(self, name: FromPath[str], services: ServicesDep) -> None:
+        """Unload a rule and delete it with its versions (its firings stay); 404 if none."""
+        await services.rules.delete(name)
+
+    @get("/{name:str}/versions", guards=[require_read], summary="A rule's versions")
+    async def versions(self, name: FromPath[str], services: ServicesDep) -> list[RuleVersionOut]:
+        """Every applied version of the rule, oldest first; 404 if none."""
+        return [
+            RuleVersionOut(
+                version=version.version,
+                digest=version.digest,
+                created_at=version.created_at,
+                rule=rule_document(version.rule),
+            )
+            for version in await services.store.rules.versions(name)
+        ]
+
+    @post(
+        "/{name:str}/actions/resume",
+        guards=[require_write],
+        status_code=HTTP_200_OK,
+        summary="Resume a rule's suspended actions",
+    )
+    async def resume_actions(
+        self,
+        name: FromPath[str],
+        services: ServicesDep,
+        index: Annotated[
+            int | None,
+            QueryParameter(ge=0, description="Only the action at this position of the list."),
+        ] = None,
+    ) -> Response[Any]:
+        """Close the circuit breaker of a rule's actions (all, or the ``index``-th).
+
+        Actions suspended after repeated failures are queued again. 404 if the rule does
+        not exist.
+        """
+        await services.store.rules.get(name)  # 404 for an unknown rule
+        try:
+            breaker = importlib.import_module("interlock.service.actions.breaker")
+        except ModuleNotFoundError as exc:
+            if exc.name != "interlock.service.actions.breaker":
+                raise
+            return problem(501, "this build has no action circuit breaker to resume")
+        result = await breaker.resume_action(services, name, index)
+        return Response(
+            {"rule": name, "index": index, "result": msgspec.to_builtins(result)},
+        )
