@@ -1,7 +1,7 @@
 """Interlock's persistent state, in SQLite (embedded) or PostgreSQL (production).
 
-Rules, firings, the action outbox, engine checkpoints, notification channels, API keys,
-deployments, work queues and runs.
+Rules, firings, the action outbox (with its circuit breakers and approvals), engine
+checkpoints, notification channels, API keys, deployments, work queues and runs.
 
 :class:`Store` is the entry point; its repositories (``store.rules``, ``store.outbox``,
 ...) each own one aggregate. Every method is async (SQLAlchemy 2 with aiosqlite or
@@ -10,6 +10,7 @@ psycopg 3), takes its timestamps from an injected clock, and raises only
 """
 
 from interlock.service.store.api_keys import ApiKeys
+from interlock.service.store.approvals import ApprovalClosed, Approvals
 from interlock.service.store.channels import Channels
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import (
@@ -21,10 +22,13 @@ from interlock.service.store.errors import (
     StoreUnavailable,
 )
 from interlock.service.store.firings import Firings
-from interlock.service.store.outbox import Outbox
+from interlock.service.store.outbox import FinishReport, Outbox, Outcome
 from interlock.service.store.records import (
+    ActionBreaker,
     ActionState,
     ApiKey,
+    Approval,
+    ApprovalDecision,
     BatchResult,
     Channel,
     Checkpoint,
@@ -47,16 +51,22 @@ from interlock.service.store.store import Store
 
 __all__ = [
     "TRANSITIONS",
+    "ActionBreaker",
     "ActionState",
     "AlreadyExists",
     "ApiKey",
     "ApiKeys",
+    "Approval",
+    "ApprovalClosed",
+    "ApprovalDecision",
+    "Approvals",
     "BatchResult",
     "Channel",
     "Channels",
     "Checkpoint",
     "Deployment",
     "Deployments",
+    "FinishReport",
     "Firings",
     "InvalidRecord",
     "InvalidTransition",
@@ -65,6 +75,7 @@ __all__ = [
     "Outbox",
     "OutboxAction",
     "OutboxEntry",
+    "Outcome",
     "Queues",
     "RuleChange",
     "RuleRecord",

@@ -13,6 +13,25 @@ How a row moves:
 - ``pending`` → ``suspended`` → ``pending``: :meth:`~Outbox.suspend` and
   :meth:`~Outbox.resume`, all of a rule's actions (of one index) at once: the circuit
   breaker.
+- an ``approve`` step: ``running`` → ``waiting`` once its request went out, the actions
+  after it in its firing ``pending`` → ``held``; then approved: ``waiting`` →
+  ``succeeded`` and ``held`` → ``pending``; rejected or expired: all → ``cancelled``
+  (:class:`~interlock.service.store.approvals.Approvals`).
+
+Two gates keep rows out of :meth:`~Outbox.claim` even when due:
+
+- an action after an ``approve`` step of its firing that has not ``succeeded`` (been
+  approved) waits, whatever its state says, so nothing runs between a firing being
+  stored and its approval request going out;
+- an action whose circuit breaker is open (``action_breakers.suspended``) waits; the
+  dispatcher's housekeeping (:meth:`~Outbox.sweep_suspended`) then marks it
+  ``suspended``, so new firings of a suspended action queue as suspended.
+
+The circuit breaker (:meth:`~Outbox.finish_many`): ``action_breakers`` counts, per rule
+and action index, the **failed attempts in a row** across firings (retryable or not;
+any success resets it). When the count reaches the threshold, the breaker opens in the
+same transaction: the failing row and every pending row of that action become
+``suspended``. :meth:`~Outbox.resume` closes it (count 0) and makes them pending again.
 
 :meth:`Outbox.claim` picks due rows and marks them ``running`` for one dispatcher
 (``claimed_by``) until a lease ends (``claimed_until``); a dispatcher that dies leaves
@@ -30,17 +49,20 @@ and returns ``False``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
-from interlock.service.store.records import ActionState, OutboxAction
+from interlock.service.store.records import ActionBreaker, ActionState, OutboxAction
 
-__all__ = ["Outbox"]
+__all__ = ["FinishReport", "Outbox", "Outcome"]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 
@@ -65,9 +87,20 @@ class Outbox:
             sa.and_(o.c.state == "pending", o.c.next_attempt_at <= now),
             sa.and_(o.c.state == "running", o.c.claimed_until < now),
         )
+        earlier = o.alias("earlier")
+        awaiting_approval = sa.exists().where(
+            earlier.c.firing_id == o.c.firing_id,
+            earlier.c.action_index < o.c.action_index,
+            earlier.c.kind == "approve",
+            earlier.c.state != "succeeded",
+        )
+        b = t.action_breakers
+        breaker_open = sa.exists().where(
+            b.c.rule == o.c.rule, b.c.action_index == o.c.action_index, b.c.suspended
+        )
         chosen = (
             sa.select(o.c.idempotency_key)
-            .where(due)
+            .where(due, ~awaiting_approval, ~breaker_open)
             .order_by(o.c.next_attempt_at, o.c.firing_id, o.c.action_index)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -108,8 +141,183 @@ class Outbox:
         return await self._move(rule, index, "pending", "suspended", last_error=reason)
 
     async def resume(self, rule: str, index: int | None = None) -> int:
-        """Make the rule's suspended actions pending again, with fresh attempts."""
-        return await self._move(rule, index, "suspended", "pending", attempts=0)
+        """Make the rule's suspended actions pending again, with fresh attempts.
+
+        Closes their circuit breakers too (failures in a row back to 0), in the same
+        transaction.
+        """
+        now = self._db.now()
+        b = t.action_breakers
+        close = (
+            sa.update(b)
+            .where(b.c.rule == rule)
+            .values(failures=0, suspended=False, suspended_at=None, updated_at=now)
+        )
+        if index is not None:
+            close = close.where(b.c.action_index == index)
+        async with self._db.transaction() as connection:
+            await connection.execute(close)
+            return await self._move_in(connection, rule, index, "suspended", "pending", attempts=0)
+
+    async def sweep_suspended(self) -> int:
+        """Mark pending actions whose circuit breaker is open ``suspended``; return how many.
+
+        The claim never takes them; this makes their state say so (new firings of a
+        suspended action).
+        """
+        now = self._db.now()
+        o, b = t.outbox, t.action_breakers
+        open_breaker = sa.exists().where(
+            b.c.rule == o.c.rule, b.c.action_index == o.c.action_index, b.c.suspended
+        )
+        update = (
+            sa.update(o)
+            .where(o.c.state == "pending", open_breaker)
+            .values(
+                state="suspended",
+                last_error="suspended by the circuit breaker",
+                updated_at=now,
+            )
+        )
+        async with self._db.transaction() as connection:
+            return (await connection.execute(update)).rowcount
+
+    async def breakers(self, *, suspended: bool | None = None) -> list[ActionBreaker]:
+        """Circuit breakers with a failure count or open, by rule and index."""
+        b = t.action_breakers
+        query = sa.select(b).order_by(b.c.rule, b.c.action_index)
+        if suspended is not None:
+            query = query.where(b.c.suspended == suspended)
+        async with self._db.transaction() as connection:
+            return [_breaker(row) for row in await connection.execute(query)]
+
+    async def finish_many(
+        self, outcomes: Sequence[Outcome], *, worker: str, suspend_after: int
+    ) -> FinishReport:
+        """Record the outcomes of executions by ``worker`` in one transaction.
+
+        Successes become ``succeeded`` and reset their breakers. A failure counts on its
+        breaker; if that reaches ``suspend_after`` (or the breaker is open already), the
+        row and the action's pending rows become ``suspended``; otherwise the row goes
+        back to ``pending`` until ``retry_at``, or ``failed`` when it is ``None``. A
+        final failure of an ``approve`` step cancels the actions after it.
+
+        Rows ``worker`` no longer holds (its lease expired and another claimed them)
+        are left alone and missing from :attr:`FinishReport.applied`.
+        """
+        now = self._db.now()
+        o = t.outbox
+        held = sa.and_(o.c.state == "running", o.c.claimed_by == worker)
+        released = {"claimed_by": None, "claimed_until": None, "updated_at": now}
+        report = FinishReport()
+        successes = [outcome for outcome in outcomes if outcome.error is None]
+        failures = [outcome for outcome in outcomes if outcome.error is not None]
+        async with self._db.transaction() as connection:
+            if successes:
+                keys = [outcome.key for outcome in successes]
+                update = (
+                    sa.update(o)
+                    .where(o.c.idempotency_key.in_(keys), held)
+                    .values(state="succeeded", last_error=None, **released)
+                    .returning(o.c.idempotency_key)
+                )
+                report.applied.update((await connection.execute(update)).scalars())
+                await self._reset_breakers(connection, {(x.rule, x.index) for x in successes})
+            for outcome in failures:
+                await self._fail_one(connection, outcome, worker, suspend_after, report)
+        return report
+
+    async def _reset_breakers(
+        self, connection: AsyncConnection, actions: set[tuple[str, int]]
+    ) -> None:
+        b = t.action_breakers
+        now = self._db.now()
+        for rule, index in sorted(actions):
+            await connection.execute(
+                sa.update(b)
+                .where(
+                    b.c.rule == rule,
+                    b.c.action_index == index,
+                    b.c.failures > 0,
+                    sa.not_(b.c.suspended),
+                )
+                .values(failures=0, updated_at=now)
+            )
+
+    async def _fail_one(
+        self,
+        connection: AsyncConnection,
+        outcome: Outcome,
+        worker: str,
+        suspend_after: int,
+        report: FinishReport,
+    ) -> None:
+        now = self._db.now()
+        o, b = t.outbox, t.action_breakers
+        error = outcome.error or ""
+        count = (
+            self._db.insert(b)
+            .values(
+                rule=outcome.rule,
+                action_index=outcome.index,
+                failures=1,
+                suspended=False,
+                suspended_at=None,
+                last_error=error,
+                updated_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=["rule", "action_index"],
+                set_={"failures": b.c.failures + 1, "last_error": error, "updated_at": now},
+            )
+            .returning(b.c.failures, b.c.suspended)
+        )
+        failures, suspended = (await connection.execute(count)).one()
+        trip = not suspended and failures >= suspend_after
+        if trip:
+            await connection.execute(
+                sa.update(b)
+                .where(b.c.rule == outcome.rule, b.c.action_index == outcome.index)
+                .values(suspended=True, suspended_at=now)
+            )
+        values: dict[str, Any] = {
+            "last_error": error,
+            "claimed_by": None,
+            "claimed_until": None,
+            "updated_at": now,
+        }
+        if suspended or trip:
+            values["state"] = "suspended"
+        elif outcome.retry_at is not None:
+            values |= {"state": "pending", "next_attempt_at": outcome.retry_at}
+        else:
+            values["state"] = "failed"
+        update = sa.update(o).where(
+            o.c.idempotency_key == outcome.key, o.c.state == "running", o.c.claimed_by == worker
+        )
+        if (await connection.execute(update.values(**values))).rowcount == 1:
+            report.applied.add(outcome.key)
+            if values["state"] == "suspended":
+                report.suspended.add(outcome.key)
+        if trip:
+            reason = f"suspended after {failures} failed attempts in a row; last: {error}"
+            await self._move_in(
+                connection, outcome.rule, outcome.index, "pending", "suspended", last_error=reason
+            )
+            row = (
+                await connection.execute(
+                    sa.select(b).where(b.c.rule == outcome.rule, b.c.action_index == outcome.index)
+                )
+            ).one()
+            report.tripped.append(_breaker(row))
+        if values["state"] == "failed" and outcome.kind == "approve":
+            await cancel_after(
+                connection,
+                outcome.firing_id,
+                outcome.index,
+                f"cancelled: the approval request could not be sent ({error})",
+                now,
+            )
 
     async def get(self, key: uuid.UUID) -> OutboxAction:
         """The action with this idempotency key.
@@ -175,6 +383,18 @@ class Outbox:
     async def _move(
         self, rule: str, index: int | None, source: str, target: str, **values: Any
     ) -> int:
+        async with self._db.transaction() as connection:
+            return await self._move_in(connection, rule, index, source, target, **values)
+
+    async def _move_in(
+        self,
+        connection: AsyncConnection,
+        rule: str,
+        index: int | None,
+        source: str,
+        target: str,
+        **values: Any,
+    ) -> int:
         now = self._db.now()
         o = t.outbox
         update = sa.update(o).where(o.c.rule == rule, o.c.state == source)
@@ -183,8 +403,67 @@ class Outbox:
         if target == "pending":
             values["next_attempt_at"] = now
         update = update.values(state=target, updated_at=now, **values)
-        async with self._db.transaction() as connection:
-            return (await connection.execute(update)).rowcount
+        return (await connection.execute(update)).rowcount
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """How one execution ended, for :meth:`Outbox.finish_many`."""
+
+    key: uuid.UUID
+    firing_id: uuid.UUID
+    rule: str
+    index: int
+    kind: str
+    error: str | None = None
+    """``None``: it succeeded."""
+    retry_at: datetime | None = None
+    """For a failure: when to try again; ``None`` gives it up."""
+
+
+class FinishReport(msgspec.Struct, kw_only=True):
+    """What :meth:`Outbox.finish_many` changed."""
+
+    applied: set[uuid.UUID] = msgspec.field(default_factory=set)
+    """Rows updated (the worker still held them)."""
+    suspended: set[uuid.UUID] = msgspec.field(default_factory=set)
+    """Rows of the outcomes that became ``suspended`` (breaker open)."""
+    tripped: list[ActionBreaker] = msgspec.field(default_factory=list)
+    """Breakers opened by these outcomes."""
+
+
+async def cancel_after(
+    connection: AsyncConnection, firing_id: uuid.UUID, index: int, reason: str, now: datetime
+) -> int:
+    """Cancel the actions of ``firing_id`` after position ``index`` that have not run."""
+    o = t.outbox
+    update = (
+        sa.update(o)
+        .where(
+            o.c.firing_id == firing_id,
+            o.c.action_index > index,
+            o.c.state.in_(("pending", "held", "suspended")),
+        )
+        .values(
+            state="cancelled",
+            last_error=reason,
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+        )
+    )
+    return (await connection.execute(update)).rowcount
+
+
+def _breaker(row: sa.Row[Any]) -> ActionBreaker:
+    return ActionBreaker(
+        rule=row.rule,
+        index=row.action_index,
+        failures=row.failures,
+        suspended=row.suspended,
+        suspended_at=row.suspended_at,
+        last_error=row.last_error,
+        updated_at=row.updated_at,
+    )
 
 
 def _action(row: sa.Row[Any]) -> OutboxAction:

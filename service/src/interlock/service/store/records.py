@@ -18,8 +18,11 @@ from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
 
 __all__ = [
+    "ActionBreaker",
     "ActionState",
     "ApiKey",
+    "Approval",
+    "ApprovalDecision",
     "BatchResult",
     "Channel",
     "Checkpoint",
@@ -37,7 +40,12 @@ __all__ = [
     "outbox_entries",
 ]
 
-ActionState = Literal["pending", "running", "succeeded", "failed", "suspended"]
+ActionState = Literal[
+    "pending", "running", "succeeded", "failed", "suspended", "waiting", "held", "cancelled"
+]
+"""``waiting``: an ``approve`` step whose request went out, waiting for the decision;
+``held``: an action after such a step; ``cancelled``: the approval was rejected or
+expired (terminal). See :mod:`interlock.service.store.outbox`."""
 RunState = Literal["scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed"]
 Scope = Literal["read", "write", "admin"]
 
@@ -232,4 +240,62 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     log_path: str | None
     message: str | None
     created_at: datetime
+    updated_at: datetime
+
+
+ApprovalDecision = Literal["approved", "rejected", "expired"]
+
+
+class Approval(msgspec.Struct, frozen=True, kw_only=True):
+    """A manual approval asked for by an ``approve`` action of a firing.
+
+    Its ``id`` is the idempotency key of the ``approve`` outbox row, so a retried
+    request reuses the same approval (and token).
+    """
+
+    id: uuid.UUID
+    firing_id: uuid.UUID
+    rule: str
+    index: int
+    """The ``approve`` action's position in the firing's list; later actions wait."""
+    token: str = msgspec.field(default="")
+    """The credential in the approve/reject links: shown only to the request's audience."""
+    title: str
+    requested_at: datetime
+    expires_at: datetime | None
+    on_timeout: Literal["reject", "approve"]
+    decision: ApprovalDecision | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"Approval(id={self.id!s}, rule={self.rule!r}, index={self.index}, "
+            f"decision={self.decision!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def approved(self) -> bool:
+        """Whether the actions after it run: approved, or expired with ``on_timeout=approve``."""
+        if self.decision == "expired":
+            return self.on_timeout == "approve"
+        return self.decision == "approved"
+
+
+class ActionBreaker(msgspec.Struct, frozen=True, kw_only=True):
+    """The circuit breaker of one action of one rule (the rule's ``index``-th action).
+
+    ``failures`` counts failed attempts in a row (any success resets it); at the
+    configured threshold the breaker opens: ``suspended`` until resumed.
+    """
+
+    rule: str
+    index: int
+    failures: int
+    suspended: bool
+    suspended_at: datetime | None
+    last_error: str | None
     updated_at: datetime

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from interlock.rules.clock import Clock
 from interlock.rules.engine.firing import Firing
 from interlock.service.store.api_keys import ApiKeys
+from interlock.service.store.approvals import Approvals
 from interlock.service.store.channels import Channels
 from interlock.service.store.database import Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
@@ -56,8 +57,8 @@ class Store:
         StoreError: the URL is not a SQLite or PostgreSQL URL, or the key is malformed.
 
     Attributes:
-        rules, firings, outbox, channels, api_keys, queues, deployments, runs: The
-            repositories.
+        rules, firings, outbox, channels, api_keys, queues, deployments, runs,
+            approvals: The repositories.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class Store:
         self.queues = Queues(self._db)
         self.deployments = Deployments(self._db)
         self.runs = Runs(self._db)
+        self.approvals = Approvals(self._db)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Store:

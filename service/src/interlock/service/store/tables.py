@@ -26,7 +26,9 @@ __all__ = [
     "ACTION_STATES",
     "RUN_STATES",
     "UtcDateTime",
+    "action_breakers",
     "api_keys",
+    "approvals",
     "channels",
     "deployments",
     "engine_checkpoints",
@@ -229,4 +231,43 @@ runs = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     _states("state", RUN_STATES),
     sa.Index(None, "queue", "state", "scheduled_at"),
+)
+
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True, comment="the approve row's idempotency key"),
+    sa.Column(
+        "firing_id", sa.Uuid, sa.ForeignKey("firings.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("rule", _name(), nullable=False),
+    sa.Column("action_index", sa.Integer, nullable=False),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("on_timeout", sa.String(16), nullable=False),
+    sa.Column("decision", sa.String(16)),
+    sa.Column("decided_by", _name()),
+    sa.Column("decided_at", UtcDateTime),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.UniqueConstraint("firing_id", "action_index"),
+    _states("on_timeout", ("reject", "approve")),
+    sa.CheckConstraint(
+        "decision IS NULL OR decision IN ('approved', 'rejected', 'expired')", name="decision"
+    ),
+    sa.Index(None, "decision", "expires_at"),
+)
+
+action_breakers = sa.Table(
+    "action_breakers",
+    metadata,
+    sa.Column("rule", _name(), primary_key=True),
+    sa.Column("action_index", sa.Integer, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, comment="failed attempts in a row"),
+    sa.Column("suspended", sa.Boolean, nullable=False),
+    sa.Column("suspended_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
