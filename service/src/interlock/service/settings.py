@@ -90,7 +90,9 @@ class ApiSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field(default="127.0.0.1", description="Address to bind; 127.0.0.1 is local only.")
-    port: int = Field(default=8400, ge=1, le=65535, description="TCP port to bind.")
+    port: int = Field(
+        default=8400, ge=0, le=65535, description="TCP port to bind (0: any free port)."
+    )
 
     @property
     def local(self) -> bool:
