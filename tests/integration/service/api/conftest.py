@@ -2,8 +2,14 @@
 
 ``rig`` builds the service's ``Services`` the way ``interlock server`` does (a real
 ``Store``, a connected ``Publisher``, the pipeline's ``RuleHost`` over a real ``Engine``)
-and serves ``create_app(services)`` to Litestar's ``AsyncTestClient``. ``make_rig`` makes
-more (another bind address, a smaller body limit).
+and serves ``create_app(services)`` in-process through ``httpx.ASGITransport``.
+``make_rig`` makes more (another bind address, a smaller body limit).
+
+Why not Litestar's ``AsyncTestClient``: it runs the application in a blocking portal
+(another thread and event loop) and blocks the test's loop while a request runs, so the
+NATS connection made on the test's loop never sees its acknowledgements (every publish
+times out into the spool). ``ASGITransport`` runs the same ASGI app on the test's loop,
+as uvicorn does on the service's; ``test_uvicorn.py`` serves it with uvicorn for real.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from harness.nats import nats_client
 from interlock.rules.clock import SystemClock
@@ -46,7 +52,7 @@ class Rig:
 
     services: Services
     app: Litestar
-    client: AsyncTestClient[Litestar]
+    client: httpx.AsyncClient
     nats_url: str
 
     async def admin_token(self) -> str:
@@ -60,6 +66,11 @@ class Rig:
 
 
 RigFactory = Callable[..., Awaitable[Rig]]
+
+
+def api_client(app: Litestar) -> httpx.AsyncClient:
+    """An HTTP client of ``app`` running on the current event loop."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test")
 
 
 @pytest.fixture
@@ -107,7 +118,7 @@ async def make_rig(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIte
             rules=host_,
         )
         app = create_app(services, max_body_size=max_body_size)
-        client = await stack.enter_async_context(AsyncTestClient(app))
+        client = await stack.enter_async_context(api_client(app))
         return Rig(services=services, app=app, client=client, nats_url=nats_url)
 
     try:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.api.app import check_can_serve, create_app
 from interlock.service.store import Store
 
-from .conftest import Rig, RigFactory
+from .conftest import Rig, RigFactory, api_client
 
 
 async def test_local_mode_needs_no_key_until_one_exists(rig: Rig) -> None:
@@ -148,7 +147,7 @@ async def test_health_is_503_naming_the_database_when_it_cannot_be_reached(rig: 
     unreachable = Store("postgresql://interlock:secret-pw@127.0.0.1:1/interlock")
     services = dataclasses.replace(rig.services, store=unreachable)
     try:
-        async with AsyncTestClient(create_app(services)) as client:
+        async with api_client(create_app(services)) as client:
             health = await client.get("/api/health")
             rules = await client.get("/api/rules")
     finally:
