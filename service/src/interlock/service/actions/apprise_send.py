@@ -1,0 +1,71 @@
+"""Sending one notification through Apprise, off the event loop, without leaking its URL.
+
+Apprise is synchronous and reports failure by returning ``False``; :func:`send` runs it
+in a thread under a time limit and turns every failure into an
+:class:`~interlock.service.actions.executor.ActionFailed` that names the target (a
+channel's name, or "an Apprise URL" with its scheme), never the URL. A thread that
+outlives the time limit is left to finish on its own (Apprise has no cancellation); its
+own request timeouts end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import sys
+import warnings
+
+import apprise
+
+from interlock.service.actions.executor import ActionFailed
+from interlock.service.actions.redact import hiding, redact_text
+
+__all__ = ["describe_target", "send"]
+
+logger = logging.getLogger(__name__)
+
+if sys.version_info < (3, 13):
+    # Apprise's e-mail plugin imports PGPy, which imports ``imghdr`` (deprecated since
+    # 3.11, warning on import) when Apprise loads its plugins in a worker thread. Import
+    # it once here, quietly, so that warning is neither logged nor raised.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        importlib.import_module("imghdr")
+
+
+def describe_target(channel: str | None, url: str | None) -> str:
+    """How errors name a target: ``channel 'ops'`` or ``an Apprise URL (json://)``."""
+    if channel:
+        return f"channel {channel!r}"
+    scheme = (url or "").partition("://")[0] or "?"
+    return f"an Apprise URL ({scheme}://)"
+
+
+def _notify(url: str, title: str, body: str) -> tuple[bool, str]:
+    with hiding(url):
+        client = apprise.Apprise()
+        if not client.add(url):
+            return False, "is not a valid Apprise URL"
+        sent = bool(client.notify(title=title, body=body or title))
+        return sent, "" if sent else "was not accepted by the service"
+
+
+async def send(url: str, *, title: str, body: str, timeout: float, target: str) -> None:
+    """Send ``title``/``body`` to the Apprise ``url``; ``target`` names it in errors.
+
+    Raises:
+        ActionFailed: not sent; not retryable when the URL is not a valid Apprise URL.
+    """
+    try:
+        ok, why = await asyncio.wait_for(
+            asyncio.to_thread(_notify, url, title, body), timeout=timeout
+        )
+    except TimeoutError:
+        raise ActionFailed(f"notify {target}: no answer within {timeout:g} s") from None
+    except Exception as exc:  # noqa: BLE001 - any Apprise failure, redacted
+        message = redact_text(f"{type(exc).__name__}: {exc}", url)
+        raise ActionFailed(f"notify {target}: Apprise failed ({message})") from None
+    if not ok:
+        retryable = why != "is not a valid Apprise URL"
+        raise ActionFailed(f"notify {target}: {why}", retryable=retryable)

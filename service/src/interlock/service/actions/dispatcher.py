@@ -1,0 +1,423 @@
+"""The dispatcher: runs the action outbox, with retries, time limits and a circuit breaker.
+
+One :class:`Dispatcher` per service (any number across replicas: the store's claim
+hands each row to one of them). Its loop:
+
+- claims due rows in batches (``store.outbox.claim``) while it has free slots
+  (``settings.actions.concurrency`` executions at once), each for a lease; a dispatcher
+  that dies leaves rows whose lease expires, and they are claimed again;
+- runs each under ``settings.actions.timeout``, with the action's idempotency key;
+- records outcomes in batches (``store.outbox.finish_many``: one transaction for all
+  the executions that ended since the last write), then publishes their
+  ``interlock.action.*`` events (:mod:`~interlock.service.actions.events`);
+- retries a failed attempt after an exponential backoff with full jitter (a random wait
+  between 0 and ``backoff_initial * 2**(attempt-1)``, capped at ``backoff_max``) until
+  ``max_attempts``; a non-retryable failure gives up at once;
+- wakes at once when :meth:`Dispatcher.wake` is called (the pipeline does after storing
+  actions), and otherwise polls every ``poll_interval`` (rows of a restart, of another
+  replica, retries coming due); the same tick expires due approvals and marks actions
+  of open circuit breakers ``suspended``.
+
+The circuit breaker counts *failed attempts in a row* per rule and action index, across
+firings (see :mod:`interlock.service.store.outbox`); when it opens, the dispatcher
+publishes ``interlock.action.suspended`` and notifies the rule's owner channel.
+
+An action whose templates did not render (``render_error`` in the row) fails at once
+with that message. ``approve`` actions are run by
+:func:`interlock.service.actions.approvals.run_step`.
+
+Metrics: ``interlock_actions{kind,outcome}`` (succeeded, retried, failed, suspended),
+``interlock_action_latency_seconds`` (firing stored → execution start) and
+``interlock_action_duration_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Coroutine
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from interlock.sdk.event import Event
+from interlock.service.actions import approvals, breaker, events
+from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.service.actions.registry import Registry
+from interlock.service.store import ActionBreaker, OutboxAction, Outcome, StoreError
+
+if TYPE_CHECKING:
+    from interlock.service.context import Services
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger(__name__)
+
+_STORE_RETRY_MAX = 5.0
+
+
+class _Ended(msgspec.Struct, kw_only=True):
+    row: OutboxAction
+    attempt: int
+    result: ActionResult | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    handled: bool = False
+    """Recorded already (an approval step moves its own row)."""
+
+
+class Dispatcher:
+    """Executes queued actions.
+
+    Args:
+        services: The service's shared resources.
+        registry: Executors by kind (default: the ``interlock.actions`` entry points,
+            loaded when :meth:`run` starts).
+        name: This dispatcher's name in claims (default: host, pid and a random part).
+        poll_interval: Seconds between polls when nothing wakes it.
+        batch_size: Most rows claimed at once.
+        lease: How long a claim holds a row before another dispatcher may take it
+            (default: twice the action timeout plus a minute).
+        public_url: Base of the links in approval requests (default:
+            :func:`~interlock.service.actions.approvals.default_public_url`).
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        registry: Registry | None = None,
+        name: str | None = None,
+        poll_interval: float = 0.5,
+        batch_size: int = 256,
+        lease: timedelta | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        self.services = services
+        self.settings = services.settings.actions
+        self.registry = registry
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.timeout = self.settings.timeout.total_seconds()
+        self.lease = lease or self.settings.timeout * 2 + timedelta(minutes=1)
+        self.public_url = public_url or approvals.default_public_url(services)
+        self._wake = asyncio.Event()
+        self._ended_ready = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._ended: list[_Ended] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[object]] = set()
+        self._stopping = False
+        self._last_housekeeping = 0.0
+        self.executed = 0
+        """Executions finished by this dispatcher (for tests and benchmarks)."""
+
+    # -- control ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New actions were queued: claim now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the executions under way (up to the action timeout), then stop :meth:`run`."""
+        self._stopping = True
+        self._wake.set()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatch until :meth:`stop` (or cancellation)."""
+        if self.registry is None:
+            self.registry = Registry.load(self.services)
+        recorder = asyncio.create_task(self._record_loop(), name=f"{self.name}-recorder")
+        logger.info(
+            "dispatcher %s running (concurrency %d, timeout %.0f s, %d attempts)",
+            self.name,
+            self.settings.concurrency,
+            self.timeout,
+            self.settings.max_attempts,
+        )
+        delay = 0.1
+        try:
+            while not self._stopping:
+                try:
+                    await self._housekeeping()
+                    full = await self._claim()
+                    delay = 0.1
+                except StoreError as exc:
+                    logger.warning(
+                        "dispatcher: the store failed (%s); retrying in %.1f s", exc, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _STORE_RETRY_MAX)
+                    continue
+                except Exception:
+                    logger.exception("dispatcher: unexpected error; retrying in %.1f s", delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _STORE_RETRY_MAX)
+                    continue
+                if not full:
+                    await self._wait()
+            if self._running:
+                await asyncio.wait(self._running, timeout=self.timeout + 1)
+        finally:
+            for task in self._running:
+                task.cancel()
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            if self._ended:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._record())
+            for leftover in list(self._background):
+                leftover.cancel()
+            await self.registry.close()
+            logger.info("dispatcher %s stopped", self.name)
+
+    async def _wait(self) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait())]
+        if len(self._running) >= self.settings.concurrency:
+            self._slot_free.clear()
+            waiters.append(asyncio.ensure_future(self._slot_free.wait()))
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_housekeeping < self.poll_interval:
+            return
+        self._last_housekeeping = now
+        await approvals.expire_due(self.services)
+        await self.services.store.outbox.sweep_suspended()
+
+    async def _claim(self) -> bool:
+        """Claim into free slots; ``True`` if more may be due right now."""
+        free = self.settings.concurrency - len(self._running)
+        if free <= 0:
+            return False
+        limit = min(free, self.batch_size)
+        rows = await self.services.store.outbox.claim(
+            worker=self.name, limit=limit, lease=self.lease
+        )
+        for row in rows:
+            task = asyncio.create_task(self._execute(row), name=f"action-{row.idempotency_key}")
+            self._running.add(task)
+            task.add_done_callback(self._done)
+        return len(rows) == limit and len(self._running) < self.settings.concurrency
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_free.set()
+
+    # -- one execution ---------------------------------------------------------------------
+
+    async def _execute(self, row: OutboxAction) -> None:
+        metrics = self.services.metrics
+        started = self.services.clock.now()
+        latency = (started - row.created_at).total_seconds()
+        metrics.action_latency.labels(row.kind).observe(max(latency, 0.0))
+        began = time.perf_counter()
+        ended = _Ended(row=row, attempt=row.attempts)
+        try:
+            ended.result = await asyncio.wait_for(self._attempt(row, ended), self.timeout)
+        except ActionFailed as exc:
+            self._failed(ended, str(exc), retryable=exc.retryable)
+        except TimeoutError:
+            self._failed(ended, f"{row.kind}: no result within {self.timeout:g} s", retryable=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception(
+                "action %d (%s) of rule %s (firing %s) raised unexpectedly",
+                row.index,
+                row.kind,
+                row.rule,
+                row.firing_id,
+            )
+            self._failed(
+                ended,
+                f"{row.kind}: unexpected {type(exc).__name__} (see the service log)",
+                retryable=True,
+            )
+        metrics.action_duration.labels(row.kind).observe(time.perf_counter() - began)
+        self.executed += 1
+        self._ended.append(ended)
+        self._ended_ready.set()
+
+    async def _attempt(self, row: OutboxAction, ended: _Ended) -> ActionResult:
+        render_error = row.action.get("render_error")
+        if render_error:
+            raise ActionFailed(f"a template did not render: {render_error}", retryable=False)
+        if row.kind == "approve":
+            approval = await approvals.run_step(
+                self.services,
+                row,
+                worker=self.name,
+                public_url=self.public_url,
+                timeout=self.timeout,
+            )
+            ended.handled = True
+            return ActionResult(detail="approval requested", data={"approval_id": str(approval.id)})
+        assert self.registry is not None
+        executor = self.registry.get(row.kind)
+        request = ActionRequest(
+            idempotency_key=row.idempotency_key,
+            firing_id=row.firing_id,
+            rule=row.rule,
+            kind=row.kind,
+            action=row.action,
+            attempt=row.attempts,
+        )
+        return await executor.execute(request)
+
+    def _failed(self, ended: _Ended, error: str, *, retryable: bool) -> None:
+        ended.error = error
+        if retryable and ended.attempt < self.settings.max_attempts:
+            ended.retry_at = self.services.clock.now() + self.backoff(ended.attempt)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """The wait before retrying after failed attempt ``attempt``: full jitter."""
+        initial = self.settings.backoff_initial.total_seconds()
+        ceiling = min(self.settings.backoff_max.total_seconds(), initial * 2 ** (attempt - 1))
+        return timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311 - jitter, not crypto
+
+    # -- recording outcomes ----------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        delay = 0.1
+        while True:
+            await self._ended_ready.wait()
+            self._ended_ready.clear()
+            try:
+                await self._record()
+                delay = 0.1
+            except StoreError as exc:
+                logger.warning(
+                    "dispatcher: recording outcomes failed (%s); retrying in %.1f s", exc, delay
+                )
+                self._ended_ready.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _STORE_RETRY_MAX)
+
+    async def _record(self) -> None:
+        batch, self._ended = self._ended, []
+        try:
+            outcomes = [
+                Outcome(
+                    key=e.row.idempotency_key,
+                    firing_id=e.row.firing_id,
+                    rule=e.row.rule,
+                    index=e.row.index,
+                    kind=e.row.kind,
+                    error=e.error,
+                    retry_at=e.retry_at,
+                )
+                for e in batch
+                if not (e.handled and e.error is None)
+            ]
+            report = await self.services.store.outbox.finish_many(
+                outcomes, worker=self.name, suspend_after=self.settings.suspend_after
+            )
+        except BaseException:
+            self._ended[:0] = batch
+            raise
+        await self._report(batch, report.suspended, report.tripped)
+
+    async def _report(
+        self, batch: list[_Ended], suspended: set[uuid.UUID], tripped: list[ActionBreaker]
+    ) -> None:
+        publisher = self.services.publisher
+        counter = self.services.metrics.actions
+        now = self.services.clock.now()
+        out: list[Event] = []
+        for e in batch:
+            row = e.row
+            if e.error is None:
+                counter.labels(row.kind, "succeeded").inc()
+                result = e.result or ActionResult()
+                out.append(
+                    events.action_event(
+                        publisher,
+                        "succeeded",
+                        row,
+                        attempt=e.attempt,
+                        occurred=now,
+                        detail=result.detail,
+                        data=result.data,
+                    )
+                )
+                continue
+            is_suspended = row.idempotency_key in suspended
+            final = e.retry_at is None or is_suspended
+            outcome = "suspended" if is_suspended else ("failed" if final else "retried")
+            counter.labels(row.kind, outcome).inc()
+            log = logger.warning if final else logger.info
+            log(
+                "action %d (%s) of rule %s, firing %s, attempt %d failed: %s%s",
+                row.index,
+                row.kind,
+                row.rule,
+                row.firing_id,
+                e.attempt,
+                e.error,
+                "" if final else f" (retry at {e.retry_at:%H:%M:%S})",
+            )
+            out.append(
+                events.action_event(
+                    publisher,
+                    "failed",
+                    row,
+                    attempt=e.attempt,
+                    occurred=now,
+                    error=e.error,
+                    final=final,
+                    suspended=is_suspended,
+                    retry_at=None if final or e.retry_at is None else e.retry_at.isoformat(),
+                )
+            )
+        for opened in tripped:
+            culprit = next(
+                (x for x in batch if (x.row.rule, x.row.index) == (opened.rule, opened.index)),
+                None,
+            )
+            if culprit is None:  # pragma: no cover - a breaker opens on one of the batch
+                continue
+            logger.error(
+                "action %d (%s) of rule %s suspended after %d failed attempts in a row; "
+                "last error: %s",
+                opened.index,
+                culprit.row.kind,
+                opened.rule,
+                opened.failures,
+                opened.last_error,
+            )
+            out.append(
+                events.suspended_event(publisher, opened, culprit.row, attempt=culprit.attempt)
+            )
+            self._spawn(breaker.notify_owner(self.services, opened, culprit.row.kind))
+        if out:
+            try:
+                await publisher.publish_many(out)
+            except Exception:  # the outcomes are stored; only their events are lost
+                logger.exception("dispatcher: publishing %d action events failed", len(out))
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
