@@ -9,7 +9,6 @@ with a ``problems`` list and nothing is applied.
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,12 +21,20 @@ from interlock.rules.errors import RuleDefinitionError
 from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
-from interlock.service.api.errors import invalid_rules, problem
+from interlock.service.api.errors import invalid_rules
 from interlock.service.api.plan import PlannedChange, plan, rule_document
 from interlock.service.context import RuleStatus, Services
 from interlock.service.store import RuleRecord
 
-__all__ = ["AppliedRules", "RuleController", "RuleDetail", "RuleSummary", "parse_rules"]
+__all__ = [
+    "ActionsResumed",
+    "AppliedRules",
+    "RuleController",
+    "RuleDetail",
+    "RuleSummary",
+    "parse_rules",
+    "unknown_fields",
+]
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -74,6 +81,16 @@ class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
     rule: dict[str, Any]
 
 
+class ActionsResumed(msgspec.Struct, frozen=True, kw_only=True):
+    """What resuming a rule's actions did."""
+
+    rule: str
+    index: int | None
+    """The action resumed, or ``None`` for all of the rule's actions."""
+    resumed: int
+    """Queued actions that became pending again."""
+
+
 class AppliedRules(msgspec.Struct, frozen=True, kw_only=True):
     """What ``POST /api/rules`` did (or, in a dry run, would do)."""
 
@@ -83,6 +100,9 @@ class AppliedRules(msgspec.Struct, frozen=True, kw_only=True):
 
 def parse_rules(body: bytes) -> list[Rule]:
     """The rules of a request body (stored document, list of rules, or one rule).
+
+    A field the rule schema does not know is an error (a misspelt ``descripton`` would
+    otherwise be dropped without a word).
 
     Raises:
         RuleDefinitionError: the body is not JSON or holds invalid rules (every problem).
@@ -112,12 +132,40 @@ def parse_rules(body: bytes) -> list[Rule]:
         )
     if not document["rules"]:
         raise RuleDefinitionError([RuleIssue(rule="?", path="rules", message="is empty")])
-    return load_rules(_encoder.encode(document))
+    rules = load_rules(_encoder.encode(document))
+    issues = [
+        RuleIssue(rule=rule.name, path=path, message="is not a field here (misspelt?)")
+        for raw, rule in zip(document["rules"], rules, strict=True)
+        for path in unknown_fields(raw, rule_document(rule))
+    ]
+    if issues:
+        raise RuleDefinitionError(issues)
+    return rules
+
+
+def unknown_fields(given: Any, decoded: Any, path: str = "") -> list[str]:
+    """Paths of keys in ``given`` that decoding dropped (unknown to the rule schema)."""
+    if isinstance(given, dict) and isinstance(decoded, dict):
+        found = []
+        for key, value in given.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key not in decoded:
+                found.append(where)
+            else:
+                found.extend(unknown_fields(value, decoded[key], where))
+        return found
+    if isinstance(given, list) and isinstance(decoded, list) and len(given) == len(decoded):
+        return [
+            where
+            for index, (old, new) in enumerate(zip(given, decoded, strict=True))
+            for where in unknown_fields(old, new, f"{path}[{index}]")
+        ]
+    return []
 
 
 def _trigger_kind(rule: Rule) -> str:
     data = msgspec.to_builtins(rule.when)
-    return str(data.get("trigger", type(rule.when).__name__)) if isinstance(data, dict) else ""
+    return str(data.get("kind", type(rule.when).__name__)) if isinstance(data, dict) else ""
 
 
 def _summary(record: RuleRecord, status: RuleStatus) -> RuleSummary:
@@ -239,20 +287,15 @@ class RuleController(Controller):
             int | None,
             QueryParameter(ge=0, description="Only the action at this position of the list."),
         ] = None,
-    ) -> Response[Any]:
+    ) -> ActionsResumed:
         """Close the circuit breaker of a rule's actions (all, or the ``index``-th).
 
-        Actions suspended after repeated failures are queued again. 404 if the rule does
-        not exist.
+        Actions suspended after repeated failures become pending again, and new firings
+        queue normally. Answers how many queued actions were resumed (0 is fine: the
+        breaker is closed anyway); 404 if the rule does not exist.
         """
+        from interlock.service.actions.breaker import resume_action  # noqa: PLC0415
+
         await services.store.rules.get(name)  # 404 for an unknown rule
-        try:
-            breaker = importlib.import_module("interlock.service.actions.breaker")
-        except ModuleNotFoundError as exc:
-            if exc.name != "interlock.service.actions.breaker":
-                raise
-            return problem(501, "this build has no action circuit breaker to resume")
-        result = await breaker.resume_action(services, name, index)
-        return Response(
-            {"rule": name, "index": index, "result": msgspec.to_builtins(result)},
-        )
+        resumed = await resume_action(services, name, index)
+        return ActionsResumed(rule=name, index=index, resumed=resumed)
