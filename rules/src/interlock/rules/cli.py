@@ -1,9 +1,16 @@
-"""``interlock rules``: check rule modules and print them as a readable plan."""
+"""``interlock rules``: check rule modules and print them as a readable plan.
+
+Other packages add subcommands to the group through the entry-point group
+``interlock.rules_commands``: each entry point is a function ``register(commands)``
+called with the group's subparsers (the service adds ``apply``, ``list``, ``pause``,
+``resume``, which talk to a running service's API).
+"""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,8 @@ def register(groups: Any) -> None:
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     check.add_argument("--quiet", "-q", action="store_true", help="print problems only")
     check.set_defaults(handler=_check)
+    for entry_point in sorted(entry_points(group="interlock.rules_commands"), key=lambda e: e.name):
+        entry_point.load()(commands)
 
 
 def _check(args: argparse.Namespace) -> int:

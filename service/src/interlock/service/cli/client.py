@@ -211,11 +211,19 @@ def _detail(response: httpx.Response) -> str:
         text = str(detail) if detail else response.reason_phrase
         problems = body.get("problems")
         if isinstance(problems, list) and problems:
-            text += ": " + "; ".join(str(problem) for problem in problems)
+            text += ":\n  " + "\n  ".join(_problem(problem) for problem in problems)
         elif extra:
             text += f": {json.dumps(extra)}"
         return text
     return response.reason_phrase
+
+
+def _problem(problem: Any) -> str:
+    if not isinstance(problem, dict):
+        return str(problem)
+    where = f"{problem['path']}: " if problem.get("path") else ""
+    hint = f" ({problem['hint']})" if problem.get("hint") else ""
+    return f"rule {problem.get('rule', '?')!r}: {where}{problem.get('message', '')}{hint}"
 
 
 def print_output(
