@@ -152,6 +152,18 @@ class ActionSettings(BaseModel):
         description="Consecutive failures after which a rule's action is suspended.",
     )
     concurrency: int = Field(default=64, ge=1, description="Actions executed at once.")
+    lease: Duration | None = Field(
+        default=None,
+        description="How long a dispatcher's claim on an action lasts before another "
+        "dispatcher (or this service after a crash) may run it again; longer than "
+        "timeout. Default: twice timeout plus a minute.",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> ActionSettings:
+        if self.lease is not None and self.lease <= self.timeout:
+            raise ValueError("lease must be longer than timeout")
+        return self
 
 
 def _split_urls(value: Any) -> Any:
