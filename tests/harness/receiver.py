@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,6 +39,8 @@ class HttpReceiver:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.arrivals: list[datetime] = []
+        """When each request arrived (UTC), in the order of ``requests``."""
         self.status = 200
         self._lock = threading.Lock()
         receiver = self
@@ -47,6 +50,7 @@ class HttpReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with receiver._lock:
+                    receiver.arrivals.append(datetime.now(UTC))
                     receiver.requests.append(
                         Received(self.command, self.path, dict(self.headers.items()), body)
                     )

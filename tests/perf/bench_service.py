@@ -1,0 +1,214 @@
+"""The whole service as users run it: ``interlock server`` in a child process.
+
+- **Cold start**: from launching ``interlock server`` in embedded mode (it starts its own
+  nats-server, migrates a fresh SQLite database, loads the example rules) to the first
+  200 from ``/api/health``; and its **idle RSS** (the server process plus its
+  nats-server child) a few seconds later.
+- **End-to-end latency**: events published with the SDK at a steady 100 and 1,000
+  events/s, 1,000 rules loaded, every 10th event firing a rule whose webhook posts to a
+  local receiver; latency = the webhook's arrival minus the event's ``occurred`` (publish
+  time): p50, p95, p99.
+
+    python tests/perf/bench_service.py [--seconds 10] [--out .bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from harness.receiver import http_receiver
+from interlock.sdk import NatsOptions, Publisher, PublisherConfig
+from interlock.service.embedded_nats import EmbeddedNatsServer
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = 1_000
+_SERVING = re.compile(r"serving the API at (http://\S+)")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` and its children, in KiB."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        pids.extend(int(child) for child in children)
+    return total
+
+
+def launch(env: dict[str, str], log: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    started = time.perf_counter()
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interlock.sdk.cli", "server"],
+            env=env,
+            cwd=cwd,
+            stdout=output,
+            stderr=output,
+        )
+    url = ""
+    while not url:
+        if found := _SERVING.search(log.read_text(errors="replace")):
+            url = found.group(1)
+        elif process.poll() is not None:
+            raise SystemExit(f"interlock server failed:\n{log.read_text()[-3000:]}")
+        time.sleep(0.01)
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.01)
+    return process, url, time.perf_counter() - started
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def cold_start(scratch: Path) -> dict[str, Any]:
+    env = {**os.environ, "INTERLOCK_API__PORT": "0"}
+    env.pop("INTERLOCK_NATS_URL", None)
+    workdir = scratch / "cold"
+    workdir.mkdir()
+    (workdir / "config").symlink_to(ROOT / "config")
+    process, _, seconds = launch(env, workdir / "server.log", workdir)
+    time.sleep(5)
+    rss = rss_kib(process.pid)
+    stop(process)
+    print(f"cold start (embedded, fresh data dir) to a healthy /api/health: {seconds:.2f} s")
+    print(f"idle RSS (server + nats-server child): {rss / 1024:.0f} MiB")
+    return {"cold_start_s": round(seconds, 2), "idle_rss_mib": round(rss / 1024)}
+
+
+def rules_module(receiver_url: str) -> str:
+    return f'''
+from interlock.rules import Rule, on, webhook
+
+rules = [
+    Rule(
+        name=f"bench-{{i}}",
+        when=on(f"bench.fire.r{{i}}"),
+        then=[webhook("{receiver_url}/hook", body={{"sent": "{{{{ event.occurred }}}}"}})],
+    )
+    for i in range({RULES})
+]
+'''
+
+
+async def steady(url: str, rate: int, seconds: float, spool: Path) -> int:
+    config = PublisherConfig(nats=NatsOptions(servers=(url,)), source="bench", spool_dir=spool)
+    sent = 0
+    async with Publisher(config) as publisher:
+        started = time.perf_counter()
+        tick = 0.01
+        while (elapsed := time.perf_counter() - started) < seconds:
+            due = int(elapsed * rate) - sent
+            batch = []
+            for _ in range(max(0, due)):
+                n = sent + len(batch)
+                name = f"bench.fire.r{n % RULES}" if n % 10 == 0 else f"bench.noise.n{n % 97}"
+                batch.append(publisher.event(name, "bench", payload={"n": n}))
+            if batch:
+                await publisher.publish_many(batch)
+                sent += len(batch)
+            await asyncio.sleep(tick)
+    return sent
+
+
+def latency(scratch: Path, seconds: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with (
+        http_receiver() as receiver,
+        EmbeddedNatsServer(store_dir=scratch / "lat" / "js", port=0) as nats_server,
+    ):
+        rules_dir = scratch / "lat" / "rules"
+        rules_dir.mkdir(parents=True)
+        (rules_dir / "bench.py").write_text(rules_module(receiver.url))
+        env = {
+            **os.environ,
+            "INTERLOCK_NATS_URL": nats_server.url,
+            "INTERLOCK_DATABASE_URL": f"sqlite:///{scratch / 'lat' / 'interlock.db'}",
+            "INTERLOCK_SECRET_KEY": Fernet.generate_key().decode(),
+            "INTERLOCK_DATA_DIR": str(scratch / "lat" / "data"),
+            "INTERLOCK_RULES_DIR": str(rules_dir),
+            "INTERLOCK_API__PORT": "0",
+        }
+        process, _, _ = launch(env, scratch / "lat" / "server.log", scratch / "lat")
+        try:
+            for rate in (100, 1_000):
+                first = len(receiver.received("/hook"))
+                sent = asyncio.run(steady(nats_server.url, rate, seconds, scratch / f"sp{rate}"))
+                expected = first + (sent + 9) // 10
+                found = receiver.wait_for(expected, "/hook", timeout=120)[first:]
+                arrived = receiver.arrivals[first:expected]
+                delays = sorted(
+                    (at - datetime.fromisoformat(r.json()["sent"])).total_seconds() * 1000
+                    for r, at in zip(found, arrived, strict=True)
+                )
+                result = {
+                    "events": sent,
+                    "actions": len(delays),
+                    "p50_ms": round(statistics.median(delays), 1),
+                    "p95_ms": round(delays[int(len(delays) * 0.95) - 1], 1),
+                    "p99_ms": round(delays[int(len(delays) * 0.99) - 1], 1),
+                }
+                figures[f"{rate}_per_s"] = result
+                print(
+                    f"publish → webhook start at {rate:,} events/s ({RULES:,} rules, "
+                    f"{len(delays)} actions): p50 {result['p50_ms']} ms, "
+                    f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms"
+                )
+        finally:
+            stop(process)
+    return figures
+
+
+def main(seconds: float, out: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {"benchmark": "service", "rules": RULES}
+    with tempfile.TemporaryDirectory() as scratch:
+        figures.update(cold_start(Path(scratch)))
+        figures["latency"] = latency(Path(scratch), seconds)
+    figures["machine"] = platform.platform()
+    figures["measured_at"] = datetime.now(UTC).isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "service.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--out", type=Path, default=Path(".bench"))
+    arguments = parser.parse_args()
+    main(arguments.seconds, arguments.out)
