@@ -33,6 +33,7 @@ from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.context import Services
+from interlock.service.declared import apply_declared
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
 from interlock.service.pipeline.consumer import Pipeline
@@ -100,6 +101,7 @@ class Service:
         self.store = store
         self._closers.append(store.close)
         await store.migrate()
+        await apply_declared(store, settings.deployments_file)
         self._nc = await connect(nats_options)
         self._closers.append(self._nc.close)
         publisher = Publisher(

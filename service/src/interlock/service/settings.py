@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(
         default=Path("config/rules"), description="Rule modules loaded at start."
     )
+    deployments_file: Path = Field(
+        default=Path("config/deployments.toml"),
+        description="Work queues and deployments created at start if missing.",
+    )
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     actions: ActionSettings = ActionSettings()
