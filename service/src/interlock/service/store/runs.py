@@ -5,6 +5,14 @@
     scheduled ──▶ pending ──▶ running ──▶ completed | failed | crashed
         └────────────┴───────────┴──────▶ cancelled
 
+Workers take runs with :meth:`Runs.claim`, which moves due ``pending`` runs of unpaused
+queues to ``running`` while honouring each queue's concurrency limit across every
+worker: on PostgreSQL the queue rows are locked (``FOR UPDATE``) for the claim and the
+runs picked with ``FOR UPDATE SKIP LOCKED``; on SQLite every transaction is ``BEGIN
+IMMEDIATE`` (the database's single write lock). A claimed run's ``message`` names its
+worker (``running on worker NAME``) and its ``updated_at`` is the worker's heartbeat:
+see :mod:`interlock.service.deployments.worker` for the lease rule.
+
 A state change is one compare-and-set statement (``UPDATE ... WHERE state IN (allowed
 sources)``), so two workers racing to move one run cannot both win, and a change that is
 not allowed raises :class:`~interlock.service.store.errors.InvalidTransition` naming the
@@ -15,7 +23,7 @@ run created first: an action retried after a crash starts its deployment once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +35,7 @@ from interlock.service.store.database import Database
 from interlock.service.store.errors import InvalidRecord, InvalidTransition, NotFound
 from interlock.service.store.records import Run, RunState
 
-__all__ = ["TERMINAL", "TRANSITIONS", "Runs"]
+__all__ = ["TERMINAL", "TRANSITIONS", "RunClaims", "Runs", "running_message"]
 
 TRANSITIONS: dict[RunState, tuple[RunState, ...]] = {
     "scheduled": ("pending", "cancelled"),
@@ -43,7 +51,162 @@ TERMINAL: frozenset[RunState] = frozenset(state for state, then in TRANSITIONS.i
 _INITIAL: tuple[RunState, ...] = ("scheduled", "pending")
 
 
-class Runs:
+def running_message(worker: str) -> str:
+    """The ``message`` of a run while ``worker`` runs it (how a restarted worker finds it)."""
+    return f"running on worker {worker}"
+
+
+class RunClaims:
+    """The worker side of runs: claiming, heartbeats, and finding lost runs.
+
+    Reached as ``store.runs`` (``Runs`` inherits it); kept apart because only workers
+    use it.
+    """
+
+    _db: Database
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        limit: int,
+        log_path: Callable[[uuid.UUID], str] | None = None,
+    ) -> list[Run]:
+        """Move up to ``limit`` due pending runs of ``queues`` to ``running`` for ``worker``.
+
+        Due: ``scheduled_at`` has passed. Paused queues give none. A queue with a
+        ``concurrency_limit`` gives at most the limit minus its runs ``running`` now (on
+        any worker). Runs come oldest ``scheduled_at`` first, queue by queue in the order
+        given. Two claimers never take the same run, and never exceed a limit together.
+
+        Args:
+            queues: The queues to take from.
+            worker: The claiming worker's name (stored in the run's ``message``).
+            limit: At most this many runs in all.
+            log_path: The log file of a run, stored in ``log_path`` (optional).
+        """
+        if limit < 1 or not queues:
+            return []
+        now = self._db.now()
+        postgres = self._db.dialect == "postgresql"
+        claimed: list[Run] = []
+        async with self._db.transaction() as connection:
+            query = (
+                sa.select(t.work_queues.c.name, t.work_queues.c.concurrency_limit)
+                .where(t.work_queues.c.name.in_(list(queues)), t.work_queues.c.paused.is_(False))
+                .order_by(t.work_queues.c.name)
+            )
+            if postgres:
+                # Claimers of one queue queue up here, so each counts the others' runs.
+                query = query.with_for_update(of=t.work_queues)
+            limits = {row.name: row.concurrency_limit for row in await connection.execute(query)}
+            for queue in queues:
+                if queue not in limits or len(claimed) >= limit:
+                    continue
+                wanted = limit - len(claimed)
+                queue_limit = limits[queue]
+                if queue_limit is not None:
+                    running = await connection.scalar(
+                        sa.select(sa.func.count())
+                        .select_from(t.runs)
+                        .where(t.runs.c.queue == queue, t.runs.c.state == "running")
+                    )
+                    wanted = min(wanted, queue_limit - int(running or 0))
+                if wanted <= 0:
+                    continue
+                pick = (
+                    sa.select(t.runs.c.id)
+                    .where(
+                        t.runs.c.queue == queue,
+                        t.runs.c.state == "pending",
+                        t.runs.c.scheduled_at <= now,
+                    )
+                    .order_by(t.runs.c.scheduled_at, t.runs.c.created_at, t.runs.c.id)
+                    .limit(wanted)
+                )
+                if postgres:
+                    pick = pick.with_for_update(skip_locked=True)
+                for run_id in (await connection.execute(pick)).scalars().all():
+                    values: dict[str, Any] = {
+                        "state": "running",
+                        "started_at": now,
+                        "updated_at": now,
+                        "message": running_message(worker),
+                    }
+                    if log_path is not None:
+                        values["log_path"] = log_path(run_id)
+                    update = (
+                        sa.update(t.runs)
+                        .where(t.runs.c.id == run_id, t.runs.c.state == "pending")
+                        .values(**values)
+                        .returning(*t.runs.c)
+                    )
+                    row = (await connection.execute(update)).one_or_none()
+                    if row is not None:
+                        claimed.append(_run(row))
+        return claimed
+
+    async def release_due(self, queues: Sequence[str]) -> list[Run]:
+        """Move ``scheduled`` runs of ``queues`` whose time has come to ``pending``."""
+        if not queues:
+            return []
+        update = (
+            sa.update(t.runs)
+            .where(
+                t.runs.c.queue.in_(list(queues)),
+                t.runs.c.state == "scheduled",
+                t.runs.c.scheduled_at <= self._db.now(),
+            )
+            .values(state="pending", updated_at=self._db.now())
+            .returning(*t.runs.c)
+        )
+        async with self._db.transaction() as connection:
+            return [_run(row) for row in await connection.execute(update)]
+
+    async def states(self, run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, RunState]:
+        """The current state of each of these runs (unknown ids are left out)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        query = sa.select(t.runs.c.id, t.runs.c.state).where(t.runs.c.id.in_(ids))
+        async with self._db.transaction() as connection:
+            return {row.id: row.state for row in await connection.execute(query)}
+
+    async def heartbeat(self, run_ids: Iterable[uuid.UUID]) -> None:
+        """Renew the lease of these runs (their ``updated_at``) while they are running."""
+        ids = list(run_ids)
+        if not ids:
+            return
+        update = (
+            sa.update(t.runs)
+            .where(t.runs.c.id.in_(ids), t.runs.c.state == "running")
+            .values(updated_at=self._db.now())
+        )
+        async with self._db.transaction() as connection:
+            await connection.execute(update)
+
+    async def crash_worker_runs(self, worker: str, message: str) -> list[Run]:
+        """Mark ``crashed`` every run still ``running`` on ``worker`` (it restarted)."""
+        return await self._crash(t.runs.c.message == running_message(worker), message)
+
+    async def crash_expired(self, older_than: datetime, message: str) -> list[Run]:
+        """Mark ``crashed`` every ``running`` run whose last heartbeat is before ``older_than``."""
+        return await self._crash(t.runs.c.updated_at < older_than, message)
+
+    async def _crash(self, condition: Any, message: str) -> list[Run]:
+        now = self._db.now()
+        update = (
+            sa.update(t.runs)
+            .where(t.runs.c.state == "running", condition)
+            .values(state="crashed", ended_at=now, updated_at=now, message=message)
+            .returning(*t.runs.c)
+        )
+        async with self._db.transaction() as connection:
+            return [_run(row) for row in await connection.execute(update)]
+
+
+class Runs(RunClaims):
     """Runs and their state changes."""
 
     def __init__(self, database: Database) -> None:

@@ -1,0 +1,60 @@
+"""The events runs publish: ``interlock.run.<state>``, and the ``runs`` metric.
+
+Each event has ``resource.id`` = the deployment's name (label ``queue``) and a payload
+with ``run_id``, ``deployment``, ``queue``, ``parameters``, ``state``, ``message``,
+``duration`` (seconds from start to end, for finished runs that started; else ``null``)
+and ``reason`` (what started it, when known). The event id is derived from the run id
+and the state, so publishing it again (a retried action, a restart) stores it once.
+
+Publishing never fails a state change: an event the publisher refuses is logged (the
+publisher itself spools events while NATS is away).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from interlock.sdk.errors import InterlockError
+from interlock.service.context import Services
+from interlock.service.store import Run
+
+__all__ = ["announce", "run_event_name"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_event_name(state: str) -> str:
+    """``interlock.run.<state>``."""
+    return f"interlock.run.{state}"
+
+
+async def announce(services: Services, run: Run, *, reason: str = "") -> None:
+    """Publish ``interlock.run.<run.state>`` for ``run`` and count it in ``metrics.runs``."""
+    services.metrics.runs.labels(state=run.state).inc()
+    duration = None
+    if run.started_at is not None and run.ended_at is not None:
+        duration = (run.ended_at - run.started_at).total_seconds()
+    payload = {
+        "run_id": str(run.id),
+        "deployment": run.deployment,
+        "queue": run.queue,
+        "parameters": run.parameters,
+        "state": run.state,
+        "message": run.message or "",
+        "duration": duration,
+    }
+    if reason:
+        payload["reason"] = reason
+    event = services.publisher.event(
+        run_event_name(run.state),
+        run.deployment,
+        labels={"queue": run.queue},
+        payload=payload,
+        occurred=run.updated_at,
+        id=uuid.uuid5(run.id, run.state),
+    )
+    try:
+        await services.publisher.publish(event)
+    except (InterlockError, RuntimeError) as exc:
+        logger.error("run %s: cannot publish %s: %s", run.id, event.event, exc)

@@ -1,0 +1,329 @@
+"""The :class:`Worker`: pulls runs from work queues and runs them as subprocesses.
+
+::
+
+    worker = Worker(services, ["default", "etl"], name="etl-1", concurrency=4)
+    task = asyncio.create_task(worker.run())
+    ...
+    await worker.stop()
+
+Every ``poll_interval`` (and whenever one of its runs ends) a worker:
+
+1. makes its queues' ``scheduled`` runs whose time has come ``pending``;
+2. claims due ``pending`` runs of its unpaused queues, up to its free slots and each
+   queue's concurrency limit (counted over every worker: the claim is atomic, see
+   :meth:`~interlock.service.store.runs.RunClaims.claim`), and starts each as a
+   subprocess with its output in ``<data_dir>/runs/<run id>.log``;
+3. reads the states of its runs: a run no longer ``running`` (cancelled through the
+   API or an action) is terminated — SIGTERM to its process group, SIGKILL after
+   ``grace`` seconds;
+4. renews the lease of its runs and marks crashed the runs of workers that stopped
+   renewing theirs.
+
+A process that exits 0 makes its run ``completed``; another exit status ``failed``
+(the message holds the exit code and the last line of output); a process killed by a
+signal (not by its worker) ``crashed``.
+
+**Leases.** A running run's ``updated_at`` is its worker's heartbeat, renewed every
+``lease / 3``. A ``running`` run whose heartbeat is older than ``lease`` belongs to a
+worker that died (``kill -9``, a lost machine) and is marked ``crashed`` by whichever
+worker notices first; all workers should use the same ``lease``, and their clocks
+should agree to well within it. A worker also marks ``crashed``, when it starts, the
+runs still ``running`` under its own name, so a restarted worker does not wait for the
+lease. Give each worker its own name (the default in ``interlock worker`` is the host
+name: run two workers on one host with ``--name``). The processes of a worker that was
+killed keep running, orphaned; their runs are ``crashed`` all the same.
+
+When :meth:`Worker.stop` is called, the worker takes no more runs, terminates its
+running processes and marks their runs ``crashed`` ("worker stopped").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from interlock.service.context import Services
+from interlock.service.deployments.catalog import DEFAULT_QUEUE, ensure_default_queue
+from interlock.service.deployments.events import announce
+from interlock.service.deployments.process import RunProcess, append_log, outcome
+from interlock.service.deployments.targets import parse_target
+from interlock.service.store import InvalidTransition, Run, RunState, StoreError
+
+__all__ = ["DEFAULT_QUEUE", "Worker", "ensure_default_queue"]
+
+logger = logging.getLogger(__name__)
+
+_FINAL_WRITE_ATTEMPTS = 30
+
+
+@dataclass(eq=False)
+class _Active:
+    """A run this worker executes."""
+
+    run: Run
+    log_path: Path
+    task: asyncio.Task[None] | None = None
+    process: RunProcess | None = None
+    stopped_as: RunState | None = None
+    """Set when the worker stops the process: the run's state is decided elsewhere."""
+    terminating: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Worker:
+    """Runs the runs of some work queues.
+
+    Args:
+        services: The service's resources (store, publisher, clock, settings).
+        queues: The queues to take runs from.
+        name: This worker's name, unique among workers (default: host name and pid).
+        concurrency: Runs executed at once by this worker.
+        poll_interval: Seconds between looks at the queues and at its runs' states.
+        lease: How long a running run stays its worker's without a heartbeat.
+        grace: Seconds between SIGTERM and SIGKILL when a run is stopped.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        queues: Sequence[str],
+        *,
+        name: str | None = None,
+        concurrency: int = 4,
+        poll_interval: float = 1.0,
+        lease: timedelta = timedelta(seconds=30),
+        grace: float = 10.0,
+    ) -> None:
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.services = services
+        self.queues = list(dict.fromkeys(queues))
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.grace = grace
+        self.log_dir = (services.settings.data_dir / "runs").resolve()
+        self._active: dict[uuid.UUID, _Active] = {}
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._running = False
+
+    def __repr__(self) -> str:
+        return f"Worker({self.name!r}, queues={self.queues!r})"
+
+    @property
+    def active(self) -> list[Run]:
+        """The runs this worker is executing now (as claimed)."""
+        return [active.run for active in self._active.values()]
+
+    def log_path(self, run_id: uuid.UUID) -> Path:
+        """Where the log of a run this worker executes goes."""
+        return self.log_dir / f"{run_id}.log"
+
+    def wake(self) -> None:
+        """Look at the queues now instead of after ``poll_interval``."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Take no more runs; terminate the running ones (their runs become crashed)."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until :meth:`stop`; a failing database is logged and retried."""
+        if self._running:
+            raise RuntimeError(f"{self!r} is running already")
+        self._running = True
+        logger.info("worker %s: serving queues %s", self.name, ", ".join(self.queues))
+        try:
+            await self._recover()
+            heartbeat_every = self.lease.total_seconds() / 3
+            last_heartbeat = 0.0
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    if time.monotonic() - last_heartbeat >= heartbeat_every:
+                        await self._heartbeat()
+                        last_heartbeat = time.monotonic()
+                    await self._follow_states()
+                    await self._claim()
+                except Exception:  # the loop outlives a bad moment of the database
+                    logger.exception("worker %s: polling failed; retrying", self.name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await self._shutdown()
+        finally:
+            self._kill_all()
+            self._running = False
+
+    # -- one poll --------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Mark crashed the runs this worker's name left running (it was killed)."""
+        while not self._stopping.is_set():
+            try:
+                lost = await self.services.store.runs.crash_worker_runs(
+                    self.name, f"worker {self.name} restarted while it ran (it was lost)"
+                )
+            except StoreError as exc:
+                logger.warning("worker %s: cannot reach the store (%s); retrying", self.name, exc)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            for run in lost:
+                logger.warning("worker %s: run %s was lost in a restart", self.name, run.id)
+                await announce(self.services, run)
+            return
+
+    async def _heartbeat(self) -> None:
+        store = self.services.store
+        await store.runs.heartbeat(list(self._active))
+        cutoff = self.services.clock.now() - self.lease
+        lost = await store.runs.crash_expired(
+            cutoff,
+            f"its worker stopped renewing its lease ({self.lease.total_seconds():g}s); "
+            f"found by worker {self.name}",
+        )
+        for run in lost:
+            logger.warning("worker %s: run %s lost its worker (lease passed)", self.name, run.id)
+            await announce(self.services, run)
+
+    async def _follow_states(self) -> None:
+        watched = [a for a in self._active.values() if a.stopped_as is None]
+        if not watched:
+            return
+        states = await self.services.store.runs.states(a.run.id for a in watched)
+        for active in watched:
+            state = states.get(active.run.id)
+            if state != "running":
+                self._stop_run(active, state or "cancelled")
+
+    async def _claim(self) -> None:
+        free = self.concurrency - len(self._active)
+        if free <= 0 or self._stopping.is_set():
+            return
+        store = self.services.store
+        for run in await store.runs.release_due(self.queues):
+            await announce(self.services, run)
+        claimed = await store.runs.claim(
+            self.queues,
+            worker=self.name,
+            limit=free,
+            log_path=lambda run_id: str(self.log_path(run_id)),
+        )
+        for run in claimed:
+            active = _Active(run=run, log_path=self.log_path(run.id))
+            self._active[run.id] = active
+            active.task = asyncio.create_task(self._execute(active), name=f"run-{run.id}")
+            await announce(self.services, run)
+
+    # -- one run ---------------------------------------------------------------------------
+
+    async def _execute(self, active: _Active) -> None:
+        run = active.run
+        try:
+            final = await self._carry_out(active)
+            if final is not None:
+                await self._finish(run, *final)
+        except Exception:
+            logger.exception("worker %s: run %s failed inside the worker", self.name, run.id)
+            with contextlib.suppress(Exception):
+                await self._finish(
+                    run, "crashed", "the worker failed while running it (see its log)"
+                )
+        finally:
+            self._active.pop(run.id, None)
+            self._wake.set()
+
+    async def _carry_out(self, active: _Active) -> tuple[RunState, str] | None:
+        run = active.run
+        try:
+            deployment = await self.services.store.deployments.get(run.deployment)
+            target = parse_target(deployment.name, deployment.target)
+        except StoreError as exc:
+            append_log(active.log_path, f"interlock: cannot run {run.deployment}: {exc}")
+            return "failed", f"cannot run: {exc}"
+        env = target.environment(run.parameters, run_id=run.id, deployment=run.deployment)
+        try:
+            process = await RunProcess.start(target, env, active.log_path)
+        except OSError as exc:
+            reason = f"cannot start {target.argv()[0]!r}: {exc.strerror or exc}"
+            append_log(active.log_path, f"interlock: {reason}")
+            return "failed", reason
+        active.process = process
+        if active.stopped_as is not None:  # cancelled while it was starting
+            self._stop_run(active, active.stopped_as)
+        logger.info(
+            "worker %s: run %s of %s started (pid %d)",
+            self.name,
+            run.id,
+            run.deployment,
+            process.pid,
+        )
+        returncode = await process.wait()
+        if active.terminating is not None:
+            await active.terminating
+        if active.stopped_as is not None:
+            logger.info("worker %s: run %s stopped (%s)", self.name, run.id, active.stopped_as)
+            if active.stopped_as == "running":  # the worker itself is stopping
+                return "crashed", f"worker {self.name} stopped while it ran (terminated)"
+            return None
+        return outcome(returncode, active.log_path)
+
+    def _stop_run(self, active: _Active, state: RunState) -> None:
+        """Terminate a run's process: its run became ``state`` (or the worker stops)."""
+        if active.stopped_as is None:
+            active.stopped_as = state
+        if active.process is not None and active.terminating is None:
+            logger.info("worker %s: terminating run %s (%s)", self.name, active.run.id, state)
+            active.terminating = asyncio.create_task(active.process.terminate(self.grace))
+
+    async def _finish(self, run: Run, state: RunState, message: str) -> None:
+        for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
+            try:
+                finished = await self.services.store.runs.transition(run.id, state, message=message)
+            except InvalidTransition as exc:
+                logger.info("worker %s: run %s ended but %s", self.name, run.id, exc)
+                return
+            except StoreError as exc:
+                if attempt == _FINAL_WRITE_ATTEMPTS:
+                    logger.error(
+                        "worker %s: cannot record run %s as %s: %s", self.name, run.id, state, exc
+                    )
+                    return
+                await asyncio.sleep(min(self.poll_interval * attempt, 5))
+                continue
+            logger.info("worker %s: run %s %s (%s)", self.name, run.id, state, message)
+            await announce(self.services, finished)
+            return
+
+    # -- stopping --------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        actives = list(self._active.values())
+        for active in actives:
+            self._stop_run(active, "running")
+        tasks = [a.task for a in actives if a.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        logger.info("worker %s: stopped", self.name)
+
+    def _kill_all(self) -> None:
+        """Last resort (the worker's task was cancelled): kill what still runs."""
+        for active in list(self._active.values()):
+            if active.process is not None:
+                active.process.signal_group(signal.SIGKILL)
+            if active.task is not None:
+                active.task.cancel()
