@@ -1,0 +1,80 @@
+"""Reading the ``[adapters.NAME]`` options of ``prefect.events``: typed, each read once.
+
+A wrong type, a missing option or a misspelt key fails at start with the adapter's name
+and the option (:class:`~interlock.adapters.base.AdapterConfigError`). (The database
+adapters have their own reader; importing it would pull in SQLAlchemy.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from interlock.adapters.base import AdapterConfigError
+from interlock.sdk.durations import parse_duration
+
+__all__ = ["Options"]
+
+
+class Options:
+    """The options of one section, minus ``kind``, ``interval`` and ``checkpoint_dir``."""
+
+    def __init__(self, kind: str, adapter: str, options: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self.adapter = adapter
+        self._left = dict(options)
+        self._known: list[str] = []
+
+    def error(self, option: str, reason: str) -> AdapterConfigError:
+        """The error for a bad ``option``."""
+        return AdapterConfigError(self.adapter, option, reason)
+
+    def _take(self, key: str) -> Any:
+        self._known.append(key)
+        return self._left.pop(key, None)
+
+    def optional_string(self, key: str) -> str | None:
+        """A non-empty string, or ``None`` when absent."""
+        value = self._take(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise self.error(key, "must be a non-empty string")
+        return value
+
+    def integer(self, key: str, default: int, *, minimum: int = 1) -> int:
+        """An integer of at least ``minimum``."""
+        value = self._take(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(key, f"must be an integer of at least {minimum}, not {value!r}")
+        return value
+
+    def duration(self, key: str, default: str, *, allow_zero: bool = False) -> timedelta:
+        """A duration (``"90s"``, ``"5m"``) or a number of seconds."""
+        value = self._take(key)
+        try:
+            duration = parse_duration(default if value is None else value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from exc
+        if duration < timedelta(0) or (duration == timedelta(0) and not allow_zero):
+            raise self.error(key, f"must be positive, not {value!r}")
+        return duration
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A list of non-empty strings (empty when absent)."""
+        value = self._take(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, f'must be a list of strings (e.g. {key} = ["prefect.flow-run."])')
+        return tuple(value)
+
+    def finish(self) -> None:
+        """Refuse any option that was not read: it is misspelt or belongs to another kind."""
+        if self._left:
+            key = sorted(self._left)[0]
+            raise self.error(
+                key,
+                f"is not an option of {self.kind!r} (options: {', '.join(sorted(self._known))})",
+            )
