@@ -109,6 +109,7 @@ class Dispatcher:
         self.timeout = self.settings.timeout.total_seconds()
         self.lease = lease or self.settings.timeout * 2 + timedelta(minutes=1)
         self.public_url = public_url or approvals.default_public_url(services)
+        self._min_claim = max(1, min(self.settings.concurrency // 4, batch_size))
         self._wake = asyncio.Event()
         self._ended_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -186,7 +187,7 @@ class Dispatcher:
 
     async def _wait(self) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait())]
-        if len(self._running) >= self.settings.concurrency:
+        if self._free() < self._min_claim:
             self._slot_free.clear()
             waiters.append(asyncio.ensure_future(self._slot_free.wait()))
         try:
@@ -206,10 +207,17 @@ class Dispatcher:
         await approvals.expire_due(self.services)
         await self.services.store.outbox.sweep_suspended()
 
+    def _free(self) -> int:
+        return self.settings.concurrency - len(self._running)
+
     async def _claim(self) -> bool:
-        """Claim into free slots; ``True`` if more may be due right now."""
-        free = self.settings.concurrency - len(self._running)
-        if free <= 0:
+        """Claim into free slots; ``True`` if more may be due right now.
+
+        While executions run, it waits for a quarter of the slots to be free before
+        claiming again: one claim per batch, not one per finished action.
+        """
+        free = self._free()
+        if free <= 0 or (self._running and free < self._min_claim):
             return False
         limit = min(free, self.batch_size)
         rows = await self.services.store.outbox.claim(
@@ -219,11 +227,12 @@ class Dispatcher:
             task = asyncio.create_task(self._execute(row), name=f"action-{row.idempotency_key}")
             self._running.add(task)
             task.add_done_callback(self._done)
-        return len(rows) == limit and len(self._running) < self.settings.concurrency
+        return len(rows) == limit and self._free() >= self._min_claim
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self._slot_free.set()
+        if self._free() >= self._min_claim:
+            self._slot_free.set()
 
     # -- one execution ---------------------------------------------------------------------
 
