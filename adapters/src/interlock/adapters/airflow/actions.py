@@ -1,0 +1,226 @@
+"""The service's Airflow executors: trigger a DAG run, pause and unpause a DAG.
+
+Loaded by the service through the entry-point group ``interlock.actions`` (this module
+imports ``interlock.service``, so it is only usable where the service is installed):
+
+========================  ====================================================================
+``airflow_trigger_dag``   ``POST /api/v2/dags/{dag_id}/dagRuns`` with ``conf`` (already rendered
+                          by the service) and ``logical_date: null``. The run id is
+                          ``interlock__<idempotency key>``, the same on every attempt, so a
+                          retry never starts a second run: Airflow's 409 for an existing run
+                          id counts as success.
+``airflow_pause_dag``     ``PATCH /api/v2/dags/{dag_id}`` ``{"is_paused": true}``
+``airflow_unpause_dag``   ``PATCH /api/v2/dags/{dag_id}`` ``{"is_paused": false}``
+========================  ====================================================================
+
+Fields of the action (``dag_id`` required; ``conf`` and ``note`` for a trigger) and the
+connection: ``url``, ``api_version``, ``username``, ``password`` / ``password_env``,
+``token`` / ``token_env``, ``timeout`` in the action win over the service's environment
+variables ``INTERLOCK_AIRFLOW_URL``, ``INTERLOCK_AIRFLOW_API_VERSION``,
+``INTERLOCK_AIRFLOW_USERNAME``, ``INTERLOCK_AIRFLOW_PASSWORD``, ``INTERLOCK_AIRFLOW_TOKEN``.
+Unreachable, 5xx and 429 fail retryably; 401/403, an unknown DAG and a bad field fail
+at once. Messages name the DAG and Airflow's base URL, never a password or token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from interlock.adapters.airflow._client import (
+    AirflowClient,
+    AirflowError,
+    AirflowUnavailable,
+    Connection,
+    path_segment,
+)
+from interlock.adapters.airflow._options import OptionReader, read_connection
+from interlock.adapters.base import AdapterConfigError
+from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+
+if TYPE_CHECKING:
+    from interlock.service.context import Services
+
+__all__ = ["PauseDagExecutor", "TriggerDagExecutor", "UnpauseDagExecutor", "run_id_for"]
+
+_ENVIRONMENT = {
+    "url": "INTERLOCK_AIRFLOW_URL",
+    "api_version": "INTERLOCK_AIRFLOW_API_VERSION",
+    "username": "INTERLOCK_AIRFLOW_USERNAME",
+    "password": "INTERLOCK_AIRFLOW_PASSWORD",
+    "token": "INTERLOCK_AIRFLOW_TOKEN",
+}
+_CONNECTION_FIELDS = frozenset(
+    {"url", "api_version", "username", "password", "password_env", "token", "token_env"}
+    | {"timeout"}
+)
+_IGNORED = frozenset({"action", "kind"})
+"""Keys of a stored action that say which action it is, not how to run it."""
+
+
+def run_id_for(request: ActionRequest) -> str:
+    """The DAG run id of a trigger: the same on every attempt of the same action."""
+    return f"interlock__{request.idempotency_key}"
+
+
+class _AirflowExecutor:
+    """Reads the action's fields and connection, and keeps one client per Airflow."""
+
+    kind = ""
+    fields: frozenset[str] = frozenset({"dag_id"})
+
+    def __init__(
+        self,
+        services: Services | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._defaults = {key: env[name] for key, name in _ENVIRONMENT.items() if env.get(name)}
+        self._environ = dict(env)
+        self._transport = transport
+        self._clients: dict[Connection, AirflowClient] = {}
+
+    def _parse(self, request: ActionRequest) -> tuple[AirflowClient, str, dict[str, Any]]:
+        action = {k: v for k, v in request.action.items() if k not in _IGNORED}
+        unknown = sorted(set(action) - self.fields - _CONNECTION_FIELDS)
+        if unknown:
+            known = ", ".join(sorted(self.fields | _CONNECTION_FIELDS))
+            raise ActionFailed(
+                f"{self.kind}: unknown field {unknown[0]!r} (fields: {known})", retryable=False
+            )
+        dag_id = action.get("dag_id")
+        if not isinstance(dag_id, str) or not dag_id:
+            raise ActionFailed(f"{self.kind}: dag_id is required (a DAG id)", retryable=False)
+        given = {k: v for k, v in action.items() if k in _CONNECTION_FIELDS}
+        options: dict[str, Any] = {**self._defaults, **given}
+        if "password_env" in given or "token_env" in given:
+            options.pop("password" if "password_env" in given else "token", None)
+        reader = OptionReader(self.kind, options)
+        try:
+            connection = read_connection(reader, self._environ)
+        except AdapterConfigError as exc:
+            raise ActionFailed(
+                f"{self.kind} of DAG {dag_id!r}: {exc} (set it in the action or through "
+                "INTERLOCK_AIRFLOW_URL, INTERLOCK_AIRFLOW_USERNAME and "
+                "INTERLOCK_AIRFLOW_PASSWORD or INTERLOCK_AIRFLOW_TOKEN)",
+                retryable=False,
+            ) from None
+        client = self._clients.get(connection)
+        if client is None:
+            client = self._clients[connection] = AirflowClient(
+                connection, transport=self._transport
+            )
+        rest = {k: v for k, v in action.items() if k in self.fields and k != "dag_id"}
+        return client, dag_id, rest
+
+    async def execute(self, request: ActionRequest) -> ActionResult:
+        """Carry the action out once (see the module's docstring)."""
+        client, dag_id, fields = self._parse(request)
+        try:
+            return await asyncio.to_thread(self._call, client, dag_id, fields, request)
+        except AirflowUnavailable as exc:
+            raise ActionFailed(f"{self.kind} of DAG {dag_id!r}: {exc}", retryable=True) from exc
+        except AirflowError as exc:
+            raise ActionFailed(f"{self.kind} of DAG {dag_id!r}: {exc}", retryable=False) from exc
+
+    def _call(
+        self,
+        client: AirflowClient,
+        dag_id: str,
+        fields: dict[str, Any],
+        request: ActionRequest,
+    ) -> ActionResult:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close the HTTP clients."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+class TriggerDagExecutor(_AirflowExecutor):
+    """``airflow_trigger_dag``: start a DAG run with ``conf``; a retry never starts two."""
+
+    kind = "airflow_trigger_dag"
+    fields = frozenset({"dag_id", "conf", "note"})
+
+    def _call(
+        self,
+        client: AirflowClient,
+        dag_id: str,
+        fields: dict[str, Any],
+        request: ActionRequest,
+    ) -> ActionResult:
+        conf = fields.get("conf") or {}
+        if not isinstance(conf, dict):
+            raise ActionFailed(
+                f"{self.kind} of DAG {dag_id!r}: conf must be an object, not {type(conf).__name__}",
+                retryable=False,
+            )
+        run_id = run_id_for(request)
+        body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
+        if client.connection.api_version == "v2":
+            body["logical_date"] = None
+        if fields.get("note"):
+            body["note"] = str(fields["note"])
+        response = client.request(
+            "POST",
+            f"{client.api}/dags/{path_segment(dag_id)}/dagRuns",
+            json=body,
+            accept=(200, 409),
+        )
+        created = response.status_code == 200
+        state = response.json().get("state") if created else None
+        detail = (
+            f"DAG run {run_id} of {dag_id} started"
+            if created
+            else f"DAG run {run_id} of {dag_id} already existed (an earlier attempt started it)"
+        )
+        return ActionResult(
+            detail=detail,
+            data={"dag_id": dag_id, "dag_run_id": run_id, "created": created, "state": state},
+        )
+
+
+class _PauseExecutor(_AirflowExecutor):
+    paused = True
+
+    def _call(
+        self,
+        client: AirflowClient,
+        dag_id: str,
+        fields: dict[str, Any],
+        request: ActionRequest,
+    ) -> ActionResult:
+        response = client.request(
+            "PATCH",
+            f"{client.api}/dags/{path_segment(dag_id)}",
+            params={"update_mask": "is_paused"},
+            json={"is_paused": self.paused},
+        )
+        paused = response.json().get("is_paused")
+        word = "paused" if self.paused else "unpaused"
+        return ActionResult(
+            detail=f"DAG {dag_id} {word}", data={"dag_id": dag_id, "is_paused": paused}
+        )
+
+
+class PauseDagExecutor(_PauseExecutor):
+    """``airflow_pause_dag``: pause a DAG (no new runs are scheduled)."""
+
+    kind = "airflow_pause_dag"
+    paused = True
+
+
+class UnpauseDagExecutor(_PauseExecutor):
+    """``airflow_unpause_dag``: unpause a DAG."""
+
+    kind = "airflow_unpause_dag"
+    paused = False
