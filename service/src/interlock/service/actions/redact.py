@@ -29,6 +29,8 @@ def url_origin(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname or "?"
+        if ":" in host:
+            host = f"[{host}]"
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "(an invalid URL)"
