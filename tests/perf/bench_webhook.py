@@ -9,6 +9,11 @@ per second (from the dispatcher's start to the last outcome stored), how many we
 Every action also publishes its ``interlock.action.succeeded`` event to an embedded
 nats-server, as in the service.
 
+For scale, the same run measures the ceiling of the HTTP side alone: the webhook
+executor called directly (no outbox, no events) with as many requests in flight as the
+dispatcher runs, to the same receiver (``executor_only_requests_per_s``). The machine's
+load average is recorded too: other work on the two cores lowers both figures.
+
     python tests/perf/bench_webhook.py [--actions 5000] [--out .bench]
 """
 
@@ -17,11 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +44,8 @@ from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing, firing_id
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig, ensure_streams
 from interlock.service.actions.dispatcher import Dispatcher
+from interlock.service.actions.executor import ActionRequest
+from interlock.service.actions.webhook import WebhookExecutor
 from interlock.service.context import Services
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
@@ -91,6 +100,32 @@ async def queue(store: Store, rule: Rule, count: int) -> None:
         await store.store_batch(firings, entries)
 
 
+async def executor_only(services: Services, url: str, count: int) -> float:
+    """Requests per second of the webhook executor alone, ``concurrency`` in flight."""
+    executor = WebhookExecutor(services)
+    limit = asyncio.Semaphore(services.settings.actions.concurrency)
+    action = {"action": "webhook", "url": url, "method": "POST", "headers": {}, "body": {"n": 1}}
+
+    async def one(n: int) -> None:
+        key = uuid.uuid5(uuid.NAMESPACE_URL, f"ceiling/{n}")
+        request = ActionRequest(
+            idempotency_key=key,
+            firing_id=key,
+            rule="ceiling",
+            kind="webhook",
+            action=action,
+            attempt=1,
+        )
+        async with limit:
+            await executor.execute(request)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(count)))
+    elapsed = time.perf_counter() - started
+    await executor.close()
+    return count / elapsed
+
+
 async def main(count: int, out: Path) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory() as scratch_name,
@@ -127,6 +162,7 @@ async def main(count: int, out: Path) -> dict[str, object]:
             when=on("bench.happened"),
             then=[webhook(f"http://127.0.0.1:{port}/hook", body={"n": 1})],
         )
+        ceiling = await executor_only(services, f"http://127.0.0.1:{port}/ceiling", count)
         queued_at = time.perf_counter()
         await queue(store, rule, count)
         queue_seconds = time.perf_counter() - queued_at
@@ -161,9 +197,9 @@ async def main(count: int, out: Path) -> dict[str, object]:
         await store.close()
         keys = stop_receiver(receiver)
 
-    received = {k.replace("-", "") for k in keys}
+    received = {k.replace("-", "") for k in keys if k.replace("-", "") in stored_keys}
     lost = len(stored_keys - received) + (count - by_state.get("succeeded", 0))
-    duplicated = sum(n - 1 for n in keys.values() if n > 1)
+    duplicated = sum(n - 1 for k, n in keys.items() if n > 1 and k.replace("-", "") in stored_keys)
     figures: dict[str, object] = {
         "benchmark": "webhook_actions",
         "actions": count,
@@ -176,6 +212,9 @@ async def main(count: int, out: Path) -> dict[str, object]:
         "duplicated": duplicated,
         "states": by_state,
         "target_actions_per_s": 1000,
+        "executor_only_requests_per_s": round(ceiling),
+        "share_of_executor_ceiling": round(count / elapsed / ceiling, 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
@@ -184,7 +223,8 @@ async def main(count: int, out: Path) -> dict[str, object]:
     print(
         f"webhook actions: {figures['actions_per_s']:,}/s sustained ({count:,} actions in "
         f"{elapsed:.2f} s, SQLite outbox, {settings.actions.concurrency} at once); "
-        f"lost {lost}, duplicated {duplicated}"
+        f"lost {lost}, duplicated {duplicated}; the executor alone: {ceiling:,.0f} "
+        f"requests/s; load average {os.getloadavg()[0]:.1f}"
     )
     return figures
 
