@@ -1,0 +1,253 @@
+"""``/api/deployments``, ``/api/runs``, ``/api/queues``: what runs, its runs, their queues.
+
+Reading needs scope ``read``; creating, running, cancelling, pausing and resuming need
+``write``. A run's log is served as text from the file its worker wrote: it is there
+when the worker runs on this machine (the embedded worker, or ``interlock worker`` with
+the same data directory); otherwise the answer says so (404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Controller, MediaType, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from interlock.service.api.auth import require_read, require_write
+from interlock.service.api.deps import ServicesDep
+from interlock.service.deployments.catalog import DEFAULT_QUEUE, create_deployment
+from interlock.service.deployments.runs import cancel_run, start_run
+from interlock.service.store import Deployment, Run, RunState, WorkQueue
+
+__all__ = [
+    "DeploymentController",
+    "NewDeployment",
+    "NewQueue",
+    "QueueController",
+    "RunController",
+    "RunRequest",
+]
+
+_MAX_LIST = 1000
+
+
+class NewDeployment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A deployment to create."""
+
+    name: str
+    target: dict[str, Any]
+    """``{"type": "process", "command": [...]}`` or ``{"type": "process", "entrypoint":
+    "package.module:function"}``, optionally with ``cwd`` and ``env``."""
+    queue: str = DEFAULT_QUEUE
+    schedule: str | None = None
+    """A five-field cron expression (UTC), or none."""
+    schedule_enabled: bool = True
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    description: str = ""
+
+
+class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A run to start by hand."""
+
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Updates to the deployment's default parameters."""
+    idempotency_key: str | None = None
+    """The same key returns the run it started first."""
+
+
+class NewQueue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A work queue to create."""
+
+    name: str
+    concurrency_limit: int | None = None
+    """Runs of the queue running at once, over all workers (none: no limit)."""
+    paused: bool = False
+
+
+class DeploymentController(Controller):
+    """Deployments: create, list, show, run, and switch their schedules."""
+
+    path = "/api/deployments"
+    tags = ["deployments"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @post("/", guards=[require_write], summary="Create a deployment")
+    async def create(self, data: JSONBody[NewDeployment], services: ServicesDep) -> Deployment:
+        """Create a deployment; 400 names what is wrong with its target or schedule."""
+        return await create_deployment(
+            services,
+            data.name,
+            target=data.target,
+            queue=data.queue,
+            schedule=data.schedule,
+            schedule_enabled=data.schedule_enabled,
+            parameters=data.parameters,
+            tags=data.tags,
+            description=data.description,
+        )
+
+    @get("/", guards=[require_read], summary="List deployments")
+    async def list_deployments(
+        self,
+        services: ServicesDep,
+        queue: Annotated[str | None, QueryParameter(description="Only this queue's.")] = None,
+    ) -> list[Deployment]:
+        """Every deployment (of one queue), by name."""
+        return await services.store.deployments.list(queue=queue)
+
+    @get("/{name:str}", guards=[require_read], summary="Show a deployment")
+    async def show(self, name: FromPath[str], services: ServicesDep) -> Deployment:
+        """One deployment; 404 if none."""
+        return await services.store.deployments.get(name)
+
+    @post("/{name:str}/run", guards=[require_write], summary="Start a run")
+    async def run(
+        self, name: FromPath[str], services: ServicesDep, data: JSONBody[RunRequest | None] = None
+    ) -> Run:
+        """Start a run with these parameters (merged over the defaults); 201 with the run."""
+        request = data or RunRequest()
+        return await start_run(
+            services,
+            name,
+            parameters=request.parameters,
+            idempotency_key=request.idempotency_key,
+            reason="api",
+        )
+
+    @post(
+        "/{name:str}/schedule/{verb:str}",
+        guards=[require_write],
+        summary="Pause or resume a deployment's schedule",
+        status_code=200,
+    )
+    async def schedule(
+        self, name: FromPath[str], verb: FromPath[str], services: ServicesDep
+    ) -> Deployment:
+        """``pause`` switches the cron schedule off, ``resume`` back on."""
+        return await services.store.deployments.set_schedule_enabled(name, _resume(verb))
+
+
+class RunController(Controller):
+    """Runs: list, show, read logs, cancel."""
+
+    path = "/api/runs"
+    tags = ["runs"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @get("/", guards=[require_read], summary="List runs")
+    async def list_runs(
+        self,
+        services: ServicesDep,
+        deployment: Annotated[str | None, QueryParameter(description="Only its runs.")] = None,
+        queue: Annotated[str | None, QueryParameter(description="Only this queue's.")] = None,
+        run_state: Annotated[
+            RunState | None, QueryParameter(name="state", description="Only in this state.")
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=_MAX_LIST, description="At most this many.")
+        ] = 100,
+    ) -> list[Run]:
+        """Runs, newest first, filtered by deployment, queue or state."""
+        return await services.store.runs.list(
+            deployment=deployment, queue=queue, state=run_state, limit=limit
+        )
+
+    @get("/{run_id:uuid}", guards=[require_read], summary="Show a run")
+    async def show(self, run_id: FromPath[uuid.UUID], services: ServicesDep) -> Run:
+        """One run; 404 if none."""
+        return await services.store.runs.get(run_id)
+
+    @get(
+        "/{run_id:uuid}/logs",
+        guards=[require_read],
+        summary="A run's output",
+        media_type=MediaType.TEXT,
+    )
+    async def logs(
+        self,
+        run_id: FromPath[uuid.UUID],
+        services: ServicesDep,
+        tail: Annotated[
+            int | None, QueryParameter(ge=1, le=100_000, description="Only the last N lines.")
+        ] = None,
+        offset: Annotated[
+            int, QueryParameter(ge=0, description="Only from this byte on (for --follow).")
+        ] = 0,
+    ) -> Response[str]:
+        """The run's log (stdout and stderr) as text; empty until a worker starts it.
+
+        Whole, its last ``tail`` lines, or from byte ``offset`` on (what ``--follow``
+        asks for). Header ``X-Log-Size`` is the log's size in bytes.
+        """
+        run = await services.store.runs.get(run_id)
+        if run.log_path is None:
+            return Response("", media_type=MediaType.TEXT, headers={"X-Log-Size": "0"})
+        try:
+            data, size = await anyio.to_thread.run_sync(_read_log, Path(run.log_path), offset)
+        except FileNotFoundError:
+            if run.state in ("pending", "scheduled"):
+                data, size = b"", 0
+            else:
+                raise NotFoundException(
+                    detail=f"the log of run {run_id} ({Path(run.log_path).name}) is not on "
+                    "this machine: its worker wrote it elsewhere"
+                ) from None
+        text = data.decode(errors="replace")
+        if tail is not None:
+            text = "".join(text.splitlines(keepends=True)[-tail:])
+        return Response(text, media_type=MediaType.TEXT, headers={"X-Log-Size": str(size)})
+
+    @post("/{run_id:uuid}/cancel", guards=[require_write], summary="Cancel a run", status_code=200)
+    async def cancel(self, run_id: FromPath[uuid.UUID], services: ServicesDep) -> Run:
+        """Cancel a run that has not finished (409 if it has); a running one is terminated."""
+        return await cancel_run(services, run_id, message="cancelled through the API")
+
+
+class QueueController(Controller):
+    """Work queues: list, create, pause, resume."""
+
+    path = "/api/queues"
+    tags = ["queues"]  # noqa: RUF012 - Litestar's declared attribute
+
+    @get("/", guards=[require_read], summary="List queues")
+    async def list_queues(self, services: ServicesDep) -> list[WorkQueue]:
+        """Every queue, by name."""
+        return await services.store.queues.list()
+
+    @post("/", guards=[require_write], summary="Create a queue")
+    async def create(self, data: JSONBody[NewQueue], services: ServicesDep) -> WorkQueue:
+        """Create a queue; 409 if it exists, 400 for a limit below 1."""
+        return await services.store.queues.create(
+            data.name, concurrency_limit=data.concurrency_limit, paused=data.paused
+        )
+
+    @post(
+        "/{name:str}/{verb:str}",
+        guards=[require_write],
+        summary="Pause or resume a queue",
+        status_code=200,
+    )
+    async def pause_or_resume(
+        self, name: FromPath[str], verb: FromPath[str], services: ServicesDep
+    ) -> WorkQueue:
+        """``pause`` holds the queue's runs; ``resume`` lets workers take them again."""
+        return await services.store.queues.set_paused(name, not _resume(verb))
+
+
+def _resume(verb: str) -> bool:
+    verbs: dict[str, bool] = {"pause": False, "resume": True}
+    if verb not in verbs:
+        raise NotFoundException(detail=f"no action {verb!r}: use pause or resume")
+    return verbs[verb]
+
+
+def _read_log(path: Path, offset: int) -> tuple[bytes, int]:
+    """The log from byte ``offset`` on, and its whole size."""
+    with path.open("rb") as log:
+        size = log.seek(0, 2)
+        log.seek(min(offset, size))
+        return log.read(), size
