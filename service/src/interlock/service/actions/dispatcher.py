@@ -26,7 +26,8 @@ An action whose templates did not render (``render_error`` in the row) fails at 
 with that message. ``approve`` actions are run by
 :func:`interlock.service.actions.approvals.run_step`.
 
-Metrics: ``interlock_actions{kind,outcome}`` (succeeded, retried, failed, suspended),
+Metrics: ``interlock_actions{kind,outcome}`` (succeeded, retried, failed, suspended;
+``requested`` for an approval step whose request went out),
 ``interlock_action_latency_seconds`` (firing stored → execution start) and
 ``interlock_action_duration_seconds``.
 """
@@ -357,6 +358,11 @@ class Dispatcher:
         out: list[Event] = []
         for e in batch:
             row = e.row
+            if e.handled and e.error is None:
+                # An approval step that sent its request: it waits, it has not succeeded
+                # (interlock.approval.requested said so).
+                counter.labels(row.kind, "requested").inc()
+                continue
             if e.error is None:
                 counter.labels(row.kind, "succeeded").inc()
                 result = e.result or ActionResult()
