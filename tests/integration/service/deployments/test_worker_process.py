@@ -144,4 +144,3 @@ async def test_the_worker_command_explains_embedded_nats(tmp_path: Path) -> None
         "interlock: error: nats_url: is 'embedded', which a separate worker cannot reach: "
         "give the NATS URL that `interlock server` printed (--nats-url or INTERLOCK_NATS_URL)"
     ]
-

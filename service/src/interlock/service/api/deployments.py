@@ -177,34 +177,47 @@ class RunController(Controller):
         offset: Annotated[
             int, QueryParameter(ge=0, description="Only from this byte on (for --follow).")
         ] = 0,
-    ) -> Response[str]:
+        as_json: Annotated[
+            bool,
+            QueryParameter(
+                name="json", description='Answer {"text": ..., "size": ...} as JSON instead.'
+            ),
+        ] = False,
+    ) -> Response[Any]:
         """The run's log (stdout and stderr) as text; empty until a worker starts it.
 
         Whole, its last ``tail`` lines, or from byte ``offset`` on (what ``--follow``
-        asks for). Header ``X-Log-Size`` is the log's size in bytes.
+        asks for). Header ``X-Log-Size`` is the log's size in bytes; with ``?json=true``
+        the answer is ``{"text": ..., "size": ...}``.
         """
         run = await services.store.runs.get(run_id)
-        if run.log_path is None:
-            return Response("", media_type=MediaType.TEXT, headers={"X-Log-Size": "0"})
-        try:
-            data, size = await anyio.to_thread.run_sync(_read_log, Path(run.log_path), offset)
-        except FileNotFoundError:
-            if run.state in ("pending", "scheduled"):
-                data, size = b"", 0
-            else:
-                raise NotFoundException(
-                    detail=f"the log of run {run_id} ({Path(run.log_path).name}) is not on "
-                    "this machine: its worker wrote it elsewhere"
-                ) from None
+        data, size = b"", 0
+        if run.log_path is not None:
+            data, size = await _log(run, offset)
         text = data.decode(errors="replace")
         if tail is not None:
             text = "".join(text.splitlines(keepends=True)[-tail:])
+        if as_json:
+            return Response({"text": text, "size": size}, media_type=MediaType.JSON)
         return Response(text, media_type=MediaType.TEXT, headers={"X-Log-Size": str(size)})
 
     @post("/{run_id:uuid}/cancel", guards=[require_write], summary="Cancel a run", status_code=200)
     async def cancel(self, run_id: FromPath[uuid.UUID], services: ServicesDep) -> Run:
         """Cancel a run that has not finished (409 if it has); a running one is terminated."""
         return await cancel_run(services, run_id, message="cancelled through the API")
+
+
+async def _log(run: Run, offset: int) -> tuple[bytes, int]:
+    assert run.log_path is not None
+    try:
+        return await anyio.to_thread.run_sync(_read_log, Path(run.log_path), offset)
+    except FileNotFoundError:
+        if run.state in ("pending", "scheduled"):
+            return b"", 0
+        raise NotFoundException(
+            detail=f"the log of run {run.id} ({Path(run.log_path).name}) is not on "
+            "this machine: its worker wrote it elsewhere"
+        ) from None
 
 
 class QueueController(Controller):
