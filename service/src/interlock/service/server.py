@@ -172,13 +172,12 @@ class Service:
         return Dispatcher(services)
 
     async def _start_worker(self, services: Services) -> None:
-        from interlock.service.deployments.worker import (  # noqa: PLC0415
-            Worker,
-            ensure_default_queue,
-        )
+        from interlock.service.deployments.worker import Worker  # noqa: PLC0415
 
-        queue = await ensure_default_queue(services)
-        self.worker = Worker(services, [queue], name=f"embedded-{socket.gethostname()}")
+        # Every queue known at start (the default one and those declared in the
+        # deployments file); queues created later need a restart or `interlock worker`.
+        queues = [queue.name for queue in await services.store.queues.list()]
+        self.worker = Worker(services, queues, name=f"embedded-{socket.gethostname()}")
         self._spawn(self.worker.run(), "worker")
 
     async def _start_api(self, services: Services) -> None:

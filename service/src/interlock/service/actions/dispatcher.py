@@ -85,7 +85,7 @@ class Dispatcher:
         poll_interval: Seconds between polls when nothing wakes it.
         batch_size: Most rows claimed at once.
         lease: How long a claim holds a row before another dispatcher may take it
-            (default: twice the action timeout plus a minute).
+            (default: ``settings.actions.lease``, else twice the timeout plus a minute).
         public_url: Base of the links in approval requests (default:
             :func:`~interlock.service.actions.approvals.default_public_url`).
     """
@@ -108,7 +108,9 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.timeout = self.settings.timeout.total_seconds()
-        self.lease = lease or self.settings.timeout * 2 + timedelta(minutes=1)
+        self.lease = (
+            lease or self.settings.lease or self.settings.timeout * 2 + timedelta(minutes=1)
+        )
         self.public_url = public_url or approvals.default_public_url(services)
         self._min_claim = max(1, min(self.settings.concurrency // 4, batch_size))
         self._wake = asyncio.Event()
