@@ -3,13 +3,17 @@
 ``rig`` builds the service's ``Services`` the way ``interlock server`` does (a real
 ``Store``, a connected ``Publisher``, the pipeline's ``RuleHost`` over a real ``Engine``)
 and serves ``create_app(services)`` in-process through ``httpx.ASGITransport``.
-``make_rig`` makes more (another bind address, a smaller body limit).
+``make_rig`` makes more (another bind address, a smaller body limit, the key cache on).
+The rigs serve this API's own controllers (``api_controllers()``), not the optional
+ones of other parts of the service, which have their own tests. They turn the API-key
+cache off (``key_cache_ttl=0``) so that a key created by a test counts at once;
+``test_auth.py`` checks the cached default separately.
 
 Why not Litestar's ``AsyncTestClient``: it runs the application in a blocking portal
 (another thread and event loop) and blocks the test's loop while a request runs, so the
 NATS connection made on the test's loop never sees its acknowledgements (every publish
 times out into the spool). ``ASGITransport`` runs the same ASGI app on the test's loop,
-as uvicorn does on the service's; ``test_uvicorn.py`` serves it with uvicorn for real.
+as uvicorn does on the service's; ``test_uvicorn_cli.py`` serves it with uvicorn for real.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from interlock.rules.clock import SystemClock
 from interlock.rules.engine.engine import Engine
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.streams import ensure_streams
-from interlock.service.api.app import DEFAULT_MAX_BODY_SIZE, create_app
+from interlock.service.api.app import DEFAULT_MAX_BODY_SIZE, api_controllers, create_app
 from interlock.service.context import Services
 from interlock.service.metrics import Metrics
 from interlock.service.pipeline.rule_host import RuleHost
@@ -81,7 +85,11 @@ async def make_rig(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIte
     count = 0
 
     async def make(
-        *, host: str = "127.0.0.1", max_body_size: int = DEFAULT_MAX_BODY_SIZE, **extra: Any
+        *,
+        host: str = "127.0.0.1",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        key_cache_ttl: float = 0,
+        **extra: Any,
     ) -> Rig:
         nonlocal count
         count += 1
@@ -117,7 +125,12 @@ async def make_rig(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIte
             metrics=Metrics(),
             rules=host_,
         )
-        app = create_app(services, max_body_size=max_body_size)
+        app = create_app(
+            services,
+            controllers=api_controllers(),
+            max_body_size=max_body_size,
+            key_cache_ttl=key_cache_ttl,
+        )
         client = await stack.enter_async_context(api_client(app))
         return Rig(services=services, app=app, client=client, nats_url=nats_url)
 

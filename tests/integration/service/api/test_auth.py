@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 
 import pytest
 
 from interlock.sdk.errors import ConfigurationError
-from interlock.service.api.app import check_can_serve, create_app
+from interlock.service.api.app import api_controllers, check_can_serve, create_app
+from interlock.service.api.key_cache import DEFAULT_TTL
 from interlock.service.store import Store
 
 from .conftest import Rig, RigFactory, api_client
@@ -147,7 +150,7 @@ async def test_health_is_503_naming_the_database_when_it_cannot_be_reached(rig: 
     unreachable = Store("postgresql://interlock:secret-pw@127.0.0.1:1/interlock")
     services = dataclasses.replace(rig.services, store=unreachable)
     try:
-        async with api_client(create_app(services)) as client:
+        async with api_client(create_app(services, controllers=api_controllers())) as client:
             health = await client.get("/api/health")
             rules = await client.get("/api/rules")
     finally:
@@ -167,3 +170,23 @@ async def test_openapi_schema_is_served(rig: Rig) -> None:
     paths = schema.json()["paths"]
     assert "/api/events" in paths
     assert "/api/rules/{name}/pause" in paths
+
+
+async def test_with_the_default_key_cache_a_new_key_ends_local_mode_within_a_moment(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(key_cache_ttl=DEFAULT_TTL)
+    assert (await rig.client.get("/api/rules")).status_code == 200
+    token = await rig.admin_token()
+    deadline = time.monotonic() + 30
+    while (await rig.client.get("/api/rules")).status_code != 401:
+        assert time.monotonic() < deadline, "local mode did not end after a key was created"
+        await asyncio.sleep(0.1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await rig.client.get("/api/rules", headers=headers)).status_code == 200
+    # and a revoked key stops working within a moment too
+    prefix = token.split("_")[1]
+    await rig.services.store.api_keys.revoke(prefix)
+    while (await rig.client.get("/api/rules", headers=headers)).status_code != 401:
+        assert time.monotonic() < deadline, "a revoked key kept working"
+        await asyncio.sleep(0.1)

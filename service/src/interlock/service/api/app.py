@@ -24,16 +24,20 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.api.auth import KEY_CACHE_STATE
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import EXCEPTION_HANDLERS
+from interlock.service.api.key_cache import DEFAULT_TTL, KeyCache
 from interlock.service.context import Services
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "OPTIONAL_CONTROLLERS",
+    "api_controllers",
     "check_can_serve",
     "create_app",
     "default_controllers",
+    "optional_controllers",
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
@@ -49,12 +53,8 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 """Controllers written by other parts of the service: (module, class names)."""
 
 
-def default_controllers() -> list[type[Controller]]:
-    """The API's own controllers, then every optional one whose module exists.
-
-    Raises:
-        ImportError: an optional module exists but fails to import (or lacks a class).
-    """
+def api_controllers() -> list[type[Controller]]:
+    """The API's own controllers: health, events, rules, firings, channels, keys."""
     from interlock.service.api.channels import ChannelController  # noqa: PLC0415
     from interlock.service.api.events import EventController  # noqa: PLC0415
     from interlock.service.api.firings import FiringController  # noqa: PLC0415
@@ -62,7 +62,7 @@ def default_controllers() -> list[type[Controller]]:
     from interlock.service.api.keys import KeyController  # noqa: PLC0415
     from interlock.service.api.rules import RuleController  # noqa: PLC0415
 
-    controllers: list[type[Controller]] = [
+    return [
         HealthController,
         EventController,
         RuleController,
@@ -70,12 +70,26 @@ def default_controllers() -> list[type[Controller]]:
         ChannelController,
         KeyController,
     ]
+
+
+def default_controllers() -> list[type[Controller]]:
+    """:func:`api_controllers`, then every optional one whose module exists.
+
+    Raises:
+        ImportError: an optional module exists but fails to import (or lacks a class).
+    """
+    controllers = api_controllers()
     for module_name, class_names in OPTIONAL_CONTROLLERS:
-        controllers.extend(_optional_controllers(module_name, class_names))
+        controllers.extend(optional_controllers(module_name, class_names))
     return controllers
 
 
-def _optional_controllers(module_name: str, class_names: Sequence[str]) -> list[type[Controller]]:
+def optional_controllers(module_name: str, class_names: Sequence[str]) -> list[type[Controller]]:
+    """The controllers ``class_names`` of ``module_name``; none if the module does not exist.
+
+    Raises:
+        ImportError: the module exists but fails to import, or lacks one of the classes.
+    """
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -96,6 +110,7 @@ def create_app(
     *,
     controllers: Sequence[type[Controller]] | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    key_cache_ttl: float = DEFAULT_TTL,
     debug: bool = False,
 ) -> Litestar:
     """The HTTP API of one service.
@@ -104,13 +119,20 @@ def create_app(
         services: The running service's resources; handlers receive it as ``services``.
         controllers: The controllers to serve (default: :func:`default_controllers`).
         max_body_size: Largest request body in bytes; larger ones are refused with 413.
+        key_cache_ttl: Seconds an API-key check is reused (0: ask the store on every
+            request); see :mod:`.key_cache`.
         debug: Litestar's debug mode (tracebacks in error answers: never in production).
     """
     handlers = list(controllers) if controllers is not None else default_controllers()
     return Litestar(
         route_handlers=handlers,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
-        state=State({"services": services}),
+        state=State(
+            {
+                "services": services,
+                KEY_CACHE_STATE: KeyCache(services.store.api_keys, ttl=key_cache_ttl),
+            }
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=max_body_size,
         openapi_config=OpenAPIConfig(

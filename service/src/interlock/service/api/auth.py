@@ -11,6 +11,9 @@ single-machine default. As soon as one key exists, every guarded request needs o
 (Binding a non-loopback address with no key is refused before serving:
 :func:`interlock.service.api.app.check_can_serve`.)
 
+Answers are cached for a second (:mod:`.key_cache`): a revoked key, or the first key
+created by ``interlock keys create``, takes effect up to that long later.
+
 Without a usable key the answer is 401; with a key whose scope is too small, 403. The
 messages never repeat the token.
 """
@@ -23,10 +26,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from interlock.service.api.key_cache import KeyCache
 from interlock.service.context import Services
 from interlock.service.store import ApiKey, Scope
 
 __all__ = [
+    "KEY_CACHE_STATE",
     "current_key",
     "request_token",
     "require_admin",
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 _STATE_KEY = "interlock_api_key"
+KEY_CACHE_STATE = "interlock_key_cache"
+"""Where the application keeps its :class:`KeyCache` (``app.state``)."""
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="interlock"'}
 
 
@@ -66,18 +73,26 @@ def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey | None
     return key
 
 
+def _cache(connection: ASGIConnection[Any, Any, Any, Any]) -> KeyCache:
+    cache: KeyCache | None = connection.app.state.get(KEY_CACHE_STATE)
+    if cache is None:  # an app not built by create_app: no caching
+        cache = KeyCache(services_of(connection).store.api_keys, ttl=0)
+        connection.app.state[KEY_CACHE_STATE] = cache
+    return cache
+
+
 async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any], needed: Scope) -> None:
     services = services_of(connection)
     token = request_token(connection)
     if token is None:
-        if services.settings.api.local and await services.store.api_keys.count() == 0:
+        if services.settings.api.local and not await _cache(connection).keys_exist():
             return  # local mode: loopback only and no key created yet
         raise NotAuthorizedException(
             detail="an API key is required: send 'Authorization: Bearer <key>' "
             "(create one with: interlock keys create NAME --scope read|write|admin)",
             headers=_CHALLENGE,
         )
-    key = await services.store.api_keys.verify(token)
+    key = await _cache(connection).verify(token)
     if key is None:
         raise NotAuthorizedException(
             detail="the API key is not valid (unknown, malformed or revoked)",

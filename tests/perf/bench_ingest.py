@@ -1,0 +1,319 @@
+"""HTTP ingest rate of ``POST /api/events`` (batches of 100) through uvicorn into JetStream.
+
+The API runs in a child process, as ``interlock server`` would: uvicorn on a free port,
+a SQLite store, a ``Publisher`` connected to an embedded nats-server with JetStream.
+The parent runs several concurrent httpx clients posting pre-encoded batches, then checks
+that the stream holds every event. Two modes are measured: the local mode (no API key
+exists) and with an API key (each request verified against the store).
+
+    python tests/perf/bench_ingest.py [--events 100000] [--clients 8] [--batch 100]
+                                      [--out .bench] [--profile]
+
+``--profile`` runs the server under cProfile and prints where its time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import socket
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from interlock.sdk import EVENTS_STREAM, ensure_streams
+from interlock.service.embedded_nats import EmbeddedNatsServer
+
+TARGET = 25_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve(nats_url: str, scratch: str, port: int, profile_path: str | None) -> None:
+    """The child process: the API over a SQLite store and NATS, until terminated."""
+    import signal  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+    from cryptography.fernet import Fernet  # noqa: PLC0415
+
+    from interlock.rules.clock import SystemClock  # noqa: PLC0415
+    from interlock.rules.engine.engine import Engine  # noqa: PLC0415
+    from interlock.sdk import NatsOptions, Publisher, PublisherConfig  # noqa: PLC0415
+    from interlock.service.api.app import create_app  # noqa: PLC0415
+    from interlock.service.context import Services  # noqa: PLC0415
+    from interlock.service.metrics import Metrics  # noqa: PLC0415
+    from interlock.service.pipeline.rule_host import RuleHost  # noqa: PLC0415
+    from interlock.service.settings import load_settings  # noqa: PLC0415
+    from interlock.service.store import Store  # noqa: PLC0415
+
+    profiler = cProfile.Profile() if profile_path else None
+
+    async def run() -> None:
+        url = f"sqlite:///{scratch}/interlock.db"
+        settings = load_settings(
+            None,
+            database_url=url,
+            nats_url=nats_url,
+            secret_key=Fernet.generate_key().decode(),
+            data_dir=Path(scratch) / "data",
+        )
+        store = Store(url, secret_key=settings.secret_key)
+        await store.migrate()
+        publisher = Publisher(
+            PublisherConfig(
+                nats=NatsOptions(servers=(nats_url,)),
+                source="interlock",
+                spool_dir=Path(scratch) / "spool",
+                timeout=10,
+            )
+        )
+        await publisher.connect()
+        clock = SystemClock()
+        host = RuleHost(store, Engine(now=clock.now()))
+        services = Services(
+            settings=settings,
+            store=store,
+            publisher=publisher,
+            clock=clock,
+            metrics=Metrics(),
+            rules=host,
+        )
+        config = uvicorn.Config(
+            create_app(services), host="127.0.0.1", port=port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        if profiler:
+            profiler.enable()
+        await server.serve()
+        if profiler:
+            profiler.disable()
+        await publisher.close()
+        await store.close()
+
+    asyncio.run(run())
+    if profiler and profile_path:
+        profiler.dump_stats(profile_path)
+
+
+def make_batches(count: int, batch: int, run: str) -> list[bytes]:
+    occurred = datetime.now(UTC).isoformat()
+    pad = "x" * 180
+    bodies = []
+    for start in range(0, count, batch):
+        events = [
+            {
+                "id": str(uuid.uuid4()),
+                "occurred": occurred,
+                "event": "bench.table.updated",
+                "resource": {"id": "warehouse.sales", "schema": "dw"},
+                "payload": {"run": run, "n": n, "pad": pad},
+            }
+            for n in range(start, min(start + batch, count))
+        ]
+        bodies.append(json.dumps(events).encode())
+    return bodies
+
+
+async def post_all(
+    base_url: str, bodies: list[bytes], clients: int, token: str | None
+) -> tuple[float, list[float]]:
+    """Post every body with ``clients`` concurrent connections; (seconds, latencies)."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    latencies: list[float] = []
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                response = await http.post("/api/events", content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 202:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started, latencies
+
+
+async def publish_baseline(nats_url: str, bodies: list[bytes], clients: int, spool: Path) -> float:
+    """Events/s of the SDK's ``publish_many`` alone, same batches and concurrency, no HTTP."""
+    from interlock.sdk import NatsOptions, Publisher, PublisherConfig  # noqa: PLC0415
+    from interlock.service.api.ingest import decode_body  # noqa: PLC0415
+
+    batches = [decode_body(body) for body in bodies]
+    queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+    config = PublisherConfig(nats=NatsOptions(servers=(nats_url,)), spool_dir=spool, timeout=10)
+    async with Publisher(config) as publisher:
+
+        async def worker() -> None:
+            while not queue.empty():
+                result = await publisher.publish_many(queue.get_nowait())
+                if result.spooled:
+                    raise RuntimeError("the baseline spooled events")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        seconds = time.perf_counter() - started
+    return sum(len(b) for b in batches) / seconds
+
+
+async def wait_healthy(base_url: str, process: multiprocessing.process.BaseProcess) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        while time.monotonic() < deadline:
+            if not process.is_alive():
+                raise RuntimeError("the API process died at start")
+            try:
+                if (await http.get("/api/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not become healthy within 60s")
+
+
+async def create_key(scratch: Path) -> str:
+    from interlock.service.store import Store  # noqa: PLC0415
+
+    async with Store(f"sqlite:///{scratch}/interlock.db") as store:
+        return (await store.api_keys.create("bench", ["write"])).token
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    figures: dict[str, Any] = {
+        "benchmark": "api_ingest_throughput",
+        "events": args.events,
+        "batch": args.batch,
+        "clients": args.clients,
+        "target_events_per_s": TARGET,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": multiprocessing.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        with EmbeddedNatsServer(store_dir=scratch / "js", port=0) as nats_server:
+            nc = await nats.connect(nats_server.url)
+            js = nc.jetstream()
+            await ensure_streams(js)
+            port = free_port()
+            profile_path = str(scratch / "server.prof") if args.profile else None
+            process = context.Process(
+                target=serve, args=(nats_server.url, str(scratch), port, profile_path)
+            )
+            process.start()
+            base_url = f"http://127.0.0.1:{port}"
+            try:
+                await wait_healthy(base_url, process)
+                # warm up (imports, connections, JIT-free but cache-warm)
+                await post_all(base_url, make_batches(2_000, args.batch, "warm"), 2, None)
+                await js.purge_stream(EVENTS_STREAM)
+                baseline = await publish_baseline(
+                    nats_server.url,
+                    make_batches(args.events, args.batch, "baseline"),
+                    args.clients,
+                    scratch / "baseline-spool",
+                )
+                figures["sdk_publish_many_events_per_s"] = round(baseline)
+                print(f"  baseline, SDK publish_many without HTTP: {baseline:,.0f} events/s")
+                for mode in ("local", "api_key"):
+                    token = await create_key(scratch) if mode == "api_key" else None
+                    await js.purge_stream(EVENTS_STREAM)
+                    bodies = make_batches(args.events, args.batch, mode)
+                    assert process.pid is not None
+                    server_cpu = process_cpu(process.pid)
+                    client_cpu = time.process_time()
+                    seconds, latencies = await post_all(base_url, bodies, args.clients, token)
+                    server_cpu = process_cpu(process.pid) - server_cpu
+                    client_cpu = time.process_time() - client_cpu
+                    figures[f"{mode}_server_cpu_share"] = round(server_cpu / seconds, 2)
+                    figures[f"{mode}_client_cpu_share"] = round(client_cpu / seconds, 2)
+                    figures[f"{mode}_server_cpu_us_per_event"] = round(
+                        server_cpu / args.events * 1e6, 1
+                    )
+                    stored = (await js.stream_info(EVENTS_STREAM)).state.messages
+                    if stored != args.events:
+                        raise RuntimeError(f"{mode}: the stream holds {stored} of {args.events}")
+                    rate = args.events / seconds
+                    figures[f"{mode}_events_per_s"] = round(rate)
+                    figures[f"{mode}_requests_per_s"] = round(len(bodies) / seconds)
+                    figures[f"{mode}_latency_p50_ms"] = round(percentile(latencies, 0.5) * 1e3, 1)
+                    figures[f"{mode}_latency_p99_ms"] = round(percentile(latencies, 0.99) * 1e3, 1)
+                    print(
+                        f"  {mode}: {rate:,.0f} events/s ({len(bodies) / seconds:,.0f} req/s, "
+                        f"p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, "
+                        f"p99 {percentile(latencies, 0.99) * 1e3:.1f} ms); stream holds {stored}; "
+                        f"CPU: server {server_cpu / seconds:.0%} "
+                        f"({server_cpu / args.events * 1e6:.0f} us/event), "
+                        f"clients {client_cpu / seconds:.0%}"
+                    )
+            finally:
+                process.terminate()
+                process.join(30)
+                await nc.close()
+            if profile_path and Path(profile_path).exists():
+                stats = pstats.Stats(profile_path)
+                stats.sort_stats("cumulative").print_stats(35)
+                stats.sort_stats("tottime").print_stats(60)
+    figures["meets_target"] = figures["local_events_per_s"] >= TARGET
+    figures["local_share_of_baseline"] = round(
+        figures["local_events_per_s"] / figures["sdk_publish_many_events_per_s"], 2
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ingest.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"API ingest: {figures['local_events_per_s']:,} events/s local mode, "
+        f"{figures['api_key_events_per_s']:,} with an API key (target {TARGET:,}; batches "
+        f"of {args.batch}, {args.clients} clients); SDK publish_many alone "
+        f"{figures['sdk_publish_many_events_per_s']:,} -> {args.out / 'ingest.json'}"
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=Path(".bench"))
+    parser.add_argument("--profile", action="store_true", help="profile the server")
+    asyncio.run(main(parser.parse_args()))
