@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -89,11 +90,10 @@ async def served(rig: Rig, tmp_path: Path) -> AsyncIterator[Served]:
     config = uvicorn.Config(rig.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
+    deadline = time.monotonic() + 60
+    while not (server.started or task.done() or time.monotonic() > deadline):  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
+    assert server.started, "uvicorn did not start within 60s"
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield Served(rig=rig, url=f"http://127.0.0.1:{port}", tmp=tmp_path)
