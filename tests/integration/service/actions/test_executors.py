@@ -97,8 +97,11 @@ async def test_an_unknown_channel_fails_at_once(
 
 
 async def test_webhook_retries_a_500_with_the_same_key_and_gives_up_on_a_404(
-    database_url: str, streams: str, tmp_path: Path
+    database_url: str, streams: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # INFO: httpx logs each request there. (At DEBUG, aiosqlite logs the store's SQL
+    # parameters, the stored action included: a store matter, not the executor's.)
+    caplog.set_level(logging.INFO)
     seen: dict[str, int] = {}
 
     def respond(request: Request) -> tuple[int, float]:
@@ -153,6 +156,8 @@ async def test_webhook_retries_a_500_with_the_same_key_and_gives_up_on_a_404(
         assert finals == [(False, False), (False, False), (True, True)]
         assert all(e.resource_id == "hooks" for e in failed)
         assert all(SECRET not in repr(e) for e in failed)
+        assert "HTTP Request: POST" in caplog.text  # httpx logged the requests...
+        assert SECRET not in caplog.text  # ...without the token in the query
 
 
 async def test_an_attempt_is_cut_at_the_timeout(

@@ -4,7 +4,8 @@ Every attempt carries the header ``Idempotency-Key`` (the same on every attempt)
 receiver can tell a retry from a new call. A 2xx answer is success; 5xx, 429, 408 and
 connection errors or timeouts are retried; any other answer fails at once. Messages
 name the method, the status and the URL's origin (``https://host:port``): never its path
-or query, where tokens live.
+or query, where tokens live; and while httpx's own logger would log a request (at INFO),
+the URL is registered with :func:`~interlock.service.actions.redact.hiding`.
 
 Connections are pooled in a set of small ``httpx.AsyncClient`` s (each keeps at most
 :data:`CONNECTIONS_PER_CLIENT` connections), one lent to each request in flight, rather
@@ -16,14 +17,15 @@ flight: one client 287 requests/s, 64 clients of one connection 1,085/s).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
-from interlock.service.actions.redact import url_origin
+from interlock.service.actions.redact import hiding, url_origin
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
@@ -34,6 +36,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 CONNECTIONS_PER_CLIENT = 4
 """Keep-alive connections each pooled client holds (to as many hosts)."""
 _RETRY_STATUSES = frozenset({408, 425, 429})
+_HTTPX_LOG = logging.getLogger("httpx")
+"""httpx logs each request's full URL at INFO; while it would, the URL is hidden."""
 
 
 class _Clients:
@@ -93,11 +97,13 @@ class WebhookExecutor:
         headers: dict[str, str] = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
         headers[IDEMPOTENCY_HEADER] = str(request.idempotency_key)
         body: Any = action.get("body")
+        hide = hiding(url) if _HTTPX_LOG.isEnabledFor(logging.INFO) else nullcontext()
         try:
-            async with self.clients.lend() as client:
-                response = await client.request(
-                    method, url, headers=headers, json=body if body is not None else None
-                )
+            with hide:
+                async with self.clients.lend() as client:
+                    response = await client.request(
+                        method, url, headers=headers, json=body if body is not None else None
+                    )
         except httpx.TimeoutException:
             raise ActionFailed(f"webhook {method} {origin}: timed out") from None
         except httpx.TransportError as exc:
