@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 
 import pytest
+from litestar import Controller, get
 
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.api.app import api_controllers, check_can_serve, create_app
@@ -190,3 +192,31 @@ async def test_with_the_default_key_cache_a_new_key_ends_local_mode_within_a_mom
     while (await rig.client.get("/api/rules", headers=headers)).status_code != 401:
         assert time.monotonic() < deadline, "a revoked key kept working"
         await asyncio.sleep(0.1)
+
+
+class _Broken(Controller):
+    path = "/api/broken"
+
+    @get("/")
+    async def broken(self) -> None:
+        """Fails like a bug would."""
+        raise RuntimeError("secret-internal-detail")
+
+
+async def test_an_unexpected_error_is_500_logged_and_not_leaked(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    root_handlers = list(logging.getLogger().handlers)
+    app = create_app(rig.services, controllers=[*api_controllers(), _Broken])
+    async with api_client(app) as client:
+        with caplog.at_level(logging.ERROR, logger="interlock.service.api.errors"):
+            response = await client.get("/api/broken")
+        assert response.status_code == 500
+        assert "secret-internal-detail" not in response.text
+        assert (await client.get("/api/health")).status_code == 200
+    assert any(
+        "unexpected error in GET /api/broken" in record.getMessage() and record.exc_info is not None
+        for record in caplog.records
+    )
+    # the web framework left the process's logging alone
+    assert logging.getLogger().handlers == root_handlers

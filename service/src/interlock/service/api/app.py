@@ -26,7 +26,7 @@ from litestar.openapi import OpenAPIConfig
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.api.auth import KEY_CACHE_STATE
 from interlock.service.api.deps import ServicesDep
-from interlock.service.api.errors import EXCEPTION_HANDLERS
+from interlock.service.api.errors import EXCEPTION_HANDLERS, log_unexpected
 from interlock.service.api.key_cache import DEFAULT_TTL, KeyCache
 from interlock.service.context import Services
 
@@ -134,6 +134,8 @@ def create_app(
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[log_unexpected],
+        logging_config=None,  # the service configures logging, not the web framework
         request_max_body_size=max_body_size,
         openapi_config=OpenAPIConfig(
             title="Interlock",

@@ -25,10 +25,11 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.types import ExceptionHandlersMap
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap, Scope
 
 from interlock.rules.errors import RuleDefinitionError
-from interlock.sdk.errors import BusError, EventValidationError
+from interlock.sdk.errors import BusError, EventValidationError, InterlockError
 from interlock.service.store import (
     AlreadyExists,
     InvalidRecord,
@@ -38,7 +39,7 @@ from interlock.service.store import (
     StoreUnavailable,
 )
 
-__all__ = ["EXCEPTION_HANDLERS", "invalid_rules", "problem"]
+__all__ = ["EXCEPTION_HANDLERS", "invalid_rules", "log_unexpected", "problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,19 @@ def invalid_rules(exc: RuleDefinitionError) -> Response[dict[str, Any]]:
     problems = [msgspec.to_builtins(issue) for issue in exc.issues]
     detail = str(exc.issues[0]) if len(problems) == 1 else f"{len(problems)} problems in the rules"
     return problem(422, detail, problems=problems)
+
+
+async def log_unexpected(exc: BaseException, scope: Scope) -> None:
+    """Log an error no handler expected (a bug), with its traceback; the client gets 500.
+
+    Litestar's own exception logging is left off together with its logging configuration
+    (which would take over the process's root logger).
+    """
+    if isinstance(exc, HTTPException | InterlockError):
+        return  # an answer on purpose (4xx/5xx with a detail), or logged by _handle
+    logger.error(
+        "unexpected error in %s %s", scope.get("method", "?"), scope.get("path", "?"), exc_info=exc
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
