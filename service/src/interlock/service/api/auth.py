@@ -8,6 +8,8 @@ may.
 Local mode: while the API is bound to a loopback address (``settings.api.local``) and
 the store holds no (unrevoked) key at all, requests need no key — the embedded
 single-machine default. As soon as one key exists, every guarded request needs one.
+(A reverse proxy in front of a loopback bind makes the API public all the same: create
+a key before putting one there.)
 (Binding a non-loopback address with no key is refused before serving:
 :func:`interlock.service.api.app.check_can_serve`.)
 
