@@ -30,6 +30,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[4]
 REQUIREMENTS = ROOT / "tests" / "envs" / "airflow" / "requirements.txt"
 USERNAME = "interlock"
@@ -64,6 +66,15 @@ def interlock_fail():
 
 
 @dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def interlock_api():
+    @task
+    def noop():
+        return None
+
+    noop()
+
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def interlock_offline():
     @task
     def work():
@@ -75,6 +86,7 @@ def interlock_offline():
 interlock_ok()
 interlock_fail()
 interlock_offline()
+interlock_api()
 """
 
 
@@ -265,6 +277,22 @@ class ApiServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def api_request(
+    server: ApiServer, method: str, path: str, json_body: object = None
+) -> dict[str, object]:
+    """Call the API server as the test user (a fresh JWT); return the JSON answer."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        token = client.post(
+            "/auth/token", json={"username": USERNAME, "password": PASSWORD}
+        ).json()["access_token"]
+        response = client.request(
+            method, path, json=json_body, headers={"Authorization": f"Bearer {token}"}
+        )
+        response.raise_for_status()
+        answer: dict[str, object] = response.json()
+        return answer
 
 
 @contextlib.contextmanager
