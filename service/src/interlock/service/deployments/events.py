@@ -29,9 +29,14 @@ def run_event_name(state: str) -> str:
     return f"interlock.run.{state}"
 
 
-async def announce(services: Services, run: Run, *, reason: str = "") -> None:
-    """Publish ``interlock.run.<run.state>`` for ``run`` and count it in ``metrics.runs``."""
-    services.metrics.runs.labels(state=run.state).inc()
+async def announce(services: Services, run: Run, *, reason: str = "", count: bool = True) -> None:
+    """Publish ``interlock.run.<run.state>`` for ``run``; count it in ``metrics.runs``.
+
+    ``count=False`` publishes again without counting (a run found by its idempotency
+    key: its event may not have gone out, but it was counted when it was created).
+    """
+    if count:
+        services.metrics.runs.labels(state=run.state).inc()
     duration = None
     if run.started_at is not None and run.ended_at is not None:
         duration = (run.ended_at - run.started_at).total_seconds()

@@ -62,8 +62,10 @@ async def start_run(
         idempotency_key=idempotency_key,
     )
     if run.state in ("scheduled", "pending"):
-        # Also for a run found by its key: the event id is the same, so it is stored once.
-        await announce(services, run, reason=reason)
+        # Also for a run found by its key (its event may be lost in a crash): the event
+        # id is the same, so it is stored once; it is counted once, when created.
+        created_now = run.created_at >= now
+        await announce(services, run, reason=reason, count=created_now)
     return run
 
 

@@ -35,7 +35,8 @@ name: run two workers on one host with ``--name``). The processes of a worker th
 killed keep running, orphaned; their runs are ``crashed`` all the same.
 
 When :meth:`Worker.stop` is called, the worker takes no more runs, terminates its
-running processes and marks their runs ``crashed`` ("worker stopped").
+running processes (SIGKILL after at most 5 s) and marks their runs ``crashed``
+("worker stopped").
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ __all__ = ["DEFAULT_QUEUE", "Worker", "ensure_default_queue"]
 logger = logging.getLogger(__name__)
 
 _FINAL_WRITE_ATTEMPTS = 30
+_STOP_GRACE = 5.0
+"""Longest SIGTERM-to-SIGKILL wait when the worker itself stops (the server waits 10 s)."""
 
 
 @dataclass(eq=False)
@@ -78,6 +81,8 @@ class _Active:
     stopped_as: RunState | None = None
     """Set when the worker stops the process: the run's state is decided elsewhere."""
     terminating: asyncio.Task[None] | None = field(default=None, repr=False)
+    grace: float = 0.0
+    """Seconds from SIGTERM to SIGKILL once it is stopped."""
 
 
 class Worker:
@@ -226,8 +231,10 @@ class Worker:
         for run in claimed:
             active = _Active(run=run, log_path=self.log_path(run.id))
             self._active[run.id] = active
-            active.task = asyncio.create_task(self._execute(active), name=f"run-{run.id}")
+        for run in claimed:  # announced before it starts: ``running`` precedes its end
             await announce(self.services, run)
+            active = self._active[run.id]
+            active.task = asyncio.create_task(self._execute(active), name=f"run-{run.id}")
 
     # -- one run ---------------------------------------------------------------------------
 
@@ -282,13 +289,14 @@ class Worker:
             return None
         return outcome(returncode, active.log_path)
 
-    def _stop_run(self, active: _Active, state: RunState) -> None:
-        """Terminate a run's process: its run became ``state`` (or the worker stops)."""
+    def _stop_run(self, active: _Active, state: RunState, *, grace: float | None = None) -> None:
+        """Terminate a run's process: its run became ``state`` (``running``: we stop)."""
         if active.stopped_as is None:
             active.stopped_as = state
+            active.grace = self.grace if grace is None else grace
         if active.process is not None and active.terminating is None:
             logger.info("worker %s: terminating run %s (%s)", self.name, active.run.id, state)
-            active.terminating = asyncio.create_task(active.process.terminate(self.grace))
+            active.terminating = asyncio.create_task(active.process.terminate(active.grace))
 
     async def _finish(self, run: Run, state: RunState, message: str) -> None:
         for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
@@ -314,7 +322,7 @@ class Worker:
     async def _shutdown(self) -> None:
         actives = list(self._active.values())
         for active in actives:
-            self._stop_run(active, "running")
+            self._stop_run(active, "running", grace=min(self.grace, _STOP_GRACE))
         tasks = [a.task for a in actives if a.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
