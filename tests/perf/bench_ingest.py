@@ -159,8 +159,13 @@ async def post_all(
     return time.perf_counter() - started, latencies
 
 
-async def publish_baseline(nats_url: str, bodies: list[bytes], clients: int, spool: Path) -> float:
-    """Events/s of the SDK's ``publish_many`` alone, same batches and concurrency, no HTTP."""
+async def publish_baseline(
+    nats_url: str, bodies: list[bytes], clients: int, spool: Path
+) -> tuple[float, float]:
+    """The SDK's ``publish_many`` alone, same batches and concurrency, no HTTP.
+
+    Returns events/s and CPU seconds per event.
+    """
     from interlock.sdk import NatsOptions, Publisher, PublisherConfig  # noqa: PLC0415
     from interlock.service.api.ingest import decode_body  # noqa: PLC0415
 
@@ -178,9 +183,12 @@ async def publish_baseline(nats_url: str, bodies: list[bytes], clients: int, spo
                     raise RuntimeError("the baseline spooled events")
 
         started = time.perf_counter()
+        cpu = time.process_time()
         await asyncio.gather(*(worker() for _ in range(clients)))
         seconds = time.perf_counter() - started
-    return sum(len(b) for b in batches) / seconds
+        cpu = time.process_time() - cpu
+    count = sum(len(b) for b in batches)
+    return count / seconds, cpu / count
 
 
 async def wait_healthy(base_url: str, process: multiprocessing.process.BaseProcess) -> None:
@@ -247,14 +255,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 # warm up (imports, connections, JIT-free but cache-warm)
                 await post_all(base_url, make_batches(2_000, args.batch, "warm"), 2, None)
                 await js.purge_stream(EVENTS_STREAM)
-                baseline = await publish_baseline(
+                baseline, baseline_cpu = await publish_baseline(
                     nats_server.url,
                     make_batches(args.events, args.batch, "baseline"),
                     args.clients,
                     scratch / "baseline-spool",
                 )
                 figures["sdk_publish_many_events_per_s"] = round(baseline)
-                print(f"  baseline, SDK publish_many without HTTP: {baseline:,.0f} events/s")
+                figures["sdk_publish_many_cpu_us_per_event"] = round(baseline_cpu * 1e6, 1)
+                print(
+                    f"  baseline, SDK publish_many without HTTP: {baseline:,.0f} events/s, "
+                    f"{baseline_cpu * 1e6:.0f} us CPU/event"
+                )
                 for mode in ("local", "api_key"):
                     token = await create_key(scratch) if mode == "api_key" else None
                     await js.purge_stream(EVENTS_STREAM)

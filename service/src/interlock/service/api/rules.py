@@ -17,7 +17,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from interlock.rules.errors import RuleDefinitionError
+from interlock.rules.errors import RuleDefinitionError, RuleIssue
 from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
@@ -107,8 +107,6 @@ def parse_rules(body: bytes) -> list[Rule]:
     Raises:
         RuleDefinitionError: the body is not JSON or holds invalid rules (every problem).
     """
-    from interlock.rules.errors import RuleIssue  # noqa: PLC0415
-
     try:
         document = _decoder.decode(body)
     except msgspec.DecodeError as exc:

@@ -182,7 +182,7 @@ class ApiClient:
             response = self._http.request(
                 method,
                 path,
-                json=json_body if json_body is not None else None,
+                json=json_body,
                 params=clean or None,
             )
         except httpx.TransportError as exc:

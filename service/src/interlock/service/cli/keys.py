@@ -72,7 +72,9 @@ def _store(args: argparse.Namespace) -> Store:
     values: dict[str, Any] = {}
     if args.database_url:
         values["database_url"] = args.database_url
-    return Store.from_settings(load_settings(args.config, **values))
+    # API keys need no secret key: open the database without one, so that this command
+    # never creates the embedded secret key file as a side effect.
+    return Store(load_settings(args.config, **values).database_url)
 
 
 async def _create(args: argparse.Namespace) -> int:
