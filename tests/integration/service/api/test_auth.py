@@ -172,6 +172,14 @@ async def test_openapi_schema_is_served(rig: Rig) -> None:
     paths = schema.json()["paths"]
     assert "/api/events" in paths
     assert "/api/rules/{name}/pause" in paths
+    events_body = paths["/api/events"]["post"]["requestBody"]
+    assert "application/cloudevents-batch+json" in events_body["content"]
+    assert "schema_version" in paths["/api/rules"]["post"]["requestBody"]["description"]
+    channel_body = paths["/api/channels"]["post"]["requestBody"]["content"]["application/json"]
+    assert channel_body["schema"]  # a msgspec struct, documented by Litestar
+    for path in paths.values():
+        for operation in path.values():
+            assert operation.get("summary"), operation
 
 
 async def test_with_the_default_key_cache_a_new_key_ends_local_mode_within_a_moment(

@@ -21,6 +21,7 @@ from interlock.service.api.auth import require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import problem
 from interlock.service.api.ingest import IngestError, decode_body
+from interlock.service.api.openapi import raw_json_body
 
 __all__ = ["EventController", "EventsAccepted"]
 
@@ -48,6 +49,16 @@ class EventController(Controller):
         guards=[require_write],
         status_code=HTTP_202_ACCEPTED,
         summary="Publish events (one, a batch, or CloudEvents)",
+        operation_class=raw_json_body(
+            "One Interlock event (object) or a batch (array): fields id, occurred, event, "
+            "resource (with id), related, payload, source (default 'api'); or CloudEvents 1.0 "
+            "structured events.",
+            (
+                "application/json",
+                "application/cloudevents+json",
+                "application/cloudevents-batch+json",
+            ),
+        ),
     )
     async def publish(
         self, request: Request[Any, Any, Any], services: ServicesDep

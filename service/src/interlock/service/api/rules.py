@@ -22,6 +22,7 @@ from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import invalid_rules
+from interlock.service.api.openapi import raw_json_body
 from interlock.service.api.plan import PlannedChange, plan, rule_document
 from interlock.service.context import RuleStatus, Services
 from interlock.service.store import RuleRecord
@@ -211,7 +212,16 @@ class RuleController(Controller):
         """The rule's definition (stored JSON form), metadata and engine status; 404 if none."""
         return _detail(await services.store.rules.get(name), services)
 
-    @post("/", guards=[require_write], status_code=HTTP_200_OK, summary="Apply rules")
+    @post(
+        "/",
+        guards=[require_write],
+        status_code=HTTP_200_OK,
+        summary="Apply rules",
+        operation_class=raw_json_body(
+            'Rules in their stored JSON form: {"schema_version": 1, "rules": [...]}, a list '
+            "of rules, or one rule (as `GET /api/rules/{name}` shows under `rule`)."
+        ),
+    )
     async def apply_rules(
         self,
         request: Request[Any, Any, Any],
