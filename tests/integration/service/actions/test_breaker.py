@@ -51,7 +51,9 @@ async def test_suspends_after_n_failures_tells_the_owner_survives_a_restart_and_
         found = await states(services, "fragile")
         assert found.count("failed") == 2
         assert found.count("suspended") == 3  # the third failure opened it; the rest wait
-        assert 3 <= len(receiver.paths("/hook")) <= 4
+        # Rows claimed before the third failure was recorded still ran once (and were
+        # recorded as suspended); none ran after.
+        assert 3 <= len(receiver.paths("/hook")) <= 5
         (owner_note,) = receiver.paths("/owner")
         assert "fragile" in owner_note.json()["title"]
         assert "suspended" in owner_note.json()["title"]
