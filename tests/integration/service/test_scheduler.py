@@ -69,7 +69,7 @@ async def test_a_deadline_missed_while_down_runs_at_the_next_start(
     due = services.clock.now() + timedelta(milliseconds=300)
     first = Scheduler(services, on_deadline=lambda: None, next_due=lambda: due)
     await first.start()
-    first.track_deadline()
+    await first.track_deadline()
     assert [job_id for job_id, _ in first.jobs()] == [DEADLINE_JOB]
     await first.stop()
     assert stored_job_ids(database_url) == [DEADLINE_JOB]
@@ -88,10 +88,10 @@ async def test_the_deadline_job_follows_the_engine(services: Services, database_
     woken = asyncio.Event()
     scheduler = Scheduler(services, on_deadline=woken.set, next_due=lambda: due[0])
     await scheduler.start()
-    scheduler.track_deadline()
+    await scheduler.track_deadline()
     [(_, first)] = scheduler.jobs()
     assert first == due[0]
     due[0] = services.clock.now() + timedelta(milliseconds=100)  # earlier: moved at once
-    scheduler.track_deadline()
+    await scheduler.track_deadline()
     await asyncio.wait_for(woken.wait(), timeout=10)
     await scheduler.stop()

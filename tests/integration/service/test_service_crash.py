@@ -3,8 +3,13 @@
 5,000 events flow in two halves with the service killed between them, while 20
 heartbeat deadlines are pending. After the restart: every event was counted exactly once
 (a threshold of 2,500 fires exactly twice), every action ran (webhooks received for
-every ``load.mark``), none ran twice (idempotency keys never repeat at the receiver),
-and every pending deadline fired.
+every ``load.mark``), and every pending deadline fired.
+
+"Acts once" means what it can mean across ``kill -9``: an HTTP call that was made but
+whose success was not yet stored when the process died is made again after the restart,
+with the **same** ``Idempotency-Key``, so a receiver that honours the key acts once. The
+test checks exactly that: a key repeats at most once, only for a call first received
+before the kill, and nothing executed after the restart repeats.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +151,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_acts_once(
         await publish(nats_url, tmp_path / "spool", half(0))
         await asyncio.to_thread(receiver.wait_for, 10, "/acted", 60)
         server.kill()  # mid-stream: actions in flight, deadlines pending
+        killed_at = datetime.now(UTC)
         await publish(nats_url, tmp_path / "spool", half(2500))
         server.start()
         acted = await asyncio.to_thread(receiver.wait_for, 100, "/acted", 90)
@@ -160,8 +167,13 @@ async def test_kill_9_mid_stream_loses_nothing_and_acts_once(
     assert marks == {str(n) for n in range(0, 5000, 50)}
     assert len(receiver.received("/ticks")) == 2, ticks
     assert {request.json()["key"] for request in beats} >= set(KEYS)
-    keys = collections.Counter(
-        request.headers["Idempotency-Key"] for request in receiver.received()
-    )
-    twice = {key: count for key, count in keys.items() if count > 1}
-    assert not twice, f"executed more than once: {twice} (of {len(acted)} /acted)"
+    first_seen: dict[str, datetime] = {}
+    keys: collections.Counter[str] = collections.Counter()
+    for request, arrived in zip(receiver.received(), receiver.arrivals, strict=True):
+        key = request.headers["Idempotency-Key"]
+        keys[key] += 1
+        first_seen.setdefault(key, arrived)
+    repeated = {key: count for key, count in keys.items() if count > 1}
+    assert all(count == 2 for count in repeated.values()), repeated
+    assert all(first_seen[key] < killed_at for key in repeated), "a repeat after the restart"
+    assert len(repeated) < len(acted)  # only what was in flight at the kill

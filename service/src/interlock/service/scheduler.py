@@ -16,6 +16,12 @@ Jobs (in the service's database, table ``apscheduler_jobs``):
 
 Job functions are module-level (APScheduler stores them by reference) and find their
 running :class:`Scheduler` through a registry keyed by the scheduler's id.
+
+APScheduler 3's SQLAlchemy job store is synchronous, so the scheduler runs in its own
+thread (``BackgroundScheduler``) and every call that writes jobs is made from a worker
+thread: the store's I/O (and SQLite's wait for its write lock) never blocks the event
+loop. Jobs hand their work to the loop with ``call_soon_threadsafe`` /
+``run_coroutine_threadsafe``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.engine import make_url
@@ -55,18 +61,19 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername=_SYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-async def judge_deadlines(scheduler_id: str) -> None:
-    """Job: wake the pipeline so it judges due windows."""
+def judge_deadlines(scheduler_id: str) -> None:
+    """Job (scheduler thread): wake the pipeline so it judges due windows."""
     scheduler = _RUNNING.get(scheduler_id)
     if scheduler is not None:
-        scheduler.on_deadline()
+        scheduler.loop.call_soon_threadsafe(scheduler.on_deadline)
 
 
-async def run_scheduled_deployment(scheduler_id: str, deployment: str) -> None:
-    """Job: start a run of ``deployment`` for its cron schedule."""
+def run_scheduled_deployment(scheduler_id: str, deployment: str) -> None:
+    """Job (scheduler thread): start a run of ``deployment`` for its cron schedule."""
     scheduler = _RUNNING.get(scheduler_id)
     if scheduler is not None:
-        await scheduler.start_scheduled_run(deployment)
+        work = scheduler.start_scheduled_run(deployment)
+        asyncio.run_coroutine_threadsafe(work, scheduler.loop).result(timeout=60)
 
 
 class Scheduler:
@@ -94,8 +101,10 @@ class Scheduler:
         # Stable across restarts, so jobs stored by an earlier process find this one.
         digest = hashlib.sha256(services.settings.database_url.encode()).hexdigest()[:16]
         self.id = f"scheduler-{digest}"
-        self._store = SQLAlchemyJobStore(url=sync_url(services.settings.database_url))
-        self._scheduler = AsyncIOScheduler(
+        url = sync_url(services.settings.database_url)
+        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        self._store = SQLAlchemyJobStore(url=url, engine_options=options)
+        self._scheduler = BackgroundScheduler(
             jobstores={"default": self._store, "memory": MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone=UTC,
@@ -103,11 +112,12 @@ class Scheduler:
         self._deadline: datetime | None = None
         self._deadline_moved = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
 
     async def start(self) -> None:
         """Start running jobs (missed ones run now) and following the engine and store."""
         _RUNNING[self.id] = self
-        self._scheduler.start()
+        await asyncio.to_thread(self._scheduler.start)
         await self.sync_deployments()
         self._task = asyncio.create_task(self._follow(), name="interlock-scheduler")
 
@@ -118,7 +128,8 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            await asyncio.to_thread(self._scheduler.shutdown, wait=True)
+        await asyncio.to_thread(self._store.engine.dispose)
         _RUNNING.pop(self.id, None)
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
@@ -127,7 +138,7 @@ class Scheduler:
 
     # -- the engine's deadline -----------------------------------------------------------
 
-    def track_deadline(self) -> None:
+    async def track_deadline(self) -> None:
         """Move the deadline job to the engine's next due time, if it changed.
 
         Moves are limited to one a second, except to an earlier time: the pipeline
@@ -141,6 +152,9 @@ class Scheduler:
             return
         self._deadline = due
         self._deadline_moved = time.monotonic()
+        await asyncio.to_thread(self._move_deadline, due)
+
+    def _move_deadline(self, due: datetime | None) -> None:
         if due is None:
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(DEADLINE_JOB)
@@ -159,7 +173,7 @@ class Scheduler:
         while True:
             await asyncio.sleep(0.25)
             try:
-                self.track_deadline()
+                await self.track_deadline()
                 if time.monotonic() - last_sync >= self.sync_interval.total_seconds():
                     last_sync = time.monotonic()
                     await self.sync_deployments()
@@ -174,6 +188,9 @@ class Scheduler:
         for deployment in await self.services.store.deployments.list():
             if deployment.schedule and deployment.schedule_enabled:
                 wanted[_DEPLOYMENT_PREFIX + deployment.name] = deployment.schedule
+        await asyncio.to_thread(self._sync_jobs, wanted)
+
+    def _sync_jobs(self, wanted: dict[str, str]) -> None:
         existing = {
             job.id: job
             for job in self._scheduler.get_jobs()

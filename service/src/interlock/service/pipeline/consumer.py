@@ -178,7 +178,9 @@ class Pipeline:
             except asyncio.CancelledError:
                 raise
             except (NatsError, OSError) as exc:
-                logger.warning("NATS: %s; retrying in %.1f s", exc or type(exc).__name__, delay)
+                logger.warning(
+                    "NATS: %s: %s; retrying in %.1f s", type(exc).__name__, exc or "-", delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
                 if isinstance(exc, NotFoundError):
