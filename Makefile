@@ -26,7 +26,7 @@ $(VENV_STAMP): $(UV) uv.lock pyproject.toml sdk/pyproject.toml rules/pyproject.t
 	@touch $@
 
 run: $(VENV_STAMP) ## Run Interlock on embedded defaults (nats-server from the wheel, example rules)
-	.venv/bin/python -m interlock.service.demo
+	.venv/bin/interlock server
 
 test: $(VENV_STAMP) ## Run the whole test suite against real NATS, PostgreSQL and SQLite
 	.venv/bin/pytest $(PYTEST_ARGS)

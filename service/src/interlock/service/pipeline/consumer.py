@@ -208,7 +208,7 @@ class Pipeline:
         assert subscription is not None
         try:
             return await subscription.fetch(self.batch_size, timeout=timeout)  # type: ignore[attr-defined, no-any-return]
-        except NatsTimeout:
+        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
             return []
 
     async def _process(self, messages: Sequence[Msg]) -> None:
