@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from pathlib import Path
 
 import pytest
 
-from interlock.service.api.app import api_controllers, optional_controllers
+from interlock.service.api.app import (
+    OPTIONAL_CONTROLLERS,
+    api_controllers,
+    default_controllers,
+    optional_controllers,
+)
 
 
 def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> str:
@@ -56,3 +62,10 @@ def test_own_controllers() -> None:
         "ChannelController",
         "KeyController",
     ]
+
+
+def test_default_controllers_include_every_optional_module_present() -> None:
+    names = {controller.__name__ for controller in default_controllers()}
+    for module_name, class_names in OPTIONAL_CONTROLLERS:
+        if importlib.util.find_spec(module_name) is not None:
+            assert set(class_names) <= names, module_name
