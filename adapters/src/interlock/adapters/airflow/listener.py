@@ -19,6 +19,8 @@ event).
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -211,15 +213,44 @@ def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
     )
 
 
-@_hookimpl
-def on_task_instance_failed(previous_state: Any, task_instance: Any, error: object) -> None:
-    """Publish ``airflow.task_instance.failed`` with the error summary.
-
-    Also called for a try that will be retried (``state`` ``up_for_retry`` in the payload).
-    """
+def _task_failed(task_instance: Any, error: object) -> None:
     _publish(
         lambda: task_instance_event(
             _task_instance_change(task_instance, "failed", "failed", error), instance=_instance()
         ),
         "on_task_instance_failed",
     )
+
+
+def _on_task_instance_failed(previous_state: Any, task_instance: Any, error: object) -> None:
+    """Publish ``airflow.task_instance.failed`` with the error summary.
+
+    Also called for a try that will be retried (``state`` ``up_for_retry`` in the payload).
+    """
+    _task_failed(task_instance, error)
+
+
+def _on_task_instance_failed_without_error(previous_state: Any, task_instance: Any) -> None:
+    """Publish ``airflow.task_instance.failed`` (Airflow 2.8 and 2.9 pass no error)."""
+    _task_failed(task_instance, None)
+
+
+def _failed_hook_takes_error() -> bool:
+    """Whether this Airflow's ``on_task_instance_failed`` spec has ``error`` (2.10 and later).
+
+    pluggy refuses a hook implementation with an argument its spec lacks, so on 2.8 and
+    2.9 the implementation without ``error`` is registered.
+    """
+    try:
+        spec = importlib.import_module("airflow.listeners.spec.taskinstance")
+    except ImportError:  # Airflow 3: the spec moved (airflow._shared) and has error
+        return True
+    parameters = inspect.signature(spec.on_task_instance_failed).parameters
+    return "error" in parameters
+
+
+on_task_instance_failed = _hookimpl(
+    _on_task_instance_failed
+    if _failed_hook_takes_error()
+    else _on_task_instance_failed_without_error
+)
