@@ -195,6 +195,9 @@ class AirflowHome:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "INTERLOCK_NATS_URL": nats_url,
             "INTERLOCK_SPOOL_DIR": str(self.spool),
+            # Generous for a loaded test machine: an event spooled by a slow connection
+            # would reach the stream only with the next producer.
+            "INTERLOCK_PUBLISH_TIMEOUT": "10",
         }
 
     def run(

@@ -7,6 +7,7 @@ publish the same ids, so JetStream stores each change once.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -159,15 +160,20 @@ def test_a_run_changed_through_the_api_after_the_checkpoint_is_the_only_new_even
     assert failed.payload["state"] == "failed"
     assert failed.payload["run_type"] == "manual"
 
-    # The API server runs the plugin too: its on_dag_run_failed published the same id.
-    _publish(airflow_nats, tmp_path / "spool", events)
-    stored = [
-        event
-        for event in stored_events(airflow_nats, expected=1)
-        if event.payload.get("run_id") == run_id
+    # The API server runs the plugin too: its on_dag_run_failed published the same id
+    # (spooled first if its connection was slow: wait for it).
+    deadline = time.monotonic() + 60
+    while not (stored := _events_of_run(airflow_nats, run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [(event.id, event.source) for event in stored] == [
+        (failed.id, "adapter.airflow.listener")
     ]
-    assert [event.id for event in stored] == [failed.id]
-    assert stored[0].source == "adapter.airflow.listener"  # the plugin's came first
+    _publish(airflow_nats, tmp_path / "spool", events)
+    assert [event.id for event in _events_of_run(airflow_nats, run_id)] == [failed.id]
+
+
+def _events_of_run(nats_url: str, run_id: str) -> list[Event]:
+    return [event for event in stored_events(nats_url) if event.payload.get("run_id") == run_id]
 
 
 def test_bad_credentials_are_refused_without_showing_the_password(
