@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,13 @@ class PrefectApi:
         self.client.close()
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.client.request(method, path, json=body)
+        # Prefect answers 503 while its SQLite database is busy (e.g. its services just
+        # started); its own client retries those too.
+        for attempt in range(20):
+            response = self.client.request(method, path, json=body)
+            if response.status_code != 503:
+                break
+            time.sleep(0.25 * (attempt + 1))
         response.raise_for_status()
         return response.json() if response.content else None
 
