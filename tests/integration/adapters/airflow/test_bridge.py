@@ -25,7 +25,9 @@ from integration.adapters.airflow.airflow_env import (
 )
 from interlock.adapters.airflow.bridge import AirflowRestAdapter
 from interlock.adapters.base import AdapterConfigError, SourceRefused, SourceUnavailable
-from interlock.adapters.config import adapter_kind
+from interlock.adapters.checkpoints import FileCheckpointStore
+from interlock.adapters.config import adapter_kind, load_adapter_section
+from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import Event, NatsOptions, PublisherConfig, SyncPublisher
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -103,7 +105,7 @@ def test_the_bridge_publishes_the_plugins_events_with_the_same_ids(
     _publish(airflow_nats, tmp_path / "spool", events)
     stored = [
         event
-        for event in stored_events(airflow_nats, expected=18)
+        for event in stored_events(airflow_nats, expected=10)
         if event.payload.get("dag_id") in PLUGIN_DAGS
     ]
     assert len(stored) == 10  # 8 from the plugin + 2 runs' `running`: nothing twice
@@ -221,3 +223,47 @@ def test_a_checkpoint_of_another_airflow_is_refused(airflow_api: ApiServer) -> N
             adapter.poll({"version": 1, "url": "http://elsewhere:8080", "seen": {}})
     finally:
         adapter.close()
+
+
+def test_runs_from_a_toml_section_with_a_saved_checkpoint(
+    dag_tests: DagTests,
+    airflow_api: ApiServer,
+    airflow_nats: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``interlock adapter run``'s path: the section, the runner, the checkpoint file."""
+    monkeypatch.setenv("INTERLOCK_TEST_AIRFLOW_PASSWORD", PASSWORD)
+    config = tmp_path / "adapters.toml"
+    config.write_text(
+        f"""
+[nats]
+url = "{airflow_nats}"
+spool_dir = "{tmp_path / "spool"}"
+
+[adapters.airflow]
+kind = "airflow.rest"
+checkpoint_dir = "{tmp_path / "checkpoints"}"
+url = "{airflow_api.url}"
+username = "{USERNAME}"
+password_env = "INTERLOCK_TEST_AIRFLOW_PASSWORD"
+dag_ids = ["interlock_ok"]
+lookback = "1h"
+"""
+    )
+    section = load_adapter_section(config, "airflow")
+    with SyncPublisher(section.publisher) as publisher:
+        runner = AdapterRunner(
+            section.adapter, publisher, FileCheckpointStore(section.checkpoint_dir)
+        )
+        try:
+            while runner.run_once():
+                pass
+            first = runner.stats.events
+            runner.run_once()
+        finally:
+            section.adapter.close()
+    assert first == 6  # the run's running and succeeded, two tasks' running and succeeded
+    assert runner.stats.events == first  # the saved checkpoint: nothing again
+    assert (section.checkpoint_dir / "airflow.json").exists()
+    assert section.publisher.source == "adapter.airflow.rest"
