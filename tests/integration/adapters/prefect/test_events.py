@@ -212,6 +212,48 @@ def test_a_restarted_bridge_resumes_from_its_checkpoint_without_duplicates(
     assert set(counts.values()) == {1}
 
 
+def test_a_dropped_connection_is_reported_then_resumed_without_duplicates(
+    prefect: PrefectConnection,
+) -> None:
+    prefix = f"acme{uuid.uuid4().hex[:8]}"
+    adapter = PrefectEventsAdapter(
+        "prefect", connection=prefect, prefixes=(f"{prefix}.",), wait=timedelta(seconds=1)
+    )
+
+    def emitted(api: PrefectApi, tag: str) -> list[str]:
+        events = [
+            prefect_event(f"{prefix}.x", {"prefect.resource.id": f"{tag}{i}"}) for i in range(2)
+        ]
+        api.emit(*events)
+        return [event["id"] for event in events]
+
+    def drain(checkpoint: dict[str, Any] | None, count: int) -> tuple[list[str], dict[str, Any]]:
+        ids: list[str] = []
+        for _ in range(60):
+            result = adapter.poll(checkpoint)
+            checkpoint = result.checkpoint
+            ids.extend(str(event.id) for event in result.events)
+            if len(ids) >= count:
+                break
+        return ids, checkpoint or {}
+
+    with PrefectApi(prefect) as api:
+        checkpoint = adapter.poll(None).checkpoint  # connected
+        sent = emitted(api, "a")
+        first, checkpoint = drain(checkpoint, 2)
+        assert sorted(first) == sorted(sent)
+        assert adapter._socket is not None
+        adapter._socket.close()  # the connection drops, as when a proxy cuts it
+        missed = emitted(api, "b")
+        wait_until(lambda: api.recorded(missed) == set(missed), 60, "Prefect to persist")
+        with pytest.raises(SourceUnavailable, match="connection closed"):
+            adapter.poll(checkpoint)
+        again, _ = drain(checkpoint, 2)  # reconnects; the replay repeats `first`
+    adapter.close()
+    assert adapter.connections == 2
+    assert sorted(again) == sorted(missed)
+
+
 def test_wrong_credentials_are_refused(prefect: PrefectConnection) -> None:
     wrong = PrefectConnection(api_url=prefect.api_url, auth_string="interlock:wrong-secret")
     adapter = PrefectEventsAdapter("prefect", connection=wrong)
