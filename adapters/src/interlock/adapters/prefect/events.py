@@ -275,9 +275,12 @@ class PrefectEventsAdapter(PollingAdapter):
     def receive(self, timeout: float) -> list[dict[str, Any]]:
         """Wait up to ``timeout`` seconds for Prefect events; return them as Prefect sent them.
 
+        Events that arrived before the connection dropped are returned (the next call
+        reconnects and resumes).
+
         Raises:
-            SourceUnavailable: the server is down or the connection dropped; call again
-                (after a backoff) to reconnect and resume.
+            SourceUnavailable: the server is down or the connection dropped with nothing
+                received; call again (after a backoff) to reconnect and resume.
             SourceRefused: the server refused the credentials or the filter.
         """
         from websockets.exceptions import WebSocketException  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
@@ -293,7 +296,12 @@ class PrefectEventsAdapter(PollingAdapter):
                 pass
         except (OSError, WebSocketException) as exc:
             self._disconnect()
-            raise self._refused_or_down("streaming", exc) from exc
+            if not messages:
+                raise self._refused_or_down("streaming", exc) from exc
+            # Keep what arrived before the drop; the next poll reconnects and resumes.
+            logger.warning(
+                "adapter %s: %s", self.name, self._refused_or_down("streaming", exc).reason
+            )
         received: list[dict[str, Any]] = []
         for message in messages:
             try:
