@@ -254,3 +254,26 @@ def test_loading_reports_every_invalid_rule_and_duplicates() -> None:
 def test_unknown_schema_version_is_refused() -> None:
     with pytest.raises(RuleDefinitionError, match="unsupported schema version 99"):
         load_rules('{"schema_version": 99, "rules": []}')
+
+
+def test_call_names_an_adapter_executor_and_is_validated() -> None:
+    from interlock.rules import call  # noqa: PLC0415
+    from interlock.rules.describe import describe_action  # noqa: PLC0415
+
+    action = call("airflow_trigger_dag", dag_id="load_sales", conf={"day": "{{ key }}"})
+    rule = Rule(name="bridge", when=on("s3.object.created"), then=[action])
+    assert load_rules(dump_rules([rule])) == [rule]
+    assert describe_action(action) == (
+        "call airflow_trigger_dag(dag_id='load_sales', conf={'day': '{{ key }}'})"
+    )
+    with pytest.raises(RuleDefinitionError) as caught:
+        Rule(
+            name="bad",
+            when=on("s3.object.created"),
+            then=[call("Airflow-Trigger", kind="x", conf="{{ oops")],
+        )
+    assert [path for path, _ in issues_of(caught.value)] == [
+        "then[0].executor",
+        "then[0].params",
+        "then[0].params.conf",
+    ]

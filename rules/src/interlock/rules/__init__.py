@@ -16,6 +16,7 @@ Rules are plain data: :func:`dump_rules` / :func:`load_rules` give the stored JS
 
 from interlock.rules.actions import (
     Approve,
+    Call,
     Emit,
     Notify,
     PauseQueue,
@@ -34,6 +35,7 @@ from interlock.rules.dsl import (
     any_of,
     approve,
     at_least,
+    call,
     cron,
     deadline,
     emit,
@@ -59,6 +61,7 @@ from interlock.rules.rule import Rule, dump_rules, load_rules
 
 __all__ = [
     "Approve",
+    "Call",
     "Emit",
     "Notify",
     "PauseQueue",
@@ -78,6 +81,7 @@ __all__ = [
     "any_of",
     "approve",
     "at_least",
+    "call",
     "cron",
     "deadline",
     "dump_rules",

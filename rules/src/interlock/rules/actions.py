@@ -14,6 +14,7 @@ import msgspec
 __all__ = [
     "AnyAction",
     "Approve",
+    "Call",
     "Emit",
     "Notify",
     "PauseQueue",
@@ -127,6 +128,18 @@ class Approve(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag
     """``reject`` (the default) or ``approve`` when the timeout passes undecided."""
 
 
+class Call(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="call"):
+    """An action carried out by an executor an adapter installs (Airflow, Prefect, ...).
+
+    The service looks ``executor`` up in the entry-point group ``interlock.actions`` and
+    hands it ``params`` (templates rendered) as the action's fields.
+    """
+
+    executor: str
+    """The executor's name, e.g. ``airflow_trigger_dag``, ``prefect_run_deployment``."""
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 AnyAction = (
     Notify
     | RunDeployment
@@ -139,4 +152,5 @@ AnyAction = (
     | PauseSchedule
     | ResumeSchedule
     | Approve
+    | Call
 )

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from interlock.rules.actions import (
     AnyAction,
     Approve,
+    Call,
     Emit,
     Notify,
     PauseQueue,
@@ -142,6 +143,9 @@ def describe_action(action: AnyAction) -> str:
         target = f"channel {action.channel}" if action.channel else f"URL {action.url}"
         wait = f", {action.on_timeout} after {action.timeout}" if action.timeout else ", no timeout"
         return f"wait for approval (asked through {target}{wait}); the actions after wait"
+    if isinstance(action, Call):
+        params = ", ".join(f"{k}={v!r}" for k, v in action.params.items())
+        return f"call {action.executor}({params})"
     assert isinstance(action, Emit)
     return f"emit {action.event} for {action.resource_id}"
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from interlock.rules.actions import (
     Approve,
+    Call,
     Emit,
     Notify,
     PauseQueue,
@@ -54,6 +55,7 @@ __all__ = [
     "any_of",
     "approve",
     "at_least",
+    "call",
     "cron",
     "deadline",
     "emit",
@@ -343,3 +345,12 @@ def approve(
     return Approve(
         channel=target, title=title, body=body, timeout=_duration(timeout), on_timeout=on_timeout
     )
+
+
+def call(executor: str, **params: Any) -> Call:
+    """Run an action an adapter provides, e.g. ``call("airflow_trigger_dag", dag_id="x")``.
+
+    ``executor`` names an entry point of the group ``interlock.actions`` in the service's
+    environment; ``params`` are its fields (every string may be a template).
+    """
+    return Call(executor=executor, params=params)

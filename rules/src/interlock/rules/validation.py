@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from interlock.rules.actions import (
     AnyAction,
     Approve,
+    Call,
     Emit,
     Notify,
     PauseQueue,
@@ -225,6 +226,9 @@ def _window(check: _Collector, path: str, window: Any) -> None:
         check.duration(f"{path}.every", window.every)
 
 
+_EXECUTOR = re.compile(r"[a-z][a-z0-9_]*")
+
+
 def _templates(check: _Collector, path: str, value: Any) -> None:
     for inner, text in template_strings(value):
         problem = check_template(text)
@@ -248,6 +252,30 @@ def _approve(check: _Collector, path: str, action: Approve) -> None:
     _templates(check, f"{path}.body", action.body)
 
 
+_TOGGLES_FIELD: dict[type, str] = {
+    PauseSchedule: "deployment",
+    ResumeSchedule: "deployment",
+    PauseQueue: "queue",
+    ResumeQueue: "queue",
+    PauseRule: "rule",
+    ResumeRule: "rule",
+}
+_TOGGLES = tuple(_TOGGLES_FIELD)
+
+
+def _call(check: _Collector, path: str, action: Call) -> None:
+    if not _EXECUTOR.fullmatch(action.executor):
+        check.add(
+            f"{path}.executor",
+            f"{action.executor!r} is not an executor name",
+            "e.g. 'airflow_trigger_dag' (lower case, digits, underscores)",
+        )
+    reserved = {"action", "kind", "executor"} & set(action.params)
+    if reserved:
+        check.add(f"{path}.params", f"{sorted(reserved)} are reserved field names")
+    _templates(check, f"{path}.params", action.params)
+
+
 def _action(check: _Collector, path: str, action: AnyAction) -> None:
     if isinstance(action, Notify):
         _apprise_target(check, path, action.channel, action.url)
@@ -259,15 +287,12 @@ def _action(check: _Collector, path: str, action: AnyAction) -> None:
         _templates(check, f"{path}.parameters", action.parameters)
     elif isinstance(action, Approve):
         _approve(check, path, action)
-    elif isinstance(action, PauseSchedule | ResumeSchedule):
-        if not action.deployment:
-            check.add(f"{path}.deployment", "a deployment name is required")
-    elif isinstance(action, PauseQueue | ResumeQueue):
-        if not action.queue:
-            check.add(f"{path}.queue", "a queue name is required")
-    elif isinstance(action, PauseRule | ResumeRule):
-        if not action.rule:
-            check.add(f"{path}.rule", "a rule name is required")
+    elif isinstance(action, Call):
+        _call(check, path, action)
+    elif isinstance(action, _TOGGLES):
+        field = _TOGGLES_FIELD[type(action)]
+        if not getattr(action, field):
+            check.add(f"{path}.{field}", f"a {field} name is required")
     elif isinstance(action, Webhook):
         if not action.url.startswith(("http://", "https://", "{{")):
             check.add(f"{path}.url", f"{action.url!r} is not an http(s) URL")

@@ -2,7 +2,8 @@
 
 One task owns the engine (durable_rules is single-threaded) and runs this loop::
 
-    fetch up to batch_size messages (waiting at most until the next deadline is due)
+    fetch what is waiting, up to batch_size (when caught up: wait for the next one,
+    at most until the next deadline is due)
       → decode; an invalid message goes to INTERLOCK_DEAD with the reason
       → engine.feed_batch(events); engine.advance(now, watermark)
       → render the firings' actions; store firings + outbox (+ engine checkpoint) in
@@ -111,6 +112,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self._subscription: object | None = None
         self._last_sequence = 0
+        self._next_batch = 1
         self._last_checkpoint = 0.0
         self._dirty = False
         self._wake = asyncio.Event()
@@ -207,9 +209,16 @@ class Pipeline:
         subscription = self._subscription
         assert subscription is not None
         try:
-            return await subscription.fetch(self.batch_size, timeout=timeout)  # type: ignore[attr-defined, no-any-return]
+            messages: list[Msg] = await subscription.fetch(self._next_batch, timeout=timeout)  # type: ignore[attr-defined]
         except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
+            self._next_batch = 1
             return []
+        # A pull request waits until its whole batch is there (or it expires), so ask for
+        # what is already waiting: one message when caught up (it returns the moment one
+        # arrives), up to batch_size in a backlog (returned at once).
+        pending = messages[-1].metadata.num_pending if messages else 0
+        self._next_batch = max(1, min(self.batch_size, pending))
+        return messages
 
     async def _process(self, messages: Sequence[Msg]) -> None:
         fresh = [m for m in messages if m.metadata.sequence.stream > self._last_sequence]

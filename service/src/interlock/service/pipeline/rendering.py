@@ -34,7 +34,7 @@ from interlock.service.store import OutboxEntry, outbox_entries
 
 __all__ = ["RecentEvents", "firing_context", "rendered_entries"]
 
-_NOT_TEMPLATED = frozenset({"action", "channel", "deployment", "queue", "rule"})
+_NOT_TEMPLATED = frozenset({"action", "kind", "channel", "deployment", "queue", "rule"})
 """Action fields that name things: taken as written, never rendered."""
 
 

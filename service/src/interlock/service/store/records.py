@@ -107,14 +107,12 @@ def outbox_entries(firing: Firing, actions: Sequence[msgspec.Struct]) -> list[Ou
     entries = []
     for index, action in enumerate(actions):
         data = msgspec.to_builtins(action)
+        kind = str(data.get("action", type(action).__name__))
+        if kind == "call":  # an adapter's executor: its name is the kind, params its fields
+            kind = data["executor"]
+            data = {"action": "call", "kind": kind, **data.get("params", {})}
         entries.append(
-            OutboxEntry(
-                firing_id=firing.id,
-                index=index,
-                rule=firing.rule,
-                kind=str(data.get("action", type(action).__name__)),
-                action=data,
-            )
+            OutboxEntry(firing_id=firing.id, index=index, rule=firing.rule, kind=kind, action=data)
         )
     return entries
 

@@ -1,0 +1,63 @@
+"""Actions are rendered over their firing when it is stored; failures are kept, not lost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from interlock.rules import Rule, call, notify, on, webhook
+from interlock.rules.engine.firing import Firing
+from interlock.sdk import Event
+from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
+
+AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def fired(rule: str, *events: Event) -> Firing:
+    return Firing(
+        id=uuid.uuid4(), rule=rule, key="etl.sales", status="fired", at=AT,
+        event_ids=[event.id for event in events], summary="it happened",
+    )  # fmt: skip
+
+
+def test_templates_render_over_the_firing_and_its_events() -> None:
+    event = Event(event="job.failed", resource={"id": "etl.sales"}, payload={"n": 3}, source="t")
+    recent = RecentEvents()
+    recent.add_all([event])
+    rule = Rule(
+        name="r",
+        when=on("job.failed", for_each="resource.id"),
+        then=[
+            notify("ops", title="{{ key }}: {{ event.payload.n }}", body="{{ firing.summary }}"),
+            webhook("http://h/{{ rule.name }}", body={"ids": "{{ events | length }}"}),
+        ],
+    )
+    first, second = rendered_entries(fired("r", event), rule, recent)
+    assert (first.kind, first.action["channel"]) == ("notify", "ops")
+    assert (first.action["title"], first.action["body"]) == ("etl.sales: 3", "it happened")
+    assert (second.action["url"], second.action["body"]) == ("http://h/r", {"ids": "1"})
+
+
+def test_a_template_that_fails_is_queued_with_its_error() -> None:
+    rule = Rule(
+        name="r", when=on("job.failed"), then=[notify("ops", title="{{ event.payload.x }}")]
+    )
+    [entry] = rendered_entries(fired("r"), rule, RecentEvents())
+    assert entry.action["title"] == "{{ event.payload.x }}"
+    assert entry.action["render_error"].startswith("action 0 (notify) field 'title'")
+
+
+def test_a_call_goes_to_its_executor_with_its_params_rendered() -> None:
+    rule = Rule(
+        name="r",
+        when=on("job.failed"),
+        then=[call("airflow_trigger_dag", dag_id="backfill", conf={"table": "{{ key }}"})],
+    )
+    [entry] = rendered_entries(fired("r"), rule)
+    assert entry.kind == "airflow_trigger_dag"
+    assert entry.action == {
+        "action": "call",
+        "kind": "airflow_trigger_dag",
+        "dag_id": "backfill",
+        "conf": {"table": "etl.sales"},
+    }
