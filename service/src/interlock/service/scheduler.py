@@ -14,6 +14,10 @@ Jobs (in the service's database, table ``apscheduler_jobs``):
   coalesced into one run at start. The jobs follow the store: deployments created,
   changed, paused or deleted are picked up within ``sync_interval``.
 
+- ``adapter:<name>``: an adapter's poll every ``interval`` (see
+  :mod:`interlock.service.adapter_polls`), run in the scheduler's threads; the first
+  poll runs at start.
+
 Job functions are module-level (APScheduler stores them by reference) and find their
 running :class:`Scheduler` through a registry keyed by the scheduler's id.
 
@@ -31,7 +35,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.base import JobLookupError
@@ -40,8 +44,10 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
+from interlock.service.adapter_polls import AdapterPoll
 from interlock.service.context import Services
 
 __all__ = ["DEADLINE_JOB", "Scheduler", "sync_url"]
@@ -50,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 DEADLINE_JOB = "engine-deadline"
 _DEPLOYMENT_PREFIX = "deployment:"
+_ADAPTER_PREFIX = "adapter:"
 _RUNNING: dict[str, Scheduler] = {}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
@@ -74,6 +81,14 @@ def run_scheduled_deployment(scheduler_id: str, deployment: str) -> None:
     if scheduler is not None:
         work = scheduler.start_scheduled_run(deployment)
         asyncio.run_coroutine_threadsafe(work, scheduler.loop).result(timeout=60)
+
+
+def run_adapter_poll(scheduler_id: str, adapter: str) -> None:
+    """Job (scheduler thread): poll ``adapter`` and publish what it found."""
+    scheduler = _RUNNING.get(scheduler_id)
+    poll = scheduler.adapters.get(adapter) if scheduler is not None else None
+    if poll is not None:
+        poll.poll()
 
 
 class Scheduler:
@@ -112,6 +127,7 @@ class Scheduler:
         self._deadline: datetime | None = None
         self._deadline_moved = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.adapters: dict[str, AdapterPoll] = {}
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
 
     async def start(self) -> None:
@@ -130,6 +146,9 @@ class Scheduler:
         if self._scheduler.running:
             await asyncio.to_thread(self._scheduler.shutdown, wait=True)
         await asyncio.to_thread(self._store.engine.dispose)
+        for poll in self.adapters.values():
+            await asyncio.to_thread(poll.close)
+        self.adapters.clear()
         _RUNNING.pop(self.id, None)
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
@@ -215,6 +234,27 @@ class Scheduler:
                 id=job_id,
                 name=cron,
                 replace_existing=True,
+            )
+
+    async def add_adapter_polls(self, polls: Sequence[AdapterPoll]) -> None:
+        """Poll each adapter every its interval, from now on (replacing earlier jobs)."""
+        self.adapters.update({poll.name: poll for poll in polls})
+        await asyncio.to_thread(self._adapter_jobs, list(polls))
+
+    def _adapter_jobs(self, polls: list[AdapterPoll]) -> None:
+        wanted = {_ADAPTER_PREFIX + poll.name for poll in polls}
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith(_ADAPTER_PREFIX) and job.id not in wanted:
+                self._scheduler.remove_job(job.id)
+        for poll in polls:
+            self._scheduler.add_job(
+                run_adapter_poll,
+                IntervalTrigger(seconds=poll.section.interval.total_seconds(), timezone=UTC),
+                args=(self.id, poll.name),
+                id=_ADAPTER_PREFIX + poll.name,
+                name=f"poll adapter {poll.name}",
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
             )
 
     async def start_scheduled_run(self, deployment: str) -> None:

@@ -32,6 +32,7 @@ from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
 from interlock.service.declared import apply_declared
 from interlock.service.embedded_nats import EmbeddedNatsServer
@@ -137,6 +138,13 @@ class Service:
             services, on_deadline=self.pipeline.wake, next_due=engine.next_due
         )
         await self.scheduler.start()
+        polls = await asyncio.to_thread(
+            load_adapter_polls,
+            settings.adapters_file,
+            nats_options,
+            settings.data_dir / "spool" / "adapters",
+        )
+        await self.scheduler.add_adapter_polls(polls)
         if self.serve_api:
             await self._start_api(services)
         logger.info("interlock service running: API %s, NATS %s", self.api_url, self.nats_url)

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
         default=Path("config/deployments.toml"),
         description="Work queues and deployments created at start if missing.",
     )
+    adapters_file: Path = Field(
+        default=Path("config/adapters.toml"),
+        description="[adapters.NAME] sections polled by the service's scheduler (the format "
+        "of `interlock adapter run`).",
+    )
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     actions: ActionSettings = ActionSettings()
