@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -68,7 +69,10 @@ async def connect(
         logger.warning("NATS connection error: %s", exc or type(exc).__name__)
 
     def reason(default: str) -> str:
-        for exc in reversed(errors):
+        # A server's refusal (authorization, TLS) says more than the transport errors
+        # of the retries after it (a reset connection), whatever their order.
+        refusals = [e for e in errors if _REFUSAL.search(str(e) or type(e).__name__)]
+        for exc in reversed(refusals or errors):
             text = str(exc) or type(exc).__name__
             if not isinstance(exc, nats.errors.NoServersError):
                 return f"{default}: {text}" if default else text
@@ -128,6 +132,9 @@ async def connect(
         raise failure
     client.options["max_reconnect_attempts"] = -1
     return client
+
+
+_REFUSAL = re.compile(r"authori[sz]ation|authentication|permission|certificate", re.IGNORECASE)
 
 
 async def _discard(client: NATS) -> None:
