@@ -1,15 +1,18 @@
-"""Real Airflow for the Airflow adapter's tests, in its own virtualenv.
+"""Real Airflow for the Airflow adapter's tests, in its own virtualenv: 3.x and 2.x.
 
 Airflow's dependencies clash with ours, so :func:`airflow_virtualenv` builds a separate
-virtualenv with uv (``UV_PYTHON_DOWNLOADS=never``, our Python) from
-``tests/envs/airflow/requirements.txt`` plus our ``interlock-sdk`` and
+virtualenv per :class:`Release` with uv (``UV_PYTHON_DOWNLOADS=never``, our Python) from
+its requirements (``tests/envs/airflow/requirements.txt`` for Airflow 3,
+``tests/envs/airflow2/requirements.txt`` for Airflow 2) plus our ``interlock-sdk`` and
 ``interlock-adapters[airflow]`` installed editable from the workspace (so the plugin
 Airflow loads is the code under test). It is cached under
-``.cache/envs/airflow-<hash>`` in the repository; the hash covers the requirements, the
+``.cache/envs/<release>-<hash>`` in the repository; the hash covers the requirements, the
 two packages' ``pyproject.toml`` (their entry points) and the Python version, and a
 ``.complete`` marker says the build finished. :class:`AirflowHome` is one
 ``AIRFLOW_HOME`` (SQLite) with its DAG files, and runs ``airflow`` commands in it;
-:class:`ApiServer` is ``airflow api-server`` on a free port.
+:class:`ApiServer` is the release's API server on a free port: ``airflow api-server``
+(Airflow 3, ``/api/v2``, JWTs) or ``airflow webserver`` (Airflow 2, ``/api/v1``, HTTP
+basic authentication).
 """
 
 from __future__ import annotations
@@ -33,14 +36,13 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[4]
-REQUIREMENTS = ROOT / "tests" / "envs" / "airflow" / "requirements.txt"
 USERNAME = "interlock"
 PASSWORD = "airflow-test-password"
 
 DAGS = """
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from {decorators} import dag, task
 
 
 @dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
@@ -90,6 +92,57 @@ interlock_api()
 """
 
 
+@dataclass(frozen=True)
+class Release:
+    """One Airflow major version under test: where its pins are and how it is driven."""
+
+    name: str
+    """The test environment's name: ``tests/envs/<name>``, ``.cache/envs/<name>-<hash>``."""
+    major: int
+    decorators: str
+    """The module the DAG file imports ``dag`` and ``task`` from."""
+    server: tuple[str, ...]
+    """The ``airflow`` command serving the REST API (``--port`` is added)."""
+    health: str
+    """A path that answers 200 once the API server is up."""
+    api: str
+    """The REST API's prefix: ``/api/v2`` or ``/api/v1``."""
+    dags_test: tuple[str, ...] = ()
+    """Options of ``airflow dags test``."""
+
+    @property
+    def requirements(self) -> Path:
+        """The pinned requirements of the release's virtualenv."""
+        return ROOT / "tests" / "envs" / self.name / "requirements.txt"
+
+    @property
+    def api_version(self) -> str:
+        """The ``api_version`` option of the bridge and the executors for this release."""
+        return self.api.rsplit("/", 1)[1]
+
+
+AIRFLOW3 = Release(
+    name="airflow",
+    major=3,
+    decorators="airflow.sdk",
+    server=("api-server", "--host", "127.0.0.1", "--workers", "1"),
+    health="/api/v2/monitor/health",
+    api="/api/v2",
+)
+AIRFLOW2 = Release(
+    name="airflow2",
+    major=2,
+    decorators="airflow.decorators",
+    server=("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
+    health="/health",
+    api="/api/v1",
+    # Through the executor (SequentialExecutor): each task runs in `airflow tasks run
+    # --local`, a process of its own, as on a worker. Without it, 2.10's `dags test` runs
+    # tasks in-process and records no task start_date (start_date and duration null).
+    dags_test=("--use-executor",),
+)
+
+
 def _uv() -> str:
     found = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     if not Path(found).exists():
@@ -97,10 +150,10 @@ def _uv() -> str:
     return found
 
 
-def _digest() -> str:
+def _digest(release: Release) -> str:
     hasher = hashlib.sha256()
     for path in (
-        REQUIREMENTS,
+        release.requirements,
         ROOT / "sdk" / "pyproject.toml",
         ROOT / "adapters" / "pyproject.toml",
     ):
@@ -109,9 +162,9 @@ def _digest() -> str:
     return hasher.hexdigest()[:12]
 
 
-def airflow_virtualenv() -> Path:
-    """The cached virtualenv with Airflow and our packages; built on first use."""
-    env = ROOT / ".cache" / "envs" / f"airflow-{_digest()}"
+def airflow_virtualenv(release: Release = AIRFLOW3) -> Path:
+    """The cached virtualenv with ``release`` and our packages; built on first use."""
+    env = ROOT / ".cache" / "envs" / f"{release.name}-{_digest(release)}"
     marker = env / ".complete"
     env.parent.mkdir(parents=True, exist_ok=True)
     with (env.parent / f"{env.name}.lock").open("w") as lock:
@@ -131,7 +184,7 @@ def airflow_virtualenv() -> Path:
                 "--python",
                 python,
                 "-r",
-                str(REQUIREMENTS),
+                str(release.requirements),
                 "-e",
                 str(ROOT / "sdk"),
                 "-e",
@@ -143,7 +196,7 @@ def airflow_virtualenv() -> Path:
             )
             if result.returncode != 0:
                 raise RuntimeError(
-                    f"building the Airflow test environment failed: {' '.join(command)}\n"
+                    f"building the {release.name} test environment failed: {' '.join(command)}\n"
                     f"{result.stdout}\n{result.stderr}"
                 )
         marker.write_text("ok\n")
@@ -163,20 +216,24 @@ class DagTests:
     """The ``airflow dags test`` runs of the session, by DAG id."""
 
     results: dict[str, subprocess.CompletedProcess[str]]
-    offline_spool: Path
+    offline_spool: Path | None = None
+    """The spool of the run made while NATS was down (Airflow 3's session only)."""
 
 
 class AirflowHome:
     """One ``AIRFLOW_HOME`` with SQLite, our DAG file, and a test user."""
 
-    def __init__(self, venv: Path, directory: Path, nats_url: str) -> None:
+    def __init__(
+        self, venv: Path, directory: Path, nats_url: str, release: Release = AIRFLOW3
+    ) -> None:
         self.venv = venv
+        self.release = release
         self.directory = directory
         self.dags = directory / "dags"
         self.dags.mkdir(parents=True, exist_ok=True)
-        (self.dags / "interlock_dags.py").write_text(DAGS)
-        passwords = directory / "passwords.json"
-        passwords.write_text(json.dumps({USERNAME: PASSWORD}))
+        (self.dags / "interlock_dags.py").write_text(
+            DAGS.replace("{decorators}", release.decorators)
+        )
         self.nats_url = nats_url
         self.spool = directory / "spool"
         base = {
@@ -186,12 +243,11 @@ class AirflowHome:
         }
         self.environ: dict[str, str] = {
             **base,
+            # Airflow 2's executors start `airflow tasks run` by name.
+            "PATH": os.pathsep.join((str(venv / "bin"), base.get("PATH", os.defpath))),
             "AIRFLOW_HOME": str(directory),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "interlock-test-jwt-secret-0123456789abcdef",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "INTERLOCK_NATS_URL": nats_url,
             "INTERLOCK_SPOOL_DIR": str(self.spool),
@@ -199,6 +255,35 @@ class AirflowHome:
             # would reach the stream only with the next producer.
             "INTERLOCK_PUBLISH_TIMEOUT": "10",
         }
+        if release.major >= 3:
+            passwords = directory / "passwords.json"
+            passwords.write_text(json.dumps({USERNAME: PASSWORD}))
+            self.environ.update(
+                {
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                    "AIRFLOW__API_AUTH__JWT_SECRET": "interlock-test-jwt-secret-0123456789abcdef",
+                }
+            )
+        else:
+            self.environ.update(
+                {
+                    # /api/v1 with HTTP basic authentication (the user made by prepare()).
+                    "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+                    "AIRFLOW__WEBSERVER__SECRET_KEY": "interlock-test-webserver-secret-0123456789",
+                }
+            )
+
+    def prepare(self) -> None:
+        """Migrate the database, serialize the DAGs, and (Airflow 2) create the test user."""
+        self.check("db", "migrate")
+        self.check("dags", "reserialize")
+        if self.release.major < 3:
+            self.check(
+                "users", "create", "--username", USERNAME, "--password", PASSWORD,
+                "--role", "Admin", "--firstname", "Inter", "--lastname", "Lock",
+                "--email", "interlock@example.com",
+            )  # fmt: skip
 
     def run(
         self, *args: str, environ: Mapping[str, str] | None = None, timeout: float = 300
@@ -214,6 +299,12 @@ class AirflowHome:
             check=False,
         )
 
+    def dags_test(
+        self, dag_id: str, environ: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``airflow dags test DAG_ID`` with the release's options."""
+        return self.run("dags", "test", *self.release.dags_test, dag_id, environ=environ)
+
     def check(self, *args: str) -> None:
         """Run ``airflow ARGS`` and fail with its output unless it succeeds."""
         result = self.run(*args)
@@ -225,28 +316,26 @@ class AirflowHome:
 
 
 class ApiServer:
-    """``airflow api-server`` on a free port, for the bridge and the executors."""
+    """The release's API server on a free port, for the bridge and the executors."""
 
     def __init__(self, home: AirflowHome) -> None:
         self.home = home
+        self.release = home.release
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.directory / "api-server.log"
+        self.log = home.directory / f"{self.release.server[0]}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 180) -> None:
-        """Start it and wait until ``/api/v2/monitor/health`` answers."""
+        """Start it and wait until its health endpoint answers."""
+        command = f"airflow {self.release.server[0]}"
         with self.log.open("wb") as log:
             self._process = subprocess.Popen(
                 [
                     str(self.home.venv / "bin" / "airflow"),
-                    "api-server",
-                    "--host",
-                    "127.0.0.1",
+                    *self.release.server,
                     "--port",
                     str(self.port),
-                    "--workers",
-                    "1",
                 ],
                 env=self.home.environ,
                 cwd=self.home.directory,
@@ -257,14 +346,14 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"airflow api-server exited:\n{self.log.read_text()[-4000:]}")
-            health = f"{self.url}/api/v2/monitor/health"
+                raise RuntimeError(f"{command} exited:\n{self.log.read_text()[-4000:]}")
+            health = f"{self.url}{self.release.health}"
             with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=2):
                 return
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(
-            f"airflow api-server not healthy within {timeout:g} s:\n{self.log.read_text()[-4000:]}"
+            f"{command} not healthy within {timeout:g} s:\n{self.log.read_text()[-4000:]}"
         )
 
     def stop(self) -> None:
@@ -285,14 +374,21 @@ class ApiServer:
 def api_request(
     server: ApiServer, method: str, path: str, json_body: object = None
 ) -> dict[str, object]:
-    """Call the API server as the test user (a fresh JWT); return the JSON answer."""
+    """Call the API server as the test user; return the JSON answer.
+
+    Airflow 3: with a fresh JWT from ``/auth/token``; Airflow 2: with basic authentication.
+    """
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        token = client.post(
-            "/auth/token", json={"username": USERNAME, "password": PASSWORD}
-        ).json()["access_token"]
-        response = client.request(
-            method, path, json=json_body, headers={"Authorization": f"Bearer {token}"}
-        )
+        headers: dict[str, str] = {}
+        basic: httpx.BasicAuth | None = None
+        if server.release.major >= 3:
+            token = client.post(
+                "/auth/token", json={"username": USERNAME, "password": PASSWORD}
+            ).json()["access_token"]
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            basic = httpx.BasicAuth(USERNAME, PASSWORD)
+        response = client.request(method, path, json=json_body, headers=headers, auth=basic)
         response.raise_for_status()
         answer: dict[str, object] = response.json()
         return answer

@@ -1,11 +1,12 @@
-"""Session fixtures of the Airflow adapter's tests: real Airflow, its API server, DAG runs.
+"""Session fixtures of the Airflow adapter's tests: real Airflow 3, its API server, DAG runs.
 
 Everything Airflow costs is paid once per session (see ``airflow_env.py``): the
 virtualenv (cached between sessions), ``airflow db migrate`` and ``dags reserialize``,
 one ``airflow api-server``, and three ``airflow dags test`` runs made with the listener
 plugin loaded — ``interlock_ok`` and ``interlock_fail`` publishing to a JetStream server
 of the session, ``interlock_offline`` with NATS down (its events go to a spool). Tests
-read what those runs left; none starts another Airflow process.
+read what those runs left; none starts another Airflow process. Airflow 2's fixtures are
+in ``v2/conftest.py``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ def airflow_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def airflow_home(tmp_path_factory: pytest.TempPathFactory, airflow_nats: str) -> AirflowHome:
     """A migrated ``AIRFLOW_HOME`` whose DAGs are in the database."""
     home = AirflowHome(airflow_virtualenv(), tmp_path_factory.mktemp("airflow-home"), airflow_nats)
-    home.check("db", "migrate")
-    home.check("dags", "reserialize")
+    home.prepare()
     return home
 
 
@@ -54,11 +54,9 @@ def dag_tests(airflow_home: AirflowHome) -> DagTests:
     """Run the three DAGs once with ``airflow dags test`` (the plugin loaded)."""
     offline_spool = airflow_home.directory / "offline-spool"
     results = {
-        "interlock_ok": airflow_home.run("dags", "test", "interlock_ok"),
-        "interlock_fail": airflow_home.run("dags", "test", "interlock_fail"),
-        "interlock_offline": airflow_home.run(
-            "dags",
-            "test",
+        "interlock_ok": airflow_home.dags_test("interlock_ok"),
+        "interlock_fail": airflow_home.dags_test("interlock_fail"),
+        "interlock_offline": airflow_home.dags_test(
             "interlock_offline",
             environ={
                 "INTERLOCK_NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nothing there
