@@ -97,7 +97,9 @@ def _detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         text = response.text.strip()
-        return text[:200] if text else response.reason_phrase
+        if not text or "html" in response.headers.get("content-type", ""):
+            return response.reason_phrase  # a web page (Airflow 2's webserver) says no more
+        return text[:200]
     if isinstance(body, dict):
         detail = body.get("detail", body.get("title", body))
         if isinstance(detail, list):  # FastAPI validation errors
@@ -190,7 +192,8 @@ class AirflowClient:
             return AirflowRefused(f"{where} ({detail}); {how}", status)
         if status == 429 or status >= 500:
             return AirflowUnavailable(f"{where} ({detail})", status)
-        if status == 404 and path.startswith("/api/"):
+        if status == 404 and (path.startswith("/api/") or path == "/auth/token"):
+            # No /api/v2, or no /auth/token (Airflow 2's webserver has neither).
             detail += (
                 f"; is {self.base} an Airflow with the {self.connection.api_version} API "
                 "(v2: Airflow 3, v1: Airflow 2)?"
