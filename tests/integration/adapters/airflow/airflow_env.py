@@ -97,7 +97,9 @@ class Release:
     """One Airflow major version under test: where its pins are and how it is driven."""
 
     name: str
-    """The test environment's name: ``tests/envs/<name>``, ``.cache/envs/<name>-<hash>``."""
+    """The cached environment's name: ``.cache/envs/<name>-<hash>``."""
+    requirements: Path
+    """The pinned requirements of the release's virtualenv."""
     major: int
     decorators: str
     """The module the DAG file imports ``dag`` and ``task`` from."""
@@ -111,11 +113,6 @@ class Release:
     """Options of ``airflow dags test``."""
 
     @property
-    def requirements(self) -> Path:
-        """The pinned requirements of the release's virtualenv."""
-        return ROOT / "tests" / "envs" / self.name / "requirements.txt"
-
-    @property
     def api_version(self) -> str:
         """The ``api_version`` option of the bridge and the executors for this release."""
         return self.api.rsplit("/", 1)[1]
@@ -123,6 +120,7 @@ class Release:
 
 AIRFLOW3 = Release(
     name="airflow",
+    requirements=ROOT / "tests" / "envs" / "airflow" / "requirements.txt",
     major=3,
     decorators="airflow.sdk",
     server=("api-server", "--host", "127.0.0.1", "--workers", "1"),
@@ -131,6 +129,7 @@ AIRFLOW3 = Release(
 )
 AIRFLOW2 = Release(
     name="airflow2",
+    requirements=ROOT / "tests" / "envs" / "airflow2" / "requirements.txt",
     major=2,
     decorators="airflow.decorators",
     server=("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
@@ -141,6 +140,17 @@ AIRFLOW2 = Release(
     # tasks in-process and records no task start_date (start_date and duration null).
     dags_test=("--use-executor",),
 )
+AIRFLOW2_8 = Release(
+    name="airflow2.8",
+    requirements=ROOT / "tests" / "envs" / "airflow2" / "requirements-2.8.txt",
+    major=2,
+    decorators="airflow.decorators",
+    server=("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
+    health="/health",
+    api="/api/v1",
+    # 2.8 has no --use-executor: tasks run in the `dags test` process.
+)
+"""The oldest Airflow 2 supported: its ``on_task_instance_failed`` has no ``error``."""
 
 
 def _uv() -> str:
