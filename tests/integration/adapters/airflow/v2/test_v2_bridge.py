@@ -8,6 +8,7 @@ stores each change once.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def test_pages_spread_over_several_polls_find_the_same_events(
 
 
 def test_a_run_changed_through_the_api_after_the_checkpoint_is_the_only_new_event(
-    airflow2_api: ApiServer,
+    airflow2_api: ApiServer, airflow2_nats: str, tmp_path: Path
 ) -> None:
     adapter = _adapter(airflow2_api, dag_ids=["interlock_api"])
     try:
@@ -170,6 +171,19 @@ def test_a_run_changed_through_the_api_after_the_checkpoint_is_the_only_new_even
     assert failed.payload["state"] == "failed"
     assert failed.payload["run_type"] == "manual"
     assert failed.payload["logical_date"] is not None  # v1 fills in the trigger time
+
+    # Unlike Airflow 3's API server, Airflow 2's webserver calls no listener hook for a
+    # run marked failed through the API: the bridge is the only source of this event.
+    time.sleep(5)
+    assert _events_of_run(airflow2_nats, run_id) == []
+    _publish(airflow2_nats, tmp_path / "spool", events)
+    assert [(event.id, event.source) for event in _events_of_run(airflow2_nats, run_id)] == [
+        (failed.id, "adapter.airflow.rest")
+    ]
+
+
+def _events_of_run(nats_url: str, run_id: str) -> list[Event]:
+    return [event for event in stored_events(nats_url) if event.payload.get("run_id") == run_id]
 
 
 def test_bad_credentials_are_refused_without_showing_the_password(
