@@ -94,28 +94,22 @@ interlock_api()
 
 @dataclass(frozen=True)
 class Release:
-    """One Airflow major version under test: where its pins are and how it is driven."""
+    """One Airflow release under test: where its pins are and how it is driven."""
 
     name: str
     """The cached environment's name: ``.cache/envs/<name>-<hash>``."""
     requirements: Path
     """The pinned requirements of the release's virtualenv."""
     major: int
+    """2 or 3: how the home is configured (auth) and the API server is called."""
     decorators: str
     """The module the DAG file imports ``dag`` and ``task`` from."""
     server: tuple[str, ...]
     """The ``airflow`` command serving the REST API (``--port`` is added)."""
     health: str
     """A path that answers 200 once the API server is up."""
-    api: str
-    """The REST API's prefix: ``/api/v2`` or ``/api/v1``."""
     dags_test: tuple[str, ...] = ()
     """Options of ``airflow dags test``."""
-
-    @property
-    def api_version(self) -> str:
-        """The ``api_version`` option of the bridge and the executors for this release."""
-        return self.api.rsplit("/", 1)[1]
 
 
 AIRFLOW3 = Release(
@@ -125,7 +119,6 @@ AIRFLOW3 = Release(
     decorators="airflow.sdk",
     server=("api-server", "--host", "127.0.0.1", "--workers", "1"),
     health="/api/v2/monitor/health",
-    api="/api/v2",
 )
 AIRFLOW2 = Release(
     name="airflow2",
@@ -134,7 +127,6 @@ AIRFLOW2 = Release(
     decorators="airflow.decorators",
     server=("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
     health="/health",
-    api="/api/v1",
     # Through the executor (SequentialExecutor): each task runs in `airflow tasks run
     # --local`, a process of its own, as on a worker. Without it, 2.10's `dags test` runs
     # tasks in-process and records no task start_date (start_date and duration null).
@@ -147,7 +139,6 @@ AIRFLOW2_8 = Release(
     decorators="airflow.decorators",
     server=("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
     health="/health",
-    api="/api/v1",
     # 2.8 has no --use-executor: tasks run in the `dags test` process.
 )
 """The oldest Airflow 2 supported: its ``on_task_instance_failed`` has no ``error``."""
