@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
 from interlock.adapters.base import AdapterConfigError, SourceRefused, SourceUnavailable
-from interlock.adapters.db._options import Options
+from interlock.adapters.section_options import Options
 
 __all__ = ["Database", "classify_error", "table_clause"]
 

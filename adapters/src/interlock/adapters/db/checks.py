@@ -23,9 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlock.adapters.base import PollingAdapter, PollResult, SourceRefused, deterministic_id
-from interlock.adapters.db._options import Options
 from interlock.adapters.db._source import Database
 from interlock.adapters.db._values import json_safe
+from interlock.adapters.section_options import Options
 from interlock.sdk.event import Event, utc_now
 
 __all__ = ["SQLCheckAdapter"]

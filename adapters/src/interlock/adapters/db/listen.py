@@ -46,8 +46,8 @@ from interlock.adapters.base import (
     SourceRefused,
     SourceUnavailable,
 )
-from interlock.adapters.db._options import Options
 from interlock.adapters.db._source import classify_error
+from interlock.adapters.section_options import Options
 from interlock.sdk.event import Event, utc_now
 from interlock.sdk.sync import SyncPublisher
 

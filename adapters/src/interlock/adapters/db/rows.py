@@ -26,9 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlock.adapters.base import PollingAdapter, PollResult, deterministic_id
-from interlock.adapters.db._options import Options
 from interlock.adapters.db._source import Database, table_clause
 from interlock.adapters.db._values import decode_mark, encode_mark, json_safe
+from interlock.adapters.section_options import Options
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.event import Event, utc_now
 

@@ -44,8 +44,8 @@ from interlock.adapters.base import (
 )
 from interlock.adapters.prefect._connection import PrefectConnection
 from interlock.adapters.prefect._mapping import to_interlock
-from interlock.adapters.prefect._options import Options
 from interlock.adapters.prefect._state import StreamState
+from interlock.adapters.section_options import Options
 from interlock.sdk.event import Event, utc_now
 
 if TYPE_CHECKING:

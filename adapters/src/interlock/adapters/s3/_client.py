@@ -34,7 +34,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from interlock.adapters.base import SourceRefused, SourceUnavailable
-from interlock.adapters.s3._options import OptionReader
+from interlock.adapters.option_reader import OptionReader
 
 __all__ = ["Connection", "make_client", "source_errors"]
 

@@ -25,9 +25,9 @@ from datetime import timedelta
 from typing import Any
 
 from interlock.adapters.base import PollingAdapter, PollResult
+from interlock.adapters.option_reader import OptionReader
 from interlock.adapters.s3._client import Connection, make_client, source_errors
 from interlock.adapters.s3._formats import NotificationFormatError, parse_notification
-from interlock.adapters.s3._options import OptionReader
 from interlock.sdk.event import Event
 
 __all__ = ["S3NotificationAdapter"]

@@ -24,13 +24,13 @@ from typing import Any
 import msgspec
 
 from interlock.adapters.base import AdapterConfigError, PollingAdapter, PollResult
+from interlock.adapters.option_reader import OptionReader
 from interlock.adapters.s3._client import Connection, make_client, source_errors
 from interlock.adapters.s3._events import (
     normalize_etag,
     object_created,
     object_deleted,
 )
-from interlock.adapters.s3._options import OptionReader
 from interlock.adapters.s3._state import (
     VERSION,
     Checkpoint,

@@ -1,8 +1,10 @@
 """Reading an adapter's TOML options: typed, each read once, and a leftover key is a typo.
 
-Every database adapter builds itself through :class:`Options`, so a wrong type, a
-missing option or a misspelt key fails at start with the adapter's name, the option and
-what to write instead (:class:`~interlock.adapters.base.AdapterConfigError`).
+The database adapters and the Prefect bridge build themselves through :class:`Options`,
+so a wrong type, a missing option or a misspelt key fails at start with the adapter's
+name, the option and what to write instead
+(:class:`~interlock.adapters.base.AdapterConfigError`). It imports nothing beyond the
+SDK, so no adapter pulls in another's dependencies through it.
 """
 
 from __future__ import annotations
@@ -68,14 +70,14 @@ class Options:
             raise self.error(key, f"must be true or false, not {value!r}")
         return value
 
-    def duration(self, key: str, default: str) -> timedelta:
-        """A duration (``"90s"``, ``"5m"``) or a number of seconds; must be positive."""
+    def duration(self, key: str, default: str, *, allow_zero: bool = False) -> timedelta:
+        """A duration (``"90s"``, ``"5m"``) or a number of seconds; positive (or zero)."""
         value = self._take(key)
         try:
             duration = parse_duration(default if value is None else value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from exc
-        if duration <= timedelta(0):
+        if duration < timedelta(0) or (duration == timedelta(0) and not allow_zero):
             raise self.error(key, f"must be positive, not {value!r}")
         return duration
 

@@ -1,5 +1,7 @@
 """Reading an adapter's options from its TOML section, each mistake named by its option.
 
+Shared by the adapters that must not import each other's dependencies (S3, Airflow).
+
 :class:`OptionReader` hands out typed values and remembers which options it was asked
 for, so :meth:`~OptionReader.finish` can refuse a misspelt option (``buckt = ...``)
 instead of silently ignoring it.
@@ -106,3 +108,12 @@ class OptionReader:
         if unknown:
             known = ", ".join(sorted(self._asked))
             raise self.error(unknown[0], f"is not an option of {kind!r} (options: {known})")
+
+    def string_list(self, option: str) -> list[str]:
+        """A list of non-empty strings (empty when unset)."""
+        value = self._get(option)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(option, f"must be a list of non-empty strings, not {value!r}")
+        return list(value)
