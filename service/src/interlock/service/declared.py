@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.deployments.catalog import DEFAULT_QUEUE
 from interlock.service.store import AlreadyExists, Store, StoreError
 
 __all__ = ["apply_declared"]
@@ -57,8 +58,8 @@ async def apply_declared(store: Store, path: Path) -> list[str]:
     """
     created: list[str] = []
     try:
-        await store.queues.create("default")
-        created.append("queue default")
+        await store.queues.create(DEFAULT_QUEUE)
+        created.append(f"queue {DEFAULT_QUEUE}")
     except AlreadyExists:
         pass
     document = _read(path)
@@ -85,7 +86,7 @@ async def apply_declared(store: Store, path: Path) -> list[str]:
             await store.deployments.create(
                 name,
                 target=spec["target"],
-                queue=spec.get("queue", "default"),
+                queue=spec.get("queue", DEFAULT_QUEUE),
                 schedule=spec.get("schedule"),
                 parameters=spec.get("parameters", {}),
                 tags=spec.get("tags", []),
@@ -94,7 +95,7 @@ async def apply_declared(store: Store, path: Path) -> list[str]:
             created.append(f"deployment {name}")
         except AlreadyExists:
             stored = await store.deployments.get(name)
-            if stored.target != spec["target"] or stored.queue != spec.get("queue", "default"):
+            if stored.target != spec["target"] or stored.queue != spec.get("queue", DEFAULT_QUEUE):
                 logger.warning(
                     "deployment %s in %s differs from the stored one; the stored one stays "
                     "(change it through the API)",

@@ -32,9 +32,11 @@ from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
 from interlock.service.declared import apply_declared
+from interlock.service.deployments.worker import Worker
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
 from interlock.service.pipeline.consumer import Pipeline
@@ -77,8 +79,8 @@ class Service:
         self.services: Services | None = None
         self.pipeline: Pipeline | None = None
         self.scheduler: Scheduler | None = None
-        self.dispatcher: Any = None
-        self.worker: Any = None
+        self.dispatcher: Dispatcher | None = None
+        self.worker: Worker | None = None
         self._nc: NATS | None = None
         self._publisher: Publisher | None = None
         self._uvicorn: Any = None
@@ -125,13 +127,11 @@ class Service:
             metrics=Metrics(),
             rules=host,
         )
-        self.dispatcher = self._make_dispatcher(services)
-        wake = getattr(self.dispatcher, "wake", None)
-        self.pipeline = Pipeline(services, host, self._nc, on_queued=wake)
+        self.dispatcher = Dispatcher(services)
+        self.pipeline = Pipeline(services, host, self._nc, on_queued=self.dispatcher.wake)
         await self.pipeline.start()
         self._spawn(self.pipeline.run(), "pipeline")
-        if self.dispatcher is not None:
-            self._spawn(self.dispatcher.run(), "dispatcher")
+        self._spawn(self.dispatcher.run(), "dispatcher")
         if self.run_worker:
             await self._start_worker(services)
         self.scheduler = Scheduler(
@@ -174,14 +174,7 @@ class Service:
         changed = sum(1 for change in changes if change.change != "unchanged")
         logger.info("rules: %d from %s (%d new or changed)", len(changes), rules_dir, changed)
 
-    def _make_dispatcher(self, services: Services) -> Any:
-        from interlock.service.actions.dispatcher import Dispatcher  # noqa: PLC0415
-
-        return Dispatcher(services)
-
     async def _start_worker(self, services: Services) -> None:
-        from interlock.service.deployments.worker import Worker  # noqa: PLC0415
-
         # Every queue known at start (the default one and those declared in the
         # deployments file); queues created later need a restart or `interlock worker`.
         queues = [queue.name for queue in await services.store.queues.list()]

@@ -24,6 +24,7 @@ at once. Messages name the DAG and Airflow's base URL, never a password or token
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 from collections.abc import Mapping
@@ -67,7 +68,7 @@ def run_id_for(request: ActionRequest) -> str:
     return f"interlock__{request.idempotency_key}"
 
 
-class _AirflowExecutor:
+class _AirflowExecutor(abc.ABC):
     """Reads the action's fields and connection, and keeps one client per Airflow."""
 
     kind = ""
@@ -129,6 +130,7 @@ class _AirflowExecutor:
         except AirflowError as exc:
             raise ActionFailed(f"{self.kind} of DAG {dag_id!r}: {exc}", retryable=False) from exc
 
+    @abc.abstractmethod
     def _call(
         self,
         client: AirflowClient,
@@ -136,7 +138,7 @@ class _AirflowExecutor:
         fields: dict[str, Any],
         request: ActionRequest,
     ) -> ActionResult:
-        raise NotImplementedError
+        """Make the API call(s) of this kind of action (in a worker thread)."""
 
     async def close(self) -> None:
         """Close the HTTP clients."""

@@ -187,7 +187,7 @@ class Pipeline:
                 delay = min(delay * 2, _RETRY_MAX)
                 if isinstance(exc, NotFoundError):
                     await self._recreate_after_loss()
-        await self._save_checkpoint(force=True)
+        await self._save_checkpoint()
 
     async def _recreate_after_loss(self) -> None:
         with contextlib.suppress(NatsError, OSError):
@@ -299,11 +299,11 @@ class Pipeline:
     def _checkpoint(self) -> Checkpoint:
         return Checkpoint(state=self.engine.export_state(), stream_sequence=self._last_sequence)
 
-    async def _save_checkpoint(self, *, force: bool = False) -> None:
-        if self._dirty or force:
-            with contextlib.suppress(StoreError):
-                await self.services.store.store_batch([], [], self._checkpoint())
-                self._dirty = False
+    async def _save_checkpoint(self) -> None:
+        """Save the engine's state on a clean stop, so the next start replays nothing."""
+        with contextlib.suppress(StoreError):
+            await self.services.store.store_batch([], [], self._checkpoint())
+            self._dirty = False
 
     # -- side effects --------------------------------------------------------------------
 
