@@ -108,7 +108,9 @@ def serve(nats_url: str, scratch: str, port: int, profile_path: str | None) -> N
         await publisher.close()
         await store.close()
 
-    asyncio.run(run())
+    from interlock.service.event_loop import run as run_loop  # noqa: PLC0415
+
+    run_loop(run())
     if profiler and profile_path:
         profiler.dump_stats(profile_path)
 

@@ -10,6 +10,9 @@
   time): p50, p95, p99.
 
     python tests/perf/bench_service.py [--seconds 10] [--out .bench]
+
+The webhook receiver runs in a process of its own (HTTP/1.1, keep-alive) and stamps each
+request's arrival. ``BENCH_PROFILE=FILE`` runs the server under cProfile into ``FILE``.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
 
-from harness.receiver import http_receiver
+from harness.receiver_process import ReceiverProcess
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = 1_000
+PROFILE = (
+    ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+)
 _SERVING = re.compile(r"serving the API at (http://\S+)")
 
 
@@ -64,7 +70,7 @@ def launch(env: dict[str, str], log: Path, cwd: Path) -> tuple[subprocess.Popen[
     started = time.perf_counter()
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "interlock.sdk.cli", "server"],
+            [sys.executable, *PROFILE, "-m", "interlock.sdk.cli", "server"],
             env=env,
             cwd=cwd,
             stdout=output,
@@ -85,6 +91,12 @@ def launch(env: dict[str, str], log: Path, cwd: Path) -> tuple[subprocess.Popen[
             pass
         time.sleep(0.01)
     return process, url, time.perf_counter() - started
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -148,49 +160,63 @@ async def steady(url: str, rate: int, seconds: float, spool: Path) -> int:
 
 def latency(scratch: Path, seconds: float) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    with (
-        http_receiver() as receiver,
-        EmbeddedNatsServer(store_dir=scratch / "lat" / "js", port=0) as nats_server,
-    ):
-        rules_dir = scratch / "lat" / "rules"
-        rules_dir.mkdir(parents=True)
-        (rules_dir / "bench.py").write_text(rules_module(receiver.url))
-        env = {
-            **os.environ,
-            "INTERLOCK_NATS_URL": nats_server.url,
-            "INTERLOCK_DATABASE_URL": f"sqlite:///{scratch / 'lat' / 'interlock.db'}",
-            "INTERLOCK_SECRET_KEY": Fernet.generate_key().decode(),
-            "INTERLOCK_DATA_DIR": str(scratch / "lat" / "data"),
-            "INTERLOCK_RULES_DIR": str(rules_dir),
-            "INTERLOCK_API__PORT": "0",
+    receiver = ReceiverProcess(scratch)
+    receiver.start()
+    phases: list[tuple[int, float, float, float]] = []  # rate, start, end, server CPU share
+    try:
+        with EmbeddedNatsServer(store_dir=scratch / "lat" / "js", port=0) as nats_server:
+            rules_dir = scratch / "lat" / "rules"
+            rules_dir.mkdir(parents=True)
+            (rules_dir / "bench.py").write_text(rules_module(receiver.url))
+            env = {
+                **os.environ,
+                "INTERLOCK_NATS_URL": nats_server.url,
+                "INTERLOCK_DATABASE_URL": f"sqlite:///{scratch / 'lat' / 'interlock.db'}",
+                "INTERLOCK_SECRET_KEY": Fernet.generate_key().decode(),
+                "INTERLOCK_DATA_DIR": str(scratch / "lat" / "data"),
+                "INTERLOCK_RULES_DIR": str(rules_dir),
+                "INTERLOCK_API__PORT": "0",
+            }
+            process, _, _ = launch(env, scratch / "lat" / "server.log", scratch / "lat")
+            try:
+                expected = 0
+                for rate in (100, 1_000):
+                    cpu = process_cpu(process.pid)
+                    started = time.time()
+                    sent = asyncio.run(
+                        steady(nats_server.url, rate, seconds, scratch / f"sp{rate}")
+                    )
+                    ended = time.time()
+                    expected += (sent + 9) // 10
+                    receiver.wait_for(expected)
+                    cpu = (process_cpu(process.pid) - cpu) / seconds
+                    phases.append((rate, started, ended, cpu))
+            finally:
+                stop(process)
+    finally:
+        recorded = receiver.stop()
+    for rate, started, ended, cpu in phases:
+        delays = sorted(
+            (arrived - datetime.fromisoformat(json.loads(body)["sent"]).timestamp()) * 1000
+            for path, arrived, body in recorded.requests
+            if path == "/hook"
+            and started <= datetime.fromisoformat(json.loads(body)["sent"]).timestamp() <= ended
+        )
+        result = {
+            "actions": len(delays),
+            "p50_ms": round(statistics.median(delays), 1),
+            "p95_ms": round(delays[int(len(delays) * 0.95) - 1], 1),
+            "p99_ms": round(delays[int(len(delays) * 0.99) - 1], 1),
+            "max_ms": round(delays[-1], 1),
+            "server_cpu_share": round(cpu, 2),
         }
-        process, _, _ = launch(env, scratch / "lat" / "server.log", scratch / "lat")
-        try:
-            for rate in (100, 1_000):
-                first = len(receiver.received("/hook"))
-                sent = asyncio.run(steady(nats_server.url, rate, seconds, scratch / f"sp{rate}"))
-                expected = first + (sent + 9) // 10
-                found = receiver.wait_for(expected, "/hook", timeout=120)[first:]
-                arrived = receiver.arrivals[first:expected]
-                delays = sorted(
-                    (at - datetime.fromisoformat(r.json()["sent"])).total_seconds() * 1000
-                    for r, at in zip(found, arrived, strict=True)
-                )
-                result = {
-                    "events": sent,
-                    "actions": len(delays),
-                    "p50_ms": round(statistics.median(delays), 1),
-                    "p95_ms": round(delays[int(len(delays) * 0.95) - 1], 1),
-                    "p99_ms": round(delays[int(len(delays) * 0.99) - 1], 1),
-                }
-                figures[f"{rate}_per_s"] = result
-                print(
-                    f"publish → webhook start at {rate:,} events/s ({RULES:,} rules, "
-                    f"{len(delays)} actions): p50 {result['p50_ms']} ms, "
-                    f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms"
-                )
-        finally:
-            stop(process)
+        figures[f"{rate}_per_s"] = result
+        print(
+            f"publish → webhook start at {rate:,} events/s ({RULES:,} rules, "
+            f"{len(delays)} actions): p50 {result['p50_ms']} ms, "
+            f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
+            f"server CPU {cpu:.0%}"
+        )
     return figures
 
 

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
 
 from harness.nats import nats_client
+from harness.receiver_process import ReceiverProcess
 from interlock.rules import Rule, on, webhook
 from interlock.rules.clock import SystemClock
 from interlock.rules.engine.engine import Engine
@@ -53,32 +53,7 @@ from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.settings import load_settings
 from interlock.service.store import Store, outbox_entries
 
-RECEIVER = Path(__file__).resolve().parents[1] / "integration/service/actions/receiver.py"
 QUEUE_BATCH = 500
-
-
-def start_receiver(scratch: Path) -> tuple[subprocess.Popen[str], int]:
-    """The receiver in its own process (so it does not share the dispatcher's core)."""
-    port_file = scratch / "receiver.port"
-    process = subprocess.Popen(
-        [sys.executable, str(RECEIVER), str(port_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not port_file.exists() or not port_file.read_text():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError("the receiver did not start")
-        time.sleep(0.05)
-    return process, int(port_file.read_text())
-
-
-def stop_receiver(process: subprocess.Popen[str]) -> dict[str, int]:
-    """Stop it and return its count of requests by Idempotency-Key."""
-    out, _ = process.communicate(timeout=60)
-    keys: dict[str, int] = json.loads(out)["keys"]
-    return keys
 
 
 async def queue(store: Store, rule: Rule, count: int) -> None:
@@ -134,7 +109,9 @@ async def main(count: int, out: Path) -> dict[str, object]:
         scratch = Path(scratch_name)
         async with nats_client(server.url) as client:
             await ensure_streams(client.jetstream())
-        receiver, port = start_receiver(scratch)
+        receiver = ReceiverProcess(scratch)
+        receiver.start()
+        port = receiver.port
         url = f"sqlite:///{scratch / 'interlock.db'}"
         key = Fernet.generate_key().decode()
         settings = load_settings(
@@ -195,7 +172,7 @@ async def main(count: int, out: Path) -> dict[str, object]:
         engine.dispose()
         await publisher.close()
         await store.close()
-        keys = stop_receiver(receiver)
+        keys = receiver.stop().keys
 
     received = {k.replace("-", "") for k in keys if k.replace("-", "") in stored_keys}
     lost = len(stored_keys - received) + (count - by_state.get("succeeded", 0))
@@ -234,4 +211,6 @@ if __name__ == "__main__":
     parser.add_argument("--actions", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.actions, arguments.out))
+    from interlock.service.event_loop import run
+
+    run(main(arguments.actions, arguments.out))

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-__all__ = ["Receiver", "Request"]
+__all__ = ["COUNT_PATH", "Receiver", "Request"]
+
+COUNT_PATH = "/__count"
+"""``GET`` it for ``{"count": N}``, the requests recorded so far (itself excluded)."""
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes = b""
+    arrived: float = 0.0
+    """When the request was read whole (``time.time()``)."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -80,14 +86,18 @@ class Receiver:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
-                request = Request(method, path, headers, body)
-                self.requests.append(request)
-                if request.key:
-                    self.keys[request.key] += 1
-                status, delay = self.respond(request)
+                request = Request(method, path, headers, body, time.time())
+                payload = b'{"ok": true}'
+                if path == COUNT_PATH:  # asked how many arrived; not recorded
+                    status, delay = 200, 0.0
+                    payload = json.dumps({"count": len(self.requests)}).encode()
+                else:
+                    self.requests.append(request)
+                    if request.key:
+                        self.keys[request.key] += 1
+                    status, delay = self.respond(request)
                 if delay:
                     await asyncio.sleep(delay)
-                payload = b'{"ok": true}'
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(payload)}\r\n\r\n".encode()
@@ -103,12 +113,24 @@ class Receiver:
 
 
 async def _serve_forever(port_file: str) -> None:
-    """For the benchmark: serve, and print the key counts when stdin closes."""
+    """For the benchmarks: serve; when stdin closes, print the key counts and requests.
+
+    Each request is printed as ``[path, arrival time, body]``.
+    """
     async with Receiver() as receiver:
         Path(port_file).write_text(str(receiver.port))  # noqa: ASYNC240 - a few bytes, once
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)
-        print(json.dumps({"requests": len(receiver.requests), "keys": dict(receiver.keys)}))
+        received = [[r.path, r.arrived, r.body.decode()] for r in receiver.requests]
+        print(
+            json.dumps(
+                {
+                    "requests": len(receiver.requests),
+                    "keys": dict(receiver.keys),
+                    "received": received,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -120,7 +120,6 @@ class Dispatcher:
         self._running: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[object]] = set()
         self._stopping = False
-        self._last_housekeeping = 0.0
         self.executed = 0
         """Executions finished by this dispatcher (for tests and benchmarks)."""
 
@@ -142,6 +141,9 @@ class Dispatcher:
         if self.registry is None:
             self.registry = Registry.load(self.services)
         recorder = asyncio.create_task(self._record_loop(), name=f"{self.name}-recorder")
+        housekeeper = asyncio.create_task(
+            self._housekeeping_loop(), name=f"{self.name}-housekeeping"
+        )
         logger.info(
             "dispatcher %s running (concurrency %d, timeout %.0f s, %d attempts)",
             self.name,
@@ -153,7 +155,6 @@ class Dispatcher:
         try:
             while not self._stopping:
                 try:
-                    await self._housekeeping()
                     full = await self._claim()
                     delay = 0.1
                 except StoreError as exc:
@@ -177,9 +178,10 @@ class Dispatcher:
                 task.cancel()
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
-            recorder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recorder
+            for helper in (recorder, housekeeper):
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             if self._ended:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._record())
@@ -202,13 +204,20 @@ class Dispatcher:
                 waiter.cancel()
         self._wake.clear()
 
-    async def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_housekeeping < self.poll_interval:
-            return
-        self._last_housekeeping = now
-        await approvals.expire_due(self.services)
-        await self.services.store.outbox.sweep_suspended()
+    async def _housekeeping_loop(self) -> None:
+        """Every ``poll_interval``: expire due approvals, mark suspended actions.
+
+        A task of its own, so that its transactions never hold up a claim.
+        """
+        while True:
+            try:
+                await approvals.expire_due(self.services)
+                await self.services.store.outbox.sweep_suspended()
+            except StoreError as exc:
+                logger.warning("dispatcher: housekeeping failed (%s); retrying", exc)
+            except Exception:
+                logger.exception("dispatcher: unexpected error in housekeeping")
+            await asyncio.sleep(self.poll_interval)
 
     def _free(self) -> int:
         return self.settings.concurrency - len(self._running)

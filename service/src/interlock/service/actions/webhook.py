@@ -7,85 +7,49 @@ name the method, the status and the URL's origin (``https://host:port``): never 
 or query, where tokens live; and while httpx's own logger would log a request (at INFO),
 the URL is registered with :func:`~interlock.service.actions.redact.hiding`.
 
-Connections are pooled in a set of small ``httpx.AsyncClient`` s (each keeps at most
-:data:`CONNECTIONS_PER_CLIENT` connections), one lent to each request in flight, rather
-than one client with as many connections as requests: httpcore's pool looks at every
-connection it holds on every request, so one client with 64 connections spends more
-time there than on the request (measured here, to one local receiver with 64 requests in
-flight: one client 287 requests/s, 64 clients of one connection 1,085/s).
+Requests are built by one ``httpx.AsyncClient`` and sent through one aiohttp
+connection pool (:class:`~interlock.service.actions.aiohttp_transport.AiohttpTransport`),
+with keep-alive connections shared by every action in flight.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from interlock.service.actions.aiohttp_transport import AiohttpTransport
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.redact import hiding, url_origin
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
 
-__all__ = ["CONNECTIONS_PER_CLIENT", "IDEMPOTENCY_HEADER", "WebhookExecutor"]
+__all__ = ["IDEMPOTENCY_HEADER", "WebhookExecutor"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-CONNECTIONS_PER_CLIENT = 4
-"""Keep-alive connections each pooled client holds (to as many hosts)."""
+MAX_CONNECTIONS_MARGIN = 16
+"""Connections allowed beyond the dispatcher's concurrency (closing ones linger)."""
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _HTTPX_LOG = logging.getLogger("httpx")
 """httpx logs each request's full URL at INFO; while it would, the URL is hidden."""
 
 
-class _Clients:
-    """HTTP clients lent one per request, most recently used first (warm connections)."""
-
-    def __init__(self, make: Callable[[], httpx.AsyncClient]) -> None:
-        self._make = make
-        self._idle: list[httpx.AsyncClient] = []
-        self._all: list[httpx.AsyncClient] = []
-
-    @asynccontextmanager
-    async def lend(self) -> AsyncIterator[httpx.AsyncClient]:
-        client = self._idle.pop() if self._idle else None
-        if client is None:
-            client = self._make()
-            self._all.append(client)
-        try:
-            yield client
-        finally:
-            self._idle.append(client)
-
-    async def close(self) -> None:
-        for client in self._all:
-            await client.aclose()
-        self._all.clear()
-        self._idle.clear()
-
-
 class WebhookExecutor:
     """Calls HTTP endpoints for ``webhook`` actions (pooled connections, see above)."""
 
-    def __init__(
-        self, services: Services, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        timeout = services.settings.actions.timeout.total_seconds()
-        limits = httpx.Limits(
-            max_connections=CONNECTIONS_PER_CLIENT,
-            max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+    def __init__(self, services: Services) -> None:
+        actions = services.settings.actions
+        transport = AiohttpTransport(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=actions.concurrency + MAX_CONNECTIONS_MARGIN,
         )
-        tls = httpx.create_ssl_context()  # loaded once: ~30 ms per client otherwise
-        self.clients = _Clients(
-            lambda: httpx.AsyncClient(
-                timeout=timeout,
-                limits=limits,
-                follow_redirects=False,
-                transport=transport,
-                verify=tls,
-            )
+        self.client = httpx.AsyncClient(
+            timeout=actions.timeout.total_seconds(),
+            follow_redirects=False,
+            transport=transport,
         )
 
     async def execute(self, request: ActionRequest) -> ActionResult:
@@ -100,10 +64,9 @@ class WebhookExecutor:
         hide = hiding(url) if _HTTPX_LOG.isEnabledFor(logging.INFO) else nullcontext()
         try:
             with hide:
-                async with self.clients.lend() as client:
-                    response = await client.request(
-                        method, url, headers=headers, json=body if body is not None else None
-                    )
+                response = await self.client.request(
+                    method, url, headers=headers, json=body if body is not None else None
+                )
         except httpx.TimeoutException:
             raise ActionFailed(f"webhook {method} {origin}: timed out") from None
         except httpx.TransportError as exc:
@@ -122,4 +85,4 @@ class WebhookExecutor:
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self.clients.close()
+        await self.client.aclose()

@@ -53,7 +53,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    from interlock.service.event_loop import run  # noqa: PLC0415
+
+    return run(_serve_async(args))
+
+
+async def _serve_async(args: argparse.Namespace) -> int:
     from interlock.service.server import Service  # noqa: PLC0415 - heavy imports
 
     settings = load_settings(args.config, **_overrides(args))

@@ -78,7 +78,13 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-async def _work(args: argparse.Namespace) -> int:
+def _work(args: argparse.Namespace) -> int:
+    from interlock.service.event_loop import run  # noqa: PLC0415
+
+    return run(_work_async(args))
+
+
+async def _work_async(args: argparse.Namespace) -> int:
     from interlock.service.deployments.standalone import standalone_services  # noqa: PLC0415
     from interlock.service.deployments.worker import Worker  # noqa: PLC0415
 

@@ -65,6 +65,8 @@ from interlock.service.store.records import ActionBreaker, ActionState, OutboxAc
 __all__ = ["FinishReport", "Outbox", "Outcome"]
 
 DEFAULT_LEASE = timedelta(minutes=5)
+_BREAKER_CHUNK = 400
+"""Actions per breaker reset statement (two bound parameters each)."""
 
 
 class Outbox:
@@ -230,14 +232,20 @@ class Outbox:
     async def _reset_breakers(
         self, connection: AsyncConnection, actions: set[tuple[str, int]]
     ) -> None:
+        """Close the count of failures in a row of each action that just succeeded.
+
+        One statement per chunk of actions: a batch of successes touches hundreds of
+        rules' breakers, of which almost none has failures to reset.
+        """
         b = t.action_breakers
         now = self._db.now()
-        for rule, index in sorted(actions):
+        ordered = sorted(actions)
+        for start in range(0, len(ordered), _BREAKER_CHUNK):
+            chunk = ordered[start : start + _BREAKER_CHUNK]
             await connection.execute(
                 sa.update(b)
                 .where(
-                    b.c.rule == rule,
-                    b.c.action_index == index,
+                    sa.tuple_(b.c.rule, b.c.action_index).in_(chunk),
                     b.c.failures > 0,
                     sa.not_(b.c.suspended),
                 )
