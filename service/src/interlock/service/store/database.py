@@ -208,8 +208,11 @@ class _Turn:
         self._display_url = display_url
 
     async def __aenter__(self) -> None:
+        # Not asyncio.wait_for: on 3.11 it can be cancelled just after the lock was
+        # granted, and the lock stays held for ever.
         try:
-            await asyncio.wait_for(self._lock.acquire(), SQLITE_BUSY_TIMEOUT)
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT):
+                await self._lock.acquire()
         except TimeoutError:
             raise StoreUnavailable(
                 self._display_url,

@@ -85,9 +85,13 @@ class Outbox:
         """
         now = self._db.now()
         o = t.outbox
-        due = sa.or_(
-            sa.and_(o.c.state == "pending", o.c.next_attempt_at <= now),
-            sa.and_(o.c.state == "running", o.c.claimed_until < now),
+        # Expired leases first go back to pending (their next_attempt_at is old, so
+        # they come first): the claim below then reads one index in its own order and
+        # stops at the limit, where an OR of both kinds of row sorted every due row.
+        expired = (
+            sa.update(o)
+            .where(o.c.state == "running", o.c.claimed_until < now)
+            .values(state="pending", claimed_by=None, claimed_until=None)
         )
         earlier = o.alias("earlier")
         awaiting_approval = sa.exists().where(
@@ -102,7 +106,12 @@ class Outbox:
         )
         chosen = (
             sa.select(o.c.idempotency_key)
-            .where(due, ~awaiting_approval, ~breaker_open)
+            .where(
+                o.c.state == "pending",
+                o.c.next_attempt_at <= now,
+                ~awaiting_approval,
+                ~breaker_open,
+            )
             .order_by(o.c.next_attempt_at, o.c.firing_id, o.c.action_index)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -121,6 +130,7 @@ class Outbox:
             .returning(*o.c)
         )
         async with self._db.transaction() as connection:
+            await connection.execute(expired)
             rows = (await connection.execute(claim)).all()
         actions = [_action(row) for row in rows]
         return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))

@@ -153,7 +153,7 @@ outbox = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("firing_id", "action_index"),
     _states("state", ACTION_STATES),
-    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "state", "next_attempt_at", "firing_id", "action_index"),
     sa.Index(None, "rule", "action_index", "state"),
 )
 
