@@ -257,4 +257,6 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.out))
+    from interlock.service.event_loop import run
+
+    run(main(arguments.events, arguments.out))

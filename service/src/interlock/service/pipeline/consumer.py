@@ -289,8 +289,9 @@ class Pipeline:
             self._dirty = False
             self._last_checkpoint = time.monotonic()
             self.stats.checkpoints += 1
+        stored = set(result.stored)
         for firing in firings:
-            if firing.id in result.stored:
+            if firing.id in stored:
                 self.services.metrics.firings.labels(firing.status).inc()
         self.stats.firings += len(result.stored)
         if result.queued and self.on_queued is not None:
