@@ -44,6 +44,8 @@ from interlock.service.embedded_nats import EmbeddedNatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = 1_000
+SETTLE = 3.0
+"""Seconds between phases, so that one phase's tail is not the next one's start."""
 PHASES = ((100, 10), (1_000, 10), (1_000, 100))
 """(events per second, one event in N fires a rule): 10% as the heavy case, 1% as in
 the pipeline's throughput benchmark."""
@@ -194,6 +196,7 @@ def latency(scratch: Path, seconds: float) -> dict[str, Any]:
                     ended = time.time()
                     expected += (sent + every - 1) // every
                     receiver.wait_for(expected)
+                    time.sleep(SETTLE)  # the phase's own events and actions done
                     cpu = (process_cpu(process.pid) - cpu) / seconds
                     phases.append((rate, every, started, ended, cpu))
             finally:

@@ -43,7 +43,6 @@ from datetime import datetime
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -54,6 +53,7 @@ from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event
 from interlock.sdk.subjects import DEAD_REASON_HEADER, DEAD_SUBJECT_PREFIX
 from interlock.service.context import Services
+from interlock.service.pipeline.pull import PullFetcher
 from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.store import Checkpoint, OutboxEntry, StoreError
@@ -110,7 +110,7 @@ class Pipeline:
         self.checkpoint_interval = settings.checkpoint_interval.total_seconds()
         self.recent = RecentEvents()
         self.stats = PipelineStats()
-        self._subscription: object | None = None
+        self._fetcher = PullFetcher(nc, EVENTS_STREAM, CONSUMER_NAME)
         self._last_sequence = 0
         self._next_batch = 1
         self._last_checkpoint = 0.0
@@ -152,9 +152,8 @@ class Pipeline:
             max_ack_pending=max(20_000, self.batch_size * 8),
             ack_wait=120,
         )
-        self._subscription = await self.js.pull_subscribe(
-            subject_filter(">"), durable=CONSUMER_NAME, stream=EVENTS_STREAM, config=config
-        )
+        await self.js.add_consumer(EVENTS_STREAM, config)
+        await self._fetcher.start()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -188,6 +187,8 @@ class Pipeline:
                 if isinstance(exc, NotFoundError):
                     await self._recreate_after_loss()
         await self._save_checkpoint()
+        with contextlib.suppress(NatsError, OSError):
+            await self._fetcher.close()
 
     async def _recreate_after_loss(self) -> None:
         with contextlib.suppress(NatsError, OSError):
@@ -206,11 +207,8 @@ class Pipeline:
         return min(self.max_wait, max(_MIN_WAIT, until))
 
     async def _fetch(self, timeout: float) -> list[Msg]:
-        subscription = self._subscription
-        assert subscription is not None
-        try:
-            messages: list[Msg] = await subscription.fetch(self._next_batch, timeout=timeout)  # type: ignore[attr-defined]
-        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came
+        messages = await self._fetcher.fetch(self._next_batch, timeout)
+        if not messages:
             self._next_batch = 1
             return []
         # A pull request waits until its whole batch is there (or it expires), so ask for
