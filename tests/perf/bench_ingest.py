@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import multiprocessing
 import os
@@ -99,6 +100,8 @@ def serve(nats_url: str, scratch: str, port: int, profile_path: str | None) -> N
             create_app(services), host="127.0.0.1", port=port, log_level="warning"
         )
         server = uvicorn.Server(config)
+        gc.collect()  # as `interlock server` does once it has started
+        gc.freeze()
         signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         if profiler:
             profiler.enable()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import platform
 import statistics
@@ -133,6 +134,8 @@ async def make_pipeline(
     client = await connect(NatsOptions(servers=(nats_url,), name="bench"))
     pipeline = Pipeline(services, host, client)
     await pipeline.start()
+    gc.collect()  # as `interlock server` does once it has started
+    gc.freeze()
     return pipeline, store, publisher, client
 
 

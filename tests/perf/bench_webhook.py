@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -145,6 +146,8 @@ async def main(count: int, out: Path) -> dict[str, object]:
         queue_seconds = time.perf_counter() - queued_at
 
         dispatcher = Dispatcher(services)
+        gc.collect()  # as `interlock server` does once it has started
+        gc.freeze()
         started = time.perf_counter()
         task = asyncio.create_task(dispatcher.run())
         engine = sa.create_engine(url)
