@@ -128,7 +128,11 @@ class PullFetcher:
         self._open = True
         self._expected = batch
         self._lost_at = time.monotonic() + timeout + _LOST_MARGIN
-        await self._nc.publish(self._api, payload, reply=self._inbox)
+        try:
+            await self._nc.publish(self._api, payload, reply=self._inbox)
+        except BaseException:
+            self._open = False  # never sent: the next fetch asks again
+            raise
 
     def _deliver(self, msg: Msg) -> None:
         status = msg.headers.get(_STATUS) if msg.headers else None
