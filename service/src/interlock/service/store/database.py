@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
@@ -177,7 +178,8 @@ class Database:
             # without an fsync per commit; a power loss may roll back the last commits,
             # which is safe here: firings and the engine checkpoint roll back together,
             # and the events since are still in JetStream, fed again at start.
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            _switch_to_wal(cursor)
+            for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
@@ -198,6 +200,27 @@ class Database:
                 "application_name": "interlock",
             },
         )
+
+
+_WAL_RETRY = 0.01
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the database.
+
+    Switching a new database to WAL needs it to itself, and SQLite answers "database is
+    locked" at once instead of waiting ``busy_timeout`` (seen with replicas migrating a
+    new database at the same moment). Only a connection's first statement waits here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as error:
+            if "database is locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY)
 
 
 class _Turn:
