@@ -209,15 +209,21 @@ class Dispatcher:
 
         A task of its own, so that its transactions never hold up a claim.
         """
+        delay = self.poll_interval
         while True:
             try:
                 await approvals.expire_due(self.services)
                 await self.services.store.outbox.sweep_suspended()
+                delay = self.poll_interval
             except StoreError as exc:
-                logger.warning("dispatcher: housekeeping failed (%s); retrying", exc)
+                logger.warning(
+                    "dispatcher: housekeeping failed (%s); retrying in %.1f s", exc, delay
+                )
+                delay = min(delay * 2, _STORE_RETRY_MAX)
             except Exception:
                 logger.exception("dispatcher: unexpected error in housekeeping")
-            await asyncio.sleep(self.poll_interval)
+                delay = min(delay * 2, _STORE_RETRY_MAX)
+            await asyncio.sleep(delay)
 
     def _free(self) -> int:
         return self.settings.concurrency - len(self._running)
