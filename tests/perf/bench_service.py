@@ -203,12 +203,14 @@ def latency(scratch: Path, seconds: float) -> dict[str, Any]:
                 stop(process)
     finally:
         recorded = receiver.stop()
+    hooks = [  # (sent, arrived) of every webhook, each body decoded once
+        (datetime.fromisoformat(json.loads(body)["sent"]).timestamp(), arrived)
+        for path, arrived, body in recorded.requests
+        if path == "/hook"
+    ]
     for rate, every, started, ended, cpu in phases:
         delays = sorted(
-            (arrived - datetime.fromisoformat(json.loads(body)["sent"]).timestamp()) * 1000
-            for path, arrived, body in recorded.requests
-            if path == "/hook"
-            and started <= datetime.fromisoformat(json.loads(body)["sent"]).timestamp() <= ended
+            (arrived - sent) * 1000 for sent, arrived in hooks if started <= sent <= ended
         )
         result = {
             "actions": len(delays),
