@@ -9,7 +9,8 @@ One task owns the engine (durable_rules is single-threaded) and runs this loop::
       → render the firings' actions; store firings + outbox (+ engine checkpoint) in
         one transaction, retried until the database takes it
       → ack the batch with one AckAll of its last message
-      → publish interlock.rule.fired / interlock.rule.resolved; wake the dispatcher
+      → hand the firings to the announcer (interlock.rule.fired / .resolved, published
+        from its own task); wake the dispatcher
 
 **No event lost, no action twice.** The checkpoint (the engine's exported state and the
 stream sequence it covers) is the source of truth; JetStream's acks are flow control. On
@@ -53,7 +54,8 @@ from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event
 from interlock.sdk.subjects import DEAD_REASON_HEADER, DEAD_SUBJECT_PREFIX
 from interlock.service.context import Services
-from interlock.service.pipeline.pull import PullFetcher
+from interlock.service.pipeline.announcer import Announcer
+from interlock.service.pipeline.pull import PullFetcher, stream_sequence
 from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.store import Checkpoint, OutboxEntry, StoreError
@@ -111,6 +113,7 @@ class Pipeline:
         self.recent = RecentEvents()
         self.stats = PipelineStats()
         self._fetcher = PullFetcher(nc, EVENTS_STREAM, CONSUMER_NAME)
+        self.announcer = Announcer(services.publisher)
         self._last_sequence = 0
         self._next_batch = 1
         self._last_checkpoint = 0.0
@@ -170,6 +173,17 @@ class Pipeline:
         """Consume until stopped; never returns on errors (they are logged and retried)."""
         if not self.ready.is_set():
             await self.start()
+        self.announcer.start()
+        try:
+            await self._consume()
+            await self._save_checkpoint()
+            await self.announcer.close()
+        finally:
+            self.announcer.cancel()
+            with contextlib.suppress(NatsError, OSError):
+                await self._fetcher.close()
+
+    async def _consume(self) -> None:
         delay = 0.1
         while not self._stopping:
             try:
@@ -186,9 +200,6 @@ class Pipeline:
                 delay = min(delay * 2, _RETRY_MAX)
                 if isinstance(exc, NotFoundError):
                     await self._recreate_after_loss()
-        await self._save_checkpoint()
-        with contextlib.suppress(NatsError, OSError):
-            await self._fetcher.close()
 
     async def _recreate_after_loss(self) -> None:
         with contextlib.suppress(NatsError, OSError):
@@ -219,7 +230,7 @@ class Pipeline:
         return messages
 
     async def _process(self, messages: Sequence[Msg]) -> None:
-        fresh = [m for m in messages if m.metadata.sequence.stream > self._last_sequence]
+        fresh = [m for m in messages if stream_sequence(m) > self._last_sequence]
         events: list[Event] = []
         for message in fresh:
             try:
@@ -245,8 +256,7 @@ class Pipeline:
         self.stats.batches += 1 if messages else 0
         self.stats.last_sequence = self._last_sequence
         self.services.metrics.events_consumed.inc(len(events))
-        if firings:
-            await self._announce(firings)
+        await self.announcer.submit(firings)
 
     def _watermark(self, fresh: Sequence[Msg], now: datetime) -> datetime:
         if not fresh or fresh[-1].metadata.num_pending == 0:
@@ -320,30 +330,3 @@ class Pipeline:
             message.subject,
             detail,
         )
-
-    async def _announce(self, firings: Sequence[Firing]) -> None:
-        publisher = self.services.publisher
-        events = [
-            publisher.event(
-                f"interlock.rule.{firing.status}",
-                firing.rule,
-                payload={
-                    "firing_id": str(firing.id),
-                    "key": firing.key,
-                    "at": firing.at.isoformat(),
-                    "window_start": firing.window_start.isoformat()
-                    if firing.window_start
-                    else None,
-                    "window_end": firing.window_end.isoformat() if firing.window_end else None,
-                    "late": firing.late,
-                    "summary": firing.summary,
-                    "event_ids": [str(event_id) for event_id in firing.event_ids],
-                },
-                id=firing.id,
-            )
-            for firing in firings
-        ]
-        try:
-            await publisher.publish_many(events)
-        except Exception:  # an announcement must never stop the pipeline
-            logger.exception("publishing %d interlock.rule.* events failed", len(events))

@@ -29,14 +29,27 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
-__all__ = ["PullFetcher"]
+__all__ = ["PullFetcher", "stream_sequence"]
 
 _STATUS = "Status"
 _DESCRIPTION = "Description"
 _HEARTBEAT = "100"
 _LOST_MARGIN = 1.0
+_V1_TOKENS = 9  # reply subjects without a JetStream domain
 """Seconds after its expiry that an unanswered request is taken for lost."""
 _GONE = ("consumer deleted", "consumer not found", "stream not found")
+
+
+def stream_sequence(message: Msg) -> int:
+    """The stream sequence of a JetStream message, read straight from its reply subject.
+
+    ``message.metadata`` parses every field into two frozen dataclasses and a datetime;
+    the pipeline asks only this of each message.
+    """
+    tokens = (message.reply or "").split(".")
+    if len(tokens) == _V1_TOKENS:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...
+        return int(tokens[5])
+    return message.metadata.sequence.stream  # the domain form, or an error for non-JS
 
 
 class PullFetcher:

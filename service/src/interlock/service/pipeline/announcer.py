@@ -1,0 +1,119 @@
+"""Announcing stored firings as ``interlock.rule.fired`` / ``interlock.rule.resolved``.
+
+The pipeline hands each batch's stored firings to an :class:`Announcer` and goes on to
+the next batch; the announcer publishes them from its own task. Waiting for JetStream to
+acknowledge the announcements inside the pipeline's loop made every batch that fired
+one round trip longer — and the pipeline judges deadlines between batches, so with
+thousands of deadlines due at once that wait became lateness.
+
+Announcements go through the service's :class:`~interlock.sdk.Publisher`, which spools
+them to disk while NATS is away; each carries its firing's id as ``Nats-Msg-Id``, so a
+firing replayed after a restart is announced once. The queue is bounded: when the
+announcer falls ``limit`` firings behind, :meth:`Announcer.submit` waits (the pipeline
+slows down instead of holding an unbounded backlog in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from interlock.rules.engine.firing import Firing
+from interlock.sdk import Event, Publisher
+
+__all__ = ["Announcer"]
+
+logger = logging.getLogger(__name__)
+
+
+class Announcer:
+    """Publishes one event per stored firing, in the order the firings were submitted.
+
+    Args:
+        publisher: The service's publisher (source ``interlock``).
+        limit: Firings waiting to be published before :meth:`submit` waits.
+    """
+
+    def __init__(self, publisher: Publisher, *, limit: int = 10_000) -> None:
+        self.publisher = publisher
+        self.limit = limit
+        self.published = 0
+        self._waiting: list[Firing] = []
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the publishing task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._closing = False
+            self._task = asyncio.create_task(self._run(), name="interlock-announcer")
+
+    async def submit(self, firings: Sequence[Firing]) -> None:
+        """Queue ``firings`` for announcement; waits while the queue is full."""
+        if not firings:
+            return
+        while len(self._waiting) >= self.limit and self._task and not self._task.done():
+            self._room.clear()
+            await self._room.wait()
+        self._waiting.extend(firings)
+        self._ready.set()
+
+    async def close(self) -> None:
+        """Publish what is queued, then stop the task."""
+        task = self._task
+        if task is None:
+            return
+        self._closing = True
+        self._ready.set()
+        try:
+            await task
+        finally:
+            self._task = None
+
+    def cancel(self) -> None:
+        """Stop the task now, dropping what is queued (the pipeline was cancelled)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._room.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._waiting:
+                firings, self._waiting = self._waiting, []
+                self._room.set()
+                await self._publish(firings)
+            if self._closing:
+                return
+
+    async def _publish(self, firings: Sequence[Firing]) -> None:
+        events = [self._event(firing) for firing in firings]
+        try:
+            await self.publisher.publish_many(events)
+        except Exception:  # an announcement must never stop the pipeline
+            logger.exception("publishing %d interlock.rule.* events failed", len(events))
+        else:
+            self.published += len(events)
+
+    def _event(self, firing: Firing) -> Event:
+        return self.publisher.event(
+            f"interlock.rule.{firing.status}",
+            firing.rule,
+            payload={
+                "firing_id": str(firing.id),
+                "key": firing.key,
+                "at": firing.at.isoformat(),
+                "window_start": firing.window_start.isoformat() if firing.window_start else None,
+                "window_end": firing.window_end.isoformat() if firing.window_end else None,
+                "late": firing.late,
+                "summary": firing.summary,
+                "event_ids": [str(event_id) for event_id in firing.event_ids],
+            },
+            id=firing.id,
+        )
