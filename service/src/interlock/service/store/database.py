@@ -166,6 +166,9 @@ class Database:
             self.url,
             hide_parameters=True,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
+            # Every use is a transaction that commits or rolls back (``transaction``):
+            # the pool's rollback on return would be one more trip to the driver thread.
+            pool_reset_on_return=None,
             **options,
         )
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlock.rules.engine.firing import Firing
+from interlock.service.store import hot_statements as hot
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
@@ -58,10 +59,8 @@ class Firings:
         async with self._db.transaction() as connection:
             stored: set[uuid.UUID] = set()
             if unique:
-                insert = self._db.insert(t.firings).on_conflict_do_nothing()
-                result = await connection.execute(
-                    insert.returning(t.firings.c.id), [_firing_row(f, now) for f in unique]
-                )
+                insert = hot.insert_firings(self._db.dialect)
+                result = await connection.execute(insert, [_firing_row(f, now) for f in unique])
                 stored = set(result.scalars())
             if checkpoint is not None:
                 values = {
@@ -79,10 +78,7 @@ class Firings:
             rows = [_outbox_row(e, now) for e in outbox if e.firing_id not in replayed]
             queued: list[uuid.UUID] = []
             if rows:
-                insert = self._db.insert(t.outbox).on_conflict_do_nothing()
-                result = await connection.execute(
-                    insert.returning(t.outbox.c.idempotency_key), rows
-                )
+                result = await connection.execute(hot.insert_outbox(self._db.dialect), rows)
                 queued = list(result.scalars())
         return BatchResult(
             stored=[f.id for f in unique if f.id in stored],

@@ -57,6 +57,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from interlock.service.store import hot_statements as hot
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
@@ -84,54 +85,13 @@ class Outbox:
         lease. Claimed rows are ``running``, ``claimed_by=worker``, ``attempts`` + 1.
         """
         now = self._db.now()
-        o = t.outbox
         # Expired leases first go back to pending (their next_attempt_at is old, so
-        # they come first): the claim below then reads one index in its own order and
-        # stops at the limit, where an OR of both kinds of row sorted every due row.
-        expired = (
-            sa.update(o)
-            .where(o.c.state == "running", o.c.claimed_until < now)
-            .values(state="pending", claimed_by=None, claimed_until=None)
-        )
-        earlier = o.alias("earlier")
-        awaiting_approval = sa.exists().where(
-            earlier.c.firing_id == o.c.firing_id,
-            earlier.c.action_index < o.c.action_index,
-            earlier.c.kind == "approve",
-            earlier.c.state != "succeeded",
-        )
-        b = t.action_breakers
-        breaker_open = sa.exists().where(
-            b.c.rule == o.c.rule, b.c.action_index == o.c.action_index, b.c.suspended
-        )
-        chosen = (
-            sa.select(o.c.idempotency_key)
-            .where(
-                o.c.state == "pending",
-                o.c.next_attempt_at <= now,
-                ~awaiting_approval,
-                ~breaker_open,
-            )
-            .order_by(o.c.next_attempt_at, o.c.firing_id, o.c.action_index)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("chosen")
-        )
-        claim = (
-            sa.update(o)
-            .where(o.c.idempotency_key.in_(sa.select(chosen.c.idempotency_key)))
-            .values(
-                state="running",
-                attempts=o.c.attempts + 1,
-                claimed_by=worker,
-                claimed_until=now + lease,
-                updated_at=now,
-            )
-            .returning(*o.c)
-        )
+        # they come first): the claim then reads one index in its own order and stops
+        # at the limit, where an OR of both kinds of row sorted every due row.
+        claim = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
         async with self._db.transaction() as connection:
-            await connection.execute(expired)
-            rows = (await connection.execute(claim)).all()
+            await connection.execute(hot.expire_leases(), {"now": now})
+            rows = (await connection.execute(hot.claim_due(), claim)).all()
         actions = [_action(row) for row in rows]
         return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))
 
@@ -218,22 +178,14 @@ class Outbox:
         are left alone and missing from :attr:`FinishReport.applied`.
         """
         now = self._db.now()
-        o = t.outbox
-        held = sa.and_(o.c.state == "running", o.c.claimed_by == worker)
-        released = {"claimed_by": None, "claimed_until": None, "updated_at": now}
         report = FinishReport()
         successes = [outcome for outcome in outcomes if outcome.error is None]
         failures = [outcome for outcome in outcomes if outcome.error is not None]
         async with self._db.transaction() as connection:
             if successes:
-                keys = [outcome.key for outcome in successes]
-                update = (
-                    sa.update(o)
-                    .where(o.c.idempotency_key.in_(keys), held)
-                    .values(state="succeeded", last_error=None, **released)
-                    .returning(o.c.idempotency_key)
-                )
-                report.applied.update((await connection.execute(update)).scalars())
+                held = {"keys": [x.key for x in successes], "worker": worker, "now": now}
+                result = await connection.execute(hot.succeed_held(), held)
+                report.applied.update(result.scalars())
                 await self._reset_breakers(connection, {(x.rule, x.index) for x in successes})
             for outcome in failures:
                 await self._fail_one(connection, outcome, worker, suspend_after, report)
@@ -247,20 +199,11 @@ class Outbox:
         One statement per chunk of actions: a batch of successes touches hundreds of
         rules' breakers, of which almost none has failures to reset.
         """
-        b = t.action_breakers
         now = self._db.now()
         ordered = sorted(actions)
         for start in range(0, len(ordered), _BREAKER_CHUNK):
             chunk = ordered[start : start + _BREAKER_CHUNK]
-            await connection.execute(
-                sa.update(b)
-                .where(
-                    sa.tuple_(b.c.rule, b.c.action_index).in_(chunk),
-                    b.c.failures > 0,
-                    sa.not_(b.c.suspended),
-                )
-                .values(failures=0, updated_at=now)
-            )
+            await connection.execute(hot.reset_breakers(), {"actions": chunk, "now": now})
 
     async def _fail_one(
         self,
