@@ -25,15 +25,15 @@ from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
 
+from interlock.sdk.acked_publish import AckedPublishing
 from interlock.sdk.codec import encode_event
 from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import BusError, EventValidationError
 from interlock.sdk.event import Event, utc_now
 from interlock.sdk.spool import Spool
-from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX, MSG_ID_HEADER
+from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 
 __all__ = ["PublishResult", "Publisher", "PublisherStats"]
 
@@ -85,7 +85,7 @@ class Publisher:
         self.config = config or PublisherConfig()
         self.stats = PublisherStats()
         self._nc: NATS | None = None
-        self._js: JetStreamContext | None = None
+        self._acks: AckedPublishing | None = None
         self._spool: Spool | None = None
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -119,7 +119,9 @@ class Publisher:
             reconnected_cb=self._on_reconnected,
             timeout=self.config.timeout,
         )
-        self._js = self._nc.jetstream(publish_async_max_pending=self.config.max_in_flight)
+        acks = AckedPublishing(self._nc)
+        await acks.start()
+        self._acks = acks
         self._wake.set()
 
     async def _reconnect(self) -> None:
@@ -241,7 +243,7 @@ class Publisher:
             raise RuntimeError("the publisher is not connected: use `async with Publisher()`")
         items = [self._encode(event) for event in events]
         sent = 0
-        if self._js is not None and self.connected and not self._spool.has_pending:
+        if self._acks is not None and self.connected and not self._spool.has_pending:
             sent = await self._send(items)
             self.stats.stored += sent
         rest = items[sent:]
@@ -277,12 +279,15 @@ class Publisher:
         pending = [future for future in futures if not future.done()]
         if pending:
             await asyncio.wait(pending, timeout=0 if stalled else self.config.timeout)
-        return _acknowledged_prefix(futures)
+        acknowledged = _acknowledged_prefix(futures)
+        if self._acks is not None:
+            self._acks.forget([future for future in futures if future.cancelled()])
+        return acknowledged
 
     async def _issue(self, items: Sequence[_Item], futures: list[asyncio.Future[Any]]) -> None:
         """Publish each item, appending its ack future; stop when the connection drops."""
-        js = self._js
-        assert js is not None
+        acks = self._acks
+        assert acks is not None
         timeout = self.config.timeout
         bound = self.config.max_in_flight
         oldest = 0  # index of the oldest future that may still be pending
@@ -294,8 +299,6 @@ class Publisher:
                 continue
             if not self.connected:
                 return
-            # Bound the acks in flight ourselves: nats-py's own `wait_stall` wraps every
-            # publish in `asyncio.wait_for`, which costs a task per event (3x slower).
             while len(futures) - oldest >= bound:
                 if not futures[oldest].done():
                     await asyncio.wait((futures[oldest],), timeout=timeout)
@@ -303,7 +306,7 @@ class Publisher:
                         raise TimeoutError(f"no acknowledgement within {timeout:g}s")
                 oldest += 1
             subject, data, msg_id = item
-            futures.append(await js.publish_async(subject, data, headers={MSG_ID_HEADER: msg_id}))
+            futures.append(await acks.publish(subject, data, msg_id))
 
     # -- the spool ---------------------------------------------------------------------
 
@@ -341,7 +344,7 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=5)
                 continue
-            if self._js is None or not self.connected:
+            if self._acks is None or not self.connected:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -386,5 +389,5 @@ def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> int:
             break
     for future in futures:
         if not future.done():
-            future.cancel()  # releases its slot in nats-py's in-flight semaphore
+            future.cancel()
     return acknowledged
