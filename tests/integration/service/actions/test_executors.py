@@ -99,9 +99,9 @@ async def test_an_unknown_channel_fails_at_once(
 async def test_webhook_retries_a_500_with_the_same_key_and_gives_up_on_a_404(
     database_url: str, streams: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # INFO: httpx logs each request there. (At DEBUG, aiosqlite logs the store's SQL
-    # parameters, the stored action included: a store matter, not the executor's.)
-    caplog.set_level(logging.INFO)
+    # DEBUG: every library's logging, aiosqlite's too (which logs SQL parameters unless
+    # the store keeps it at INFO).
+    caplog.set_level(logging.DEBUG)
     seen: dict[str, int] = {}
 
     def respond(request: Request) -> tuple[int, float]:

@@ -46,6 +46,11 @@ __all__ = ["Database", "Dialect", "normalize_url"]
 
 logger = logging.getLogger(__name__)
 
+# aiosqlite logs every call at DEBUG with its SQL parameters: stored actions with their
+# headers and URLs, channel rows, event payloads. Never below INFO, whatever the root
+# logger's level (SQLAlchemy's own logging hides parameters: ``hide_parameters``).
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
 Dialect = Literal["sqlite", "postgresql"]
 Insert = postgresql.Insert | sqlite.Insert
 
