@@ -5,12 +5,14 @@ write (``sqlite:///file.db``, ``postgresql://user@host/db``, with or without a d
 and picks the async driver itself: aiosqlite for SQLite, psycopg 3 for PostgreSQL.
 
 SQLite is a single writer. Every transaction here starts with ``BEGIN IMMEDIATE``, which
-takes the database's write lock at once (waiting up to ``busy_timeout`` for it), so
-transactions never interleave and a read-then-write never fails half way; readers of
-other processes still read, thanks to WAL. Within one process the transactions also
-queue on an asyncio lock, first come first served, before they begin: SQLite's own
-wait for a busy lock sleeps in steps of up to 100 ms, whoever freed the lock a
-millisecond later, and those sleeps were most of the service's tail latency.
+takes the database's write lock at once, so transactions never interleave and a
+read-then-write never fails half way; readers of other processes still read, thanks to
+WAL. Within one process the transactions queue on an asyncio lock, first come first
+served, before they begin. SQLite calls run on the event loop's thread
+(:mod:`~interlock.service.store.sqlite_inline`: aiosqlite's thread hand-offs cost more
+than the calls), so they must never wait inside SQLite: when another process holds the
+write lock, ``BEGIN IMMEDIATE`` fails at once and is retried after ``asyncio.sleep``, for
+up to ``SQLITE_BUSY_TIMEOUT``.
 
 PostgreSQL runs at READ COMMITTED, locks rows (``FOR UPDATE [SKIP LOCKED]``) where two
 writers could meet, and checks each pooled connection before use (``pool_pre_ping``), so
@@ -32,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +44,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from interlock.rules.clock import Clock, SystemClock
 from interlock.service.store.errors import StoreError, StoreUnavailable
+from interlock.service.store.sqlite_inline import InlineConnection, is_locked
 
 __all__ = ["Database", "Dialect", "normalize_url"]
 
@@ -58,6 +62,8 @@ _DRIVERS: dict[Dialect, str] = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
 _URL_HINT = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
 SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds a SQLite transaction waits for the write lock before failing."""
+_LOCKED_RETRY_FIRST = 0.001
+_LOCKED_RETRY_MAX = 0.05
 POSTGRES_CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL connection attempt may take."""
 
@@ -115,7 +121,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction, committed on exit, rolled back on error."""
         try:
-            async with self._turn(), self.engine.begin() as connection:
+            async with self._turn(), self._begin() as connection:
                 yield connection
         except exc.DBAPIError as error:
             raise self.error(error) from error
@@ -126,6 +132,42 @@ class Database:
             raise StoreError(f"database {self.display_url}: {error.orig}") from error
         except exc.TimeoutError as error:
             raise StoreUnavailable(self.display_url, "no free connection in the pool") from error
+
+    def _begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._begin_sqlite() if self.dialect == "sqlite" else self.engine.begin()
+
+    @asynccontextmanager
+    async def _begin_sqlite(self) -> AsyncIterator[AsyncConnection]:
+        """``BEGIN IMMEDIATE``, retried while another process holds the write lock.
+
+        The connections never wait inside SQLite (they run on the event loop's thread,
+        see :mod:`~interlock.service.store.sqlite_inline`): the wait is here, in
+        ``asyncio.sleep``, for as long as ``busy_timeout`` would have waited.
+        """
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+        delay = _LOCKED_RETRY_FIRST
+        while True:
+            connection = await self.engine.connect()
+            transaction = connection.begin()
+            try:
+                await transaction.start()
+                break
+            except exc.OperationalError as error:
+                await connection.close()
+                if not is_locked(error.orig) or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LOCKED_RETRY_MAX)
+        try:
+            yield connection
+        except BaseException:
+            if transaction.is_active:
+                await transaction.rollback()
+            raise
+        else:
+            await transaction.commit()
+        finally:
+            await connection.close()
 
     def _turn(self) -> AbstractAsyncContextManager[object]:
         """SQLite: this process's turn to write (see the module's docs)."""
@@ -167,12 +209,17 @@ class Database:
                     f"cannot create {folder} for the SQLite database: {error.strerror}"
                 ) from error
         options: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        path = ":memory:" if memory else str(database)
+
+        async def inline_connection() -> aiosqlite.Connection:
+            return await InlineConnection(path)
+
         engine = create_async_engine(
             self.url,
             hide_parameters=True,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
+            async_creator=inline_connection,
             # Every use is a transaction that commits or rolls back (``transaction``):
-            # the pool's rollback on return would be one more trip to the driver thread.
+            # the pool's own rollback on return would only repeat it.
             pool_reset_on_return=None,
             **options,
         )

@@ -1,0 +1,64 @@
+"""SQLite's write lock held by another connection: the store waits without blocking.
+
+The store's SQLite connections run on the event loop's thread and never wait inside
+SQLite; a transaction that finds the write lock taken (another process, here another
+connection) retries ``BEGIN IMMEDIATE`` between ``asyncio.sleep`` calls. So the wait
+ends when the lock is released, and the event loop keeps running meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+from contract.store_fixtures import entries_for, make_firing
+from interlock.service.store import Store
+
+
+async def test_a_write_waits_for_a_lock_held_elsewhere_while_the_loop_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interlock.db"
+    async with Store(f"sqlite:///{path}") as store:
+        await store.migrate()
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        firing = make_firing()
+        started = time.monotonic()
+        result = await store.store_batch([firing], entries_for(firing))
+        waited = time.monotonic() - started
+        ticker.cancel()
+        other.close()
+
+        assert result.stored == [firing.id]
+        assert waited >= 0.25  # it did wait for the other writer...
+        assert ticks >= 5  # ...and the event loop ran meanwhile
+        assert await store.firings.get(firing.id) == firing
+
+
+async def test_reads_and_writes_go_on_while_another_connection_only_reads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interlock.db"
+    async with Store(f"sqlite:///{path}") as store:
+        await store.migrate()
+        reader = sqlite3.connect(path, timeout=0, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM firings").fetchone()  # a read snapshot (WAL)
+        firing = make_firing()
+        await asyncio.wait_for(store.store_batch([firing], entries_for(firing)), 5)
+        assert await store.firings.get(firing.id) == firing
+        reader.execute("COMMIT")
+        reader.close()
