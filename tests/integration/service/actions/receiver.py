@@ -54,6 +54,8 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)
     keys: Counter[str] = field(default_factory=Counter)
     port: int = 0
+    set_cookie: str | None = None
+    """A ``Set-Cookie`` value sent with every answer."""
     _server: asyncio.Server | None = None
 
     @property
@@ -98,8 +100,9 @@ class Receiver:
                     status, delay = self.respond(request)
                 if delay:
                     await asyncio.sleep(delay)
+                cookie = f"Set-Cookie: {self.set_cookie}\r\n" if self.set_cookie else ""
                 writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{cookie}"
                     f"Content-Length: {len(payload)}\r\n\r\n".encode()
                     + payload
                 )

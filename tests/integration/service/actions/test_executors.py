@@ -178,6 +178,22 @@ async def test_an_attempt_is_cut_at_the_timeout(
         assert "timed out" in action.last_error or "no result within" in action.last_error
 
 
+async def test_a_cookie_one_endpoint_sets_is_never_sent_with_a_later_call(
+    database_url: str, streams: str, tmp_path: Path
+) -> None:
+    async with (
+        Receiver(set_cookie="session=rule-a-credentials; Path=/") as receiver,
+        running_services(database_url, streams, tmp_path / "spool") as services,
+    ):
+        async with dispatching(services):
+            await queue(services, make_rule("first", [webhook(f"{receiver.url}/a")]))
+            await eventually(lambda: all_in(services, "first", "succeeded"))
+            await queue(services, make_rule("second", [webhook(f"{receiver.url}/b")]))
+            await eventually(lambda: all_in(services, "second", "succeeded"))
+        assert [r.path for r in receiver.requests] == ["/a", "/b"]
+        assert all("cookie" not in r.headers for r in receiver.requests)
+
+
 async def test_emit_publishes_one_event_with_an_id_from_the_idempotency_key(
     database_url: str, streams: str, tmp_path: Path
 ) -> None:

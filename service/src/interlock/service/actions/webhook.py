@@ -9,13 +9,16 @@ the URL is registered with :func:`~interlock.service.actions.redact.hiding`.
 
 Requests are built by one ``httpx.AsyncClient`` and sent through one aiohttp
 connection pool (:class:`~interlock.service.actions.aiohttp_transport.AiohttpTransport`),
-with keep-alive connections shared by every action in flight.
+with keep-alive connections shared by every action in flight. The client keeps no
+cookies: every call stands alone, so a cookie one endpoint sets is never sent with
+another rule's call to the same host.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -50,6 +53,7 @@ class WebhookExecutor:
             timeout=actions.timeout.total_seconds(),
             follow_redirects=False,
             transport=transport,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # none kept
         )
 
     async def execute(self, request: ActionRequest) -> ActionResult:
