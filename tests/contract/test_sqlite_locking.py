@@ -62,3 +62,31 @@ async def test_reads_and_writes_go_on_while_another_connection_only_reads(
         assert await store.firings.get(firing.id) == firing
         reader.execute("COMMIT")
         reader.close()
+
+
+async def test_the_wal_is_checkpointed_into_the_database_file_in_the_background(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interlock.db"
+    async with Store(f"sqlite:///{path}") as store:
+        await store.migrate()
+        firings = [make_firing(n=n) for n in range(200)]
+        for firing in firings:  # one commit each: autocheckpoint would have run in them
+            await store.store_batch([firing], entries_for(firing))
+        checkpointer = store._db._checkpointer
+        assert checkpointer is not None
+        seen = checkpointer.checkpoints
+        for _ in range(600):  # up to 30 s
+            if checkpointer.checkpoints >= seen + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert checkpointer.checkpoints >= seen + 2
+        # The database file alone (no -wal beside it) holds every firing.
+        alone = tmp_path / "copy.db"
+        alone.write_bytes(path.read_bytes())
+        copy = sqlite3.connect(alone)
+        try:
+            (count,) = copy.execute("SELECT count(*) FROM firings").fetchone()
+        finally:
+            copy.close()
+        assert count == 200

@@ -45,6 +45,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from interlock.rules.clock import Clock, SystemClock
 from interlock.service.store.errors import StoreError, StoreUnavailable
 from interlock.service.store.sqlite_inline import InlineConnection, is_locked
+from interlock.service.store.wal_checkpoints import WalCheckpointer
 
 __all__ = ["Database", "Dialect", "normalize_url"]
 
@@ -96,6 +97,7 @@ class Database:
     """
 
     def __init__(self, url: str | URL, *, clock: Clock | None = None, pool_size: int = 5) -> None:
+        self._checkpointer: WalCheckpointer | None = None
         self.url, self.dialect = normalize_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
         self.clock: Clock = clock or SystemClock()
@@ -144,6 +146,8 @@ class Database:
         see :mod:`~interlock.service.store.sqlite_inline`): the wait is here, in
         ``asyncio.sleep``, for as long as ``busy_timeout`` would have waited.
         """
+        if self._checkpointer is not None:
+            self._checkpointer.start()  # again, after a dispose()
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
         delay = _LOCKED_RETRY_FIRST
         while True:
@@ -194,8 +198,10 @@ class Database:
             await connection.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop checkpointing SQLite's WAL)."""
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
 
     def _sqlite_engine(self) -> AsyncEngine:
         database = self.url.database
@@ -210,6 +216,9 @@ class Database:
                 ) from error
         options: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
         path = ":memory:" if memory else str(database)
+        if not memory:
+            self._checkpointer = WalCheckpointer(path)
+            self._checkpointer.start()
 
         async def inline_connection() -> aiosqlite.Connection:
             return await InlineConnection(path)
@@ -234,7 +243,8 @@ class Database:
             # which is safe here: firings and the engine checkpoint roll back together,
             # and the events since are still in JetStream, fed again at start.
             _switch_to_wal(cursor)
-            for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
+            # Checkpoints run in a thread of their own (WalCheckpointer), not in commits.
+            for pragma in ("foreign_keys=ON", "synchronous=NORMAL", "wal_autocheckpoint=0"):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
