@@ -9,6 +9,7 @@ limit is refused with 413.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -31,7 +32,7 @@ class EventsAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
     accepted: int
     """How many events the request held; all were taken."""
-    ids: list[str]
+    ids: list[uuid.UUID]
     """Their ids, in order (generated ones included)."""
     stored: int
     """Acknowledged by JetStream before answering."""
@@ -102,7 +103,7 @@ class EventController(Controller):
         services.metrics.events_received.inc(len(events))
         accepted = EventsAccepted(
             accepted=len(events),
-            ids=[str(event.id) for event in events],
+            ids=[event.id for event in events],
             stored=result.stored,
             spooled=result.spooled,
         )
