@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
@@ -12,14 +13,17 @@ from harness.nats import nats_client
 from interlock.sdk.acked_publish import AckedPublishing
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-hpub", "client-publish"])
 async def test_each_publish_gets_its_own_ack_and_a_repeated_id_is_a_duplicate(
-    nats_url: str,
+    nats_url: str, direct: bool
 ) -> None:
     async with nats_client(nats_url) as client:
         await client.jetstream().add_stream(StreamConfig(name="ORDERS", subjects=["orders.>"]))
-        acks = AckedPublishing(client)
+        acks = AckedPublishing(client, direct=direct)
         await acks.start()
-        futures = [await acks.publish("orders.new", b"{}", f"order-{n}") for n in range(300)]
+        futures = [
+            await acks.publish("orders.new", b'{"n": %d}' % n, f"order-{n}") for n in range(300)
+        ]
         again = await acks.publish("orders.new", b"{}", "order-7")
         replies = await asyncio.gather(*futures, again)
         assert [reply.seq for reply in replies[:-1]] == list(range(1, 301))
@@ -30,6 +34,30 @@ async def test_each_publish_gets_its_own_ack_and_a_repeated_id_is_a_duplicate(
         assert acks.pending == 0
         info = await client.jetstream().stream_info("ORDERS")
         assert info.state.messages == 300
+        stored = await client.jetstream().get_msg("ORDERS", 8)
+        assert stored.subject == "orders.new"
+        assert stored.data == b'{"n": 7}'
+        assert stored.headers is not None
+        assert stored.headers["Nats-Msg-Id"] == "order-7"
+        await acks.close()
+
+
+async def test_what_would_break_the_protocol_is_refused_before_it_is_sent(
+    nats_url: str,
+) -> None:
+    async with nats_client(nats_url) as client:
+        await client.jetstream().add_stream(StreamConfig(name="ORDERS", subjects=["orders.>"]))
+        acks = AckedPublishing(client)
+        await acks.start()
+        with pytest.raises(BadSubjectError):
+            await acks.publish("orders.new\r\nPUB x 1", b"{}", "o-1")
+        with pytest.raises(BadSubjectError):
+            await acks.publish("orders.new", b"{}", "o-2\r\nX: y")
+        with pytest.raises(MaxPayloadError):
+            await acks.publish("orders.new", b"x" * client.max_payload, "o-3")
+        fine = await acks.publish("orders.new", b"{}", "o-4")
+        assert (await asyncio.wait_for(fine, 5)).seq == 1  # the connection is still sound
+        assert acks.pending == 0
         await acks.close()
 
 
