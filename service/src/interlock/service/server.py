@@ -175,10 +175,8 @@ class Service:
         logger.info("rules: %d from %s (%d new or changed)", len(changes), rules_dir, changed)
 
     async def _start_worker(self, services: Services) -> None:
-        # Every queue known at start (the default one and those declared in the
-        # deployments file); queues created later need a restart or `interlock worker`.
-        queues = [queue.name for queue in await services.store.queues.list()]
-        self.worker = Worker(services, queues, name=f"embedded-{socket.gethostname()}")
+        # Every queue, those created while the service runs included.
+        self.worker = Worker(services, None, name=f"embedded-{socket.gethostname()}")
         self._spawn(self.worker.run(), "worker")
 
     async def _start_api(self, services: Services) -> None:

@@ -69,7 +69,7 @@ class Workers:
         self.services = services
         self.running: list[tuple[Worker, asyncio.Task[None]]] = []
 
-    def start(self, queues: list[str], **options: Any) -> Worker:
+    def start(self, queues: list[str] | None, **options: Any) -> Worker:
         options.setdefault("poll_interval", 0.05)
         options.setdefault("grace", 2.0)
         worker = Worker(self.services, queues, **options)

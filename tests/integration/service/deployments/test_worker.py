@@ -77,6 +77,23 @@ async def test_a_run_completes_with_its_output_in_its_log_and_events(
     assert 'interlock_runs_total{state="completed"} 1.0' in counted
 
 
+async def test_a_worker_of_every_queue_serves_a_queue_created_after_it_started(
+    services: Services, workers: Workers
+) -> None:
+    workers.start(None, name="embedded")  # as `interlock server` runs its own
+    await services.store.queues.create("reports")
+    await deploy(
+        services, "late-report", {"type": "process", "command": python("print('ok')")},
+        queue="reports",
+    )  # fmt: skip
+    run = await start_run(services, "late-report", reason="test")
+    assert run.queue == "reports"
+    done = await wait_state(services, run, "completed", "failed", "crashed")
+    assert done.state == "completed", done.message
+    assert done.log_path is not None
+    assert read(done.log_path) == "ok\n"
+
+
 async def test_a_failing_command_fails_with_its_exit_code_and_last_line(
     services: Services, workers: Workers
 ) -> None:

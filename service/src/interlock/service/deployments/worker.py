@@ -90,7 +90,8 @@ class Worker:
 
     Args:
         services: The service's resources (store, publisher, clock, settings).
-        queues: The queues to take runs from.
+        queues: The queues to take runs from; ``None``: every queue, including those
+            created while it runs (the embedded worker of ``interlock server``).
         name: This worker's name, unique among workers (default: host name and pid).
         concurrency: Runs executed at once by this worker.
         poll_interval: Seconds between looks at the queues and at its runs' states.
@@ -101,7 +102,7 @@ class Worker:
     def __init__(
         self,
         services: Services,
-        queues: Sequence[str],
+        queues: Sequence[str] | None,
         *,
         name: str | None = None,
         concurrency: int = 4,
@@ -109,12 +110,13 @@ class Worker:
         lease: timedelta = timedelta(seconds=30),
         grace: float = 10.0,
     ) -> None:
-        if not queues:
-            raise ValueError("a worker needs at least one queue")
+        if queues is not None and not queues:
+            raise ValueError("a worker needs at least one queue (or None: every queue)")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.services = services
-        self.queues = list(dict.fromkeys(queues))
+        self.every_queue = queues is None
+        self.queues = list(dict.fromkeys(queues or ()))
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = concurrency
         self.poll_interval = poll_interval
@@ -152,7 +154,8 @@ class Worker:
         if self._running:
             raise RuntimeError(f"{self!r} is running already")
         self._running = True
-        logger.info("worker %s: serving queues %s", self.name, ", ".join(self.queues))
+        served = "every queue" if self.every_queue else f"queues {', '.join(self.queues)}"
+        logger.info("worker %s: serving %s", self.name, served)
         try:
             await self._recover()
             heartbeat_every = self.lease.total_seconds() / 3
@@ -220,6 +223,8 @@ class Worker:
         if free <= 0 or self._stopping.is_set():
             return
         store = self.services.store
+        if self.every_queue:
+            self.queues = [queue.name for queue in await store.queues.list()]
         for run in await store.runs.release_due(self.queues):
             await announce(self.services, run)
         claimed = await store.runs.claim(
