@@ -7,17 +7,21 @@
   database in it per test, dropped afterwards. Tests using either are marked ``postgres``
   automatically, so ``-m "not postgres"`` skips them.
 - ``sqlite_url``: a file-backed SQLite database in ``tmp_path``.
+- ``streams_client``: a nats-py client of ``nats_server`` on which Interlock's streams
+  exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 
-from harness.nats import running_nats_server
+from harness.nats import nats_client, running_nats_server
 from harness.postgres import PostgresCluster
+from interlock.sdk import ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
 _POSTGRES_FIXTURES = frozenset({"postgres", "postgres_url"})
@@ -55,3 +59,10 @@ def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'interlock.db'}"
+
+
+@pytest.fixture
+async def streams_client(nats_url: str) -> AsyncIterator[Client]:
+    async with nats_client(nats_url) as client:
+        await ensure_streams(client.jetstream())
+        yield client

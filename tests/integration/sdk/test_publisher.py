@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,14 +31,6 @@ def config_for(url: str, spool: Path, **fields: object) -> PublisherConfig:
     return PublisherConfig(nats=options, spool_dir=spool, source="test", **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def client(nats_url: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(nats_url)
-    await ensure_streams(nc.jetstream())
-    yield nc
-    await nc.close()
-
-
 stored_events = read_events
 
 
@@ -50,7 +41,9 @@ def numbered(count: int, start: int = 0) -> list[Event]:
     ]
 
 
-async def test_every_field_arrives_unchanged(client: Client, nats_url: str, tmp_path: Path) -> None:
+async def test_every_field_arrives_unchanged(
+    streams_client: Client, nats_url: str, tmp_path: Path
+) -> None:
     async with Publisher(config_for(nats_url, tmp_path)) as publisher:
         event = publisher.event(
             "db.table.updated",
@@ -61,31 +54,37 @@ async def test_every_field_arrives_unchanged(client: Client, nats_url: str, tmp_
         )
         result = await publisher.publish(event)
     assert (result.stored, result.spooled) == (1, 0)
-    [stored] = await stored_events(client, 1)
+    [stored] = await stored_events(streams_client, 1)
     assert stored == event
     assert stored.source == "test"
 
 
-async def test_a_duplicate_id_is_stored_once(client: Client, nats_url: str, tmp_path: Path) -> None:
+async def test_a_duplicate_id_is_stored_once(
+    streams_client: Client, nats_url: str, tmp_path: Path
+) -> None:
     event = Event(event="test.dup", resource={"id": "x"}, source="test")
     async with Publisher(config_for(nats_url, tmp_path)) as publisher:
         await publisher.publish(event)
         await publisher.publish(event)
         await publisher.publish_many([event, event])
-    stored = await stored_events(client, 1)
+    stored = await stored_events(streams_client, 1)
     assert [item.id for item in stored] == [event.id]
 
 
-async def test_a_batch_is_stored_in_order(client: Client, nats_url: str, tmp_path: Path) -> None:
+async def test_a_batch_is_stored_in_order(
+    streams_client: Client, nats_url: str, tmp_path: Path
+) -> None:
     events = numbered(2000)
     async with Publisher(config_for(nats_url, tmp_path, max_in_flight=64)) as publisher:
         result = await publisher.publish_many(events)
     assert (result.stored, result.spooled) == (2000, 0)
-    assert [item.payload["n"] for item in await stored_events(client, 2000)] == list(range(2000))
+    assert [item.payload["n"] for item in await stored_events(streams_client, 2000)] == list(
+        range(2000)
+    )
 
 
 async def test_invalid_events_are_refused_before_anything_is_sent(
-    client: Client, nats_url: str, tmp_path: Path
+    streams_client: Client, nats_url: str, tmp_path: Path
 ) -> None:
     async with Publisher(config_for(nats_url, tmp_path)) as publisher:
         too_big = Event(event="test.big", resource={"id": "x"}, payload={"blob": "a" * 2_000_000})
@@ -96,7 +95,7 @@ async def test_invalid_events_are_refused_before_anything_is_sent(
         with pytest.raises(EventValidationError) as caught:
             await publisher.publish(publisher.event("bad..name", "x"))
         assert caught.value.field == "event"
-    assert await stored_events(client, 0, timeout=0) == []
+    assert await stored_events(streams_client, 0, timeout=0) == []
 
 
 async def test_ten_thousand_events_across_a_server_outage_arrive_once_and_in_order(
@@ -176,8 +175,8 @@ def test_sync_publisher_publishes(nats_server: EmbeddedNatsServer, tmp_path: Pat
         assert publisher.publish(event).stored == 1
 
 
-async def test_stream_provisioning_is_idempotent_and_updates_limits(client: Client) -> None:
-    js = client.jetstream()
+async def test_stream_provisioning_is_idempotent_and_updates_limits(streams_client: Client) -> None:
+    js = streams_client.jetstream()
     first, _ = await ensure_streams(js)
     again, _ = await ensure_streams(js)
     assert again.config.duplicate_window == first.config.duplicate_window

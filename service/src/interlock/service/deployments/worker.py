@@ -115,8 +115,7 @@ class Worker:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.services = services
-        self.every_queue = queues is None
-        self.queues = list(dict.fromkeys(queues or ()))
+        self.queues = None if queues is None else list(dict.fromkeys(queues))
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = concurrency
         self.poll_interval = poll_interval
@@ -154,7 +153,7 @@ class Worker:
         if self._running:
             raise RuntimeError(f"{self!r} is running already")
         self._running = True
-        served = "every queue" if self.every_queue else f"queues {', '.join(self.queues)}"
+        served = "every queue" if self.queues is None else f"queues {', '.join(self.queues)}"
         logger.info("worker %s: serving %s", self.name, served)
         try:
             await self._recover()
@@ -223,8 +222,6 @@ class Worker:
         if free <= 0 or self._stopping.is_set():
             return
         store = self.services.store
-        if self.every_queue:
-            self.queues = [queue.name for queue in await store.queues.list()]
         for run in await store.runs.release_due(self.queues):
             await announce(self.services, run)
         claimed = await store.runs.claim(

@@ -47,14 +47,9 @@ from interlock.service.store.errors import StoreError, StoreUnavailable
 from interlock.service.store.sqlite_inline import InlineConnection, is_locked
 from interlock.service.store.wal_checkpoints import WalCheckpointer
 
-__all__ = ["Database", "Dialect", "normalize_url"]
+__all__ = ["Database", "Dialect", "dialect_insert", "normalize_url"]
 
 logger = logging.getLogger(__name__)
-
-# aiosqlite logs every call at DEBUG with its SQL parameters: stored actions with their
-# headers and URLs, channel rows, event payloads. Never below INFO, whatever the root
-# logger's level (SQLAlchemy's own logging hides parameters: ``hide_parameters``).
-logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 Dialect = Literal["sqlite", "postgresql"]
 Insert = postgresql.Insert | sqlite.Insert
@@ -67,6 +62,11 @@ _LOCKED_RETRY_FIRST = 0.001
 _LOCKED_RETRY_MAX = 0.05
 POSTGRES_CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL connection attempt may take."""
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> Insert:
+    """An INSERT of ``dialect`` (``sqlite`` or ``postgresql``), which knows ``ON CONFLICT``."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def normalize_url(url: str | URL) -> tuple[URL, Dialect]:
@@ -115,9 +115,7 @@ class Database:
 
     def insert(self, table: sa.Table) -> Insert:
         """An INSERT of the dialect, which knows ``ON CONFLICT``."""
-        if self.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return dialect_insert(self.dialect, table)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

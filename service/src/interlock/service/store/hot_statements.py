@@ -15,10 +15,10 @@ import uuid
 from functools import cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate, Update
 
 from interlock.service.store import tables as t
+from interlock.service.store.database import dialect_insert
 
 __all__ = [
     "claim_due",
@@ -134,14 +134,11 @@ def reset_breakers() -> Update:
 @cache
 def insert_firings(dialect: str) -> ReturningInsert[uuid.UUID]:
     """Insert firings, skipping ids stored before; returns the ids inserted."""
-    return _insert(dialect, t.firings).on_conflict_do_nothing().returning(t.firings.c.id)
+    return dialect_insert(dialect, t.firings).on_conflict_do_nothing().returning(t.firings.c.id)
 
 
 @cache
 def insert_outbox(dialect: str) -> ReturningInsert[uuid.UUID]:
     """Queue outbox rows, skipping keys queued before; returns the keys inserted."""
-    return _insert(dialect, t.outbox).on_conflict_do_nothing().returning(t.outbox.c.idempotency_key)
-
-
-def _insert(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    insert = dialect_insert(dialect, t.outbox).on_conflict_do_nothing()
+    return insert.returning(t.outbox.c.idempotency_key)

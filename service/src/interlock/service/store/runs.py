@@ -67,7 +67,7 @@ class RunClaims:
 
     async def claim(
         self,
-        queues: Sequence[str],
+        queues: Sequence[str] | None,
         *,
         worker: str,
         limit: int,
@@ -81,12 +81,12 @@ class RunClaims:
         given. Two claimers never take the same run, and never exceed a limit together.
 
         Args:
-            queues: The queues to take from.
+            queues: The queues to take from (``None``: every queue, by name).
             worker: The claiming worker's name (stored in the run's ``message``).
             limit: At most this many runs in all.
             log_path: The log file of a run, stored in ``log_path`` (optional).
         """
-        if limit < 1 or not queues:
+        if limit < 1 or (queues is not None and not queues):
             return []
         now = self._db.now()
         postgres = self._db.dialect == "postgresql"
@@ -94,14 +94,16 @@ class RunClaims:
         async with self._db.transaction() as connection:
             query = (
                 sa.select(t.work_queues.c.name, t.work_queues.c.concurrency_limit)
-                .where(t.work_queues.c.name.in_(list(queues)), t.work_queues.c.paused.is_(False))
+                .where(t.work_queues.c.paused.is_(False))
                 .order_by(t.work_queues.c.name)
             )
+            if queues is not None:
+                query = query.where(t.work_queues.c.name.in_(list(queues)))
             if postgres:
                 # Claimers of one queue queue up here, so each counts the others' runs.
                 query = query.with_for_update(of=t.work_queues)
             limits = {row.name: row.concurrency_limit for row in await connection.execute(query)}
-            for queue in queues:
+            for queue in list(limits) if queues is None else queues:
                 if queue not in limits or len(claimed) >= limit:
                     continue
                 wanted = limit - len(claimed)
@@ -147,20 +149,18 @@ class RunClaims:
                         claimed.append(_run(row))
         return claimed
 
-    async def release_due(self, queues: Sequence[str]) -> list[Run]:
-        """Move ``scheduled`` runs of ``queues`` whose time has come to ``pending``."""
-        if not queues:
+    async def release_due(self, queues: Sequence[str] | None) -> list[Run]:
+        """Move ``scheduled`` runs whose time has come to ``pending`` (``None``: all queues)."""
+        if queues is not None and not queues:
             return []
         update = (
             sa.update(t.runs)
-            .where(
-                t.runs.c.queue.in_(list(queues)),
-                t.runs.c.state == "scheduled",
-                t.runs.c.scheduled_at <= self._db.now(),
-            )
+            .where(t.runs.c.state == "scheduled", t.runs.c.scheduled_at <= self._db.now())
             .values(state="pending", updated_at=self._db.now())
             .returning(*t.runs.c)
         )
+        if queues is not None:
+            update = update.where(t.runs.c.queue.in_(list(queues)))
         async with self._db.transaction() as connection:
             return [_run(row) for row in await connection.execute(update)]
 
