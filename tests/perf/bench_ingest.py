@@ -2,9 +2,14 @@
 
 The API runs in a child process, as ``interlock server`` would: uvicorn on a free port,
 a SQLite store, a ``Publisher`` connected to an embedded nats-server with JetStream.
-The parent runs several concurrent httpx clients posting pre-encoded batches, then checks
-that the stream holds every event. Two modes are measured: the local mode (no API key
-exists) and with an API key (each request verified against the store).
+The parent runs several concurrent clients posting pre-encoded batches, then checks that
+the stream holds every event. Three runs are measured: the local mode (no API key
+exists), the same with httpx as the client, and with an API key (each request verified
+against the store). The first and last post with a lean keep-alive HTTP/1.1 client, as a
+C load generator would: the server shares this machine's cores with its clients and
+nats-server, and httpx alone takes about half a core at these rates (the httpx run shows
+how much that costs the figure). Each run prints the CPU share of server, clients and
+nats-server, and how busy the machine was.
 
     python tests/perf/bench_ingest.py [--events 100000] [--clients 8] [--batch 100]
                                       [--out .bench] [--profile]
@@ -138,9 +143,12 @@ def make_batches(count: int, batch: int, run: str) -> list[bytes]:
 
 
 async def post_all(
-    base_url: str, bodies: list[bytes], clients: int, token: str | None
+    base_url: str, bodies: list[bytes], clients: int, token: str | None, *, lean: bool = True
 ) -> tuple[float, list[float]]:
-    """Post every body with ``clients`` concurrent connections; (seconds, latencies)."""
+    """Post every body with ``clients`` concurrent connections; (seconds, latencies).
+
+    ``lean`` posts with :func:`lean_client`; otherwise with httpx.
+    """
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -149,7 +157,7 @@ async def post_all(
         headers["authorization"] = f"Bearer {token}"
     latencies: list[float] = []
 
-    async def client() -> None:
+    async def httpx_client() -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
             while not queue.empty():
                 body = queue.get_nowait()
@@ -159,9 +167,44 @@ async def post_all(
                 if response.status_code != 202:
                     raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
 
+    client = (lambda: lean_client(base_url, queue, headers, latencies)) if lean else httpx_client
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     return time.perf_counter() - started, latencies
+
+
+async def lean_client(
+    base_url: str, queue: asyncio.Queue[bytes], headers: dict[str, str], latencies: list[float]
+) -> None:
+    """Post bodies from ``queue`` over one keep-alive HTTP/1.1 connection until it is empty.
+
+    A load generator that costs little CPU (as wrk or hey would), so that on a machine
+    the server shares with it, the figure is the server's and not httpx's: it writes
+    each request as one buffer and reads the answer by its Content-Length.
+    """
+    url = httpx.URL(base_url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request_head = f"POST /api/events HTTP/1.1\r\nhost: {url.host}:{url.port}\r\n{head}".encode()
+    try:
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            writer.write(b"%scontent-length: %d\r\n\r\n%s" % (request_head, len(body), body))
+            response_head = await reader.readuntil(b"\r\n\r\n")
+            status = int(response_head.split(b" ", 2)[1])
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in response_head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            answer = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status != 202:
+                raise RuntimeError(f"{status}: {answer[:300]!r}")
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def publish_baseline(
@@ -225,6 +268,13 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -272,16 +322,25 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     f"  baseline, SDK publish_many without HTTP: {baseline:,.0f} events/s, "
                     f"{baseline_cpu * 1e6:.0f} us CPU/event"
                 )
-                for mode in ("local", "api_key"):
+                for mode in ("local", "local_httpx", "api_key"):  # local modes before any key
                     token = await create_key(scratch) if mode == "api_key" else None
                     await js.purge_stream(EVENTS_STREAM)
                     bodies = make_batches(args.events, args.batch, mode)
                     assert process.pid is not None
+                    assert nats_server.pid is not None
                     server_cpu = process_cpu(process.pid)
+                    nats_cpu = process_cpu(nats_server.pid)
                     client_cpu = time.process_time()
-                    seconds, latencies = await post_all(base_url, bodies, args.clients, token)
+                    machine = machine_cpu()
+                    seconds, latencies = await post_all(
+                        base_url, bodies, args.clients, token, lean=mode != "local_httpx"
+                    )
+                    busy, total = (b - a for b, a in zip(machine_cpu(), machine, strict=True))
                     server_cpu = process_cpu(process.pid) - server_cpu
+                    nats_cpu = process_cpu(nats_server.pid) - nats_cpu
                     client_cpu = time.process_time() - client_cpu
+                    figures[f"{mode}_nats_server_cpu_share"] = round(nats_cpu / seconds, 2)
+                    figures[f"{mode}_machine_busy_share"] = round(busy / total, 2)
                     figures[f"{mode}_server_cpu_share"] = round(server_cpu / seconds, 2)
                     figures[f"{mode}_client_cpu_share"] = round(client_cpu / seconds, 2)
                     figures[f"{mode}_server_cpu_us_per_event"] = round(
@@ -301,7 +360,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         f"p99 {percentile(latencies, 0.99) * 1e3:.1f} ms); stream holds {stored}; "
                         f"CPU: server {server_cpu / seconds:.0%} "
                         f"({server_cpu / args.events * 1e6:.0f} us/event), "
-                        f"clients {client_cpu / seconds:.0%}"
+                        f"clients {client_cpu / seconds:.0%}, "
+                        f"nats-server {nats_cpu / seconds:.0%}; machine {busy / total:.0%} busy"
                     )
             finally:
                 process.terminate()

@@ -10,35 +10,28 @@ task per message (``asyncio.wait_for`` around a semaphore), two random tokens (o
 token is a counter (the inbox is unique per instance), the caller bounds what is in
 flight (the :class:`~interlock.sdk.Publisher` does), and replies are decoded by msgspec.
 
-While connected, the ``HPUB`` command is written in one piece and queued on the client's
-outgoing buffer, as ``Client.publish`` would after building the header block from a dict
-key by key (a quarter of the publisher's CPU per event). That uses three members nats-py
-does not document (``_send_command``, ``_flush_queue``, ``_flush_pending``, there since
-2.0); a client without them, or one that is reconnecting, takes ``Client.publish``. The
-checks ``Client.publish`` makes stay: no whitespace in the subject or the id (it would
-break the protocol line), nothing over the server's ``max_payload``.
+While connected, the ``HPUB`` command is written in one piece (see :mod:`.hpub`); a
+client without the members that needs, or one that is reconnecting, takes
+``Client.publish``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.errors import APIError, NoStreamResponseError
 
+from interlock.sdk.hpub import can_write_directly, hpub_frame, write_frames
 from interlock.sdk.subjects import MSG_ID_HEADER
 
-__all__ = ["AckedPublishing", "PubAck"]
+__all__ = ["AckedPublishing", "PubAck", "api_error"]
 
 _NO_RESPONDERS = "503"
-_UNSAFE = re.compile(r"[ \t\r\n]")
-_DIRECT_MEMBERS = ("_send_command", "_flush_queue", "_flush_pending")
 
 
 class PubAck(msgspec.Struct, frozen=True):
@@ -57,7 +50,6 @@ class _Reply(msgspec.Struct, frozen=True):
 
 
 _reply_decoder = msgspec.json.Decoder(_Reply)
-_MSG_ID = MSG_ID_HEADER.encode()
 
 
 class AckedPublishing:
@@ -71,7 +63,7 @@ class AckedPublishing:
 
     def __init__(self, nc: NATS, *, direct: bool = True) -> None:
         self._nc = nc
-        self._direct = direct and all(hasattr(nc, name) for name in _DIRECT_MEMBERS)
+        self._direct = direct and can_write_directly(nc)
         self._prefix = ""
         self._futures: dict[str, asyncio.Future[PubAck]] = {}
         self._sequence = 0
@@ -109,19 +101,7 @@ class AckedPublishing:
         return future
 
     async def _send_hpub(self, subject: str, data: bytes, reply: str, msg_id: str) -> None:
-        if not subject or _UNSAFE.search(subject) or _UNSAFE.search(msg_id):
-            raise BadSubjectError
-        header = b"NATS/1.0\r\n%s: %s\r\n\r\n" % (_MSG_ID, msg_id.encode())
-        size = len(header) + len(data)
-        if size > self._nc.max_payload:
-            raise MaxPayloadError
-        nc: Any = self._nc  # the members below are not part of nats-py's typed API
-        await nc._send_command(
-            b"HPUB %s %s %d %d\r\n%s%s\r\n"
-            % (subject.encode(), reply.encode(), len(header), size, header, data)
-        )
-        if nc._flush_queue is not None and nc._flush_queue.empty():
-            await nc._flush_pending()
+        await write_frames(self._nc, hpub_frame(subject, reply, msg_id, data, self._nc.max_payload))
 
     def forget(self, futures: list[asyncio.Future[Any]]) -> None:
         """Stop tracking futures the caller gave up on (cancelled or timed out)."""
@@ -145,7 +125,7 @@ class AckedPublishing:
             future.set_exception(APIError(description=f"unreadable PubAck: {exc}"))
             return
         if reply.error is not None:
-            future.set_exception(_api_error(reply.error))
+            future.set_exception(api_error(reply.error))
         else:
             future.set_result(PubAck(stream=reply.stream, seq=reply.seq, duplicate=reply.duplicate))
 
@@ -160,7 +140,7 @@ class AckedPublishing:
                 await subscription.unsubscribe()
 
 
-def _api_error(error: dict[str, Any]) -> APIError:
+def api_error(error: dict[str, Any]) -> APIError:
     """nats-py's error for a JetStream error reply (its ``from_error`` raises some)."""
     try:
         return APIError.from_error(error)  # type: ignore[no-any-return]

@@ -2,9 +2,10 @@
 
 ``INTERLOCK_EVENTS`` captures ``interlock.events.>`` (file storage, limits from
 :class:`StreamLimits`, a duplicate window of at least two minutes so a retried publish is
-stored once). ``INTERLOCK_DEAD`` captures ``interlock.dead.>``: messages that are not
-valid events, each with a header saying why. Running :func:`ensure_streams` again
-updates an existing stream's limits instead of failing.
+stored once, and ``allow_batched`` on nats-server 2.14+ so publishers may send fast
+batches, see :mod:`.fast_batch`). ``INTERLOCK_DEAD`` captures ``interlock.dead.>``:
+messages that are not valid events, each with a header saying why. Running
+:func:`ensure_streams` again updates an existing stream's limits instead of failing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.fast_batch import server_takes_fast_batches
 from interlock.sdk.subjects import (
     DEAD_STREAM,
     DEAD_SUBJECT_PREFIX,
@@ -56,7 +58,7 @@ class StreamLimits(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError("streams.max_bytes", "must be positive or None")
 
 
-def _events_config(limits: StreamLimits) -> StreamConfig:
+def _events_config(limits: StreamLimits, *, batched: bool) -> StreamConfig:
     return StreamConfig(
         name=EVENTS_STREAM,
         description="Interlock events (wire contract: interlock.events.<event>)",
@@ -68,6 +70,7 @@ def _events_config(limits: StreamLimits) -> StreamConfig:
         max_bytes=limits.max_bytes if limits.max_bytes is not None else -1,
         duplicate_window=limits.duplicate_window.total_seconds(),
         num_replicas=limits.replicas,
+        allow_batched=True if batched else None,
     )
 
 
@@ -105,6 +108,7 @@ async def ensure_streams(
 ) -> tuple[StreamInfo, StreamInfo]:
     """Create or update ``INTERLOCK_EVENTS`` and ``INTERLOCK_DEAD``; return their info."""
     limits = limits or StreamLimits()
-    events = await _ensure(js, _events_config(limits))
+    batched = server_takes_fast_batches(js._nc)
+    events = await _ensure(js, _events_config(limits, batched=batched))
     dead = await _ensure(js, _dead_config(limits))
     return events, dead

@@ -137,6 +137,11 @@ class EmbeddedNatsServer:
         return f"nats://{host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None

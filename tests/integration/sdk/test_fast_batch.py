@@ -1,0 +1,161 @@
+"""JetStream fast batches against a real nats-server (2.14+): storage, flow, refusals."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from nats.errors import BadSubjectError
+from nats.js.api import StreamConfig
+from nats.js.errors import APIError, NoStreamResponseError
+
+from harness.nats import nats_client, read_events
+from interlock.sdk import EVENTS_STREAM, Event, NatsOptions, Publisher, PublisherConfig
+from interlock.sdk.fast_batch import FLOW, FastBatches
+
+
+def messages(
+    count: int, prefix: str = "m", subject: str = "orders.new"
+) -> list[tuple[str, bytes, str]]:
+    return [(subject, b'{"n": %d}' % n, f"{prefix}-{n}") for n in range(count)]
+
+
+async def stream_with(client: Client, name: str, **config: object) -> None:
+    stream = StreamConfig(name=name, subjects=[f"{name.lower()}.>"], **config)  # type: ignore[arg-type]
+    await client.jetstream().add_stream(stream)
+
+
+async def stored_payloads(client: Client, stream: str) -> list[tuple[str, bytes, str]]:
+    js = client.jetstream()
+    info = await js.stream_info(stream)
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(stream, seq)
+        assert msg.subject is not None
+        assert msg.data is not None
+        assert msg.headers is not None
+        found.append((msg.subject, msg.data, msg.headers["Nats-Msg-Id"]))
+    return found
+
+
+async def test_a_batch_longer_than_the_flow_window_is_stored_whole_and_in_order(
+    nats_url: str,
+) -> None:
+    count = FLOW * 5 + 17  # several flow windows: the sender waits for acknowledgements
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS", allow_batched=True)
+        batches = FastBatches(client)
+        assert batches.usable
+        outcome = await batches.publish(messages(count), timeout=5)
+        assert (outcome.stored, outcome.refusal) == (count, None)
+        assert await stored_payloads(client, "ORDERS") == messages(count)
+
+
+async def test_repeated_ids_are_stored_once_and_count_as_stored(nats_url: str) -> None:
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS", allow_batched=True, duplicate_window=120)
+        batches = FastBatches(client)
+        first = messages(5)
+        again = first[1:3] + messages(3, prefix="new") + first[4:]
+        assert (await batches.publish(first, timeout=5)).stored == 5
+        outcome = await batches.publish(again, timeout=5)
+        assert (outcome.stored, outcome.refusal) == (len(again), None)
+        assert await stored_payloads(client, "ORDERS") == first + messages(3, prefix="new")
+
+
+async def test_a_stream_without_batches_refuses_and_batches_are_not_tried_again(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS")
+        batches = FastBatches(client)
+        with caplog.at_level(logging.INFO, logger="interlock.sdk.fast_batch"):
+            outcome = await batches.publish(messages(10), timeout=5)
+        assert outcome.stored == 0
+        assert isinstance(outcome.refusal, APIError)
+        assert outcome.refusal.err_code == 10205
+        assert not batches.usable
+        assert "allow_batched" in caplog.text
+        assert (await client.jetstream().stream_info("ORDERS")).state.messages == 0
+
+
+async def test_a_refused_message_ends_the_batch_with_jetstreams_reason(nats_url: str) -> None:
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS", allow_batched=True, max_msg_size=128)
+        batches = FastBatches(client)
+        items = messages(5)
+        items[2] = ("orders.new", b"x" * 200, "too-big")
+        outcome = await batches.publish(items, timeout=5)
+        assert isinstance(outcome.refusal, APIError)
+        assert "size" in str(outcome.refusal.description)
+        stored = await stored_payloads(client, "ORDERS")
+        assert outcome.stored <= len(stored) == 2  # never more than what JetStream holds
+        assert stored == items[:2]
+        assert batches.usable  # one message's problem, not the stream's
+
+
+async def test_no_stream_for_the_subject_is_a_refusal(nats_url: str) -> None:
+    async with nats_client(nats_url) as client:
+        outcome = await FastBatches(client).publish(messages(3, subject="nowhere.x"), timeout=5)
+        assert outcome.stored == 0
+        assert isinstance(outcome.refusal, NoStreamResponseError)
+
+
+async def test_what_would_break_the_protocol_is_refused_before_anything_is_sent(
+    nats_url: str,
+) -> None:
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS", allow_batched=True)
+        batches = FastBatches(client)
+        items = messages(3)
+        items[2] = ("orders.new", b"{}", "bad id\r\nX: y")
+        with pytest.raises(BadSubjectError):
+            await batches.publish(items, timeout=5)
+        assert (await client.jetstream().stream_info("ORDERS")).state.messages == 0
+        assert (await batches.publish(messages(3), timeout=5)).stored == 3
+
+
+async def test_the_publisher_goes_message_by_message_when_the_stream_has_no_batches(
+    nats_url: str, tmp_path: Path
+) -> None:
+    async with nats_client(nats_url) as client:
+        await client.jetstream().add_stream(
+            StreamConfig(name=EVENTS_STREAM, subjects=["interlock.events.>"])
+        )
+        options = NatsOptions(servers=(nats_url,))
+        events = [Event(event="test.n", resource={"id": "r"}, payload={"n": n}) for n in range(300)]
+        async with Publisher(PublisherConfig(nats=options, spool_dir=tmp_path)) as publisher:
+            first = await publisher.publish_many(events[:150])
+            second = await publisher.publish_many(events[150:])
+        assert (first.stored, first.spooled, second.stored, second.spooled) == (150, 0, 150, 0)
+        stored = await read_events(client, 300)
+        assert [event.payload["n"] for event in stored] == list(range(300))
+
+
+async def test_the_publisher_reports_exactly_what_a_refusing_stream_took(
+    nats_url: str, tmp_path: Path
+) -> None:
+    async with nats_client(nats_url) as client:
+        await client.jetstream().add_stream(
+            StreamConfig(
+                name=EVENTS_STREAM,
+                subjects=["interlock.events.>"],
+                allow_batched=True,
+                max_msg_size=400,
+            )
+        )
+        options = NatsOptions(servers=(nats_url,))
+        events = [Event(event="test.n", resource={"id": "r"}, payload={"n": n}) for n in range(6)]
+        events[3] = Event(event="test.n", resource={"id": "r"}, payload={"n": 3, "pad": "x" * 500})
+        config = PublisherConfig(nats=options, spool_dir=tmp_path, timeout=2)
+        async with Publisher(config) as publisher:
+            result = await publisher.publish_many(events)
+            await publisher.close(timeout=0)
+        # what is reported stored is stored, in order; the refused event stays spooled
+        assert (result.stored, result.spooled) == (3, 3)
+        numbers = [event.payload["n"] for event in await read_events(client, 3)]
+        assert numbers[:3] == [0, 1, 2]
+        assert 3 not in numbers
+        assert len(numbers) == len(set(numbers))
