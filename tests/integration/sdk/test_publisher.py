@@ -8,12 +8,15 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.api import StreamConfig
 
-from harness.nats import read_events
+from harness.nats import nats_client, read_events
 from interlock.sdk import (
+    EVENTS_STREAM,
     Event,
     EventValidationError,
     NatsOptions,
@@ -21,8 +24,10 @@ from interlock.sdk import (
     PublisherConfig,
     StreamLimits,
     SyncPublisher,
+    decode_event,
     ensure_streams,
 )
+from interlock.sdk.publisher import REFUSED_FILE
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
 
@@ -203,6 +208,38 @@ async def test_publishing_with_unknown_stream_spools_instead_of_losing(
     stored = await stored_events(nc, 1)
     assert [item.event for item in stored] == ["test.nostream"]
     await nc.close()
+
+
+async def test_an_event_jetstream_refuses_for_good_is_set_aside_and_holds_up_nothing(
+    nats_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with nats_client(nats_url) as client:
+        await client.jetstream().add_stream(
+            StreamConfig(
+                name=EVENTS_STREAM,
+                subjects=["interlock.events.>"],
+                allow_batched=True,
+                max_msg_size=400,  # the stream's own limit, below NATS' max_payload
+            )
+        )
+        events = numbered(6)
+        events[3] = Event(
+            event="test.numbered", resource={"id": "r"}, payload={"n": 3, "pad": "x" * 500}
+        )
+        spool = tmp_path / "spool"
+        async with Publisher(config_for(nats_url, spool, timeout=2)) as publisher:
+            result = await publisher.publish_many(events)
+            assert await publisher.flush(timeout=10)  # the spool empties despite event 3
+            later = await publisher.publish_many(numbered(2, start=6))
+            assert publisher.stats.refused == 1
+        assert (result.stored, result.spooled) == (3, 3)
+        assert (later.stored, later.spooled) == (2, 0)
+        stored = await stored_events(client, 7)
+        assert [item.payload["n"] for item in stored] == [0, 1, 2, 4, 5, 6, 7]
+        [kept] = (spool / REFUSED_FILE).read_bytes().splitlines()
+        assert decode_event(kept) == msgspec.structs.replace(events[3], source="test")
+        assert f"refused event {events[3].id} for good" in caplog.text
+        assert "message size exceeds" in caplog.text
 
 
 def test_unique_event_ids_by_default() -> None:

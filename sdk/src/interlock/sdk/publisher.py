@@ -23,10 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from nats.aio.client import Client as NATS
+from nats.errors import BadSubjectError, MaxPayloadError
+from nats.js.errors import BadRequestError
 
 from interlock.sdk.acked_publish import AckedPublishing
 from interlock.sdk.codec import encode_event
@@ -34,7 +36,7 @@ from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import BusError, EventValidationError
 from interlock.sdk.event import Event, utc_now
-from interlock.sdk.fast_batch import FastBatches
+from interlock.sdk.fast_batch import BatchOutcome, FastBatches
 from interlock.sdk.spool import Spool
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 
@@ -43,6 +45,18 @@ __all__ = ["PublishResult", "Publisher", "PublisherStats"]
 logger = logging.getLogger(__name__)
 
 _Item = tuple[str, bytes, str] | None  # (subject, data, msg id); None = skip, counts as sent
+_CANNOT_SEND = (BadSubjectError, MaxPayloadError)
+_REFUSED_FOR_GOOD = (BadRequestError, *_CANNOT_SEND)
+"""Answers that sending the same message again cannot change (JetStream's 400s)."""
+REFUSED_FILE = "refused.jsonl"
+"""Where, in the spool directory, spooled events JetStream refused for good are kept."""
+
+
+class _Sent(NamedTuple):
+    acknowledged: int
+    """Items acknowledged, from the first."""
+    refusal: BaseException | None = None
+    """Why ``items[acknowledged]`` was not stored, when JetStream (or the protocol) said so."""
 
 
 class _Head(msgspec.Struct):
@@ -69,6 +83,8 @@ class PublisherStats(msgspec.Struct, kw_only=True):
     spooled: int = 0
     resent: int = 0
     """Events sent from the spool."""
+    refused: int = 0
+    """Spooled events JetStream refused for good, moved to ``refused.jsonl``."""
 
 
 class Publisher:
@@ -249,7 +265,7 @@ class Publisher:
         items = [self._encode(event) for event in events]
         sent = 0
         if self._acks is not None and self.connected and not self._spool.has_pending:
-            sent = await self._send(items)
+            sent = (await self._send(items)).acknowledged
             self.stats.stored += sent
         rest = items[sent:]
         if rest:
@@ -272,8 +288,8 @@ class Publisher:
             )
         return EVENTS_SUBJECT_PREFIX + event.event, data, str(event.id)
 
-    async def _send(self, items: Sequence[_Item]) -> int:
-        """Publish ``items`` in order; return how many, from the first, were acknowledged.
+    async def _send(self, items: Sequence[_Item]) -> _Sent:
+        """Publish ``items`` in order; say how many, from the first, were acknowledged.
 
         Runs of events go as fast batches when the server and stream take them (see
         :mod:`.fast_batch`), anything else one message at a time.
@@ -287,41 +303,46 @@ class Publisher:
             chunk = present[done : done + self.config.max_in_flight]
             try:
                 outcome = await batches.publish(chunk, self.config.timeout)
+            except _CANNOT_SEND as exc:  # one of them: found below, one by one
+                outcome = BatchOutcome(0, exc)
             except Exception as exc:  # noqa: BLE001 - any failure means "spool the rest"
                 logger.warning("publish interrupted after %d events: %r", done, exc)
-                return done
+                return _Sent(done)
             done += outcome.stored
             if outcome.stored == len(chunk):
                 continue
             if outcome.refusal is None:
                 logger.warning("no acknowledgement within %gs", self.config.timeout)
-                return done
+                return _Sent(done)
             # JetStream refused something: one by one, to learn exactly what it takes
             rest = chunk[outcome.stored :]
             sent = await self._send_each(rest)
-            done += sent
-            if sent < len(rest):
-                return done
+            if sent.acknowledged < len(rest):
+                return _Sent(done + sent.acknowledged, sent.refusal)
+            done += sent.acknowledged
         if done < len(present):
-            done += await self._send_each(present[done:])
-        return done
+            sent = await self._send_each(present[done:])
+            return _Sent(done + sent.acknowledged, sent.refusal)
+        return _Sent(done)
 
-    async def _send_each(self, items: Sequence[_Item]) -> int:
-        """Publish ``items`` pipelined, one acknowledgement each; return the acknowledged prefix."""
+    async def _send_each(self, items: Sequence[_Item]) -> _Sent:
+        """Publish ``items`` pipelined, one acknowledgement each; say the acknowledged prefix."""
         futures: list[asyncio.Future[Any]] = []
-        stalled = False
+        stalled: Exception | None = None
         try:
             await self._issue(items, futures)
         except Exception as exc:  # noqa: BLE001 - any failure means "spool the rest"
-            stalled = True
+            stalled = exc
             logger.warning("publish interrupted after %d events: %r", len(futures), exc)
         pending = [future for future in futures if not future.done()]
         if pending:
             await asyncio.wait(pending, timeout=0 if stalled else self.config.timeout)
-        acknowledged = _acknowledged_prefix(futures)
+        sent = _acknowledged_prefix(futures)
+        if sent.acknowledged == len(futures) and isinstance(stalled, _CANNOT_SEND):
+            sent = _Sent(sent.acknowledged, stalled)  # items[len(futures)] itself cannot be sent
         if self._acks is not None:
             self._acks.forget([future for future in futures if future.cancelled()])
-        return acknowledged
+        return sent
 
     async def _issue(self, items: Sequence[_Item], futures: list[asyncio.Future[Any]]) -> None:
         """Publish each item, appending its ack future; stop when the connection drops."""
@@ -394,13 +415,34 @@ class Publisher:
                 continue
             items = [self._spooled_item(record, spool.directory) for record in batch.records]
             sent = await self._send(items)
-            spool.commit(batch, sent)
-            self.stats.resent += sent
-            if sent < len(batch):
+            self.stats.resent += sent.acknowledged
+            done = sent.acknowledged
+            refused = isinstance(sent.refusal, _REFUSED_FOR_GOOD) and done < len(batch)
+            if refused:
+                self._set_aside(batch.records[done], items[done], sent.refusal, spool.directory)
+                done += 1
+            spool.commit(batch, done)
+            if done < len(batch) and not refused:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             else:
                 delay = 0.05
+
+    def _set_aside(
+        self, record: bytes, item: _Item, refusal: BaseException | None, directory: Path
+    ) -> None:
+        """Move a spooled event JetStream will never take out of the way of the others."""
+        kept = directory / REFUSED_FILE
+        with kept.open("ab") as handle:
+            handle.write(record + b"\n")
+        self.stats.refused += 1
+        event_id = item[2] if item is not None else "?"
+        logger.error(
+            "JetStream refused event %s for good (%s); moved it out of the spool to %s",
+            event_id,
+            refusal,
+            kept,
+        )
 
     @staticmethod
     def _spooled_item(record: bytes, directory: Path) -> _Item:
@@ -415,18 +457,26 @@ class Publisher:
         return EVENTS_SUBJECT_PREFIX + head.event, record, head.id
 
 
-def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> int:
-    """Count the futures acknowledged from the first on; cancel the rest."""
+def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> _Sent:
+    """Count the futures acknowledged from the first on, and the next one's error.
+
+    Cancels the futures still pending.
+    """
     acknowledged = 0
     for future in futures:
         if not future.done() or future.cancelled() or future.exception() is not None:
             break
         acknowledged += 1
+    refusal = None
+    if acknowledged < len(futures):
+        first = futures[acknowledged]
+        if first.done() and not first.cancelled():
+            refusal = first.exception()
     for future in futures[acknowledged:]:
         if future.done() and not future.cancelled() and future.exception() is not None:
-            logger.warning("JetStream refused a publish: %r", future.exception())
+            logger.warning("JetStream refused a publish: %s", future.exception())
             break
     for future in futures:
         if not future.done():
             future.cancel()
-    return acknowledged
+    return _Sent(acknowledged, refusal)
