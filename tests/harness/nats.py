@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ __all__ = [
     "nats_client",
     "nats_server_binary",
     "read_events",
+    "running_nats_cluster",
     "running_nats_server",
     "stored_events",
 ]
@@ -79,6 +81,40 @@ def running_nats_server(
     )
     with server:
         yield server
+
+
+@contextmanager
+def running_nats_cluster(directory: Path, size: int = 3) -> Iterator[list[EmbeddedNatsServer]]:
+    """Run a JetStream cluster of ``size`` servers routed to each other; stop them after."""
+    route_ports = [_free_port() for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{port}" for port in route_ports)
+    servers = [
+        EmbeddedNatsServer(
+            directory / f"n{index}" / "jetstream",
+            port=0,
+            name=f"n{index}",
+            log_path=directory / f"n{index}.log",
+            extra_args=[
+                *("--cluster_name", "interlock-test", "--routes", routes),
+                *("--cluster", f"nats://127.0.0.1:{route_ports[index]}"),
+            ],
+        )
+        for index in range(size)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @asynccontextmanager

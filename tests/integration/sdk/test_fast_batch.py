@@ -9,16 +9,24 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from nats.errors import BadSubjectError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
-from harness.nats import nats_client, nats_server_binary, read_events, running_nats_server
+from harness.nats import (
+    nats_client,
+    nats_server_binary,
+    read_events,
+    running_nats_cluster,
+    running_nats_server,
+)
 from interlock.sdk import (
     EVENTS_STREAM,
     Event,
     NatsOptions,
     Publisher,
     PublisherConfig,
+    StreamLimits,
     ensure_streams,
     fast_batch,
 )
@@ -217,3 +225,29 @@ async def test_a_server_that_ignores_the_batch_protocol_is_found_out_at_its_firs
                     break
                 await asyncio.sleep(0.05)
             assert await stored_payloads(client, "ORDERS") == messages(50)
+
+
+async def test_fast_batches_into_a_stream_replicated_on_three_servers(tmp_path: Path) -> None:
+    with running_nats_cluster(tmp_path / "cluster") as servers:
+        async with nats_client(servers[0].url) as client:
+            for _ in range(100):  # the cluster elects its JetStream leader first
+                try:
+                    info, _ = await ensure_streams(client.jetstream(), StreamLimits(replicas=3))
+                    break
+                except (APIError, NatsTimeoutError):
+                    await asyncio.sleep(0.1)
+            assert info.config.num_replicas == 3
+            assert info.config.allow_batched
+            config = PublisherConfig(  # through another server than the one it was created on
+                nats=NatsOptions(servers=(servers[2].url,)), spool_dir=tmp_path / "spool"
+            )
+            events = [
+                Event(event="test.n", resource={"id": "r"}, payload={"n": n}) for n in range(1000)
+            ]
+            async with Publisher(config) as publisher:
+                result = await publisher.publish_many(events)
+                assert publisher._batches is not None
+                assert publisher._batches.usable  # went as fast batches
+            assert (result.stored, result.spooled) == (1000, 0)
+            stored = await read_events(client, 1000)
+            assert [event.id for event in stored] == [event.id for event in events]
