@@ -151,33 +151,6 @@ async def test_the_publisher_goes_message_by_message_when_the_stream_has_no_batc
         assert [event.payload["n"] for event in stored] == list(range(300))
 
 
-async def test_the_publisher_reports_exactly_what_a_refusing_stream_took(
-    nats_url: str, tmp_path: Path
-) -> None:
-    async with nats_client(nats_url) as client:
-        await client.jetstream().add_stream(
-            StreamConfig(
-                name=EVENTS_STREAM,
-                subjects=["interlock.events.>"],
-                allow_batched=True,
-                max_msg_size=400,
-            )
-        )
-        options = NatsOptions(servers=(nats_url,))
-        events = [Event(event="test.n", resource={"id": "r"}, payload={"n": n}) for n in range(6)]
-        events[3] = Event(event="test.n", resource={"id": "r"}, payload={"n": 3, "pad": "x" * 500})
-        config = PublisherConfig(nats=options, spool_dir=tmp_path, timeout=2)
-        async with Publisher(config) as publisher:
-            result = await publisher.publish_many(events)
-            await publisher.close(timeout=0)
-        # what is reported stored is stored, in order; the refused event stays spooled
-        assert (result.stored, result.spooled) == (3, 3)
-        numbers = [event.payload["n"] for event in await read_events(client, 3)]
-        assert numbers[:3] == [0, 1, 2]
-        assert 3 not in numbers
-        assert len(numbers) == len(set(numbers))
-
-
 async def test_an_older_nats_server_takes_events_message_by_message(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,7 +18,7 @@ client without the members that needs, or one that is reconnecting, takes
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -29,7 +29,9 @@ from nats.js.errors import APIError, NoStreamResponseError
 from interlock.sdk.hpub import can_write_directly, hpub_frame, write_frames
 from interlock.sdk.subjects import MSG_ID_HEADER
 
-__all__ = ["AckedPublishing", "PubAck", "api_error"]
+__all__ = ["AckedPublishing", "PubAck", "api_error", "decode_reply"]
+
+T = TypeVar("T")
 
 _NO_RESPONDERS = "503"
 
@@ -116,15 +118,10 @@ class AckedPublishing:
         future = self._futures.pop(msg.subject[len(self._prefix) :], None)
         if future is None or future.done():
             return
-        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
-            future.set_exception(NoStreamResponseError())
-            return
-        try:
-            reply = _reply_decoder.decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            future.set_exception(APIError(description=f"unreadable PubAck: {exc}"))
-            return
-        if reply.error is not None:
+        reply = decode_reply(msg, _reply_decoder)
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        elif reply.error is not None:
             future.set_exception(api_error(reply.error))
         else:
             future.set_result(PubAck(stream=reply.stream, seq=reply.seq, duplicate=reply.duplicate))
@@ -138,6 +135,23 @@ class AckedPublishing:
             subscription, self._subscription = self._subscription, None
             if not self._nc.is_closed:
                 await subscription.unsubscribe()
+
+
+def decode_reply(msg: Msg, decoder: msgspec.json.Decoder[T]) -> T | Exception:
+    """JetStream's reply to a publish, decoded; or what a bodiless answer means.
+
+    A ``503`` status is "no stream takes this subject" (``NoStreamResponseError``); any
+    other status, or a body that does not decode, is an ``APIError`` saying so.
+    """
+    status = msg.headers.get("Status") if msg.headers else None
+    if status == _NO_RESPONDERS:
+        return NoStreamResponseError()
+    if status:
+        return APIError(description=f"status {status} answered the publish")
+    try:
+        return decoder.decode(msg.data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return APIError(description=f"unreadable reply: {exc}")
 
 
 def api_error(error: dict[str, Any]) -> APIError:

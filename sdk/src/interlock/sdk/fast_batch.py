@@ -34,9 +34,9 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.errors import APIError, NoStreamResponseError
+from nats.js.errors import APIError
 
-from interlock.sdk.acked_publish import api_error
+from interlock.sdk.acked_publish import api_error, decode_reply
 from interlock.sdk.hpub import can_write_directly, hpub_frame, write_frames
 
 __all__ = [
@@ -114,21 +114,10 @@ class _Batch:
             self._change.set_result(None)
 
     def _read(self, msg: Msg) -> None:
-        status = msg.headers.get("Status") if msg.headers else None
-        if status:
-            refusal = (
-                NoStreamResponseError()
-                if status == "503"
-                else APIError(description=f"status {status} answered the batch")
-            )
-            self._end(refusal)
-            return
-        try:
-            reply = _reply_decoder.decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self._end(APIError(description=f"unreadable batch reply: {exc}"))
-            return
-        if reply.error is not None:
+        reply = decode_reply(msg, _reply_decoder)
+        if isinstance(reply, Exception):
+            self._end(reply)
+        elif reply.error is not None:
             self._end(api_error(reply.error))
         elif reply.type == "ack":
             self.acknowledged = max(self.acknowledged, reply.seq)
