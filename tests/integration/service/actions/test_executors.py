@@ -7,6 +7,7 @@ Apprise's ``json://`` target and for webhook endpoints.
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from integration.service.actions.dispatch_fixtures import (
 from integration.service.actions.receiver import Receiver, Request
 from interlock.rules import emit, notify, pause_rule, webhook
 from interlock.service.actions.emit import emitted_event_id
-from interlock.service.actions.executor import ActionFailed
+from interlock.service.actions.executor import ActionFailed, ActionRequest
 from interlock.service.actions.registry import Registry
+from interlock.service.actions.webhook import USER_AGENT, WebhookExecutor
 from interlock.service.store import outbox_entries
 
 SECRET = "S3cretT0ken-do-not-print"
@@ -265,3 +267,56 @@ async def test_registry_loads_the_built_in_executors(
                 registry.get("teleport")
         finally:
             await registry.close()
+
+
+async def test_webhook_errors_say_what_went_wrong_and_whether_a_retry_can_help(
+    database_url: str, streams: str, tmp_path: Path
+) -> None:
+    async with (
+        Receiver() as receiver,
+        running_services(database_url, streams, tmp_path / "spool") as services,
+    ):
+        executor = WebhookExecutor(services)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # a port nobody listens on
+        port = closed.getsockname()[1]
+        closed.close()
+        cases = {
+            f"ftp://127.0.0.1/{SECRET}": ("not a valid http(s) URL", False),
+            "http://": ("not a valid http(s) URL", False),
+            f"http://127.0.0.1:{port}/x?token={SECRET}": ("connection failed", True),
+        }
+        try:
+            for url, (reason, retryable) in cases.items():
+                with pytest.raises(ActionFailed) as failed:
+                    await executor.execute(webhook_request({"url": url, "method": "POST"}))
+                assert reason in str(failed.value)
+                assert failed.value.retryable is retryable
+                assert SECRET not in str(failed.value)
+            with pytest.raises(ActionFailed) as failed:
+                await executor.execute(
+                    webhook_request({"url": f"{receiver.url}/x", "body": {"at": object()}})
+                )
+            assert "the body is not JSON" in str(failed.value)
+            assert not failed.value.retryable
+            sent = webhook_request(
+                {"url": f"{receiver.url}/ua", "headers": {"user-agent": "team-hook/2"}}
+            )
+            await executor.execute(sent)
+            await executor.execute(webhook_request({"url": f"{receiver.url}/default"}))
+        finally:
+            await executor.close()
+        agents = {r.path: r.headers["user-agent"] for r in receiver.requests}
+        assert agents == {"/ua": "team-hook/2", "/default": USER_AGENT}
+
+
+def webhook_request(action: dict[str, object]) -> ActionRequest:
+    key = uuid.uuid4()
+    return ActionRequest(
+        idempotency_key=key,
+        firing_id=key,
+        rule="hooks",
+        kind="webhook",
+        action={"action": "webhook", **action},
+        attempt=1,
+    )
