@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import nats
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from harness.ports import free_port
 from interlock.sdk import EVENTS_STREAM, Event, decode_event, ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
@@ -86,7 +86,7 @@ def running_nats_server(
 @contextmanager
 def running_nats_cluster(directory: Path, size: int = 3) -> Iterator[list[EmbeddedNatsServer]]:
     """Run a JetStream cluster of ``size`` servers routed to each other; stop them after."""
-    route_ports = [_free_port() for _ in range(size)]
+    route_ports = [free_port() for _ in range(size)]
     routes = ",".join(f"nats://127.0.0.1:{port}" for port in route_ports)
     servers = [
         EmbeddedNatsServer(
@@ -108,13 +108,6 @@ def running_nats_cluster(directory: Path, size: int = 3) -> Iterator[list[Embedd
     finally:
         for server in servers:
             server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -14,7 +14,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -26,6 +25,8 @@ from typing import Literal, Self
 
 import psycopg
 from psycopg import sql
+
+from harness.ports import free_port
 
 __all__ = ["PostgresCluster", "PostgresClusterError", "PostgresNotInstalled", "find_pg_bindir"]
 
@@ -76,7 +77,7 @@ class PostgresCluster:
         self._root = Path(tempfile.mkdtemp(prefix="interlock-pg-"))
         self._data = self._root / "data"
         self._log = self._root / "postgres.log"
-        self._port = _free_port()
+        self._port = free_port()
         self._as_owner: list[str] = []
         if os.geteuid() == 0:
             try:
@@ -221,10 +222,3 @@ class PostgresCluster:
 
 def _version(bindir: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", bindir.parent.name))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -108,7 +108,7 @@ async def ensure_streams(
 ) -> tuple[StreamInfo, StreamInfo]:
     """Create or update ``INTERLOCK_EVENTS`` and ``INTERLOCK_DEAD``; return their info."""
     limits = limits or StreamLimits()
-    batched = server_takes_fast_batches(js._nc)
+    batched = server_takes_fast_batches(js._nc)  # nats-py keeps the connection private
     events = await _ensure(js, _events_config(limits, batched=batched))
     dead = await _ensure(js, _dead_config(limits))
     return events, dead

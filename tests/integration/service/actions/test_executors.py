@@ -7,13 +7,13 @@ Apprise's ``json://`` target and for webhook endpoints.
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from harness.ports import free_port
 from integration.service.actions.dispatch_fixtures import (
     actions_of,
     all_in,
@@ -277,10 +277,7 @@ async def test_webhook_errors_say_what_went_wrong_and_whether_a_retry_can_help(
         running_services(database_url, streams, tmp_path / "spool") as services,
     ):
         executor = WebhookExecutor(services)
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))  # a port nobody listens on
-        port = closed.getsockname()[1]
-        closed.close()
+        port = free_port()  # nobody listens on it
         cases = {
             f"ftp://127.0.0.1/{SECRET}": ("not a valid http(s) URL", False),
             "http://": ("not a valid http(s) URL", False),
