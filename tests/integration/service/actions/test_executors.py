@@ -6,8 +6,10 @@ Apprise's ``json://`` target and for webhook endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import msgspec
@@ -29,7 +31,7 @@ from integration.service.actions.receiver import Receiver, Request
 from interlock.rules import emit, notify, pause_rule, webhook
 from interlock.service.actions.emit import emitted_event_id
 from interlock.service.actions.executor import ActionFailed, ActionRequest
-from interlock.service.actions.registry import Registry
+from interlock.service.actions.registry import GROUP, Registry
 from interlock.service.actions.webhook import USER_AGENT, WebhookExecutor
 from interlock.service.store import outbox_entries
 
@@ -255,16 +257,50 @@ async def test_a_render_error_and_a_broken_executor_fail_at_once(
         )
 
 
-async def test_registry_loads_the_built_in_executors(
+async def test_registry_finds_the_built_in_executors_and_builds_each_on_first_use(
     database_url: str, streams: str, tmp_path: Path
 ) -> None:
     async with running_services(database_url, streams, tmp_path / "spool") as services:
         registry = Registry.load(services)
         try:
-            for kind in ("notify", "webhook", "emit", "pause_rule", "resume_rule"):
-                assert kind in registry.executors, registry.broken.get(kind)
+            built_in = {"notify", "webhook", "emit", "pause_rule", "resume_rule"}
+            assert built_in <= registry.kinds
+            assert registry.executors == {}  # nothing is built before it is needed
+            waiting = [registry.executor("webhook") for _ in range(5)]
+            webhooks = await asyncio.gather(*waiting)
+            assert {id(executor) for executor in webhooks} == {id(registry.executors["webhook"])}
+            for kind in built_in:
+                assert await registry.executor(kind) is registry.executors[kind]
             with pytest.raises(ActionFailed, match="no executor for action kind 'teleport'"):
-                registry.get("teleport")
+                await registry.executor("teleport")
+        finally:
+            await registry.close()
+
+
+async def test_an_executor_that_fails_to_build_is_reported_when_its_kind_first_runs(
+    database_url: str, streams: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_services(database_url, streams, tmp_path / "spool") as services:
+        points = {
+            "missing": EntryPoint("missing", "interlock.no_such_module:Executor", GROUP),
+            "webhook": EntryPoint(
+                "webhook", "interlock.service.actions.webhook:WebhookExecutor", GROUP
+            ),
+        }
+        registry = Registry({}, points=points, services=services)
+        try:
+            for _ in range(2):  # built once: the second call does not import again
+                with pytest.raises(ActionFailed) as failed:
+                    await registry.executor("missing")
+                assert not failed.value.retryable
+                assert str(failed.value) == (
+                    "no executor for action kind 'missing' (entry point failed to load: "
+                    "ModuleNotFoundError: No module named 'interlock.no_such_module')"
+                )
+            logged = [r for r in caplog.records if "failed to load" in r.getMessage()]
+            assert len(logged) == 1
+            assert "interlock.no_such_module:Executor" in logged[0].getMessage()
+            assert isinstance(await registry.executor("webhook"), WebhookExecutor)
         finally:
             await registry.close()
 

@@ -67,14 +67,14 @@ def test_secret_filter_redacts_every_fragment_of_a_registered_url(
     assert SecretFilter().redact("nothing registered") == "nothing registered"
 
 
-def test_registry_says_why_a_kind_has_no_executor() -> None:
+async def test_registry_says_why_a_kind_has_no_executor() -> None:
     registry = Registry({}, broken={"airflow_trigger_dag": "ImportError: no module named 'x'"})
     with pytest.raises(ActionFailed) as broken:
-        registry.get("airflow_trigger_dag")
+        await registry.executor("airflow_trigger_dag")
     assert not broken.value.retryable
     assert str(broken.value) == (
         "no executor for action kind 'airflow_trigger_dag' (entry point failed to load: "
         "ImportError: no module named 'x')"
     )
     with pytest.raises(ActionFailed, match=r"no interlock\.actions entry point of that name"):
-        registry.get("teleport")
+        await registry.executor("teleport")

@@ -302,7 +302,7 @@ class Dispatcher:
             ended.handled = True
             return ActionResult(detail="approval requested", data={"approval_id": str(approval.id)})
         assert self.registry is not None
-        executor = self.registry.get(row.kind)
+        executor = await self.registry.executor(row.kind)
         request = ActionRequest(
             idempotency_key=row.idempotency_key,
             firing_id=row.firing_id,

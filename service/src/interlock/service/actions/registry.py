@@ -1,17 +1,23 @@
 """Finding the executor for each action kind: the ``interlock.actions`` entry points.
 
 Each entry point is named after an action kind and loads a factory called with the
-:class:`~interlock.service.context.Services`. One that fails to import or to build does
-not stop the service: the failure is logged with its traceback, and actions of that kind
-fail at once (not retried) with "no executor for action kind 'x' (entry point failed to
-load: ...)".
+:class:`~interlock.service.context.Services`. An executor is built the first time an
+action of its kind runs: a service whose rules use neither Airflow nor Prefect never
+imports their clients, and starting the service costs a scan of the entry points, not
+an import of every plugin. The plugin's module is imported in a worker thread, so the
+event loop keeps serving meanwhile.
+
+One that fails to import or to build does not stop the service: the failure is logged
+with its traceback, and actions of that kind fail at once (not retried) with "no
+executor for action kind 'x' (entry point failed to load: ...)".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from interlock.service.actions.executor import ActionFailed, Executor
@@ -29,48 +35,75 @@ class Registry:
     """The executors of one service, by action kind.
 
     Args:
-        executors: Executors by kind.
+        executors: Executors already built, by kind.
         broken: Why the entry point of a kind failed to load, by kind.
+        points: Entry points not built yet, by kind (built by :meth:`executor`).
+        services: What the entry points' factories are called with.
     """
 
     def __init__(
-        self, executors: Mapping[str, Executor], broken: Mapping[str, str] | None = None
+        self,
+        executors: Mapping[str, Executor],
+        broken: Mapping[str, str] | None = None,
+        *,
+        points: Mapping[str, EntryPoint] | None = None,
+        services: Services | None = None,
     ) -> None:
         self.executors = dict(executors)
         self.broken = dict(broken or {})
+        self._points = dict(points or {})
+        self._services = services
+        self._building = asyncio.Lock()
 
     @classmethod
     def load(cls, services: Services, *, group: str = GROUP) -> Registry:
-        """Build every executor the entry points of ``group`` name."""
-        executors: dict[str, Executor] = {}
-        broken: dict[str, str] = {}
+        """Find the entry points of ``group``; each is built on its kind's first use."""
+        points: dict[str, EntryPoint] = {}
         for point in entry_points(group=group):
-            if point.name in executors:
+            if point.name in points:
                 logger.warning(
                     "action kind %r has two executors; keeping the first, ignoring %s",
                     point.name,
                     point.value,
                 )
                 continue
-            try:
-                factory = point.load()
-                executors[point.name] = factory(services)
-            except Exception as exc:  # one plugin must not stop the service
-                broken[point.name] = f"{type(exc).__name__}: {exc}"
-                logger.exception(
-                    "the executor of action kind %r (%s) failed to load; actions of that "
-                    "kind will fail",
-                    point.name,
-                    point.value,
-                )
-        return cls(executors, broken)
+            points[point.name] = point
+        return cls({}, points=points, services=services)
 
-    def get(self, kind: str) -> Executor:
-        """The executor of ``kind``.
+    @property
+    def kinds(self) -> frozenset[str]:
+        """Every action kind with an executor, built or not (broken ones excluded)."""
+        return frozenset(self.executors) | frozenset(self._points)
+
+    async def executor(self, kind: str) -> Executor:
+        """The executor of ``kind``, built on first use.
 
         Raises:
             ActionFailed: there is none (not retryable); the message says why.
         """
+        built = self.executors.get(kind)
+        if built is not None:
+            return built
+        async with self._building:  # one build per kind, however many actions wait for it
+            point = self._points.pop(kind, None)
+            if point is not None:
+                await self._build(kind, point)
+        return self._found(kind)
+
+    async def _build(self, kind: str, point: EntryPoint) -> None:
+        try:
+            factory = await asyncio.to_thread(point.load)
+            self.executors[kind] = factory(self._services)
+        except Exception as exc:  # one plugin must not stop the service
+            self.broken[kind] = f"{type(exc).__name__}: {exc}"
+            logger.exception(
+                "the executor of action kind %r (%s) failed to load; actions of that kind "
+                "will fail",
+                kind,
+                point.value,
+            )
+
+    def _found(self, kind: str) -> Executor:
         executor = self.executors.get(kind)
         if executor is not None:
             return executor

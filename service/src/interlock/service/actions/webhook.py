@@ -19,10 +19,11 @@ never sent with another rule's call to the same host.
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import httpx
+import certifi
 import msgspec
 
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
@@ -52,7 +53,6 @@ class WebhookExecutor:
         actions = services.settings.actions
         self._timeout = aiohttp.ClientTimeout(total=actions.timeout.total_seconds())
         self._max_connections = actions.concurrency + MAX_CONNECTIONS_MARGIN
-        self._ssl = httpx.create_ssl_context()  # certifi's CA bundle, as httpx verifies
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -62,7 +62,8 @@ class WebhookExecutor:
                 limit=self._max_connections,
                 limit_per_host=0,
                 keepalive_timeout=KEEPALIVE_SECONDS,
-                ssl=self._ssl,
+                # Loading the CA bundle takes tens of milliseconds: once, on first use.
+                ssl=ssl.create_default_context(cafile=certifi.where()),
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

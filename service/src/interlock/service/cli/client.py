@@ -18,6 +18,10 @@ The base URL comes from ``--api-url``, then ``INTERLOCK_API_URL``, then
 as ``Authorization: Bearer <key>``; without one, only a local API with no keys answers).
 Errors become one :class:`ApiError` line: the server's ``detail`` and the HTTP status,
 or, when nothing answers, how to start the server.
+
+httpx is imported by the first :class:`ApiClient`, not with this module: building the
+parser imports every command group's module (``interlock server`` included), and httpx
+takes a tenth of a second to import (it loads click and rich for its own command line).
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Self, TextIO
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Self, TextIO
 
 from interlock.sdk.errors import InterlockError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "API_KEY_VARIABLE",
@@ -120,6 +125,8 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         timeout: float = _TIMEOUT,
     ) -> None:
+        import httpx  # noqa: PLC0415 - see the module docstring
+
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
@@ -177,6 +184,8 @@ class ApiClient:
             ApiUnreachable: nothing answered (refused, timed out, unresolvable).
             ApiError: the API answered with a 4xx or 5xx status.
         """
+        import httpx  # noqa: PLC0415 - imported by __init__ already
+
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._http.request(
