@@ -115,6 +115,16 @@ async def test_an_event_from_the_sdk_ends_as_an_apprise_notification(
         async with httpx.AsyncClient(base_url=service.api_url) as client:
             health = await client.get("/api/health")
             assert health.status_code == 200, health.text
+        # The executors of the kinds the rules use are built after start, before any
+        # action runs; the others (Airflow, Prefect, ...) only when an action needs them.
+        assert service.dispatcher is not None
+        registry = service.dispatcher.registry
+        for _ in range(200):
+            if len(registry.executors) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert set(registry.executors) == {"notify", "webhook"}
+        assert {"airflow_trigger_dag", "prefect_run_deployment", "emit"} <= registry.kinds
         await publish(
             nats_url,
             tmp_path,

@@ -147,6 +147,9 @@ class Service:
         await self.scheduler.add_adapter_polls(polls)
         if self.serve_api:
             await self._start_api(services)
+        # Built now rather than by the first action of each kind, but after the API is up:
+        # they are not needed to start (the Airflow and Prefect clients take ~0.3 s).
+        self.dispatcher.prepare(host.action_kinds())
         logger.info("interlock service running: API %s, NATS %s", self.api_url, self.nats_url)
 
     def _start_nats(self) -> NatsOptions:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
+from interlock.rules import Rule, call, emit, on, webhook
+from interlock.rules.engine.firing import Firing, firing_id
 from interlock.service.actions.apprise_send import describe_target
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.actions.executor import ActionFailed
 from interlock.service.actions.redact import SecretFilter, hiding, redact_text, url_origin
 from interlock.service.actions.registry import Registry
 from interlock.service.settings import ActionSettings
+from interlock.service.store.records import action_kind, outbox_entries
 
 
 class _Settings:
@@ -78,3 +82,23 @@ async def test_registry_says_why_a_kind_has_no_executor() -> None:
     )
     with pytest.raises(ActionFailed, match=r"no interlock\.actions entry point of that name"):
         await registry.executor("teleport")
+
+
+def test_an_action_kind_is_its_tag_or_the_executor_it_calls() -> None:
+    rule = Rule(
+        name="kinds",
+        when=on("job.failed"),
+        then=[webhook("http://127.0.0.1:9/x"), call("airflow_trigger_dag", dag_id="backfill")],
+        on_resolved=[emit("job.recovered", "{{ key }}")],
+    )
+    kinds = [action_kind(msgspec.to_builtins(a)) for a in (*rule.then, *rule.on_resolved)]
+    assert kinds == ["webhook", "airflow_trigger_dag", "emit"]
+    firing = Firing(
+        id=firing_id("kinds", "k", "fired"),
+        rule="kinds",
+        key="k",
+        status="fired",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        event_ids=[],
+    )
+    assert [entry.kind for entry in outbox_entries(firing, rule.then)] == kinds[:2]

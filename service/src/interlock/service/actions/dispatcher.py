@@ -42,7 +42,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,7 @@ class Dispatcher:
     ) -> None:
         self.services = services
         self.settings = services.settings.actions
-        self.registry = registry
+        self.registry = registry if registry is not None else Registry.load(services)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -125,6 +125,10 @@ class Dispatcher:
 
     # -- control ---------------------------------------------------------------------------
 
+    def prepare(self, kinds: Iterable[str]) -> None:
+        """Build the executors of ``kinds`` in the background, not at their first action."""
+        self._spawn(self.registry.prepare(kinds))
+
     def wake(self) -> None:
         """New actions were queued: claim now instead of at the next poll."""
         self._wake.set()
@@ -138,8 +142,6 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until :meth:`stop` (or cancellation)."""
-        if self.registry is None:
-            self.registry = Registry.load(self.services)
         recorder = asyncio.create_task(self._record_loop(), name=f"{self.name}-recorder")
         housekeeper = asyncio.create_task(
             self._housekeeping_loop(), name=f"{self.name}-housekeeping"
@@ -301,7 +303,6 @@ class Dispatcher:
             )
             ended.handled = True
             return ActionResult(detail="approval requested", data={"approval_id": str(approval.id)})
-        assert self.registry is not None
         executor = await self.registry.executor(row.kind)
         request = ActionRequest(
             idempotency_key=row.idempotency_key,

@@ -15,8 +15,9 @@ executor for action kind 'x' (entry point failed to load: ...)".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
@@ -89,6 +90,12 @@ class Registry:
             if point is not None:
                 await self._build(kind, point)
         return self._found(kind)
+
+    async def prepare(self, kinds: Iterable[str]) -> None:
+        """Build the executors of ``kinds`` now (unknown and broken kinds are skipped)."""
+        for kind in sorted(set(kinds) & set(self._points)):
+            with contextlib.suppress(ActionFailed):  # a failed build is logged by _build
+                await self.executor(kind)
 
     async def _build(self, kind: str, point: EntryPoint) -> None:
         try:

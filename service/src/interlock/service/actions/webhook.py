@@ -53,6 +53,7 @@ class WebhookExecutor:
         actions = services.settings.actions
         self._timeout = aiohttp.ClientTimeout(total=actions.timeout.total_seconds())
         self._max_connections = actions.concurrency + MAX_CONNECTIONS_MARGIN
+        self._ssl = ssl.create_default_context(cafile=certifi.where())
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -62,8 +63,7 @@ class WebhookExecutor:
                 limit=self._max_connections,
                 limit_per_host=0,
                 keepalive_timeout=KEEPALIVE_SECONDS,
-                # Loading the CA bundle takes tens of milliseconds: once, on first use.
-                ssl=ssl.create_default_context(cafile=certifi.where()),
+                ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

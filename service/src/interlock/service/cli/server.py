@@ -15,9 +15,6 @@ from interlock.service.settings import DEFAULT_CONFIG_FILE, load_settings
 
 __all__ = ["register"]
 
-FREEZE_AFTER_SECONDS = 1.0
-"""The first requests after start are not kept waiting by the full collection (~0.1 s)."""
-
 
 def register(subparsers: Any) -> None:
     """Add the ``server`` command."""
@@ -75,7 +72,11 @@ async def _serve_async(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, main.cancel)
     try:
         await service.start()
-        loop.call_later(FREEZE_AFTER_SECONDS, _freeze_what_start_built)
+        # What start built (modules, rules, the engine) lives as long as the process:
+        # leave it out of the collector's full passes, which otherwise stall the loop
+        # for a few hundred milliseconds every few seconds under load.
+        gc.collect()
+        gc.freeze()
         sys.stderr.write(
             f"interlock: serving the API at {service.api_url} (NATS {service.nats_url}); "
             "Ctrl-C stops\n"
@@ -85,11 +86,3 @@ async def _serve_async(args: argparse.Namespace) -> int:
     finally:
         await asyncio.shield(service.stop())
     return 0
-
-
-def _freeze_what_start_built() -> None:
-    # What start built (modules, rules, the engine) lives as long as the process: leave
-    # it out of the collector's full passes, which otherwise stall the loop for a few
-    # hundred milliseconds every few seconds under load.
-    gc.collect()
-    gc.freeze()

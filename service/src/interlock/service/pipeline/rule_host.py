@@ -24,6 +24,7 @@ from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
 from interlock.rules.windows import schedule_for
 from interlock.service.context import RuleStatus
 from interlock.service.store import RuleChange, RuleRecord, Store
+from interlock.service.store.records import action_kind
 
 __all__ = ["RuleHost"]
 
@@ -51,6 +52,14 @@ class RuleHost:
         self._records = {record.name: record for record in records}
         self.engine.apply(_running(record) for record in records)
         return [record.name for record in records]
+
+    def action_kinds(self) -> set[str]:
+        """The action kinds the loaded rules use (``then`` and ``on_resolved``)."""
+        return {
+            action_kind(msgspec.to_builtins(action))
+            for record in self._records.values()
+            for action in (*record.rule.then, *record.rule.on_resolved)
+        }
 
     def rule(self, name: str) -> Rule | None:
         """The stored definition of a loaded rule (actions, owner, ...), if any."""

@@ -8,7 +8,7 @@ it from ``repr``; a channel's Apprise URL is never in a record (only
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -98,6 +98,12 @@ class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True):
         return uuid.uuid5(self.firing_id, str(self.index))
 
 
+def action_kind(action: Mapping[str, Any]) -> str:
+    """An action's executor kind (from built-ins): its tag, or the executor it calls."""
+    kind = str(action.get("action", ""))
+    return str(action["executor"]) if kind == "call" else kind
+
+
 def outbox_entries(firing: Firing, actions: Sequence[msgspec.Struct]) -> list[OutboxEntry]:
     """The outbox entries of ``firing`` for ``actions`` (tagged action structs).
 
@@ -107,9 +113,8 @@ def outbox_entries(firing: Firing, actions: Sequence[msgspec.Struct]) -> list[Ou
     entries = []
     for index, action in enumerate(actions):
         data = msgspec.to_builtins(action)
-        kind = str(data.get("action", type(action).__name__))
-        if kind == "call":  # an adapter's executor: its name is the kind, params its fields
-            kind = data["executor"]
+        kind = action_kind(data) or type(action).__name__
+        if data.get("action") == "call":  # an adapter's executor: params are its fields
             data = {"action": "call", "kind": kind, **data.get("params", {})}
         entries.append(
             OutboxEntry(firing_id=firing.id, index=index, rule=firing.rule, kind=kind, action=data)
