@@ -27,22 +27,42 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
 """What a subcommand's ``handler`` default is: sync or async, returning an exit status."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser with every installed command group registered."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Return the parser with the installed command groups registered.
+
+    Given the command line, only the group it names is registered: a group's module may
+    import much (the service's settings, its database layer), and ``interlock runs list``
+    need not pay for ``interlock server``. Without one, or when it names no installed
+    group (``--help``, a typo), every group is, so help and errors list them all.
+    """
     parser = argparse.ArgumentParser(
         prog="interlock", description="Interlock: a coordination plane for dataflow."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     groups = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for entry_point in sorted(entry_points(group="interlock.commands"), key=lambda e: e.name):
-        register = entry_point.load()
-        register(groups)
+    points = sorted(entry_points(group="interlock.commands"), key=lambda e: e.name)
+    named = _group_named(argv, {point.name for point in points})
+    for entry_point in points:
+        if named is None or entry_point.name == named:
+            register = entry_point.load()
+            register(groups)
     return parser
+
+
+def _group_named(argv: Sequence[str] | None, groups: set[str]) -> str | None:
+    """The command group ``argv`` names, if it names an installed one."""
+    for word in argv or ():
+        if word in ("-v", "--verbose") or (word.startswith("-v") and set(word[1:]) == {"v"}):
+            continue
+        return word if word in groups else None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

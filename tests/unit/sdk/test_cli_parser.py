@@ -1,0 +1,59 @@
+"""The ``interlock`` parser registers the command group a command line names, or all."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from interlock.sdk.cli import build_parser
+
+EVERY_GROUP = {
+    "adapter",
+    "approvals",
+    "channels",
+    "deployments",
+    "events",
+    "firings",
+    "keys",
+    "queues",
+    "rules",
+    "runs",
+    "server",
+    "worker",
+}
+
+
+def registered(parser: argparse.ArgumentParser) -> set[str]:
+    [groups] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(groups.choices)
+
+
+@pytest.mark.parametrize(
+    ("argv", "groups"),
+    [
+        (["runs", "list"], {"runs"}),
+        (["-vv", "--verbose", "rules", "check", "x.py"], {"rules"}),
+        (None, EVERY_GROUP),
+        (["--help"], EVERY_GROUP),
+        (["-h", "runs"], EVERY_GROUP),
+        (["runz"], EVERY_GROUP),  # a typo: the error lists every group
+    ],
+)
+def test_only_the_named_group_is_registered(argv: list[str] | None, groups: set[str]) -> None:
+    assert registered(build_parser(argv)) == groups
+
+
+def test_a_command_of_one_group_does_not_import_the_others() -> None:
+    probe = (
+        "import sys; from interlock.sdk.cli import build_parser; "
+        "build_parser(['runs', 'list']); "
+        "print(sorted(m for m in ('interlock.service.store', 'interlock.service.settings', "
+        "'sqlalchemy', 'httpx') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
