@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from harness.nats import nats_client, running_nats_server
+from harness.ports import free_port
 from harness.postgres import PostgresCluster
 from interlock.service.embedded_nats import (
     EmbeddedNatsServer,
@@ -72,7 +73,7 @@ async def test_client_reconnects_after_kill_and_restart(nats_server: EmbeddedNat
 
 
 def test_preferred_port_is_used_when_free(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with running_nats_server(tmp_path, port=port) as server:
         assert server.port == port
         assert server.url == f"nats://127.0.0.1:{port}"
@@ -184,10 +185,3 @@ def _listening_socket() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import platform
 import pstats
-import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -39,17 +39,13 @@ from typing import Any
 import httpx
 import nats
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from harness.ports import free_port
 from interlock.sdk import EVENTS_STREAM, ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
 TARGET = 25_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve(nats_url: str, scratch: str, port: int, profile_path: str | None) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[4]
 USERNAME = "interlock"
@@ -202,14 +203,6 @@ def airflow_virtualenv(release: Release = AIRFLOW3) -> Path:
                 )
         marker.write_text("ok\n")
         return env
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 import pytest
 
 from harness.nats import init_streams, running_nats_server
+from harness.ports import free_port
 from integration.adapters.airflow.airflow_env import (
     AirflowHome,
     ApiServer,
     DagTests,
     airflow_virtualenv,
-    free_port,
     running_api_server,
 )
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from harness.ports import free_port
 from integration.adapters.airflow.airflow_env import (
     PASSWORD,
     USERNAME,
     ApiServer,
     api_request,
-    free_port,
 )
 from interlock.adapters.airflow.actions import (
     PauseDagExecutor,

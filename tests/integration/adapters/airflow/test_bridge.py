@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from harness.nats import stored_events
+from harness.ports import free_port
 from integration.adapters.airflow.airflow_env import (
     PASSWORD,
     USERNAME,
     ApiServer,
     DagTests,
     api_request,
-    free_port,
 )
 from interlock.adapters.airflow.bridge import AirflowRestAdapter
 from interlock.adapters.base import AdapterConfigError, SourceRefused, SourceUnavailable

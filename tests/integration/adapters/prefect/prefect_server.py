@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from harness.ports import free_port
 from interlock.adapters.prefect import PrefectConnection
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -75,18 +75,11 @@ def prefect_env() -> Path:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def running_prefect_server(home: Path) -> Iterator[PrefectConnection]:
     """Start ``prefect server start`` and yield its connection once ``/api/health`` answers."""
     env_dir = prefect_env()
-    port = _free_port()
+    port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server.log"
     environment = {
