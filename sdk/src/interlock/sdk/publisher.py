@@ -3,7 +3,7 @@
 :class:`Publisher` sends a run of events as JetStream fast batches (nats-server 2.14+, a
 stream with ``allow_batched``: two acknowledgements per hundred events, see
 :mod:`.fast_batch`), and otherwise message by message with pipelined acknowledgements
-(at most ``max_in_flight`` awaiting at once). When NATS is unreachable, or a publish is not
+(at most ``max_in_flight`` awaiting at once): :mod:`.sender` does both. When NATS is unreachable, or a publish is not
 acknowledged within ``timeout``, the events that were not acknowledged go to the on-disk
 :class:`~interlock.sdk.spool.Spool`, and every later event follows them there until a
 background task has sent the spool, in order, once NATS is back. So a producer is never
@@ -23,12 +23,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.errors import BadSubjectError, MaxPayloadError
-from nats.js.errors import BadRequestError
 
 from interlock.sdk.acked_publish import AckedPublishing
 from interlock.sdk.codec import encode_event
@@ -36,7 +34,7 @@ from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import BusError, EventValidationError
 from interlock.sdk.event import Event, utc_now
-from interlock.sdk.fast_batch import BatchOutcome, FastBatches
+from interlock.sdk.sender import REFUSED_FOR_GOOD, Item, Sender
 from interlock.sdk.spool import Spool
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 
@@ -44,19 +42,8 @@ __all__ = ["PublishResult", "Publisher", "PublisherStats"]
 
 logger = logging.getLogger(__name__)
 
-_Item = tuple[str, bytes, str] | None  # (subject, data, msg id); None = skip, counts as sent
-_CANNOT_SEND = (BadSubjectError, MaxPayloadError)
-_REFUSED_FOR_GOOD = (BadRequestError, *_CANNOT_SEND)
-"""Answers that sending the same message again cannot change (JetStream's 400s)."""
 REFUSED_FILE = "refused.jsonl"
 """Where, in the spool directory, spooled events JetStream refused for good are kept."""
-
-
-class _Sent(NamedTuple):
-    acknowledged: int
-    """Items acknowledged, from the first."""
-    refusal: BaseException | None = None
-    """Why ``items[acknowledged]`` was not stored, when JetStream (or the protocol) said so."""
 
 
 class _Head(msgspec.Struct):
@@ -104,8 +91,7 @@ class Publisher:
         self.config = config or PublisherConfig()
         self.stats = PublisherStats()
         self._nc: NATS | None = None
-        self._acks: AckedPublishing | None = None
-        self._batches: FastBatches | None = None
+        self._sender: Sender | None = None
         self._spool: Spool | None = None
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -141,8 +127,12 @@ class Publisher:
         )
         acks = AckedPublishing(self._nc)
         await acks.start()
-        self._acks = acks
-        self._batches = FastBatches(self._nc)
+        self._sender = Sender(
+            self._nc,
+            acks,
+            timeout=self.config.timeout,
+            max_in_flight=self.config.max_in_flight,
+        )
         self._wake.set()
 
     async def _reconnect(self) -> None:
@@ -264,8 +254,8 @@ class Publisher:
             raise RuntimeError("the publisher is not connected: use `async with Publisher()`")
         items = [self._encode(event) for event in events]
         sent = 0
-        if self._acks is not None and self.connected and not self._spool.has_pending:
-            sent = (await self._send(items)).acknowledged
+        if self._sender is not None and self.connected and not self._spool.has_pending:
+            sent = (await self._sender.send(items)).acknowledged
             self.stats.stored += sent
         rest = items[sent:]
         if rest:
@@ -287,86 +277,6 @@ class Publisher:
                 f"{limit:,} (max_payload): store large data elsewhere and send a reference",
             )
         return EVENTS_SUBJECT_PREFIX + event.event, data, str(event.id)
-
-    async def _send(self, items: Sequence[_Item]) -> _Sent:
-        """Publish ``items`` in order; say how many, from the first, were acknowledged.
-
-        Runs of events go as fast batches when the server and stream take them (see
-        :mod:`.fast_batch`), anything else one message at a time.
-        """
-        batches = self._batches
-        present = [item for item in items if item is not None]
-        if batches is None or len(present) < 2 or len(present) < len(items):
-            return await self._send_each(items)
-        done = 0
-        while done < len(present) and batches.usable:
-            chunk = present[done : done + self.config.max_in_flight]
-            try:
-                outcome = await batches.publish(chunk, self.config.timeout)
-            except _CANNOT_SEND as exc:  # one of them: found below, one by one
-                outcome = BatchOutcome(0, exc)
-            except Exception as exc:  # noqa: BLE001 - any failure means "spool the rest"
-                logger.warning("publish interrupted after %d events: %r", done, exc)
-                return _Sent(done)
-            done += outcome.stored
-            if outcome.stored == len(chunk):
-                continue
-            if outcome.refusal is None:
-                logger.warning("no acknowledgement within %gs", self.config.timeout)
-                return _Sent(done)
-            # JetStream refused something: one by one, to learn exactly what it takes
-            rest = chunk[outcome.stored :]
-            sent = await self._send_each(rest)
-            if sent.acknowledged < len(rest):
-                return _Sent(done + sent.acknowledged, sent.refusal)
-            done += sent.acknowledged
-        if done < len(present):
-            sent = await self._send_each(present[done:])
-            return _Sent(done + sent.acknowledged, sent.refusal)
-        return _Sent(done)
-
-    async def _send_each(self, items: Sequence[_Item]) -> _Sent:
-        """Publish ``items`` pipelined, one acknowledgement each; say the acknowledged prefix."""
-        futures: list[asyncio.Future[Any]] = []
-        stalled: Exception | None = None
-        try:
-            await self._issue(items, futures)
-        except Exception as exc:  # noqa: BLE001 - any failure means "spool the rest"
-            stalled = exc
-            logger.warning("publish interrupted after %d events: %r", len(futures), exc)
-        pending = [future for future in futures if not future.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=0 if stalled else self.config.timeout)
-        sent = _acknowledged_prefix(futures)
-        if sent.acknowledged == len(futures) and isinstance(stalled, _CANNOT_SEND):
-            sent = _Sent(sent.acknowledged, stalled)  # items[len(futures)] itself cannot be sent
-        if self._acks is not None:
-            self._acks.forget([future for future in futures if future.cancelled()])
-        return sent
-
-    async def _issue(self, items: Sequence[_Item], futures: list[asyncio.Future[Any]]) -> None:
-        """Publish each item, appending its ack future; stop when the connection drops."""
-        acks = self._acks
-        assert acks is not None
-        timeout = self.config.timeout
-        bound = self.config.max_in_flight
-        oldest = 0  # index of the oldest future that may still be pending
-        for item in items:
-            if item is None:
-                skipped: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                skipped.set_result(None)
-                futures.append(skipped)
-                continue
-            if not self.connected:
-                return
-            while len(futures) - oldest >= bound:
-                if not futures[oldest].done():
-                    await asyncio.wait((futures[oldest],), timeout=timeout)
-                    if not futures[oldest].done():
-                        raise TimeoutError(f"no acknowledgement within {timeout:g}s")
-                oldest += 1
-            subject, data, msg_id = item
-            futures.append(await acks.publish(subject, data, msg_id))
 
     # -- the spool ---------------------------------------------------------------------
 
@@ -404,7 +314,7 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=5)
                 continue
-            if self._acks is None or not self.connected:
+            if self._sender is None or not self.connected:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -414,10 +324,10 @@ class Publisher:
             if batch is None:
                 continue
             items = [self._spooled_item(record, spool.directory) for record in batch.records]
-            sent = await self._send(items)
+            sent = await self._sender.send(items)
             self.stats.resent += sent.acknowledged
             done = sent.acknowledged
-            refused = isinstance(sent.refusal, _REFUSED_FOR_GOOD) and done < len(batch)
+            refused = isinstance(sent.refusal, REFUSED_FOR_GOOD) and done < len(batch)
             if refused:
                 self._set_aside(batch.records[done], items[done], sent.refusal, spool.directory)
                 done += 1
@@ -429,7 +339,7 @@ class Publisher:
                 delay = 0.05
 
     def _set_aside(
-        self, record: bytes, item: _Item, refusal: BaseException | None, directory: Path
+        self, record: bytes, item: Item, refusal: BaseException | None, directory: Path
     ) -> None:
         """Move a spooled event JetStream will never take out of the way of the others."""
         kept = directory / REFUSED_FILE
@@ -445,7 +355,7 @@ class Publisher:
         )
 
     @staticmethod
-    def _spooled_item(record: bytes, directory: Path) -> _Item:
+    def _spooled_item(record: bytes, directory: Path) -> Item:
         try:
             head = _head_decoder.decode(record)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -455,28 +365,3 @@ class Publisher:
             logger.error("spooled line is not an event (%s); kept in %s", exc, quarantine)
             return None
         return EVENTS_SUBJECT_PREFIX + head.event, record, head.id
-
-
-def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> _Sent:
-    """Count the futures acknowledged from the first on, and the next one's error.
-
-    Cancels the futures still pending.
-    """
-    acknowledged = 0
-    for future in futures:
-        if not future.done() or future.cancelled() or future.exception() is not None:
-            break
-        acknowledged += 1
-    refusal = None
-    if acknowledged < len(futures):
-        first = futures[acknowledged]
-        if first.done() and not first.cancelled():
-            refusal = first.exception()
-    for future in futures[acknowledged:]:
-        if future.done() and not future.cancelled() and future.exception() is not None:
-            logger.warning("JetStream refused a publish: %s", future.exception())
-            break
-    for future in futures:
-        if not future.done():
-            future.cancel()
-    return _Sent(acknowledged, refusal)
