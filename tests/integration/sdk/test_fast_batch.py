@@ -30,7 +30,7 @@ from interlock.sdk import (
     ensure_streams,
     fast_batch,
 )
-from interlock.sdk.fast_batch import FLOW, FastBatches, server_takes_fast_batches
+from interlock.sdk.fast_batch import FLOW, RETRY_AFTER, FastBatches, server_takes_fast_batches
 
 
 def messages(
@@ -82,12 +82,13 @@ async def test_repeated_ids_are_stored_once_and_count_as_stored(nats_url: str) -
         assert await stored_payloads(client, "ORDERS") == first + messages(3, prefix="new")
 
 
-async def test_a_stream_without_batches_refuses_and_batches_are_not_tried_again(
+async def test_a_stream_without_batches_refuses_and_batches_are_tried_again_later(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    now = [1000.0]
     async with nats_client(nats_url) as client:
         await stream_with(client, "ORDERS")
-        batches = FastBatches(client)
+        batches = FastBatches(client, clock=lambda: now[0])
         with caplog.at_level(logging.INFO, logger="interlock.sdk.fast_batch"):
             outcome = await batches.publish(messages(10), timeout=5)
         assert outcome.stored == 0
@@ -95,7 +96,17 @@ async def test_a_stream_without_batches_refuses_and_batches_are_not_tried_again(
         assert outcome.refusal.err_code == 10205
         assert not batches.usable
         assert "allow_batched" in caplog.text
-        assert (await client.jetstream().stream_info("ORDERS")).state.messages == 0
+        js = client.jetstream()
+        assert (await js.stream_info("ORDERS")).state.messages == 0
+        # The operator gives the stream batches; the publisher finds out by itself.
+        config = (await js.stream_info("ORDERS")).config
+        config.allow_batched = True
+        await js.update_stream(config)
+        now[0] += RETRY_AFTER - 1
+        assert not batches.usable
+        now[0] += 1
+        assert batches.usable
+        assert (await batches.publish(messages(10), timeout=5)).stored == 10
 
 
 async def test_a_refused_message_ends_the_batch_with_jetstreams_reason(nats_url: str) -> None:

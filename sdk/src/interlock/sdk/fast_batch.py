@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,9 @@ FLOW = 100
 """Messages per flow acknowledgement asked of the server (it may choose fewer)."""
 OUTSTANDING_ACKS = 2
 """Flow acknowledgements the publisher may run ahead of (ADR-50's default)."""
+RETRY_AFTER = 300.0
+"""Seconds before batches are tried again after a stream or server refused them: the
+stream may have been given ``allow_batched`` meanwhile."""
 
 _START, _APPEND, _COMMIT = 0, 1, 2
 _PLAIN_PUBACK = -1  # not a JetStream code: a server that ignored the batch protocol
@@ -144,12 +148,18 @@ class FastBatches:
 
     :attr:`usable` says whether to try: the client is connected to nats-server 2.14 or
     later, writes its own protocol lines (see :mod:`.hpub`), and no stream refused
-    batches before (a stream without ``allow_batched`` refuses them; the publisher then
-    goes on message by message and says so once in the log).
+    batches in the last :data:`RETRY_AFTER` seconds (a stream without ``allow_batched``
+    refuses them; the publisher then goes on message by message and says so in the log).
+
+    Args:
+        nc: The connection.
+        clock: Monotonic seconds (tests pass a fake one).
     """
 
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._nc = nc
+        self._clock = clock
+        self._refused_until: float | None = None
         self._unusable: str | None = None
         if not can_write_directly(nc):
             self._unusable = "this nats-py cannot write protocol lines directly"
@@ -163,6 +173,10 @@ class FastBatches:
         """Whether a batch may be tried now."""
         if self._unusable is not None or not self._nc.is_connected:
             return False
+        if self._refused_until is not None:
+            if self._clock() < self._refused_until:
+                return False
+            self._refused_until = None
         version = str(self._nc.connected_server_version)
         if version != self._checked_server:
             self._checked_server = version
@@ -219,9 +233,9 @@ class FastBatches:
 
     def _note_refusal(self, refusal: Exception) -> None:
         reason = _UNUSABLE.get(getattr(refusal, "err_code", None) or 0)
-        if reason is not None and self._unusable is None:
-            self._unusable = reason
-            logger.info("publishing message by message: %s", reason)
+        if reason is not None:
+            self._refused_until = self._clock() + RETRY_AFTER
+            logger.info("publishing message by message for %g s: %s", RETRY_AFTER, reason)
 
 
 def server_takes_fast_batches(nc: NATS) -> bool:

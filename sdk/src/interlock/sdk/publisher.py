@@ -3,13 +3,14 @@
 :class:`Publisher` sends a run of events as JetStream fast batches (nats-server 2.14+, a
 stream with ``allow_batched``: two acknowledgements per hundred events, see
 :mod:`.fast_batch`), and otherwise message by message with pipelined acknowledgements
-(at most ``max_in_flight`` awaiting at once): :mod:`.sender` does both. When NATS is unreachable, or a publish is not
-acknowledged within ``timeout``, the events that were not acknowledged go to the on-disk
-:class:`~interlock.sdk.spool.Spool`, and every later event follows them there until a
-background task has sent the spool, in order, once NATS is back. So a producer is never
-held longer than ``timeout``, and the order it handed events over is the order they are
-stored in. Each message carries ``Nats-Msg-Id`` = the event id, so an event sent twice
-(acknowledgement lost, spool re-sent after a crash) is stored once.
+(at most ``max_in_flight`` awaiting at once): :mod:`.sender` does both. When NATS is
+unreachable, or a publish is not acknowledged within ``timeout``, the events that were
+not acknowledged go to the on-disk :class:`~interlock.sdk.spool.Spool`, and every later
+event follows them there until a background task has sent the spool, in order, once
+NATS is back. So a producer is never held longer than ``timeout``, and the order it
+handed events over is the order they are stored in. Each message carries
+``Nats-Msg-Id`` = the event id, so an event sent twice (acknowledgement lost, spool
+re-sent after a crash) is stored once.
 """
 
 from __future__ import annotations
