@@ -19,8 +19,6 @@ the table, excluded); the minimum is reported too.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sqlite3
 import statistics
 import sys
@@ -32,6 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.postgres import PostgresCluster
 from interlock.adapters.db import FreshnessAdapter
@@ -111,12 +111,6 @@ def measure(url: str, backend: str, rows: int, rounds: int) -> dict[str, Any]:
     return figures
 
 
-def write_figures(path: Path, figures: dict[str, object]) -> None:
-    """Write the figures as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-
-
 def main(rows: int, rounds: int, out: Path) -> dict[str, object]:
     figures: dict[str, object] = {"benchmark": "db_freshness_check_cost", "rows": rows}
     with PostgresCluster() as cluster, cluster.database() as url:
@@ -132,8 +126,6 @@ def main(rows: int, rounds: int, out: Path) -> dict[str, object]:
     figures |= {
         "rounds": rounds,
         "sqlite_version": sqlite3.sqlite_version,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
     write_figures(out / "db.json", figures)
     for backend in ("postgresql", "sqlite"):

@@ -42,7 +42,6 @@ import gc
 import hashlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from typing import Any, NamedTuple
 import durable_rules_engine  # type: ignore[import-not-found]  # C module, no stubs
 import msgspec
 from durable import engine as durable_engine
+from figures import write_figures
 
 from interlock.rules import Rule, absent, after, deadline, heartbeat, on, payload, resource
 from interlock.rules.engine.engine import Engine
@@ -675,8 +675,6 @@ def main() -> None:
     for source in sorted(engine_dir.glob("*.py")):
         digest.update(source.read_bytes())
     results: dict[str, Any] = {
-        "machine": platform.platform(),
-        "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "engine_sources_sha256": digest.hexdigest()[:16],
         "load_average_start": os.getloadavg(),
@@ -770,8 +768,7 @@ def main() -> None:
         print(f"{verdict(met)} {target}")
     results["wall_s"] = time.perf_counter() - began
     results["load_average_end"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "engine.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_figures(args.out / "engine.json", results)
     print(f"wrote {args.out / 'engine.json'} ({results['wall_s']:.0f} s)")
 
 

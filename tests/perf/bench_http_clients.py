@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -34,6 +31,8 @@ import msgspec
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.receiver_process import ReceiverProcess
 
@@ -141,10 +140,7 @@ async def main(count: int, rounds: int, out: Path) -> dict[str, object]:
                 f"{name:>16} {in_flight:>3} in flight: {rate:7,.0f} requests/s, "
                 f"{cpu:5,.0f} µs CPU per request (runs: {', '.join(f'{r:,.0f}' for r, _ in runs)})"
             )
-    figures["machine"] = platform.platform()
-    figures["measured_at"] = datetime.now(UTC).isoformat()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "http_clients.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(out / "http_clients.json", figures)
     return figures
 
 

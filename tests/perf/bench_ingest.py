@@ -26,7 +26,6 @@ import gc
 import json
 import multiprocessing
 import os
-import platform
 import pstats
 import sys
 import tempfile
@@ -40,6 +39,8 @@ import httpx
 import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.ports import free_port
 from interlock.sdk import EVENTS_STREAM, ensure_streams
@@ -284,8 +285,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "clients": args.clients,
         "target_events_per_s": TARGET,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
         "cpus": multiprocessing.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as scratch_name:
@@ -371,8 +370,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     figures["local_share_of_baseline"] = round(
         figures["local_events_per_s"] / figures["sdk_publish_many_events_per_s"], 2
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.out / "ingest.json", figures)
     print(
         f"API ingest: {figures['local_events_per_s']:,} events/s local mode, "
         f"{figures['api_key_events_per_s']:,} with an API key (target {TARGET:,}; batches "

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
-import platform
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -33,6 +31,7 @@ from typing import Any
 import durable_rules_engine  # type: ignore[import-not-found]
 import msgspec
 from durable import engine
+from figures import write_figures
 
 from interlock.rules.engine import Matcher, MatchSpec
 from interlock.rules.predicates import AllOf, AnyPredicate, Compare, OneOf
@@ -248,7 +247,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--baseline-events", type=int, default=20_000)
     args = parser.parse_args()
-    results: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version()}
+    results: dict[str, Any] = {}
 
     memory = results["load_and_memory"] = load_and_memory()
     print(
@@ -295,8 +294,7 @@ def main() -> None:
     results["targets"] = targets
     for target, met in targets.items():
         print(f"{'met   ' if met else 'MISSED'} {target}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "matcher.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_figures(args.out / "matcher.json", results)
     print(f"wrote {args.out / 'matcher.json'}")
 
 

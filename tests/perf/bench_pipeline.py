@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,6 +30,8 @@ from cryptography.fernet import Fernet
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.postgres import PostgresCluster
 from interlock.rules import Rule, absent, heartbeat, on, webhook
@@ -249,9 +249,7 @@ async def main(count: int, out: Path) -> dict[str, Any]:
             f"p50 {late['lateness_ms_p50']} ms, p99 {late['lateness_ms_p99']} ms, "
             f"max {late['lateness_ms_max']} ms"
         )
-    figures["machine"] = platform.platform()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(out / "pipeline.json", figures)
     return figures
 
 

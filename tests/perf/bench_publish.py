@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import nats
+from figures import write_figures
 
 from interlock.sdk import (
     EVENTS_STREAM,
@@ -82,12 +81,6 @@ async def sdk_round(url: str, events: list[Event], in_flight: int, spool: Path) 
     return len(events) / elapsed
 
 
-def write_figures(path: Path, figures: dict[str, object]) -> None:
-    """Write the figures as JSON (a blocking write, after the measurement)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-
-
 async def main(count: int, rounds: int, in_flight: int, out: Path) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory() as scratch,
@@ -123,8 +116,6 @@ async def main(count: int, rounds: int, in_flight: int, out: Path) -> dict[str, 
         "raw_rounds": [round(rate) for rate in raw],
         "sdk_rounds": [round(rate) for rate in sdk],
         "last_round_stored": stored,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
     write_figures(out / "publish.json", figures)
     print(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from figures import write_figures
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
@@ -141,12 +141,6 @@ def bench_notifications(url: str, s3: Any, sqs: Any, new: int) -> dict[str, obje
     return figures
 
 
-def write_figures(path: Path, figures: dict[str, object]) -> None:
-    """Write the figures as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-
-
 def main(objects: int, new: int, rounds: int, out: Path) -> dict[str, object]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -176,8 +170,6 @@ def main(objects: int, new: int, rounds: int, out: Path) -> dict[str, object]:
         "new_objects": new,
         "server": "moto ThreadedMotoServer (HTTP); seconds are moto's, request counts are S3's",
         **results,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
     write_figures(out / "s3.json", figures)
     for track in ("watermark", "keys"):

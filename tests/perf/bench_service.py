@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -30,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,8 @@ import httpx
 from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.receiver_process import ReceiverProcess
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
@@ -253,10 +254,7 @@ def main(seconds: float, starts: int, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         figures.update(cold_start(Path(scratch), starts))
         figures["latency"] = latency(Path(scratch), seconds)
-    figures["machine"] = platform.platform()
-    figures["measured_at"] = datetime.now(UTC).isoformat()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "service.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(out / "service.json", figures)
     return figures
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +34,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the harness
+
+from figures import write_figures
 
 from harness.nats import nats_client
 from harness.receiver_process import ReceiverProcess
@@ -195,11 +195,8 @@ async def main(count: int, out: Path) -> dict[str, object]:
         "executor_only_requests_per_s": round(ceiling),
         "share_of_executor_ceiling": round(count / elapsed / ceiling, 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "webhook.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(out / "webhook.json", figures)
     print(
         f"webhook actions: {figures['actions_per_s']:,}/s sustained ({count:,} actions in "
         f"{elapsed:.2f} s, SQLite outbox, {settings.actions.concurrency} at once); "
