@@ -19,9 +19,10 @@ as ``Authorization: Bearer <key>``; without one, only a local API with no keys a
 Errors become one :class:`ApiError` line: the server's ``detail`` and the HTTP status,
 or, when nothing answers, how to start the server.
 
-httpx is imported by the first :class:`ApiClient`, not with this module: building the
-parser imports every command group's module (``interlock server`` included), and httpx
-takes a tenth of a second to import (it loads click and rich for its own command line).
+httpx is imported by the first :class:`ApiClient`, not with this module: what calls no
+API (``interlock --help``, which imports every command group's module; ``interlock keys``)
+does not pay the tenth of a second its import takes (it loads click and rich for its own
+command line).
 """
 
 from __future__ import annotations
