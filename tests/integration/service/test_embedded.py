@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,7 +53,9 @@ def test_embedded_server_runs_the_readme_walkthrough(tmp_path: Path) -> None:
             cwd=tmp_path,
             stdout=output,
             stderr=output,
+            start_new_session=True,  # a terminal of its own, for the Ctrl-C below
         )
+    nats_port = 0
     try:
         deadline = time.monotonic() + 60
         while not (found := _SERVING.search(log.read_text())):
@@ -60,6 +63,7 @@ def test_embedded_server_runs_the_readme_walkthrough(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         api, nats_url = found.group(1), found.group(2)
+        nats_port = int(nats_url.rsplit(":", 1)[1])
         assert (tmp_path / ".interlock" / "interlock.db").exists()
         assert (tmp_path / ".interlock" / "nats").is_dir()
         env["INTERLOCK_API_URL"] = api
@@ -84,6 +88,13 @@ def test_embedded_server_runs_the_readme_walkthrough(tmp_path: Path) -> None:
         rules = json.loads(interlock("rules", "list", "--json", env=env, cwd=tmp_path))
         assert len(rules) >= 10
     finally:
-        server.send_signal(signal.SIGINT)
+        os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         server.wait(timeout=30)
-    assert server.returncode == 0, log.read_text()[-2000:]
+    said = log.read_text()
+    assert server.returncode == 0, said[-2000:]
+    # The service stopped first and its nats-server after it, so it never lost NATS ...
+    assert "NATS connection error" not in said, said[-2000:]
+    assert "disconnected from NATS" not in said, said[-2000:]
+    # ... and nothing is left listening.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", nats_port)) != 0

@@ -216,7 +216,12 @@ class EmbeddedNatsServer:
         argv += self._extra_args
         offset = self._log_path.stat().st_size if self._log_path.exists() else 0
         with self._log_path.open("ab") as log:  # the child keeps its own descriptor
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            # A process group of its own: a terminal's Ctrl-C (sent to the foreground group)
+            # reaches only its owner, which stops it after its own shutdown; both at once,
+            # the service lost NATS halfway through stopping.
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, process_group=0
+            )
         try:  # whatever goes wrong, including Ctrl-C, leaves no orphan behind
             output = self._wait_until_ready(process, offset, port)
             listening = _LISTENING.search(output)

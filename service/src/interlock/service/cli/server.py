@@ -68,7 +68,9 @@ async def _serve_async(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal stops the service, which stops its nats-server (a
+    # process group of its own, so the hangup does not reach it).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, main.cancel)
     try:
         await service.start()
