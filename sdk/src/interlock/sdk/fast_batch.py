@@ -61,7 +61,7 @@ stream may have been given ``allow_batched`` meanwhile."""
 
 _START, _APPEND, _COMMIT = 0, 1, 2
 _PLAIN_PUBACK = -1  # not a JetStream code: a server that ignored the batch protocol
-_UNUSABLE = {
+_REFUSES_BATCHES = {  # answers meaning "not here, not now": retried after RETRY_AFTER
     _PLAIN_PUBACK: "the server answered a batch with plain PubAcks (no fast batches)",
     10205: "the stream does not allow batched publishing (allow_batched)",
     10206: "the server refused the batch reply subject",
@@ -130,7 +130,7 @@ class _Batch:
             lost = f"{reply.last_seq + 1}..{reply.seq - 1}"
             self._end(APIError(description=f"messages {lost} of the batch did not arrive"))
         elif reply.stream and not reply.batch:  # a lone publish's PubAck
-            description = _UNUSABLE[_PLAIN_PUBACK]
+            description = _REFUSES_BATCHES[_PLAIN_PUBACK]
             self._end(APIError(err_code=_PLAIN_PUBACK, description=description))
         elif reply.batch:
             if reply.count >= self.size:
@@ -160,7 +160,7 @@ class FastBatches:
         self._nc = nc
         self._clock = clock
         self._refused_until: float | None = None
-        self._unusable: str | None = None
+        self._unusable: str | None = None  # for good: this client cannot send them
         if not can_write_directly(nc):
             self._unusable = "this nats-py cannot write protocol lines directly"
         elif nc.new_inbox().count(".") != 1:
@@ -232,7 +232,7 @@ class FastBatches:
         return BatchOutcome(batch.acknowledged)
 
     def _note_refusal(self, refusal: Exception) -> None:
-        reason = _UNUSABLE.get(getattr(refusal, "err_code", None) or 0)
+        reason = _REFUSES_BATCHES.get(getattr(refusal, "err_code", None) or 0)
         if reason is not None:
             self._refused_until = self._clock() + RETRY_AFTER
             logger.info("publishing message by message for %g s: %s", RETRY_AFTER, reason)

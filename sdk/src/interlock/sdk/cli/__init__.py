@@ -52,7 +52,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def _group_named(argv: Sequence[str] | None, groups: set[str]) -> str | None:
     """The command group ``argv`` names, if it names an installed one."""
     for word in argv or ():
-        if word in ("-v", "--verbose") or (word.startswith("-v") and set(word[1:]) == {"v"}):
+        if word == "--verbose" or (word.startswith("-") and set(word[1:]) == {"v"}):
             continue
         return word if word in groups else None
     return None
