@@ -1,4 +1,4 @@
-"""Why the webhook executor calls aiohttp: HTTP clients side by side, to one local receiver.
+"""Why webhooks are httpx requests on an aiohttp transport: HTTP clients side by side.
 
 Each client posts ``--requests`` small JSON bodies with 8 and with 64 requests in flight
 (64 is the dispatcher's default concurrency) over keep-alive connections to the
@@ -6,7 +6,12 @@ benchmarks' HTTP receiver, in a process of its own. Reported per client and
 concurrency: requests per second and the client's CPU per request (the median of
 ``--rounds`` rounds, clients alternating so the machine's drift hits all alike).
 
-- ``aiohttp``: one ``ClientSession``, as :mod:`interlock.service.actions.webhook` uses it.
+- ``httpx-aiohttp``: what :mod:`interlock.service.actions.webhook` does: an
+  ``httpx.Request`` (parsed URL cached) sent to
+  :class:`~interlock.service.actions.aiohttp_transport.AiohttpTransport`.
+- ``httpx-client-aiohttp``: the same transport under an ``httpx.AsyncClient`` (URL
+  merging, cookie jar, redirect and auth handling on every call).
+- ``aiohttp``: one bare ``ClientSession``: the floor.
 - ``httpx``: an ``httpx.AsyncClient`` on httpx's own transport (httpcore).
 - ``httpx-transport``: a prebuilt ``httpx.Request`` sent straight to httpcore's transport
   (no client layer: no cookies, no header merging).
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import ssl
 import statistics
 import sys
 import tempfile
@@ -35,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the 
 from figures import write_figures
 
 from harness.receiver_process import ReceiverProcess
+from interlock.service.actions.aiohttp_transport import AiohttpTransport
 
 CONCURRENCY = (8, 64)
 HEADERS = {"Content-Type": "application/json", "User-Agent": "Interlock"}
@@ -89,7 +97,39 @@ async def httpx_transport(url: str, limit: int) -> tuple[Send, Callable[[], Awai
     return send, transport.aclose
 
 
-CLIENTS = {"aiohttp": aiohttp_client, "httpx": httpx_client, "httpx-transport": httpx_transport}
+async def httpx_aiohttp(url: str, limit: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    transport = AiohttpTransport(ssl_context=ssl.create_default_context(), max_connections=limit)
+    parsed = functools.lru_cache(maxsize=16)(httpx.URL)
+
+    async def send(n: int) -> int:
+        headers = {**HEADERS, "Idempotency-Key": str(n)}
+        request = httpx.Request(
+            "POST", parsed(url), headers=headers, content=_encoder.encode({"n": n})
+        )
+        return (await transport.handle_async_request(request)).status_code
+
+    return send, transport.aclose
+
+
+async def httpx_client_aiohttp(url: str, limit: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    transport = AiohttpTransport(ssl_context=ssl.create_default_context(), max_connections=limit)
+    client = httpx.AsyncClient(transport=transport, timeout=30, follow_redirects=False)
+
+    async def send(n: int) -> int:
+        headers = {**HEADERS, "Idempotency-Key": str(n)}
+        answer = await client.post(url, content=_encoder.encode({"n": n}), headers=headers)
+        return answer.status_code
+
+    return send, client.aclose
+
+
+CLIENTS = {
+    "httpx-aiohttp": httpx_aiohttp,
+    "httpx-client-aiohttp": httpx_client_aiohttp,
+    "aiohttp": aiohttp_client,
+    "httpx": httpx_client,
+    "httpx-transport": httpx_transport,
+}
 
 
 async def measure(name: str, url: str, in_flight: int, count: int) -> tuple[float, float]:
@@ -137,7 +177,7 @@ async def main(count: int, rounds: int, out: Path) -> dict[str, object]:
                 "runs_requests_per_s": [round(r) for r, _ in runs],
             }
             print(
-                f"{name:>16} {in_flight:>3} in flight: {rate:7,.0f} requests/s, "
+                f"{name:>20} {in_flight:>3} in flight: {rate:7,.0f} requests/s, "
                 f"{cpu:5,.0f} µs CPU per request (runs: {', '.join(f'{r:,.0f}' for r, _ in runs)})"
             )
     write_figures(out / "http_clients.json", figures)

@@ -336,6 +336,17 @@ async def test_webhook_errors_say_what_went_wrong_and_whether_a_retry_can_help(
                 )
             assert "the body is not JSON" in str(failed.value)
             assert not failed.value.retryable
+            bad_headers = {
+                "café": "a header name or value is not ASCII",
+                "a\r\nInjected: yes": "the request is not valid HTTP",
+            }
+            for value, reason in bad_headers.items():
+                with pytest.raises(ActionFailed) as failed:
+                    await executor.execute(
+                        webhook_request({"url": f"{receiver.url}/h", "headers": {"X-Note": value}})
+                    )
+                assert reason in str(failed.value)
+                assert not failed.value.retryable
             sent = webhook_request(
                 {"url": f"{receiver.url}/ua", "headers": {"user-agent": "team-hook/2"}}
             )

@@ -6,26 +6,30 @@ connection errors or timeouts are retried; any other answer fails at once. Messa
 logs name the method, the status and the URL's origin (``https://host:port``): never its
 path or query, where tokens live.
 
-Requests go through one aiohttp session: keep-alive connections shared by every action
-in flight, aiohttp's C-accelerated HTTP parser, TLS checked against certifi's CA bundle.
-An earlier version built each request with httpx and only sent it through aiohttp;
-httpx's request and response objects, URL parsing, header merging and cookie
-extraction took two thirds of the CPU of a call (see ``tests/perf/bench_webhook.py``,
-which measures the executor alone as well as the whole dispatcher). The session keeps
-no cookies: every call stands alone, so a cookie one endpoint sets is
-never sent with another rule's call to the same host.
+Each call is an ``httpx.Request`` (httpx checks the URL and the headers and writes
+``Host`` and ``Content-Length``), sent through one httpx transport,
+:class:`~interlock.service.actions.aiohttp_transport.AiohttpTransport`: keep-alive
+connections shared by every action in flight, TLS checked against certifi's CA bundle.
+Requests go to the transport, not through an ``httpx.AsyncClient``: what the client
+adds is what a webhook must not do (keep and send cookies, follow redirects, merge
+default headers), and it cost more CPU than the call itself (URL merging and urllib's
+cookie jar on every answer: ``tests/perf/bench_http_clients.py``). No cookie is kept,
+so a cookie one endpoint sets is never sent with another rule's call to the same host.
+Parsed URLs are cached: a rule calls the same few endpoints again and again.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import certifi
+import httpx
 import msgspec
 
+from interlock.service.actions.aiohttp_transport import AiohttpTransport
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.redact import url_origin
 
@@ -44,6 +48,7 @@ MAX_CONNECTIONS_MARGIN = 16
 KEEPALIVE_SECONDS = 15.0
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _encoder = msgspec.json.Encoder()
+_parsed_url = functools.lru_cache(maxsize=1024)(httpx.URL)
 
 
 class WebhookExecutor:
@@ -51,28 +56,15 @@ class WebhookExecutor:
 
     def __init__(self, services: Services) -> None:
         actions = services.settings.actions
-        self._timeout = aiohttp.ClientTimeout(total=actions.timeout.total_seconds())
-        self._max_connections = actions.concurrency + MAX_CONNECTIONS_MARGIN
-        self._ssl = ssl.create_default_context(cafile=certifi.where())
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        """The session, created on first use inside the running event loop."""
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                limit_per_host=0,
-                keepalive_timeout=KEEPALIVE_SECONDS,
-                ssl=self._ssl,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # a webhook is not a browser session
-                auto_decompress=False,  # the answer's body is not used, only its status
-                trust_env=False,
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )
-        return self._session
+        seconds = actions.timeout.total_seconds()
+        self._extensions = {
+            "timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+        }
+        self._transport = AiohttpTransport(
+            ssl_context=ssl.create_default_context(cafile=certifi.where()),
+            max_connections=actions.concurrency + MAX_CONNECTIONS_MARGIN,
+            keepalive=KEEPALIVE_SECONDS,
+        )
 
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Send the request once."""
@@ -86,10 +78,10 @@ class WebhookExecutor:
         if "user-agent" not in given:
             headers["User-Agent"] = USER_AGENT
         body: Any = action.get("body")
-        data = None
+        content = b""
         if body is not None:
             try:
-                data = _encoder.encode(body)
+                content = _encoder.encode(body)
             except (TypeError, ValueError) as exc:
                 raise ActionFailed(
                     f"webhook {method} {origin}: the body is not JSON ({exc})", retryable=False
@@ -97,26 +89,39 @@ class WebhookExecutor:
             if "content-type" not in given:
                 headers["Content-Type"] = "application/json"
         try:
-            async with self._open().request(
+            call = httpx.Request(
                 method,
-                url,
+                _parsed_url(url),
                 headers=headers,
-                data=data,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as answer:
-                await answer.read()  # the whole answer, so the connection goes back to the pool
-                status = answer.status
-        except TimeoutError:  # aiohttp's own timeouts derive from it too
-            raise ActionFailed(f"webhook {method} {origin}: timed out") from None
-        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, ValueError):
+                content=content,
+                extensions=self._extensions,
+            )
+        except httpx.InvalidURL:
             raise ActionFailed(
                 f"webhook {method} {origin}: not a valid http(s) URL", retryable=False
             ) from None
-        except aiohttp.ClientError as exc:
+        except UnicodeEncodeError:
+            raise ActionFailed(
+                f"webhook {method} {origin}: a header name or value is not ASCII", retryable=False
+            ) from None
+        try:
+            answer = await self._transport.handle_async_request(call)
+        except httpx.TimeoutException:
+            raise ActionFailed(f"webhook {method} {origin}: timed out") from None
+        except httpx.UnsupportedProtocol:
+            raise ActionFailed(
+                f"webhook {method} {origin}: not a valid http(s) URL", retryable=False
+            ) from None
+        except httpx.LocalProtocolError as exc:
+            raise ActionFailed(
+                f"webhook {method} {origin}: the request is not valid HTTP ({exc})",
+                retryable=False,
+            ) from None
+        except httpx.TransportError as exc:
             raise ActionFailed(
                 f"webhook {method} {origin}: connection failed ({type(exc).__name__})"
             ) from None
+        status = answer.status_code
         logger.debug("webhook %s %s: HTTP %d", method, origin, status)
         if 200 <= status < 300:
             return ActionResult(detail=f"HTTP {status} from {origin}", data={"status": status})
@@ -125,6 +130,4 @@ class WebhookExecutor:
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._transport.aclose()
