@@ -5,6 +5,13 @@ installs next to the Python interpreter, choosing its port, waiting until it is 
 and shutting it down. The service's embedded mode and the test fixtures both use it. It
 is synchronous (``subprocess``) so it can run before any event loop exists.
 
+A server must never outlive its owner: two nats-servers on one JetStream store corrupt
+it. So on Linux the child asks the kernel for SIGTERM when the thread that started it
+ends (``PR_SET_PDEATHSIG``: a ``kill -9`` or an out-of-memory kill of the service
+stops its nats-server too), and every start first looks for a server left on the same
+store by an earlier owner (its pid file, ``nats-server.pid`` in the store directory,
+checked against ``/proc``) and stops it.
+
 Errors::
 
     InterlockError
@@ -14,13 +21,18 @@ Errors::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import itertools
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -36,6 +48,9 @@ _LISTENING = re.compile(r"Listening for client connections on \S+:(\d+)")
 _PORT_TAKEN = "address already in use"
 _POLL_SECONDS = 0.01
 _TAIL_LINES = 25
+_PID_FILE = "nats-server.pid"
+_LINUX = sys.platform.startswith("linux")
+_PR_SET_PDEATHSIG = 1
 
 
 class NatsServerError(InterlockError, RuntimeError):
@@ -83,7 +98,11 @@ class EmbeddedNatsServer:
     Output is appended to ``log_path`` (default: ``nats-server.log`` beside ``store_dir``).
     ``extra_args`` are appended to the command line as given (authentication, TLS, e.g.
     ``["--tls", "--tlscert", "server.pem", "--tlskey", "server-key.pem"]``); they must not
-    set the host, port or store, which this class owns.
+    set the host, port, store or pid file, which this class owns.
+
+    On Linux the server is stopped (SIGTERM) when the thread that started it ends: start
+    it from a thread that lives as long as the server should (the main thread, say),
+    not from a short-lived worker thread.
     """
 
     def __init__(
@@ -117,6 +136,11 @@ class EmbeddedNatsServer:
     def store_dir(self) -> Path:
         """The JetStream store directory (``-sd``)."""
         return self._store_dir
+
+    @property
+    def pid_path(self) -> Path:
+        """The server's pid file (in the store directory), written by nats-server itself."""
+        return self._store_dir / _PID_FILE
 
     @property
     def log_path(self) -> Path:
@@ -160,6 +184,7 @@ class EmbeddedNatsServer:
             raise NatsServerNotInstalled(binary)
         self._store_dir.mkdir(parents=True, exist_ok=True)
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
         if self._port is not None:
             self._launch(binary, self._port)
         elif self._preferred_port == 0:
@@ -210,7 +235,9 @@ class EmbeddedNatsServer:
         self.stop()
 
     def _launch(self, binary: Path, port: int) -> None:
-        argv = [str(binary), "-a", self._host, "-p", str(port), "-js", "-sd", str(self._store_dir)]
+        store = str(self._store_dir)
+        argv = [str(binary), "-a", self._host, "-p", str(port), "-js", "-sd", store]
+        argv += ["-P", str(self.pid_path)]
         if self._name:
             argv += ["-n", self._name]
         argv += self._extra_args
@@ -220,7 +247,14 @@ class EmbeddedNatsServer:
             # reaches only its owner, which stops it after its own shutdown; both at once,
             # the service lost NATS halfway through stopping.
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, process_group=0
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                process_group=0,
+                # The child runs only prctl and getppid before exec: no lock that another
+                # thread could hold at fork time is taken.
+                preexec_fn=_die_with_parent(os.getpid()) if _LINUX else None,  # noqa: PLW1509
             )
         try:  # whatever goes wrong, including Ctrl-C, leaves no orphan behind
             output = self._wait_until_ready(process, offset, port)
@@ -233,6 +267,29 @@ class EmbeddedNatsServer:
             raise
         self._process = process
         self._port = int(listening.group(1))
+
+    def _stop_leftover(self) -> None:
+        """Stop a nats-server that an earlier owner left running on this store."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if not _serves_store(pid, self._store_dir):
+            return
+        logger.warning(
+            "a nats-server left running by an earlier process (pid %d) holds the store %s; "
+            "stopping it",
+            pid,
+            self._store_dir,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self._stop_timeout
+        while _serves_store(pid, self._store_dir):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(_POLL_SECONDS * 5)
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes], offset: int, port: int) -> str:
         deadline = time.monotonic() + self._ready_timeout
@@ -253,6 +310,40 @@ class EmbeddedNatsServer:
         with self._log_path.open("rb") as log:
             log.seek(offset)
             return log.read().decode(errors="replace")
+
+
+def _serves_store(pid: int, store_dir: Path) -> bool:
+    """Whether ``pid`` is a live nats-server on ``store_dir`` (Linux: from ``/proc``)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+        state = (proc / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        cwd = (proc / "cwd").readlink()
+    except (OSError, IndexError):
+        return False  # gone, not ours to see, or no /proc: nothing we can safely stop
+    if state == b"Z" or not argv[0].endswith(b"nats-server"):
+        return False
+    ours = store_dir.resolve()
+    return any(
+        flag == b"-sd" and (cwd / os.fsdecode(value)).resolve() == ours
+        for flag, value in itertools.pairwise(argv)
+    )
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """The child's ``preexec_fn``: SIGTERM when the thread that started it ends.
+
+    libc is loaded here, in the parent: only ``prctl`` and ``getppid`` run in the child.
+    If the parent is already gone when the request is made, the child exits at once.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def request() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return request
 
 
 def _tail(output: str) -> str:
