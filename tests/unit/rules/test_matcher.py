@@ -329,6 +329,40 @@ def test_five_thousand_resource_ids_share_one_durable_sid(matcher: Matcher) -> N
     assert results == [[]] + [["rows"]] * 4999
 
 
+def test_one_rule_per_table_posts_an_event_only_to_its_tables_ruleset() -> None:
+    rows = Compare(path="payload.rows", op=">=", value=1)
+    specs = [
+        MatchSpec(f"t{i}", ("db.table.updated",), AllOf(items=(eq("resource.id", f"t{i}"), rows)))
+        for i in range(1000)
+    ]
+    with Matcher(specs, rules_per_ruleset=64) as matcher:
+        assert matcher.stats.rulesets == 16
+        batch = [ev(rid=f"t{i}", rows=1) for i in range(0, 1000, 7)]
+        assert matcher.match_batch(batch) == [[event.resource["id"]] for event in batch]
+        assert matcher.stats.posts == len(batch)  # one ruleset each, not sixteen
+        assert matcher.match(ev(rid="t1000", rows=1)) == []
+        assert matcher.stats.posts == len(batch)  # no table's rules can fire: not posted
+
+        # A rule that names no table shares a ruleset: that ruleset takes every event.
+        matcher.add(MatchSpec("big", ("db.table.updated",), Compare("payload.rows", ">", 100)))
+        events = [ev(rid="t3", rows=500), ev(rid="t999", rows=1), ev(rid="t1000", rows=101)]
+        live = [*specs, MatchSpec("big", ("db.table.updated",), Compare("payload.rows", ">", 100))]
+        assert matcher.match_batch(events) == [expected(live, event) for event in events]
+        assert matcher.match_batch(events) == [["t3", "big"], ["t999"], ["big"]]
+
+
+def test_a_keyed_path_holding_no_string_reaches_no_keyed_ruleset() -> None:
+    specs = [
+        MatchSpec(f"t{i}", ("db.table.updated",), eq("payload.table", f"t{i}")) for i in range(8)
+    ]
+    with Matcher(specs, rules_per_ruleset=2) as matcher:
+        odd = [5, ["t5"], {"t5": 1}, None, True, 5.0]
+        events = [ev(table=value) for value in odd] + [ev(), ev(table="t5")]
+        assert matcher.match_batch(events) == [expected(specs, event) for event in events]
+        assert matcher.match_batch(events)[-1] == ["t5"]
+        assert matcher.stats.posts == 2  # the two "t5": its ruleset only
+
+
 def test_an_event_with_a_thousand_payload_keys_still_matches(matcher: Matcher) -> None:
     # durable refuses messages of more than 254 properties: only the read paths are sent
     matcher.add(

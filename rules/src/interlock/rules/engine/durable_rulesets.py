@@ -87,6 +87,18 @@ class Emitter(NamedTuple):
     z: str | None
 
 
+class Key(NamedTuple):
+    """A path every rule of a post requires to hold one of a few strings, and those strings.
+
+    One rule per table on ``db.table.updated`` (``resource.id == "dw.sales"``, ...) puts
+    hundreds of rules under one name; an event can only fire the rules of its own table,
+    so a post whose rules all name other tables is skipped (see :meth:`Post.reaches`).
+    """
+
+    read: Callable[[Event], Any]
+    values: frozenset[str]
+
+
 class Post(NamedTuple):
     """What to send one ruleset for events of one name."""
 
@@ -94,6 +106,15 @@ class Post(NamedTuple):
     discriminators: dict[str, int]
     emitters: tuple[Emitter, ...]
     members: tuple[tuple[int, AnyPredicate], ...]  # every candidate, for the fallback
+    key: Key | None = None
+
+    def reaches(self, event: Event) -> bool:
+        """Whether any rule of the post could fire for ``event`` (``False``: no need to post)."""
+        key = self.key
+        if key is None:
+            return True
+        value = key.read(event)
+        return isinstance(value, str) and value in key.values
 
 
 class Counters:
@@ -191,6 +212,7 @@ class Ruleset:
             {self._patterns[pattern]: 1 for pattern in sorted(wanted)},
             tuple(emitters),
             tuple(sorted(members.items())),
+            _key(rules),
         )
 
     def run(self, post: Post, event: Event, matched: set[int], counters: Counters) -> None:
@@ -274,6 +296,38 @@ class Ruleset:
         if cond.op == "==":
             return {name: cond.value}
         return {_OPS[cond.op]: {name: cond.value}}
+
+
+def _key(rules: list[DurableRule]) -> Key | None:
+    """The :class:`Key` of ``rules``: the required string path with the most values."""
+    common: dict[str, set[str]] = {}
+    for n, rule in enumerate(rules):
+        required = _required_strings(rule.cond)
+        if n == 0:
+            common = {path: {value} for path, value in required.items()}
+        else:
+            common = {p: values | {required[p]} for p, values in common.items() if p in required}
+        if not common:
+            return None
+    path = min(common, key=lambda p: (-len(common[p]), p))
+    return Key(reader(path), frozenset(common[path]))
+
+
+def _required_strings(cond: Cond) -> dict[str, str]:
+    """Paths ``cond`` can only be true with, each with the string it must equal there.
+
+    A condition is a necessary one for its predicate (exact or not), so an event whose
+    value at such a path is anything else cannot satisfy the predicate either.
+    """
+    items = cond.items if isinstance(cond, Junction) and cond.op == "and" else (cond,)
+    return {
+        item.path: item.value
+        for item in reversed(items)  # the first test of a path wins, as any would do
+        if isinstance(item, Atom)
+        and item.kind == "s"
+        and item.op == "=="
+        and isinstance(item.value, str)
+    }
 
 
 def _project(post: Post, event: Event) -> str | None:  # noqa: PLR0912 - the hot path, inlined
