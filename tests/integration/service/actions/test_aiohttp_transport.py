@@ -28,9 +28,13 @@ class RawServer:
     bodies: list[bytes] = field(default_factory=list)
     connections: int = 0
     port: int = 0
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -68,6 +72,9 @@ async def raw_server(answer: Callable[[bytes], bytes | None]) -> AsyncIterator[R
     finally:
         listening.close()
         await listening.wait_closed()
+        for handler in server.handlers:  # each closes its connection as it ends
+            handler.cancel()
+        await asyncio.gather(*server.handlers, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -117,13 +124,16 @@ async def test_failures_are_the_httpx_exceptions_for_them() -> None:
             return b"this is not HTTP\r\n\r\n"
         return OK
 
-    slow_started = asyncio.Event()
+    slow_started, release, slow_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        slow_started.set()
-        await asyncio.sleep(5)
-        writer.close()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            slow_started.set()
+            await release.wait()  # never answers while the client waits
+        finally:
+            writer.close()
+            slow_done.set()
 
     slow_server = await asyncio.start_server(slow, "127.0.0.1", 0)
     slow_url = f"http://127.0.0.1:{slow_server.sockets[0].getsockname()[1]}/slow"
@@ -146,6 +156,9 @@ async def test_failures_are_the_httpx_exceptions_for_them() -> None:
             fine = httpx.Request("POST", server.url(), extensions=timeouts(5))
             assert (await sending.handle_async_request(fine)).status_code == 201
     finally:
+        release.set()
+        if slow_started.is_set():
+            await slow_done.wait()
         slow_server.close()
         await slow_server.wait_closed()
     assert not any(b"Evil" in head for head in server.heads)  # nothing smuggled through
