@@ -112,7 +112,7 @@ class Dispatcher:
             lease or self.settings.lease or self.settings.timeout * 2 + timedelta(minutes=1)
         )
         self.public_url = public_url or approvals.default_public_url(services)
-        self._min_claim = max(1, min(self.settings.concurrency // 4, batch_size))
+        self._min_claim = max(1, min(self.settings.concurrency // 2, batch_size))
         self._wake = asyncio.Event()
         self._ended_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -233,8 +233,8 @@ class Dispatcher:
     async def _claim(self) -> bool:
         """Claim into free slots; ``True`` if more may be due right now.
 
-        While executions run, it waits for a quarter of the slots to be free before
-        claiming again: one claim per batch, not one per finished action.
+        While executions run, it waits for half of the slots to be free before claiming
+        again: one claim per batch, not one per finished action.
         """
         free = self._free()
         if free <= 0 or (self._running and free < self._min_claim):
@@ -264,7 +264,8 @@ class Dispatcher:
         began = time.perf_counter()
         ended = _Ended(row=row, attempt=row.attempts)
         try:
-            ended.result = await asyncio.wait_for(self._attempt(row, ended), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no task of its own, as wait_for makes
+                ended.result = await self._attempt(row, ended)
         except ActionFailed as exc:
             self._failed(ended, str(exc), retryable=exc.retryable)
         except TimeoutError:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -24,6 +25,7 @@ _MIN_FRAGMENT = 4
 _LOGGERS = ("apprise", "urllib3.connectionpool", "requests", "httpx", "httpcore")
 
 
+@functools.lru_cache(maxsize=1024)  # webhooks call the same few URLs again and again
 def url_origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: safe to show (no path, query or password)."""
     try:
