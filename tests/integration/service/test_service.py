@@ -2,12 +2,14 @@
 
 ``Service`` runs as ``interlock server`` does (pipeline, dispatcher, worker, scheduler,
 API), on a real NATS JetStream server and a real database, with Apprise and webhooks
-delivered to a local HTTP receiver.
+delivered to a local HTTP receiver and deployment runs executed by the in-process worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from interlock.service.settings import load_settings
 pytestmark = pytest.mark.slow
 
 RULES = """
-from interlock.rules import Rule, absent, heartbeat, notify, on, payload, webhook
+from interlock.rules import Rule, absent, heartbeat, notify, on, payload, run_deployment, webhook
 
 failed = Rule(
     name="load-failed",
@@ -43,9 +45,25 @@ silent = Rule(
     name="table-silent",
     when=absent("db.table.updated", by=heartbeat("2s"), for_each="resource.id",
                 keys=["warehouse.sales"]),
-    then=[webhook("http://127.0.0.1:{port}/missed", body={{"table": "{{{{ key }}}}"}})],
+    then=[
+        notify(
+            "json://127.0.0.1:{port}/missed",
+            title="{{{{ key }}}} was not updated",
+            body="rule {{{{ rule.name }}}} missed its deadline; backfilling",
+        ),
+        run_deployment("backfill-table", parameters={{"table": "{{{{ key }}}}"}}),
+    ],
     on_resolved=[webhook("http://127.0.0.1:{port}/resolved", body={{"table": "{{{{ key }}}}"}})],
 )
+"""
+
+DEPLOYMENTS = """
+[deployments.backfill-table]
+queue = "default"
+target = {{ type = "process", command = [
+    {python}, "-c",
+    "import json, os; print('backfilled', json.loads(os.environ['INTERLOCK_PARAMETERS'])['table'])",
+] }}
 """
 
 
@@ -73,6 +91,8 @@ def running_service(
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "test_rules.py").write_text(RULES.format(port=receiver.port))
+    deployments = tmp_path / "deployments.toml"
+    deployments.write_text(DEPLOYMENTS.format(python=json.dumps(sys.executable)))
     key = Fernet.generate_key().decode()
 
     @asynccontextmanager
@@ -84,6 +104,7 @@ def running_service(
             secret_key=key,
             data_dir=tmp_path / "data",
             rules_dir=rules_dir,
+            deployments_file=deployments,
             api={"port": 0},
             engine={"consumer_max_wait": "50ms"},
             actions={"backoff_initial": "50ms"},
@@ -120,10 +141,10 @@ async def test_an_event_from_the_sdk_ends_as_an_apprise_notification(
         assert service.dispatcher is not None
         registry = service.dispatcher.registry
         for _ in range(200):
-            if len(registry.executors) >= 2:
+            if len(registry.executors) >= 3:
                 break
             await asyncio.sleep(0.05)
-        assert set(registry.executors) == {"notify", "webhook"}
+        assert set(registry.executors) == {"notify", "webhook", "run_deployment"}
         assert {"airflow_trigger_dag", "prefect_run_deployment", "emit"} <= registry.kinds
         await publish(
             nats_url,
@@ -140,10 +161,31 @@ async def test_an_event_from_the_sdk_ends_as_an_apprise_notification(
 async def test_an_sla_missed_in_real_time_then_resolved_by_a_late_event(
     running_service: ServiceFactory, receiver: HttpReceiver, nats_url: str, tmp_path: Path
 ) -> None:
-    async with running_service(worker=False):
+    async with (
+        running_service() as service,
+        httpx.AsyncClient(base_url=service.api_url) as client,
+    ):
         [missed] = await received(receiver, 1, "/missed")
-        assert missed.json() == {"table": "warehouse.sales"}
-        assert missed.headers.get("Idempotency-Key")
+        assert missed.json()["title"] == "warehouse.sales was not updated"
+        assert missed.json()["message"] == "rule table-silent missed its deadline; backfilling"
+        run = await finished_run(client, "backfill-table")
+        assert run["state"] == "completed", run
+        assert run["parameters"] == {"table": "warehouse.sales"}
+        log = await client.get(f"/api/runs/{run['id']}/logs")
+        assert "backfilled warehouse.sales" in log.text
         await publish(nats_url, tmp_path, ("db.table.updated", "warehouse.sales", {"rows": 3}))
         [resolved] = await received(receiver, 1, "/resolved")
         assert resolved.json() == {"table": "warehouse.sales"}
+        assert resolved.headers.get("Idempotency-Key")
+
+
+async def finished_run(client: httpx.AsyncClient, deployment: str) -> dict[str, Any]:
+    """The deployment's one run, once it has ended (completed, failed, crashed, ...)."""
+    for _ in range(600):
+        runs = (await client.get("/api/runs", params={"deployment": deployment})).json()
+        if runs and runs[0]["state"] not in {"scheduled", "pending", "running"}:
+            assert len(runs) == 1, runs
+            run: dict[str, Any] = runs[0]
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no run of {deployment} ended within 30 s: {runs}")

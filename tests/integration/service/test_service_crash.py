@@ -1,4 +1,5 @@
-"""``kill -9`` of ``interlock server`` in the middle of a stream, then a restart.
+"""``kill -9`` of ``interlock server`` in the middle of a stream, then a restart, on
+SQLite and on PostgreSQL.
 
 5,000 events flow in two halves with the service killed between them, while 20
 heartbeat deadlines are pending. After the restart: every event was counted exactly once
@@ -57,6 +58,14 @@ beats = Rule(
 )
 """
 _SERVING = re.compile(r"serving the API at (http://\S+)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'interlock.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture
@@ -128,7 +137,7 @@ def half(first: int) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def test_kill_9_mid_stream_loses_nothing_and_acts_once(
-    nats_url: str, tmp_path: Path, receiver: HttpReceiver
+    nats_url: str, database_url: str, tmp_path: Path, receiver: HttpReceiver
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -136,7 +145,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_acts_once(
     env = {
         **os.environ,
         "INTERLOCK_NATS_URL": nats_url,
-        "INTERLOCK_DATABASE_URL": f"sqlite:///{tmp_path / 'interlock.db'}",
+        "INTERLOCK_DATABASE_URL": database_url,
         "INTERLOCK_SECRET_KEY": Fernet.generate_key().decode(),
         "INTERLOCK_DATA_DIR": str(tmp_path / "data"),
         "INTERLOCK_RULES_DIR": str(rules),
