@@ -1,14 +1,16 @@
-"""The scheduler's jobs live in the database: a deadline survives a restart and runs late."""
+"""The scheduler's jobs live in the database: a deadline survives a restart and runs late;
+a deployment's cron schedule is a stored job that starts one run per minute."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from cryptography.fernet import Fernet
 
 from interlock.rules.clock import SystemClock
@@ -95,3 +97,52 @@ async def test_the_deadline_job_follows_the_engine(services: Services, database_
     await scheduler.track_deadline()
     await asyncio.wait_for(woken.wait(), timeout=10)
     await scheduler.stop()
+
+
+async def test_a_deployment_schedule_is_a_stored_cron_job_that_starts_one_run_a_minute(
+    services: Services, database_url: str
+) -> None:
+    store = services.store
+    await store.queues.create("nightly-queue")
+    target = {"type": "process", "command": ["true"]}
+    await store.deployments.create("nightly", target=target, queue="nightly-queue")
+    await store.deployments.create(
+        "every-minute", target=target, queue="nightly-queue", schedule="* * * * *"
+    )
+    scheduler = Scheduler(services, on_deadline=lambda: None, next_due=lambda: None)
+    await scheduler.start()
+    try:
+        await scheduler.sync_deployments()
+        [(job_id, next_run)] = scheduler.jobs()
+        assert job_id == "deployment:every-minute"  # unscheduled deployments have no job
+        assert next_run is not None
+        assert (next_run.second, next_run.microsecond) == (0, 0)  # the next minute, UTC
+        assert stored_job_ids(database_url) == [job_id]  # in the database, not in memory
+
+        # The minute comes (moved forward through APScheduler, as time would), twice:
+        # the job runs twice and starts one run, keyed by the deployment and the minute.
+        loop = asyncio.get_running_loop()
+        executed: asyncio.Queue[object] = asyncio.Queue()
+        scheduler._scheduler.add_listener(
+            lambda event: loop.call_soon_threadsafe(executed.put_nowait, event),
+            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR,
+        )
+        for _ in range(2):
+            await asyncio.to_thread(
+                scheduler._scheduler.modify_job, job_id, next_run_time=datetime.now(UTC)
+            )
+            event = await asyncio.wait_for(executed.get(), timeout=10)
+            assert getattr(event, "exception", None) is None
+        runs = await store.runs.list(deployment="every-minute")
+        assert len(runs) == 1, runs
+        [run] = runs
+        assert run.idempotency_key is not None
+        assert run.idempotency_key.startswith("schedule:every-minute:")
+        assert await store.runs.list(deployment="nightly") == []
+
+        await store.deployments.set_schedule_enabled("every-minute", False)  # paused
+        await scheduler.sync_deployments()
+        assert scheduler.jobs() == []
+        assert stored_job_ids(database_url) == []
+    finally:
+        await scheduler.stop()
