@@ -1,10 +1,12 @@
 """The circuit breaker: an action failing N attempts in a row is suspended for its rule,
-its owner told, the suspension kept across restarts, and one call resumes it."""
+its owner told, the suspension kept across restarts, and one call (or command) resumes it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from integration.service.actions.api_cli import cli, serving_api
 from integration.service.actions.dispatch_fixtures import (
     all_in,
     dispatching,
@@ -114,3 +116,34 @@ def _owner_told(receiver: Receiver):  # type: ignore[no-untyped-def]
 
 async def _count(services: object, rule: str, state: str, expected: int) -> bool:
     return (await states(services, rule)).count(state) == expected  # type: ignore[arg-type]
+
+
+async def test_resume_actions_from_the_command_line(
+    sqlite_url: str, streams: str, tmp_path: Path
+) -> None:
+    async with running_services(sqlite_url, streams, tmp_path / "spool") as services:
+        rule = make_rule(
+            "fragile", [webhook("http://127.0.0.1:9/a"), webhook("http://127.0.0.1:9/b")]
+        )
+        await services.rules.apply([rule])
+        await queue(services, rule, 3)
+        assert await services.store.outbox.suspend("fragile", 1, reason="kept failing") == 3
+        async with serving_api(services) as url:
+            status, out, err = await cli(
+                url, tmp_path, "rules", "resume-actions", "fragile", "--index", "1"
+            )
+            assert (status, out.strip()) == (
+                0,
+                "rule fragile: circuit breaker of its action 1 closed; "
+                "3 suspended action(s) queued again",
+            ), err
+            assert await states(services, "fragile") == ["pending"] * 6
+            status, out, err = await cli(
+                url, tmp_path, "rules", "resume-actions", "fragile", "--json"
+            )
+            assert status == 0, err
+            assert json.loads(out) == {"rule": "fragile", "index": None, "resumed": 0}
+            status, out, err = await cli(url, tmp_path, "rules", "resume-actions", "nope")
+            assert status != 0
+            assert len(err.strip().splitlines()) == 1  # one clear line, no traceback
+            assert "nope" in err

@@ -58,8 +58,9 @@ async def notify_owner(services: Services, breaker: ActionBreaker, kind: str) ->
     body = (
         f"It failed {breaker.failures} times in a row; the last error: "
         f"{breaker.last_error or '(none)'}.\n"
-        "Its queued and new actions wait until the action is resumed (through the API "
-        "or the CLI)."
+        "Its queued and new actions wait until the action is resumed: "
+        f"`interlock rules resume-actions {breaker.rule} --index {breaker.index}`, or "
+        f"POST /api/rules/{breaker.rule}/actions/resume?index={breaker.index}."
     )
     try:
         url = await resolve_url(services, owner, None)

@@ -1,4 +1,4 @@
-"""``interlock rules apply | list | pause | resume``: rules on a running service.
+"""``interlock rules apply | list | pause | resume | resume-actions``: rules, live.
 
 Registered into the ``rules`` group (which owns ``check``) through the entry-point group
 ``interlock.rules_commands``. Each command talks to the service's API (see
@@ -35,7 +35,7 @@ class RulesNotLoaded(InterlockError, ValueError):
 
 
 def register(commands: Any) -> None:
-    """Add ``apply``, ``list``, ``pause`` and ``resume`` to the ``rules`` group."""
+    """Add ``apply``, ``list``, ``pause``, ``resume`` and ``resume-actions`` to ``rules``."""
     apply = commands.add_parser(
         "apply",
         help="apply rule modules to the running service",
@@ -66,6 +66,23 @@ def register(commands: Any) -> None:
         parser.add_argument("name", metavar="NAME", help="the rule's name")
         add_api_arguments(parser)
         parser.set_defaults(handler=_pause if paused else _resume)
+
+    actions = commands.add_parser(
+        "resume-actions",
+        help="resume a rule's actions suspended by the circuit breaker",
+        description="Close the circuit breaker of a rule's actions (all of them, or the "
+        "one at --index): actions suspended after failing too often in a row are queued "
+        "again, and new firings run them normally.",
+    )
+    actions.add_argument("name", metavar="NAME", help="the rule's name")
+    actions.add_argument(
+        "--index",
+        type=int,
+        metavar="N",
+        help="only the rule's N-th action (0 is the first of its list)",
+    )
+    add_api_arguments(actions)
+    actions.set_defaults(handler=_resume_actions)
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -125,4 +142,19 @@ def _set_paused(args: argparse.Namespace, verb: str) -> int:
         print_output(args, rule, columns=[])
     else:
         print(f"rule {rule['name']} {'paused' if rule['paused'] else 'resumed'}")
+    return 0
+
+
+def _resume_actions(args: argparse.Namespace) -> int:
+    params = {} if args.index is None else {"index": args.index}
+    with ApiClient.from_args(args) as api:
+        result = api.post(f"/api/rules/{args.name}/actions/resume", params=params)
+    if args.json:
+        print_output(args, result, columns=[])
+        return 0
+    which = "actions" if result["index"] is None else f"action {result['index']}"
+    print(
+        f"rule {result['rule']}: circuit breaker of its {which} closed; "
+        f"{result['resumed']} suspended action(s) queued again"
+    )
     return 0
