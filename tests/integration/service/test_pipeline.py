@@ -188,6 +188,35 @@ async def test_an_event_fires_a_rule_and_its_actions_are_stored_rendered(
     await rig.stop()
 
 
+async def test_metrics_count_the_work_and_the_lag_is_read_at_its_source(
+    rig: Rig, nats_url: str, tmp_path: Path
+) -> None:
+    pipeline = await rig.start([FAILED])
+    await publish(
+        nats_url,
+        tmp_path,
+        ("job.failed", "etl.sales", {"attempt": 1}),
+        ("job.failed", "etl.sales", {"attempt": 2}),
+        ("job.ok", "etl.sales", {}),
+    )
+    await until(lambda: pipeline.stats.events >= 4)  # and interlock.rule.fired, its own
+    metrics = pipeline.services.metrics
+    samples = (await metrics.collect()).decode()
+    assert "interlock_events_consumed_total 4.0" in samples
+    assert 'interlock_firings_total{status="fired"} 1.0' in samples
+    assert "interlock_consumer_lag 0.0" in samples
+    # The pipeline stops consuming (stuck, or gone): the lag still tells how far behind.
+    assert rig.task is not None
+    rig.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await rig.task
+    await publish(nats_url, tmp_path, *[("job.ok", "etl.sales", {})] * 5)
+    samples = (await metrics.collect()).decode()
+    assert "interlock_consumer_lag 5.0" in samples
+    assert "interlock_events_consumed_total 4.0" in samples
+    await rig.crash()
+
+
 async def test_an_invalid_message_is_dead_lettered_and_the_rest_flows(
     rig: Rig, nats_url: str, tmp_path: Path
 ) -> None:

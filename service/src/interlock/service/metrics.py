@@ -2,15 +2,27 @@
 
 Each :class:`Metrics` has a private :class:`~prometheus_client.CollectorRegistry`, so
 two services in one process (tests, benchmarks) never share or clash on counters.
+
+A gauge whose truth lives elsewhere (the consumer's lag, in NATS) is read at its source
+on every scrape (:meth:`Metrics.on_scrape`, :meth:`Metrics.collect`): set only as work
+flows, it would freeze at its last value exactly when the work stops.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
+logger = logging.getLogger(__name__)
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SCRAPE_REFRESH_TIMEOUT = 2.0
+"""Seconds a scrape waits for a gauge's source; past it, the last value is served."""
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -74,6 +86,24 @@ class Metrics:
             registry=registry,
         )
 
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Await ``refresh`` before each :meth:`collect` (it sets a gauge from its source)."""
+        self._refreshers.append(refresh)
+
+    async def collect(self) -> bytes:
+        """Refresh the gauges read at their source, then render.
+
+        A gauge whose source does not answer in time keeps its last value (logged at DEBUG).
+        """
+        for refresh in self._refreshers:
+            try:
+                await asyncio.wait_for(refresh(), SCRAPE_REFRESH_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - a scrape always answers
+                logger.debug("metrics: %r not refreshed: %s", refresh, exc)
+        return self.render()
+
     def render(self) -> bytes:
-        """The metrics in Prometheus' text format."""
+        """The metrics in Prometheus' text format, as they are."""
         return generate_latest(self.registry)

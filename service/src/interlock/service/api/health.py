@@ -51,4 +51,4 @@ class HealthController(Controller):
     @get("/metrics", summary="Prometheus metrics")
     async def metrics(self, services: ServicesDep) -> Response[bytes]:
         """The service's counters in Prometheus' text format (no key needed)."""
-        return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(await services.metrics.collect(), media_type=CONTENT_TYPE)

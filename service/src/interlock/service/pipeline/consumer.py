@@ -140,7 +140,13 @@ class Pipeline:
         self.stats.last_sequence = self._last_sequence
         self._last_checkpoint = time.monotonic()
         await self._create_consumer()
+        self.services.metrics.on_scrape(self._read_lag)
         self.ready.set()
+
+    async def _read_lag(self) -> None:
+        """``interlock_consumer_lag`` from NATS: right even while nothing is fetched."""
+        info = await self.js.consumer_info(EVENTS_STREAM, CONSUMER_NAME)
+        self.services.metrics.consumer_lag.set(info.num_pending or 0)
 
     async def _create_consumer(self) -> None:
         with contextlib.suppress(NotFoundError):
