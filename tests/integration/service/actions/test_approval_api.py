@@ -45,14 +45,28 @@ async def test_decide_by_link_and_by_firing(
             assert all("token" not in a for a in listed)
 
             (link_approval,) = await services.store.approvals.list(rule="by-link")
-            page = await api.get(f"/api/approvals/{link_approval.token}/approve")
-            assert page.status_code == 200
-            assert page.text.startswith("Approved: Go? (rule by-link)")
+            link = f"/api/approvals/{link_approval.token}/approve"
+            # Opening the link (a person, or a chat app's preview) decides nothing.
+            for _ in range(2):
+                page = await api.get(link)
+                assert page.status_code == 200
+                assert page.headers["content-type"].startswith("text/html")
+                assert "Rule by-link asks: Go?" in page.text
+                assert '<form method="post">' in page.text
+            assert await states(services, "by-link") == ["waiting", "held"]
+            decided = await api.post(link, data={"by": "ana <ops>", "reason": "looks fine"})
+            assert decided.status_code == 200, decided.text
+            assert "Approved: Go?" in decided.text
+            assert "By ana &lt;ops&gt;." in decided.text  # escaped
             await eventually(lambda: all_in(services, "by-link", "succeeded"))
-            again = await api.get(f"/api/approvals/{link_approval.token}/reject")
-            assert again.status_code == 409
-            assert "approved by approval link" in again.text
-            assert (await api.get("/api/approvals/not-a-token/approve")).status_code == 404
+            (approved,) = await services.store.approvals.list(rule="by-link", pending=False)
+            assert (approved.decided_by, approved.reason) == ("ana <ops>", "looks fine")
+            reject_link = f"/api/approvals/{link_approval.token}/reject"
+            for again in (await api.get(reject_link), await api.post(reject_link)):
+                assert again.status_code == 409
+                assert "was approved by ana &lt;ops&gt;" in again.text
+            for method in (api.get, api.post):
+                assert (await method("/api/approvals/not-a-token/approve")).status_code == 404
 
             rejected = await api.post(
                 f"/api/firings/{firing.id}/reject", json={"by": "ana", "reason": "not today"}

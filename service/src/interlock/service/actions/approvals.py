@@ -6,7 +6,8 @@ dispatcher (:func:`run_step`):
 1. the approval is recorded (``store.approvals``; its id is the action's idempotency
    key, so a retry reuses it and its token);
 2. the request goes out through Apprise (a channel or a URL): the title, the body, and
-   the links ``GET {public_url}/api/approvals/{token}/approve`` and ``.../reject``;
+   the links ``{public_url}/api/approvals/{token}/approve`` and ``.../reject`` (each a
+   page with a form: opening it decides nothing, submitting it does);
 3. the ``approve`` row becomes ``waiting`` and the actions after it ``held`` (the claim
    never runs them before the approval anyway), and ``interlock.approval.requested`` is
    published.

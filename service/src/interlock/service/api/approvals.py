@@ -6,28 +6,37 @@
   ``{"by": "...", "reason": "..."}`` (``by`` defaults to the API key's name): decide the
   firing's pending approval;
 - ``GET /api/approvals/{token}/approve`` and ``/reject`` (no key: the token, sent only in
-  the approval request, is the credential): the links in the request; they answer with
-  a short text page.
+  the approval request, is the credential): the links in the request. Opening one
+  decides nothing (chat apps and mail scanners open links to preview them): it shows the
+  approval and a form asking for the person's name and a reason;
+- ``POST`` to the same link (that form, or ``curl -d by=ana URL``) decides, recording the
+  name given (``approval link`` when none is).
 
 A decided approval cannot be decided again: 409, saying who decided it and when.
 """
 
 from __future__ import annotations
 
+import html
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from interlock.service.actions.approvals import decide
 from interlock.service.api.auth import current_key, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.store import Approval, ApprovalClosed, NotFound
 
-__all__ = ["ApprovalController", "ApprovalView", "Decision"]
+__all__ = ["ApprovalController", "ApprovalView", "Decision", "LinkDecision"]
+
+_MAX_NAME = 200
+_MAX_REASON = 2000
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -36,6 +45,17 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     by: str = ""
     """Who decided (default: the API key's name, or ``api``)."""
     reason: str = ""
+
+
+@dataclass
+class LinkDecision:
+    """The form of an approval link: who decides, and why (both optional)."""
+
+    by: str = ""
+    reason: str = ""
+
+
+LinkForm = Annotated[LinkDecision, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,8 +88,46 @@ def _conflict(exc: ApprovalClosed) -> Response[dict[str, Any]]:
     )
 
 
-def _page(status: int, text: str) -> Response[str]:
-    return Response(text + "\n", status_code=status, media_type=MediaType.TEXT)
+def _page(status: int, title: str, *paragraphs: str, form: str = "") -> Response[str]:
+    """A small HTML page (everything but ``form`` is escaped here)."""
+    body = "".join(f"<p>{html.escape(text)}</p>" for text in paragraphs)
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}{form}</body></html>\n"
+    )
+    return Response(page, status_code=status, media_type=MediaType.HTML)
+
+
+def _not_found() -> Response[str]:
+    return _page(404, "No such approval", "The link is wrong or incomplete.")
+
+
+def _decided(approval: Approval) -> Response[str]:
+    when = f" at {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
+    return _page(
+        409,
+        "Already decided",
+        f"{approval.title} (rule {approval.rule}) was {approval.decision} "
+        f"by {approval.decided_by}{when}.",
+    )
+
+
+def _form(approval: Approval, *, approve: bool) -> Response[str]:
+    verb = "Approve" if approve else "Reject"
+    then = "the actions after it run" if approve else "the actions after it are cancelled"
+    lines = [f"Rule {approval.rule} asks: {approval.title}", f"{verb}: {then}."]
+    if approval.expires_at is not None:
+        outcome = "approved" if approval.on_timeout == "approve" else "rejected"
+        lines.append(f"Undecided at {approval.expires_at:%Y-%m-%d %H:%M} UTC it is {outcome}.")
+    form = (
+        '<form method="post">'
+        f'<p><label>Your name <input name="by" maxlength="{_MAX_NAME}" required></label></p>'
+        f'<p><label>Reason <input name="reason" maxlength="{_MAX_REASON}"></label></p>'
+        f'<p><button type="submit">{verb}</button></p></form>'
+    )
+    return _page(200, f"{verb}? {approval.title}", *lines, form=form)
 
 
 class ApprovalController(Controller):
@@ -123,15 +181,39 @@ class ApprovalController(Controller):
         """Reject the firing's pending approval: the actions after it are cancelled."""
         return await self._decide(services, request, firing_id, data, approve=False)
 
-    @get("/approvals/{token:str}/approve", summary="Approve through a link", media_type="text")
+    @get("/approvals/{token:str}/approve", summary="Approve link: the form", media_type="html")
     async def approve_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
-        """The approve link of an approval request (the token is the credential)."""
-        return await self._link(services, token, approve=True)
+        """The approve link of an approval request: the approval and a form; no decision."""
+        return await self._show(services, token, approve=True)
 
-    @get("/approvals/{token:str}/reject", summary="Reject through a link", media_type="text")
+    @get("/approvals/{token:str}/reject", summary="Reject link: the form", media_type="html")
     async def reject_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
-        """The reject link of an approval request (the token is the credential)."""
-        return await self._link(services, token, approve=False)
+        """The reject link of an approval request: the approval and a form; no decision."""
+        return await self._show(services, token, approve=False)
+
+    @post(
+        "/approvals/{token:str}/approve",
+        summary="Approve through a link",
+        media_type="html",
+        status_code=200,
+    )
+    async def approve_by_link(
+        self, token: FromPath[str], services: ServicesDep, data: LinkForm
+    ) -> Response[str]:
+        """Approve (the token is the credential); ``by`` and ``reason`` are form fields."""
+        return await self._link(services, token, data, approve=True)
+
+    @post(
+        "/approvals/{token:str}/reject",
+        summary="Reject through a link",
+        media_type="html",
+        status_code=200,
+    )
+    async def reject_by_link(
+        self, token: FromPath[str], services: ServicesDep, data: LinkForm
+    ) -> Response[str]:
+        """Reject (the token is the credential); ``by`` and ``reason`` are form fields."""
+        return await self._link(services, token, data, approve=False)
 
     async def _decide(
         self,
@@ -153,15 +235,31 @@ class ApprovalController(Controller):
             return _conflict(exc)
         return ApprovalView.of(approval)
 
-    async def _link(self, services: Any, token: str, *, approve: bool) -> Response[str]:
+    async def _show(self, services: Any, token: str, *, approve: bool) -> Response[str]:
         try:
-            approval = await decide(services, token=token, approve=approve, by="approval link")
+            approval = await services.store.approvals.by_token(token)
         except NotFound:
-            return _page(404, "No such approval: the link is wrong or incomplete.")
-        except ApprovalClosed as exc:
-            return _page(
-                409, f"Already decided: {exc.approval.decision} by {exc.approval.decided_by}."
+            return _not_found()
+        if approval.decision is not None:
+            return _decided(approval)
+        return _form(approval, approve=approve)
+
+    async def _link(
+        self, services: Any, token: str, data: LinkDecision, *, approve: bool
+    ) -> Response[str]:
+        by = data.by.strip()[:_MAX_NAME] or "approval link"
+        try:
+            approval = await decide(
+                services,
+                token=token,
+                approve=approve,
+                by=by,
+                reason=data.reason.strip()[:_MAX_REASON],
             )
+        except NotFound:
+            return _not_found()
+        except ApprovalClosed as exc:
+            return _decided(exc.approval)
         verb = "Approved" if approve else "Rejected"
         then = "the actions after it run now" if approve else "the actions after it are cancelled"
-        return _page(200, f"{verb}: {approval.title} (rule {approval.rule}); {then}.")
+        return _page(200, f"{verb}: {approval.title}", f"Rule {approval.rule}: {then}. By {by}.")

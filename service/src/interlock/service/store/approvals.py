@@ -208,6 +208,15 @@ class Approvals:
         async with self._db.transaction() as connection:
             return await self._get(connection, t.approvals.c.id == approval_id)
 
+    async def by_token(self, token: str) -> Approval:
+        """The approval whose links carry ``token``.
+
+        Raises:
+            NotFound: there is none.
+        """
+        async with self._db.transaction() as connection:
+            return await self._get(connection, t.approvals.c.token == token)
+
     async def list(
         self,
         *,
