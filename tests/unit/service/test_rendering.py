@@ -35,7 +35,53 @@ def test_templates_render_over_the_firing_and_its_events() -> None:
     first, second = rendered_entries(fired("r", event), rule, recent)
     assert (first.kind, first.action["channel"]) == ("notify", "ops")
     assert (first.action["title"], first.action["body"]) == ("etl.sales: 3", "it happened")
-    assert (second.action["url"], second.action["body"]) == ("http://h/r", {"ids": "1"})
+    assert (second.action["url"], second.action["body"]) == ("http://h/r", {"ids": 1})
+
+
+def test_a_lone_expression_in_a_json_field_keeps_its_type() -> None:
+    payload = {"rows": 3, "ok": True, "none": None, "tables": ["a", "b"], "ratio": 0.5}
+    event = Event(event="db.loaded", resource={"id": "dw.sales"}, payload=payload, source="t")
+    recent = RecentEvents()
+    recent.add_all([event])
+    body = {
+        "rows": "{{ event.payload.rows }}",
+        "spaced": "  {{ event.payload.rows + 1 }} ",
+        "ok": "{{ event.payload.ok }}",
+        "none": "{{ event.payload.none }}",
+        "tables": "{{ event.payload.tables }}",
+        "ratio": "{{ event.payload.ratio }}",
+        "payload": "{{ event.payload }}",
+        "text": "rows: {{ event.payload.rows }}",
+        "two": "{{ event.payload.rows }}{{ event.payload.rows }}",
+        "when": "{{ event.occurred }}",  # a datetime has no JSON form: rendered as text
+        "nested": [{"n": "{{ events | length }}"}],
+    }
+    rule = Rule(
+        name="r",
+        when=on("db.loaded"),
+        then=[
+            webhook("http://h/", body=body),
+            notify("ops", title="{{ event.payload.rows }}", body="{{ event.payload.rows }}"),
+        ],
+    )
+    hook, note = rendered_entries(fired("r", event), rule, recent)
+    assert hook.action["body"] == {
+        "rows": 3,
+        "spaced": 4,
+        "ok": True,
+        "none": None,
+        "tables": ["a", "b"],
+        "ratio": 0.5,
+        "payload": payload,
+        "text": "rows: 3",
+        "two": "33",
+        "when": str(event.occurred),
+        "nested": [{"n": 1}],
+    }
+    assert (note.action["title"], note.action["body"]) == ("3", "3")  # text fields stay text
+    missing = Rule(name="m", when=on("db.loaded"), then=[webhook("http://h/", body="{{ nope }}")])
+    [entry] = rendered_entries(fired("m", event), missing, recent)
+    assert entry.action["render_error"].startswith("action 0 (webhook) field 'body': 'nope'")
 
 
 def test_a_template_that_fails_is_queued_with_its_error() -> None:

@@ -17,17 +17,27 @@ error, not an empty string). The context a firing provides:
 ``expected``        for absences: what was expected (``count``, ``names``)
 ``arrived``         for absences: how many matching events arrived
 ==================  =============================================================
+
+In JSON-valued fields (a webhook's body, an emitted payload, run parameters:
+``render_value(..., native=True)``) a string that is one expression and nothing else,
+``"{{ event.payload.rows }}"``, keeps the expression's type when it has a JSON form
+(a number, a bool, null, a list, an object): ``{"rows": 3}``, not ``{"rows": "3"}``.
+Anything else (text around the expression, a datetime) renders to a string as usual.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import re
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["TemplateError", "check_template", "render", "render_value"]
+
+_ONE_EXPRESSION = re.compile(r"\s*\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%|\{#).)+)\}\}\s*", re.S)
 
 
 class TemplateError(ValueError):
@@ -77,14 +87,64 @@ def render(text: str, context: dict[str, Any]) -> str:
         raise TemplateError(str(exc)) from exc
 
 
-def render_value(value: Any, context: dict[str, Any]) -> Any:
-    """Render every string inside a JSON-like value (dicts, lists), keeping the shape."""
+def render_value(value: Any, context: dict[str, Any], *, native: bool = False) -> Any:
+    """Render every string inside a JSON-like value (dicts, lists), keeping the shape.
+
+    With ``native``, a string that is exactly one ``{{ expression }}`` becomes the
+    expression's value when that has a JSON form (see the module documentation).
+    """
     if isinstance(value, str):
+        if native and (single := _ONE_EXPRESSION.fullmatch(value)):
+            found = _evaluate(single["expression"], context)
+            if _is_json(found):
+                return _json_copy(found)
         return render(value, context)
     if isinstance(value, dict):
-        return {key: render_value(item, context) for key, item in value.items()}
+        return {key: render_value(item, context, native=native) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_value(item, context) for item in value]
+        return [render_value(item, context, native=native) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression(text: str) -> Any:
+    try:
+        return _environment().compile_expression(text, undefined_to_none=False)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def _evaluate(text: str, context: dict[str, Any]) -> Any:
+    """The value of one expression, with the errors :func:`render` would give."""
+    try:
+        found = _expression(text)(**context)
+        if isinstance(found, jinja2.Undefined):
+            str(found)  # StrictUndefined raises here, naming what is missing
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"{exc.message} (available: {', '.join(sorted(context))})") from exc
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"not allowed in a template: {exc}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(str(exc)) from exc
+    return found
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return not isinstance(value, float) or math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_json(item) for key, item in value.items())
+    return False
+
+
+def _json_copy(value: Any) -> Any:
+    """``value`` as plain JSON types (tuples become lists; nothing shared with the context)."""
+    if isinstance(value, list | tuple):
+        return [_json_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
     return value
 
 

@@ -36,6 +36,11 @@ __all__ = ["RecentEvents", "firing_context", "rendered_entries"]
 
 _NOT_TEMPLATED = frozenset({"action", "kind", "channel", "deployment", "queue", "rule"})
 """Action fields that name things: taken as written, never rendered."""
+_JSON_FIELDS = frozenset({"payload", "parameters", "conf"})
+"""Action fields whose value is JSON sent on (emit, run_deployment, the adapters' runs):
+a lone ``{{ expression }}`` in them keeps its type (see :mod:`interlock.rules.templates`)."""
+_JSON_FIELDS_OF = {"webhook": frozenset({"body"})}
+"""The same, for one kind only (a notification's ``body`` is text)."""
 
 
 class RecentEvents:
@@ -113,9 +118,10 @@ def rendered_entries(
     for entry in outbox_entries(firing, actions):
         action = dict(entry.action)
         try:
+            json_fields = _JSON_FIELDS | _JSON_FIELDS_OF.get(entry.kind, frozenset())
             for name, value in entry.action.items():
                 if name not in _NOT_TEMPLATED:
-                    action[name] = render_value(value, context)
+                    action[name] = render_value(value, context, native=name in json_fields)
         except TemplateError as exc:
             action = dict(entry.action)
             action["render_error"] = f"action {entry.index} ({entry.kind}) field {name!r}: {exc}"
