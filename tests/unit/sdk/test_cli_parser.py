@@ -57,3 +57,25 @@ def test_a_command_of_one_group_does_not_import_the_others() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command line that names a command or group, depth first."""
+    found = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.extend(commands(sub, (*path, name)))
+    return found
+
+
+def test_every_command_and_group_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    every = commands(build_parser(None))
+    assert ("rules", "resume-actions") in every
+    assert len(every) > 40
+    for command in every:
+        with pytest.raises(SystemExit) as done:
+            build_parser([*command, "--help"]).parse_args([*command, "--help"])
+        assert done.value.code == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: interlock {' '.join(command)}".rstrip()), command
