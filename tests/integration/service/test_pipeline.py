@@ -42,14 +42,6 @@ FAILED = Rule(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'interlock.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @dataclass
 class Rig:
     """A pipeline over a real store and NATS, restartable over the same state."""

@@ -67,14 +67,6 @@ target = {{ type = "process", command = [
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'interlock.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 def receiver() -> Iterator[HttpReceiver]:
     with http_receiver() as running:

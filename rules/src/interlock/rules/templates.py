@@ -27,9 +27,11 @@ Anything else (text around the expression, a datetime) renders to a string as us
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jinja2
@@ -77,8 +79,15 @@ def render(text: str, context: dict[str, Any]) -> str:
     """
     if "{" not in text:
         return text
-    try:
+    with _errors(context):
         return _compiled(text).render(context)
+
+
+@contextlib.contextmanager
+def _errors(context: dict[str, Any]) -> Iterator[None]:
+    """Jinja's errors while rendering, as :class:`TemplateError` saying what went wrong."""
+    try:
+        yield
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{exc.message} (available: {', '.join(sorted(context))})") from exc
     except jinja2.exceptions.SecurityError as exc:
@@ -116,16 +125,10 @@ def _expression(text: str) -> Any:
 
 def _evaluate(text: str, context: dict[str, Any]) -> Any:
     """The value of one expression, with the errors :func:`render` would give."""
-    try:
+    with _errors(context):
         found = _expression(text)(**context)
         if isinstance(found, jinja2.Undefined):
             str(found)  # StrictUndefined raises here, naming what is missing
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"{exc.message} (available: {', '.join(sorted(context))})") from exc
-    except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"not allowed in a template: {exc}") from exc
-    except jinja2.TemplateError as exc:
-        raise TemplateError(str(exc)) from exc
     return found
 
 

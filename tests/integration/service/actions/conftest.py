@@ -7,14 +7,6 @@ import pytest
 from harness.nats import init_streams
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """A fresh database of each kind."""
-    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    url: str = request.getfixturevalue(name)
-    return url
-
-
 @pytest.fixture
 def streams(nats_url: str) -> str:
     """The URL of a NATS server with Interlock's streams."""

@@ -42,14 +42,6 @@ from interlock.service.settings import load_settings
 from interlock.service.store import Store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'interlock.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @dataclass
 class Rig:
     """One API under test and what is behind it."""

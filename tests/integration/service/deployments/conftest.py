@@ -14,14 +14,6 @@ from interlock.sdk.streams import ensure_streams
 from interlock.service.context import Services
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'interlock.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 async def services(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[Services]:
     async with nats_client(nats_url) as client:
