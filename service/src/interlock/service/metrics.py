@@ -85,12 +85,15 @@ class Metrics:
             ["state"],
             registry=registry,
         )
-
         self._refreshers: list[Callable[[], Awaitable[None]]] = []
 
     def on_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
-        """Await ``refresh`` before each :meth:`collect` (it sets a gauge from its source)."""
-        self._refreshers.append(refresh)
+        """Await ``refresh`` before each :meth:`collect` (it sets a gauge from its source).
+
+        Registering the same callable again (a pipeline started twice) changes nothing.
+        """
+        if refresh not in self._refreshers:
+            self._refreshers.append(refresh)
 
     async def collect(self) -> bytes:
         """Refresh the gauges read at their source, then render.
