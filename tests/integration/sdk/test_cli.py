@@ -121,6 +121,39 @@ def test_emit_while_nats_is_down_spools_and_the_next_emit_sends_it(
     ]
 
 
+def test_emit_of_an_event_the_stream_refuses_fails_and_says_why(
+    nats_url: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert interlock("events", "init-streams", "--nats-url", nats_url, env=env).returncode == 0
+    subprocess.run(  # an operator's limit on the stream, below NATS' max_payload
+        [*NATS_CLI_PYTHON, nats_url], check=True, timeout=30
+    )
+    payload = json.dumps({"blob": "x" * 1000})
+    refused = interlock(
+        "events", "emit", "a.b", "--resource-id", "x", "--payload", payload, "--nats-url", nats_url,
+        env=env,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert "Traceback" not in refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]  # after the library's log line
+    assert last.startswith("interlock: JetStream refused the event for good (message size")
+    assert (tmp_path / "spool" / "refused.jsonl").exists()
+
+
+NATS_CLI_PYTHON = [
+    sys.executable,
+    "-c",
+    "import asyncio, sys, nats\n"
+    "async def main():\n"
+    "    nc = await nats.connect(sys.argv[1]); js = nc.jetstream()\n"
+    "    config = (await js.stream_info('INTERLOCK_EVENTS')).config\n"
+    "    config.max_msg_size = 600\n"
+    "    await js.update_stream(config); await nc.close()\n"
+    "asyncio.run(main())\n",
+]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

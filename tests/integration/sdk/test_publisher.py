@@ -213,31 +213,43 @@ async def test_publishing_with_unknown_stream_spools_instead_of_losing(
 async def test_an_event_jetstream_refuses_for_good_is_set_aside_and_holds_up_nothing(
     nats_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    limited = StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=["interlock.events.>"],
+        allow_batched=True,
+        max_msg_size=400,  # the stream's own limit, below NATS' max_payload
+    )
+
+    def big(n: int) -> Event:
+        return Event(
+            event="test.numbered", resource={"id": "r"}, payload={"n": n, "pad": "x" * 500}
+        )
+
     async with nats_client(nats_url) as client:
-        await client.jetstream().add_stream(
-            StreamConfig(
-                name=EVENTS_STREAM,
-                subjects=["interlock.events.>"],
-                allow_batched=True,
-                max_msg_size=400,  # the stream's own limit, below NATS' max_payload
-            )
-        )
+        js = client.jetstream()
+        await js.add_stream(limited)
         events = numbered(6)
-        events[3] = Event(
-            event="test.numbered", resource={"id": "r"}, payload={"n": 3, "pad": "x" * 500}
-        )
+        events[3] = big(3)
         spool = tmp_path / "spool"
         async with Publisher(config_for(nats_url, spool, timeout=2)) as publisher:
+            # Published at once: the caller learns which event was refused, and why.
             result = await publisher.publish_many(events)
-            assert await publisher.flush(timeout=10)  # the spool empties despite event 3
-            later = await publisher.publish_many(numbered(2, start=6))
-            assert publisher.stats.refused == 1
-        assert (result.stored, result.spooled) == (3, 3)
-        assert (later.stored, later.spooled) == (2, 0)
-        stored = await stored_events(client, 7)
-        assert [item.payload["n"] for item in stored] == [0, 1, 2, 4, 5, 6, 7]
-        [kept] = (spool / REFUSED_FILE).read_bytes().splitlines()
-        assert decode_event(kept) == msgspec.structs.replace(events[3], source="test")
+            assert (result.stored, result.spooled) == (5, 0)
+            [refusal] = result.refused
+            assert (refusal.index, refusal.id) == (3, str(events[3].id))
+            assert refusal.reason == "message size exceeds maximum allowed"
+            # From the spool (no stream while they were published): set aside as well.
+            await js.delete_stream(EVENTS_STREAM)
+            spooled = await publisher.publish_many([*numbered(1, start=6), big(7)])
+            assert (spooled.stored, spooled.spooled, spooled.refused) == (0, 2, ())
+            await js.add_stream(limited)
+            assert await publisher.flush(timeout=10)  # the spool empties despite event 7
+            assert publisher.stats.refused == 2
+        stored = await stored_events(client, 1)
+        assert [item.payload["n"] for item in stored] == [6]
+        kept = (spool / REFUSED_FILE).read_bytes().splitlines()
+        assert [decode_event(line).payload["n"] for line in kept] == [3, 7]
+        assert decode_event(kept[0]) == msgspec.structs.replace(events[3], source="test")
         assert f"refused event {events[3].id} for good" in caplog.text
         assert "message size exceeds" in caplog.text
 

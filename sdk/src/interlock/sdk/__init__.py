@@ -23,7 +23,7 @@ from interlock.sdk.errors import (
     SpoolFullError,
 )
 from interlock.sdk.event import Event
-from interlock.sdk.publisher import Publisher, PublishResult
+from interlock.sdk.publisher import Publisher, PublishResult, Refusal
 from interlock.sdk.streams import StreamLimits, ensure_streams
 from interlock.sdk.subjects import DEAD_STREAM, EVENTS_STREAM, subject_filter, subject_for
 from interlock.sdk.sync import SyncPublisher, emit
@@ -40,6 +40,7 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "PublisherConfig",
+    "Refusal",
     "SpoolError",
     "SpoolFullError",
     "StreamLimits",

@@ -39,12 +39,12 @@ from interlock.sdk.sender import REFUSED_FOR_GOOD, Item, Sender
 from interlock.sdk.spool import Spool
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 
-__all__ = ["PublishResult", "Publisher", "PublisherStats"]
+__all__ = ["PublishResult", "Publisher", "PublisherStats", "Refusal"]
 
 logger = logging.getLogger(__name__)
 
 REFUSED_FILE = "refused.jsonl"
-"""Where, in the spool directory, spooled events JetStream refused for good are kept."""
+"""Where, in the spool directory, events JetStream refused for good are kept."""
 
 
 class _Head(msgspec.Struct):
@@ -55,6 +55,16 @@ class _Head(msgspec.Struct):
 _head_decoder = msgspec.json.Decoder(_Head)
 
 
+class Refusal(msgspec.Struct, frozen=True, kw_only=True):
+    """An event JetStream refused for good (a 400: sending it again cannot help)."""
+
+    index: int
+    """Its position in the publish call."""
+    id: str
+    reason: str
+    """JetStream's answer, e.g. ``message size exceeds maximum allowed``."""
+
+
 class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
     """What became of the events of one publish call."""
 
@@ -62,6 +72,9 @@ class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
     """Acknowledged by JetStream during the call."""
     spooled: int
     """Written to the spool; sent by a background task once NATS takes them."""
+    refused: tuple[Refusal, ...] = ()
+    """Refused for good by JetStream (the stream's limits, say): kept in the spool
+    directory's ``refused.jsonl``, neither stored nor spooled. The others went on."""
 
 
 class PublisherStats(msgspec.Struct, kw_only=True):
@@ -242,8 +255,10 @@ class Publisher:
     async def publish_many(self, events: Iterable[Event]) -> PublishResult:
         """Publish events in order, pipelining acknowledgements.
 
-        Returns once every event is either acknowledged by JetStream or written to the
-        spool; it waits at most ``timeout`` for any acknowledgement.
+        Returns once every event is either acknowledged by JetStream, written to the
+        spool, or refused by JetStream for good (:attr:`PublishResult.refused`: set aside
+        in ``refused.jsonl``, logged); it waits at most ``timeout`` for any
+        acknowledgement.
 
         Raises:
             EventValidationError: an event cannot be encoded or is larger than NATS
@@ -254,17 +269,30 @@ class Publisher:
         if self._spool is None or self._closed:
             raise RuntimeError("the publisher is not connected: use `async with Publisher()`")
         items = [self._encode(event) for event in events]
-        sent = 0
-        if self._sender is not None and self.connected and not self._spool.has_pending:
-            sent = (await self._sender.send(items)).acknowledged
-            self.stats.stored += sent
-        rest = items[sent:]
+        position, stored, refused = 0, 0, []
+        while (
+            position < len(items)
+            and self._sender is not None
+            and self.connected
+            and not self._spool.has_pending
+        ):
+            sent = await self._sender.send(items[position:])
+            position += sent.acknowledged
+            stored += sent.acknowledged
+            if position == len(items) or not isinstance(sent.refusal, REFUSED_FOR_GOOD):
+                break
+            _, data, event_id = items[position]
+            self._set_aside(data, event_id, sent.refusal, self._spool.directory)
+            refused.append(Refusal(index=position, id=event_id, reason=_reason(sent.refusal)))
+            position += 1
+        self.stats.stored += stored
+        rest = items[position:]
         if rest:
-            self._spool.append([item[1] for item in rest if item is not None])
+            self._spool.append([item[1] for item in rest])
             self.stats.spooled += len(rest)
             self._drained.clear()
             self._wake.set()
-        return PublishResult(stored=sent, spooled=len(rest))
+        return PublishResult(stored=stored, spooled=len(rest), refused=tuple(refused))
 
     def _encode(self, event: Event) -> tuple[str, bytes, str]:
         if not event.source:
@@ -330,7 +358,8 @@ class Publisher:
             done = sent.acknowledged
             refused = isinstance(sent.refusal, REFUSED_FOR_GOOD) and done < len(batch)
             if refused:
-                self._set_aside(batch.records[done], items[done], sent.refusal, spool.directory)
+                event_id = item[2] if (item := items[done]) is not None else "?"
+                self._set_aside(batch.records[done], event_id, sent.refusal, spool.directory)
                 done += 1
             spool.commit(batch, done)
             if done < len(batch) and not refused:
@@ -340,19 +369,15 @@ class Publisher:
                 delay = 0.05
 
     def _set_aside(
-        self, record: bytes, item: Item, refusal: BaseException | None, directory: Path
+        self, record: bytes, event_id: str, refusal: BaseException | None, directory: Path
     ) -> None:
-        """Move a spooled event JetStream will never take out of the way of the others."""
+        """Keep an event JetStream will never take out of the way of the others."""
         kept = directory / REFUSED_FILE
         with kept.open("ab") as handle:
             handle.write(record + b"\n")
         self.stats.refused += 1
-        event_id = item[2] if item is not None else "?"
         logger.error(
-            "JetStream refused event %s for good (%s); moved it out of the spool to %s",
-            event_id,
-            refusal,
-            kept,
+            "JetStream refused event %s for good (%s); kept it in %s", event_id, refusal, kept
         )
 
     @staticmethod
@@ -366,3 +391,9 @@ class Publisher:
             logger.error("spooled line is not an event (%s); kept in %s", exc, quarantine)
             return None
         return EVENTS_SUBJECT_PREFIX + head.event, record, head.id
+
+
+def _reason(refusal: BaseException | None) -> str:
+    """JetStream's words for a refusal (its ``description``), else the error itself."""
+    description = getattr(refusal, "description", None)
+    return str(description or refusal or "refused")

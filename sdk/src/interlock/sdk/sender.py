@@ -160,7 +160,7 @@ def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> Sent:
             refusal = first.exception()
     for future in futures[acknowledged:]:
         if future.done() and not future.cancelled() and future.exception() is not None:
-            logger.warning("JetStream refused a publish: %s", future.exception())
+            logger.debug("JetStream refused a publish: %s", future.exception())  # callers say
             break
     for future in futures:
         if not future.done():

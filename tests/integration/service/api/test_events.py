@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.nats import nats_client, read_events
+from interlock.sdk import EVENTS_STREAM
 from interlock.sdk.event import Event
 
 from .conftest import Rig, RigFactory
@@ -183,6 +184,29 @@ async def test_an_event_over_the_nats_payload_limit_is_400(make_rig: RigFactory)
     assert response.status_code == 400
     assert "max_payload" in response.json()["detail"]
     assert await stream(rig) == []
+
+
+async def test_an_event_the_stream_refuses_is_422_and_the_others_go_on(rig: Rig) -> None:
+    async with nats_client(rig.nats_url) as client:
+        js = client.jetstream()
+        config = (await js.stream_info(EVENTS_STREAM)).config
+        config.max_msg_size = 600  # an operator's limit on the stream, below max_payload
+        await js.update_stream(config)
+    batch = [event(0), event(1, payload={"blob": "x" * 1000}), event(2)]
+    response = await rig.client.post("/api/events", json=batch)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert "refused 1 of the 3 events for good" in body["detail"]
+    assert "message size exceeds maximum allowed" in body["detail"]
+    [refused] = body["refused"]
+    assert refused["index"] == 1
+    assert refused["reason"] == "message size exceeds maximum allowed"
+    assert (body["stored"], body["spooled"]) == (2, 0)
+    stored = await stream(rig, 2)
+    assert [e.resource["id"] for e in stored] == ["job-0", "job-2"]
+    assert refused["id"] not in {str(e.id) for e in stored}
+    metrics = (await rig.client.get("/metrics")).text
+    assert "interlock_api_events_received_total 2.0" in metrics
 
 
 async def test_events_are_spooled_when_nats_is_down_and_the_answer_says_so(

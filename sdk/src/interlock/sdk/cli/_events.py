@@ -20,7 +20,7 @@ from interlock.sdk.connection import connect
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError, EventValidationError
 from interlock.sdk.event import Event, utc_now
-from interlock.sdk.publisher import Publisher
+from interlock.sdk.publisher import REFUSED_FILE, Publisher
 from interlock.sdk.streams import StreamLimits, ensure_streams
 from interlock.sdk.subjects import EVENTS_STREAM, subject_filter
 
@@ -131,6 +131,13 @@ async def _emit(args: argparse.Namespace) -> int:
     )
     async with Publisher(config) as publisher:
         result = await publisher.publish(event)
+    if result.refused:
+        print(
+            f"interlock: JetStream refused the event for good ({result.refused[0].reason}); "
+            f"it is kept in {config.spool_dir / REFUSED_FILE}",
+            file=sys.stderr,
+        )
+        return 1
     sys.stdout.buffer.write(encode_event(event) + b"\n")
     if result.spooled:
         print(

@@ -72,7 +72,9 @@ class EventController(Controller):
         batch holding one invalid event is refused with 400 naming its index and field,
         and none of it is published. Answers 202 ``{"accepted", "ids", "stored",
         "spooled"}`` once every event is acknowledged by JetStream or spooled; 413 when
-        the body is over the limit (1 MiB by default).
+        the body is over the limit (1 MiB by default); 422 with ``refused`` (index, id,
+        reason of each) when JetStream refused events for good (the stream's limits), the
+        others having gone on.
         """
         try:
             body = await request.body()
@@ -100,7 +102,19 @@ class EventController(Controller):
                 "before them may have been published: retry the batch with the same ids "
                 "(JetStream drops duplicates)",
             )
-        services.metrics.events_received.inc(len(events))
+        services.metrics.events_received.inc(len(events) - len(result.refused))
+        if result.refused:
+            first = result.refused[0]
+            return problem(
+                422,
+                f"JetStream refused {len(result.refused)} of the {len(events)} events for good "
+                f"(event {first.index}: {first.reason}); the others were accepted "
+                f"({result.stored} stored, {result.spooled} spooled). The refused ones are "
+                "kept in the service's refused.jsonl; sending them again will not help",
+                refused=[msgspec.structs.asdict(refusal) for refusal in result.refused],
+                stored=result.stored,
+                spooled=result.spooled,
+            )
         accepted = EventsAccepted(
             accepted=len(events),
             ids=[event.id for event in events],
