@@ -59,6 +59,7 @@ def test_the_server_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(tmp_path / "store")], stdout=subprocess.PIPE, text=True
     )
+    nats_pid = 0
     try:
         assert owner.stdout is not None
         nats_pid = int(owner.stdout.readline())
@@ -71,6 +72,8 @@ def test_the_server_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
         owner.wait()
         if owner.stdout is not None:
             owner.stdout.close()
+        if nats_pid and alive(nats_pid):  # the test failed: leave no server behind
+            os.kill(nats_pid, signal.SIGKILL)
     log = (tmp_path / "nats-server.log").read_text()
     assert "Server Exiting" in log  # it shut down (on SIGTERM), it was not killed
 

@@ -153,17 +153,18 @@ async def publish(nats_url: str, tmp_path: Path, *events: tuple[str, str, dict[s
         )
 
 
+FAILED_TWICE_THEN_OK = (
+    ("job.failed", "etl.sales", {"attempt": 1}),
+    ("job.failed", "etl.sales", {"attempt": 2}),  # FAILED fires
+    ("job.ok", "etl.sales", {}),
+)
+
+
 async def test_an_event_fires_a_rule_and_its_actions_are_stored_rendered(
     rig: Rig, nats_url: str, tmp_path: Path
 ) -> None:
     pipeline = await rig.start([FAILED])
-    await publish(
-        nats_url,
-        tmp_path,
-        ("job.failed", "etl.sales", {"attempt": 1}),
-        ("job.failed", "etl.sales", {"attempt": 2}),
-        ("job.ok", "etl.sales", {}),
-    )
+    await publish(nats_url, tmp_path, *FAILED_TWICE_THEN_OK)
     assert rig.store is not None
     [firing] = await eventually(lambda: rig.store.firings.list(rule="load-failed"))
     [action] = await rig.store.outbox.list(firing_id=firing.id)
@@ -184,13 +185,7 @@ async def test_metrics_count_the_work_and_the_lag_is_read_at_its_source(
     rig: Rig, nats_url: str, tmp_path: Path
 ) -> None:
     pipeline = await rig.start([FAILED])
-    await publish(
-        nats_url,
-        tmp_path,
-        ("job.failed", "etl.sales", {"attempt": 1}),
-        ("job.failed", "etl.sales", {"attempt": 2}),
-        ("job.ok", "etl.sales", {}),
-    )
+    await publish(nats_url, tmp_path, *FAILED_TWICE_THEN_OK)
     await until(lambda: pipeline.stats.events >= 4)  # and interlock.rule.fired, its own
     metrics = pipeline.services.metrics
     samples = (await metrics.collect()).decode()
