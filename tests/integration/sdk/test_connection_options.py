@@ -12,17 +12,15 @@ timeout to surface: nats-py hangs closing the failed transport (nats-io/nats.py#
 from __future__ import annotations
 
 import itertools
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
+from harness.tls import Certificates, make_certificates
 from interlock.sdk import (
     EVENTS_STREAM,
     BusError,
@@ -43,70 +41,13 @@ SLACK = 0.5  # scheduling leeway on top of it
 StartServer = Callable[..., EmbeddedNatsServer]
 
 
-class Certificates(NamedTuple):
-    ca: Path
-    server: Path
-    server_key: Path
-    client: Path
-    client_key: Path
-
-
-_OPENSSL_CONFIG = """\
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = IP:127.0.0.1,DNS:localhost
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-_NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A CA valid for a day, and a server and a client certificate it signed."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
+    made = make_certificates(tmp_path_factory.mktemp("tls"))
+    if made is None:
         pytest.skip("the openssl command line is needed to make test certificates")
-    directory = tmp_path_factory.mktemp("tls")
-    config = directory / "openssl.cnf"
-    config.write_text(_OPENSSL_CONFIG)
-
-    def run(*args: str | Path) -> None:
-        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
-
-    ca, ca_key = directory / "ca.pem", directory / "ca-key.pem"
-    request: tuple[str | Path, ...] = ("req", "-config", config, *_NEW_KEY)
-    run(*request, "-x509", "-keyout", ca_key, "-out", ca, "-subj", "/CN=Interlock test CA",
-        "-days", "1", "-extensions", "ca")  # fmt: skip
-    for serial, role in enumerate(("server", "client"), start=2):
-        csr = directory / f"{role}.csr"
-        run(*request, "-new", "-keyout", directory / f"{role}-key.pem", "-out", csr,
-            "-subj", f"/CN=interlock-test-{role}")  # fmt: skip
-        run("x509", "-req", "-in", csr, "-out", directory / f"{role}.pem", "-days", "1",
-            "-CA", ca, "-CAkey", ca_key, "-set_serial", str(serial),
-            "-extfile", config, "-extensions", role)  # fmt: skip
-    return Certificates(
-        ca=ca,
-        server=directory / "server.pem",
-        server_key=directory / "server-key.pem",
-        client=directory / "client.pem",
-        client_key=directory / "client-key.pem",
-    )
+    return made
 
 
 @pytest.fixture

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.ports import free_port
+from harness.tls import make_certificates
+from integration.service.actions.dispatch_fixtures import running_services
 from interlock.service.actions.aiohttp_transport import AiohttpTransport
+from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.service.actions.webhook import WebhookExecutor
 
 OK = b"HTTP/1.1 201 Created\r\nX-Answer: yes\r\nContent-Length: 7\r\n\r\ncreated"
 
@@ -63,9 +69,11 @@ class RawServer:
 
 
 @asynccontextmanager
-async def raw_server(answer: Callable[[bytes], bytes | None]) -> AsyncIterator[RawServer]:
+async def raw_server(
+    answer: Callable[[bytes], bytes | None], tls: ssl.SSLContext | None = None
+) -> AsyncIterator[RawServer]:
     server = RawServer(answer)
-    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls)
     server.port = listening.sockets[0].getsockname()[1]
     try:
         yield server
@@ -162,3 +170,48 @@ async def test_failures_are_the_httpx_exceptions_for_them() -> None:
         slow_server.close()
         await slow_server.wait_closed()
     assert not any(b"Evil" in head for head in server.heads)  # nothing smuggled through
+
+
+async def test_webhooks_check_the_servers_certificate(
+    tmp_path: Path, sqlite_url: str, streams: str
+) -> None:
+    (tmp_path / "tls").mkdir()
+    made = make_certificates(tmp_path / "tls")
+    if made is None:
+        pytest.skip("the openssl command line is needed to make test certificates")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(made.server, made.server_key)
+    async with raw_server(lambda head: OK, tls) as server:
+        url = server.url("/hook").replace("http://", "https://")
+        # The executor trusts certifi's CAs: a certificate from a private CA is refused.
+        async with running_services(sqlite_url, streams, tmp_path / "spool") as services:
+            executor = WebhookExecutor(services)
+            key = uuid.uuid4()
+            call = ActionRequest(
+                idempotency_key=key,
+                firing_id=key,
+                rule="hooks",
+                kind="webhook",
+                action={"action": "webhook", "url": url},
+                attempt=1,
+            )
+            try:
+                with pytest.raises(ActionFailed) as failed:
+                    await executor.execute(call)
+            finally:
+                await executor.close()
+        assert str(failed.value) == (
+            f"webhook POST https://127.0.0.1:{server.port}: its TLS certificate is not trusted "
+            "(unable to get local issuer certificate)"
+        )
+        assert failed.value.retryable
+        assert server.heads == []  # nothing was sent over the unverified connection
+        # Trusting that CA, the same server answers over TLS.
+        trusting = AiohttpTransport(ssl_context=ssl.create_default_context(cafile=made.ca))
+        try:
+            request = httpx.Request("POST", url, content=b"{}", extensions=timeouts(5))
+            answer = await trusting.handle_async_request(request)
+        finally:
+            await trusting.aclose()
+        assert answer.status_code == 201
+        assert len(server.heads) == 1

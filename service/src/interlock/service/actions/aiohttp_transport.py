@@ -24,10 +24,14 @@ from typing import Any
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "CertificateNotTrusted"]
 
 _SCHEMES = frozenset({"http", "https"})
 _SKIPPED_AUTO_HEADERS = ("User-Agent", "Content-Type", "Accept-Encoding")
+
+
+class CertificateNotTrusted(httpx.ConnectError):
+    """The server's TLS certificate did not verify (unknown CA, wrong host, expired)."""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -98,6 +102,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             raise httpx.UnsupportedProtocol(f"invalid URL ({exc})", request=request) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            why = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+            raise CertificateNotTrusted(str(why), request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:

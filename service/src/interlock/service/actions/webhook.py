@@ -29,7 +29,7 @@ import certifi
 import httpx
 import msgspec
 
-from interlock.service.actions.aiohttp_transport import AiohttpTransport
+from interlock.service.actions.aiohttp_transport import AiohttpTransport, CertificateNotTrusted
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.redact import url_origin
 
@@ -116,6 +116,10 @@ class WebhookExecutor:
             raise ActionFailed(
                 f"webhook {method} {origin}: the request is not valid HTTP ({exc})",
                 retryable=False,
+            ) from None
+        except CertificateNotTrusted as exc:
+            raise ActionFailed(
+                f"webhook {method} {origin}: its TLS certificate is not trusted ({exc})"
             ) from None
         except httpx.TransportError as exc:
             raise ActionFailed(
