@@ -282,14 +282,21 @@ class EmbeddedNatsServer:
             pid,
             self._store_dir,
         )
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self._stop_timeout
-        while _serves_store(pid, self._store_dir):
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(_POLL_SECONDS * 5)
+        for sent in (signal.SIGTERM, signal.SIGKILL):  # as stop() does with its own child
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sent)
+            deadline = time.monotonic() + self._stop_timeout
+            while _serves_store(pid, self._store_dir):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(_POLL_SECONDS * 5)
+            else:
+                return
+        raise NatsServerError(
+            f"a nats-server left running by an earlier process (pid {pid}) holds the store "
+            f"{self._store_dir} and did not stop on SIGTERM nor SIGKILL: stop it, then start "
+            "again (two servers on one store would corrupt it)"
+        )
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes], offset: int, port: int) -> str:
         deadline = time.monotonic() + self._ready_timeout

@@ -97,9 +97,7 @@ class WebhookExecutor:
                 extensions=self._extensions,
             )
         except httpx.InvalidURL:
-            raise ActionFailed(
-                f"webhook {method} {origin}: not a valid http(s) URL", retryable=False
-            ) from None
+            raise _invalid_url(method, origin) from None
         except UnicodeEncodeError:
             raise ActionFailed(
                 f"webhook {method} {origin}: a header name or value is not ASCII", retryable=False
@@ -108,10 +106,8 @@ class WebhookExecutor:
             answer = await self._transport.handle_async_request(call)
         except httpx.TimeoutException:
             raise ActionFailed(f"webhook {method} {origin}: timed out") from None
-        except httpx.UnsupportedProtocol:
-            raise ActionFailed(
-                f"webhook {method} {origin}: not a valid http(s) URL", retryable=False
-            ) from None
+        except httpx.UnsupportedProtocol:  # a scheme or host httpx parses but cannot send to
+            raise _invalid_url(method, origin) from None
         except httpx.LocalProtocolError as exc:
             raise ActionFailed(
                 f"webhook {method} {origin}: the request is not valid HTTP ({exc})",
@@ -135,3 +131,7 @@ class WebhookExecutor:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._transport.aclose()
+
+
+def _invalid_url(method: str, origin: str) -> ActionFailed:
+    return ActionFailed(f"webhook {method} {origin}: not a valid http(s) URL", retryable=False)
