@@ -79,9 +79,12 @@ def test_a_lone_expression_in_a_json_field_keeps_its_type() -> None:
         "nested": [{"n": 1}],
     }
     assert (note.action["title"], note.action["body"]) == ("3", "3")  # text fields stay text
-    missing = Rule(name="m", when=on("db.loaded"), then=[webhook("http://h/", body="{{ nope }}")])
+    missing = Rule(
+        name="m", when=on("db.loaded"), then=[webhook("http://h/", body="{{ event.payload.nope }}")]
+    )
     [entry] = rendered_entries(fired("m", event), missing, recent)
-    assert entry.action["render_error"].startswith("action 0 (webhook) field 'body': 'nope'")
+    assert entry.action["render_error"].startswith("action 0 (webhook) field 'body': ")
+    assert "has no attribute 'nope'" in entry.action["render_error"]
 
 
 def test_a_template_that_fails_is_queued_with_its_error() -> None:

@@ -1,9 +1,13 @@
 """Jinja templates in actions, rendered in a sandbox over a firing.
 
-Rule authors may not run code, so templates render in Jinja's
-:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no attribute access to
-internals, no mutation) with :class:`~jinja2.StrictUndefined` (a misspelt name is an
-error, not an empty string). The context a firing provides:
+Rule authors may not run code, and publishers choose the values templates render over,
+so templates render in a sandbox with a bounded cost
+(:mod:`interlock.rules.template_sandbox`: Jinja's immutable sandbox, an allow-list of
+filters and methods, an operation budget and size limits) with
+:class:`~jinja2.StrictUndefined` (a misspelt name is an error, not an empty string).
+Templates are checked when their rule is validated
+(:mod:`interlock.rules.template_checks`); rendering never raises anything but
+:class:`TemplateError`. The context a firing provides:
 
 ==================  =============================================================
 ``rule``            ``name``, ``description``, ``tags``, ``owner``
@@ -35,9 +39,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["TemplateError", "check_template", "render", "render_value"]
+from interlock.rules.template_checks import CONTEXT_NAMES, template_problem
+from interlock.rules.template_sandbox import (
+    MAX_OUTPUT,
+    BoundedEnvironment,
+    RenderScope,
+    TemplateLimitError,
+    in_render_scope,
+)
+
+__all__ = [
+    "CONTEXT_NAMES",
+    "RenderScope",
+    "TemplateError",
+    "check_template",
+    "render",
+    "render_value",
+    "template_strings",
+]
 
 _ONE_EXPRESSION = re.compile(r"\s*\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%|\{#).)+)\}\}\s*", re.S)
 
@@ -47,61 +67,100 @@ class TemplateError(ValueError):
 
 
 @functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+def _environment() -> BoundedEnvironment:
+    return BoundedEnvironment()
 
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(text: str) -> jinja2.Template:
+    environment = _environment()
     try:
-        return _environment().from_string(text)
+        return environment.from_string(environment.parse_guarded(text))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template error: {exc.message}") from exc
 
 
 def check_template(text: str) -> str | None:
-    """Return why ``text`` is not a valid template, or ``None`` if it parses."""
-    try:
-        _compiled(text)
-    except TemplateError as exc:
-        return str(exc)
-    return None
+    """Return why ``text`` cannot be an action template, or ``None`` if it can.
+
+    See :func:`interlock.rules.template_checks.template_problem` for what is checked.
+    """
+    if "{" not in text:
+        return None
+    return template_problem(text)
 
 
 def render(text: str, context: dict[str, Any]) -> str:
-    """Render one template string in the sandbox.
+    """Render one template string in the sandbox, within the render's budget.
 
     Raises:
-        TemplateError: it does not parse, names something the context lacks, or does
-            something the sandbox forbids.
+        TemplateError: it does not parse, names something the context lacks, does
+            something the sandbox forbids, goes past a limit, or fails in any other way
+            (a division by zero, adding a number to a string, ...).
     """
     if "{" not in text:
         return text
-    with _errors(context):
-        return _compiled(text).render(context)
+    with _scope(), _errors(context):
+        template = _compiled(text)
+        size = 0
+        parts = []
+        for part in template.root_render_func(template.new_context(context)):
+            size += len(part)
+            if size > MAX_OUTPUT:
+                raise TemplateLimitError(f"the output is longer than {MAX_OUTPUT:,} characters")
+            parts.append(part)
+        return "".join(parts)
+
+
+def _scope() -> RenderScope | _NoScope:
+    """A fresh budget, unless the caller opened a scope for several strings."""
+    return _NO_SCOPE if in_render_scope() else RenderScope()
+
+
+class _NoScope:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
 
 
 @contextlib.contextmanager
 def _errors(context: dict[str, Any]) -> Iterator[None]:
-    """Jinja's errors while rendering, as :class:`TemplateError` saying what went wrong."""
+    """Every error while rendering, as :class:`TemplateError` saying what went wrong."""
     try:
         yield
+    except TemplateError:
+        raise
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{exc.message} (available: {', '.join(sorted(context))})") from exc
+    except TemplateLimitError as exc:
+        raise TemplateError(f"the template exceeds a limit: {exc}") from exc
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"not allowed in a template: {exc}") from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(str(exc)) from exc
+    except Exception as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def render_value(value: Any, context: dict[str, Any], *, native: bool = False) -> Any:
     """Render every string inside a JSON-like value (dicts, lists), keeping the shape.
 
     With ``native``, a string that is exactly one ``{{ expression }}`` becomes the
-    expression's value when that has a JSON form (see the module documentation).
+    expression's value when that has a JSON form (see the module documentation). The
+    strings of one value share one budget.
     """
+    with _scope():
+        return _render_value(value, context, native)
+
+
+def _render_value(value: Any, context: dict[str, Any], native: bool) -> Any:
     if isinstance(value, str):
         if native and (single := _ONE_EXPRESSION.fullmatch(value)):
             found = _evaluate(single["expression"], context)
@@ -109,24 +168,37 @@ def render_value(value: Any, context: dict[str, Any], *, native: bool = False) -
                 return _json_copy(found)
         return render(value, context)
     if isinstance(value, dict):
-        return {key: render_value(item, context, native=native) for key, item in value.items()}
+        return {key: _render_value(item, context, native) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_value(item, context, native=native) for item in value]
+        return [_render_value(item, context, native) for item in value]
     return value
 
 
 @functools.lru_cache(maxsize=4096)
-def _expression(text: str) -> Any:
+def _expression(text: str) -> jinja2.Template:
+    """A template assigning the expression's value to ``result``, guarded.
+
+    As Jinja's own ``compile_expression`` does, with the loops and concatenations of
+    the expression routed through the budget like every template's.
+    """
+    environment = _environment()
     try:
-        return _environment().compile_expression(text, undefined_to_none=False)
+        tree = environment.parse_guarded("{% set result = " + text + " %}")
+        return environment.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template error: {exc.message}") from exc
 
 
 def _evaluate(text: str, context: dict[str, Any]) -> Any:
     """The value of one expression, with the errors :func:`render` would give."""
-    with _errors(context):
-        found = _expression(text)(**context)
+    with _scope(), _errors(context):
+        template = _expression(text)
+        rendered = template.new_context(context)
+        for _ in template.root_render_func(rendered):
+            pass
+        found = rendered.vars["result"]
         if isinstance(found, jinja2.Undefined):
             str(found)  # StrictUndefined raises here, naming what is missing
     return found

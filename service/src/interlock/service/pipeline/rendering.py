@@ -5,10 +5,11 @@ exactly what will be executed (auditable, and the same on every retry), and the 
 behind the firing are at hand only now. The context is the one documented in
 :mod:`interlock.rules.templates`.
 
-A template that fails to render (a payload field the event does not have) does not stop
-the pipeline or lose the action: the entry is queued with ``render_error`` set, and the
-dispatcher fails it with that message, visible in the outbox and as an
-``interlock.action.failed`` event.
+A template that fails to render (a payload field the event does not have, a division by
+zero, a limit of the sandbox's budget) does not stop the pipeline or lose the action: the
+entry is queued with ``render_error`` set, and the dispatcher fails it with that message,
+visible in the outbox and as an ``interlock.action.failed`` event. The fields of one
+action share one budget (:class:`~interlock.rules.templates.RenderScope`).
 
 ``event``/``events`` hold the causing events the pipeline still remembers: it keeps the
 most recent events in memory (:class:`RecentEvents`), so an event older than that (a
@@ -27,7 +28,7 @@ import msgspec
 
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
-from interlock.rules.templates import TemplateError, render_value
+from interlock.rules.templates import RenderScope, TemplateError, render_value
 from interlock.rules.triggers import AbsenceTrigger
 from interlock.sdk.event import Event
 from interlock.service.store import OutboxEntry, outbox_entries
@@ -117,11 +118,13 @@ def rendered_entries(
     entries = []
     for entry in outbox_entries(firing, actions):
         action = dict(entry.action)
+        name = ""
         try:
             json_fields = _JSON_FIELDS | _JSON_FIELDS_OF.get(entry.kind, frozenset())
-            for name, value in entry.action.items():
-                if name not in _NOT_TEMPLATED:
-                    action[name] = render_value(value, context, native=name in json_fields)
+            with RenderScope():
+                for name, value in entry.action.items():
+                    if name not in _NOT_TEMPLATED:
+                        action[name] = render_value(value, context, native=name in json_fields)
         except TemplateError as exc:
             action = dict(entry.action)
             action["render_error"] = f"action {entry.index} ({entry.kind}) field {name!r}: {exc}"

@@ -1,0 +1,134 @@
+"""The size limits of the wire contract, enforced alike by every reader and writer.
+
+An event that breaks one of these is not a valid event: the SDK refuses to publish it
+(:class:`~interlock.sdk.errors.EventValidationError`), ``POST /api/events`` answers
+4xx, and the service's pipeline moves it to ``INTERLOCK_DEAD`` with the reason.
+
+=========================  ==========  ==============================================
+limit                      value       what it bounds
+=========================  ==========  ==============================================
+``MAX_EVENT_BYTES``        1,000,000   the encoded event (NATS refuses 1 MiB anyway)
+``MAX_NAME_LENGTH``        255         the event name (and at most 16 tokens)
+``MAX_SOURCE_LENGTH``      255         ``source``
+``MAX_LABELS``             64          entries of ``resource`` (``id`` included), and of
+                                       each related resource
+``MAX_LABEL_KEY_LENGTH``   256         a key of ``resource`` / a related resource
+``MAX_LABEL_VALUE_LENGTH`` 4,096       a value there (``resource.id`` included)
+``MAX_RELATED``            64          entries of ``related``
+``MAX_PAYLOAD_DEPTH``      32          nesting of objects and arrays in ``payload``
+                                       (``{"a": 1}`` is depth 1)
+``MAX_STRING_LENGTH``      262,144     any string (or key) inside ``payload``
+=========================  ==========  ==============================================
+
+JSON itself: the text must be UTF-8 (invalid bytes inside a string make the message
+invalid), numbers must fit a 64-bit integer or be finite floats (JSON has no NaN), and a
+key given twice in one object counts once, with its **last** value (as JavaScript and
+most parsers read it; do not rely on it).
+
+Checking the payload's depth and strings walks it only when the encoded event could
+break a limit at all: a document with fewer ``{``/``[`` bytes than the depth limit
+cannot nest deeper, and one shorter than the string limit holds no longer string.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from interlock.sdk.errors import EventValidationError
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "MAX_LABELS",
+    "MAX_LABEL_KEY_LENGTH",
+    "MAX_LABEL_VALUE_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_PAYLOAD_DEPTH",
+    "MAX_RELATED",
+    "MAX_SOURCE_LENGTH",
+    "MAX_STRING_LENGTH",
+    "check_encoded_size",
+    "check_payload",
+    "payload_needs_walk",
+]
+
+MAX_EVENT_BYTES: Final = 1_000_000
+MAX_NAME_LENGTH: Final = 255
+MAX_SOURCE_LENGTH: Final = 255
+MAX_LABELS: Final = 64
+MAX_LABEL_KEY_LENGTH: Final = 256
+MAX_LABEL_VALUE_LENGTH: Final = 4096
+MAX_RELATED: Final = 64
+MAX_PAYLOAD_DEPTH: Final = 32
+MAX_STRING_LENGTH: Final = 262_144
+
+# An event document opens this many objects/arrays besides its payload's own (the event,
+# resource, related, payload): a document with fewer brackets than the depth limit plus
+# these cannot hold a payload nested deeper than the limit.
+_ENVELOPE_BRACKETS: Final = 4
+
+
+def check_encoded_size(size: int) -> None:
+    """Refuse an encoded event larger than :data:`MAX_EVENT_BYTES`."""
+    if size > MAX_EVENT_BYTES:
+        raise EventValidationError(
+            "",
+            f"the event is {size:,} bytes; at most {MAX_EVENT_BYTES:,} are allowed "
+            "(store large data elsewhere and send a reference)",
+        )
+
+
+def payload_needs_walk(document: bytes | str) -> bool:
+    """Whether the encoded ``document`` could hold a payload breaking a limit.
+
+    ``False`` is certain (no walk needed); ``True`` means :func:`check_payload` must
+    look. Costs two byte counts, no parsing.
+    """
+    if len(document) > MAX_STRING_LENGTH:
+        return True
+    if isinstance(document, str):
+        brackets = document.count("{") + document.count("[")
+    else:
+        brackets = document.count(b"{") + document.count(b"[")
+    return brackets > MAX_PAYLOAD_DEPTH + _ENVELOPE_BRACKETS
+
+
+def check_payload(payload: Any, field: str = "payload") -> None:
+    """Refuse a payload nested deeper than :data:`MAX_PAYLOAD_DEPTH` or holding a string
+    (or key) longer than :data:`MAX_STRING_LENGTH`; the error names the path.
+
+    Iterative, so a payload nested far past Python's recursion limit is refused rather
+    than crashing the checker.
+    """
+    stack: list[tuple[Any, str, int]] = [(payload, field, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_LENGTH:
+                raise EventValidationError(
+                    path, f"is a string of {len(value):,} characters; at most "
+                    f"{MAX_STRING_LENGTH:,} are allowed"
+                )
+            continue
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, list | tuple):
+            items = enumerate(value)
+        else:
+            continue
+        depth += 1
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise EventValidationError(
+                path, f"nests deeper than {MAX_PAYLOAD_DEPTH} levels of objects and arrays"
+            )
+        for key, item in items:
+            if isinstance(key, str):
+                if len(key) > MAX_STRING_LENGTH:
+                    raise EventValidationError(
+                        path, f"has a key of {len(key):,} characters; at most "
+                        f"{MAX_STRING_LENGTH:,} are allowed"
+                    )
+                child = f"{path}.{key}" if len(key) <= 64 else f"{path}.{key[:61]}..."
+            else:
+                child = f"{path}[{key}]"
+            if isinstance(item, str | dict | list | tuple):
+                stack.append((item, child, depth))
