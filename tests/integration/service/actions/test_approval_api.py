@@ -80,8 +80,10 @@ async def test_decide_by_link_and_by_firing(
             )
             assert "token" not in body
             await eventually(lambda: all_in(services, "by-api", "cancelled"))
-            # Nothing pending any more for that firing.
-            assert (await api.post(f"/api/firings/{firing.id}/approve")).status_code == 404
+            # Nothing pending any more for that firing: deciding again says who decided.
+            again = await api.post(f"/api/firings/{firing.id}/approve")
+            assert again.status_code == 409
+            assert "was rejected by ana" in again.json()["detail"]
 
             read_key = await services.store.api_keys.create("reader", ["read"])
             headers = {"Authorization": f"Bearer {read_key.token}"}

@@ -53,7 +53,7 @@ async def test_list_approve_and_reject_from_the_command_line(
             )
             assert (status, out.strip()) == (
                 0,
-                f"firing {to_approve.id} (rule yes): approved by ana",
+                f"firing {to_approve.id} (rule yes): approved by ana: the actions after it run now",
             ), err
             status, out, err = await cli(
                 url,

@@ -4,21 +4,29 @@ An ``approve`` action (see :class:`interlock.rules.Approve`) runs like this in t
 dispatcher (:func:`run_step`):
 
 1. the approval is recorded (``store.approvals``; its id is the action's idempotency
-   key, so a retry reuses it and its token);
+   key, so a retry reuses it and its token); it is not *sent* yet;
 2. the request goes out through Apprise (a channel or a URL): the title, the body, and
    the links ``{public_url}/api/approvals/{token}/approve`` and ``.../reject`` (each a
    page with a form: opening it decides nothing, submitting it does);
-3. the ``approve`` row becomes ``waiting`` and the actions after it ``held`` (the claim
-   never runs them before the approval anyway), and ``interlock.approval.requested`` is
-   published.
+3. only then is it sent: the ``approve`` row becomes ``waiting`` and the actions after
+   it ``held`` (the claim never runs them before the approval anyway), its timeout
+   starts, and ``interlock.approval.requested`` is published.
+
+A request that cannot be sent (no channel of that name, a target that does not answer)
+fails the attempt like any action's: the error is kept on the approval (its state is
+``request_failed``), and the dispatcher tries again after its backoff, up to
+``max_attempts``. A missing channel is retried too (unlike a ``notify``'s): an approval
+waits for a person anyway, and the channel may be added meanwhile. Given up, the
+actions after it are cancelled and the approval cannot be decided any more.
 
 :func:`decide` (the API, the CLI, the links) records who decided, when and why, moves
 the rows (approved: the held actions run; rejected: they are ``cancelled``) and
-publishes ``interlock.approval.approved`` / ``rejected``. The dispatcher's housekeeping
-calls :func:`expire_due`, which decides undecided approvals past their timeout
-(``interlock.approval.expired``, with ``outcome`` ``approved`` or ``rejected`` as the
-rule's ``on_timeout`` says). Timeouts are rows in the database, never timers in memory,
-so they survive restarts.
+publishes ``interlock.approval.approved`` / ``rejected``; :func:`effect` says what the
+decision did, in words. The dispatcher's housekeeping calls :func:`expire_due`, which
+decides sent, undecided approvals past their timeout (``interlock.approval.expired``,
+with ``outcome`` ``approved`` or ``rejected`` as the rule's ``on_timeout`` says): an
+approval nobody was asked never expires into running anything. Timeouts are rows in the
+database, never timers in memory, so they survive restarts.
 
 Every event has ``resource.id`` = the rule's name and a payload with the approval id,
 the firing id, the action index, who decided, when, and the reason — never the token.
@@ -34,13 +42,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.sdk.durations import parse_duration
 from interlock.service.actions import apprise_send
-from interlock.service.actions.notify import resolve_url
-from interlock.service.store import Approval, ApprovalClosed, OutboxAction
+from interlock.service.actions.executor import ActionFailed
+from interlock.service.store import Approval, ApprovalClosed, NotFound, OutboxAction, StoreError
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
 
-__all__ = ["decide", "default_public_url", "expire_due", "links", "run_step"]
+__all__ = ["decide", "default_public_url", "effect", "expire_due", "links", "run_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,14 +115,14 @@ async def run_step(
 ) -> Approval:
     """Carry out the ``approve`` action ``row`` (claimed by ``worker``).
 
+    Returns the approval, sent (or decided meanwhile).
+
     Raises:
-        ActionFailed: the request could not be sent (retried like any action; given up,
-            the actions after it are cancelled).
+        ActionFailed: the request could not be sent; the error is recorded on the
+            approval (retried like any action; given up, the actions after it are
+            cancelled).
     """
     action = row.action
-    wait = action.get("timeout")
-    now = services.clock.now()
-    expires_at: datetime | None = now + parse_duration(str(wait)) if wait else None
     on_timeout: Literal["reject", "approve"] = (
         "approve" if action.get("on_timeout") == "approve" else "reject"
     )
@@ -123,29 +131,83 @@ async def run_step(
         row,
         token=secrets.token_urlsafe(24),
         title=title,
-        expires_at=expires_at,
+        expires_at=None,
         on_timeout=on_timeout,
     )
-    if approval.decision is None:
-        channel, url = action.get("channel"), action.get("url")
-        secret = await resolve_url(services, channel, url)
-        approve_link, reject_link = links(public_url, approval.token)
-        lines = [str(action.get("body", "")), "", f"Approve: {approve_link}"]
-        lines.append(f"Reject: {reject_link}")
-        if approval.expires_at is not None:
-            verb = "approved" if on_timeout == "approve" else "rejected"
-            lines.append(f"Undecided at {approval.expires_at:%Y-%m-%d %H:%M} UTC it is {verb}.")
-        await apprise_send.send(
-            secret,
-            title=title,
-            body="\n".join(lines),
-            timeout=timeout,
-            target=apprise_send.describe_target(channel, url),
-        )
-    approval = await services.store.approvals.hold(approval.id, worker=worker)
+    wait = action.get("timeout")
+    expires_at: datetime | None = None
+    sent = approval.decision is None  # decided already (before it went out): not sent
+    if sent:
+        expires_at = services.clock.now() + parse_duration(str(wait)) if wait else None
+        try:
+            await _send(
+                services,
+                approval,
+                action,
+                public_url=public_url,
+                expires_at=expires_at,
+                timeout=timeout,
+            )
+        except ActionFailed as exc:
+            await _record_failure(services, approval, str(exc))
+            raise
+    approval = await services.store.approvals.hold(
+        approval.id, worker=worker, sent=sent, expires_at=expires_at
+    )
     if approval.decision is None:
         await _publish(services, "requested", approval)
     return approval
+
+
+async def _send(
+    services: Services,
+    approval: Approval,
+    action: dict[str, Any],
+    *,
+    public_url: str,
+    expires_at: datetime | None,
+    timeout: float,
+) -> None:
+    channel, url = action.get("channel"), action.get("url")
+    secret = await _resolve(services, channel, url)
+    approve_link, reject_link = links(public_url, approval.token)
+    lines = [str(action.get("body", "")), "", f"Approve: {approve_link}"]
+    lines.append(f"Reject: {reject_link}")
+    if expires_at is not None:
+        verb = "approved" if approval.on_timeout == "approve" else "rejected"
+        lines.append(f"Undecided at {expires_at:%Y-%m-%d %H:%M} UTC it is {verb}.")
+    await apprise_send.send(
+        secret,
+        title=approval.title,
+        body="\n".join(lines),
+        timeout=timeout,
+        target=apprise_send.describe_target(channel, url),
+    )
+
+
+async def _resolve(services: Services, channel: str | None, url: str | None) -> str:
+    """The Apprise URL of the request: a missing channel is retried (it may be added)."""
+    if channel:
+        try:
+            return await services.store.channels.get_secret(channel)
+        except NotFound:
+            raise ActionFailed(
+                f"no channel {channel!r}: add it with `interlock channels add {channel} URL` "
+                "(the request is tried again)",
+                retryable=True,
+            ) from None
+        except StoreError as exc:
+            raise ActionFailed(f"channel {channel!r}: {exc}") from None
+    if url:
+        return url
+    raise ActionFailed("give a channel or an Apprise URL", retryable=False)
+
+
+async def _record_failure(services: Services, approval: Approval, error: str) -> None:
+    try:
+        await services.store.approvals.request_failed(approval.id, error)
+    except StoreError:  # the outbox row keeps the error too; the attempt fails either way
+        logger.exception("recording the failed request of approval %s failed", approval.id)
 
 
 async def decide(
@@ -160,9 +222,12 @@ async def decide(
     """Approve or reject the approval named by ``token``, or the firing's pending one.
 
     Approved, the actions after the ``approve`` step run; rejected, they are cancelled.
+    An approval whose request has not gone out yet may be decided: it is then not sent
+    any more (:func:`effect` says so).
 
     Raises:
-        NotFound: no such approval, or the firing has none pending.
+        NotFound: no such approval, or the firing has none.
+        ApprovalGivenUp: its request was never sent and was given up: nothing to decide.
         ApprovalClosed: it was decided already (or expired).
         ValueError: not exactly one of ``firing_id`` and ``token``.
     """
@@ -185,6 +250,21 @@ async def decide(
     )
     await _publish(services, "approved" if approve else "rejected", approval)
     return approval
+
+
+def effect(approval: Approval) -> str:
+    """What deciding ``approval`` did, in words (for the API's and the CLI's answers)."""
+    if approval.decision is None:
+        return "nothing yet: it is not decided"
+    then = (
+        "the actions after it run now"
+        if approval.approved
+        else "the actions after it are cancelled"
+    )
+    if approval.request_state == "sent":
+        return then
+    why = f" ({approval.request_error})" if approval.request_error else ""
+    return f"{then}; its request had not gone out{why} and is not sent any more"
 
 
 async def expire_due(services: Services, *, limit: int = 100) -> list[Approval]:

@@ -1,10 +1,17 @@
 """Approvals over HTTP: list the pending ones, decide them with a key or with a link.
 
-- ``GET /api/approvals`` (read): pending approvals (``?decided=true``: decided ones too);
-  their tokens are never shown (a token decides without a key);
+- ``GET /api/approvals`` (read): open approvals (``?decided=true``: decided and given-up
+  ones too; ``?firing_id=``: one firing's); their tokens are never shown (a token
+  decides without a key). Each has a ``state``: ``pending`` once its request went out,
+  before that ``sending``, ``request_failed`` (with ``request_error``, ``attempts`` and
+  ``retry_at``: the ``approve`` action's retry policy tries again) or
+  ``request_given_up``; decided, ``approved``, ``rejected`` or ``expired``;
 - ``POST /api/firings/{firing_id}/approve`` and ``/reject`` (write), body
   ``{"by": "...", "reason": "..."}`` (``by`` defaults to the API key's name): decide the
-  firing's pending approval;
+  firing's pending approval; the answer's ``effect`` says what the decision did. An
+  approval whose request has not gone out may be decided (it is then not sent any
+  more); one whose request was given up cannot (409: the actions after it were
+  cancelled, so nothing would happen);
 - ``GET /api/approvals/{token}/approve`` and ``/reject`` (no key: the token, sent only in
   the approval request, is the credential): the links in the request. Opening one
   decides nothing (chat apps and mail scanners open links to preview them): it shows the
@@ -28,12 +35,19 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
-from interlock.service.actions.approvals import decide
+from interlock.service.actions.approvals import decide, effect
 from interlock.service.api.auth import current_key, require_read, require_write
 from interlock.service.api.deps import ServicesDep
-from interlock.service.store import Approval, ApprovalClosed, NotFound
+from interlock.service.store import (
+    Approval,
+    ApprovalClosed,
+    ApprovalGivenUp,
+    ApprovalRequestState,
+    ApprovalState,
+    NotFound,
+)
 
-__all__ = ["ApprovalController", "ApprovalView", "Decision", "LinkDecision"]
+__all__ = ["ApprovalController", "ApprovalView", "Decided", "Decision", "LinkDecision"]
 
 _MAX_NAME = 200
 _MAX_REASON = 2000
@@ -66,7 +80,20 @@ class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
     rule: str
     index: int
     title: str
+    state: ApprovalState
+    """``pending`` (its request went out; waiting for a decision), ``sending``,
+    ``request_failed``, ``request_given_up``, or the decision."""
     requested_at: datetime
+    """When the ``approve`` action first ran (the request may not have gone out)."""
+    sent_at: datetime | None
+    """When its request went out; ``null``: it has not."""
+    request_state: ApprovalRequestState
+    request_error: str | None
+    """Why its request could not be sent (the last attempt's error)."""
+    attempts: int
+    """Attempts of the ``approve`` action so far."""
+    retry_at: datetime | None
+    """When a failed request is tried again."""
     expires_at: datetime | None
     on_timeout: str
     decision: str | None
@@ -79,7 +106,21 @@ class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
         """The view of ``approval``."""
         fields = msgspec.structs.asdict(approval)
         fields.pop("token")
-        return cls(**fields)
+        return cls(state=approval.state, **fields)
+
+
+class Decided(ApprovalView, frozen=True, kw_only=True):
+    """A decision's answer: the approval, decided, and what the decision did."""
+
+    effect: str
+    """What happens now, in words (``the actions after it run now``, ...)."""
+
+    @classmethod
+    def of(cls, approval: Approval) -> Decided:
+        """The answer for ``approval``, just decided."""
+        fields = msgspec.structs.asdict(approval)
+        fields.pop("token")
+        return cls(state=approval.state, effect=effect(approval), **fields)
 
 
 def _conflict(exc: ApprovalClosed) -> Response[dict[str, Any]]:
@@ -102,6 +143,10 @@ def _page(status: int, title: str, *paragraphs: str, form: str = "") -> Response
 
 def _not_found() -> Response[str]:
     return _page(404, "No such approval", "The link is wrong or incomplete.")
+
+
+def _given_up(exc: ApprovalGivenUp) -> Response[str]:
+    return _page(409, "Nothing to decide", str(exc))
 
 
 def _decided(approval: Approval) -> Response[str]:
@@ -142,11 +187,23 @@ class ApprovalController(Controller):
         services: ServicesDep,
         *,
         rule: Annotated[str | None, QueryParameter(description="Only this rule's.")] = None,
-        decided: Annotated[bool, QueryParameter(description="Decided ones too.")] = False,
+        decided: Annotated[
+            bool, QueryParameter(description="Decided and given-up ones too.")
+        ] = False,
+        firing_id: Annotated[
+            uuid.UUID | None, QueryParameter(description="Only this firing's.")
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[ApprovalView]:
-        """Pending approvals, oldest request first."""
-        found = await services.store.approvals.list(pending=not decided, rule=rule, limit=limit)
+        """Open approvals (sent or still being sent), oldest request first.
+
+        ``state`` says whether each was asked: ``pending`` once its request went out;
+        ``sending``, ``request_failed`` (with ``request_error`` and ``retry_at``) or
+        ``request_given_up`` before.
+        """
+        found = await services.store.approvals.list(
+            pending=not decided, rule=rule, firing_id=firing_id, limit=limit
+        )
         return [ApprovalView.of(approval) for approval in found]
 
     @post(
@@ -161,8 +218,12 @@ class ApprovalController(Controller):
         services: ServicesDep,
         request: Request[Any, Any, Any],
         data: JSONBody[Decision | None] = None,
-    ) -> ApprovalView | Response[dict[str, Any]]:
-        """Approve the firing's pending approval: the actions after it run."""
+    ) -> Decided | Response[dict[str, Any]]:
+        """Approve the firing's pending approval: the actions after it run.
+
+        409 if it was decided already (saying by whom), or if its request was never
+        sent and was given up (the actions after it were cancelled).
+        """
         return await self._decide(services, request, firing_id, data, approve=True)
 
     @post(
@@ -177,8 +238,11 @@ class ApprovalController(Controller):
         services: ServicesDep,
         request: Request[Any, Any, Any],
         data: JSONBody[Decision | None] = None,
-    ) -> ApprovalView | Response[dict[str, Any]]:
-        """Reject the firing's pending approval: the actions after it are cancelled."""
+    ) -> Decided | Response[dict[str, Any]]:
+        """Reject the firing's pending approval: the actions after it are cancelled.
+
+        409 if it was decided already, or if its request was given up.
+        """
         return await self._decide(services, request, firing_id, data, approve=False)
 
     @get("/approvals/{token:str}/approve", summary="Approve link: the form", media_type="html")
@@ -223,7 +287,7 @@ class ApprovalController(Controller):
         data: Decision | None,
         *,
         approve: bool,
-    ) -> ApprovalView | Response[dict[str, Any]]:
+    ) -> Decided | Response[dict[str, Any]]:
         data = data or Decision()
         key = current_key(request)
         by = data.by or (key.name if key is not None else "api")
@@ -233,7 +297,7 @@ class ApprovalController(Controller):
             )
         except ApprovalClosed as exc:
             return _conflict(exc)
-        return ApprovalView.of(approval)
+        return Decided.of(approval)
 
     async def _show(self, services: Any, token: str, *, approve: bool) -> Response[str]:
         try:
@@ -242,6 +306,8 @@ class ApprovalController(Controller):
             return _not_found()
         if approval.decision is not None:
             return _decided(approval)
+        if approval.request_state == "given_up":
+            return _given_up(ApprovalGivenUp(approval))
         return _form(approval, approve=approve)
 
     async def _link(
@@ -258,8 +324,11 @@ class ApprovalController(Controller):
             )
         except NotFound:
             return _not_found()
+        except ApprovalGivenUp as exc:
+            return _given_up(exc)
         except ApprovalClosed as exc:
             return _decided(exc.approval)
         verb = "Approved" if approve else "Rejected"
-        then = "the actions after it run now" if approve else "the actions after it are cancelled"
-        return _page(200, f"{verb}: {approval.title}", f"Rule {approval.rule}: {then}. By {by}.")
+        return _page(
+            200, f"{verb}: {approval.title}", f"Rule {approval.rule}: {effect(approval)}. By {by}."
+        )

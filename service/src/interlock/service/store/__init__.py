@@ -10,7 +10,7 @@ psycopg 3), takes its timestamps from an injected clock, and raises only
 """
 
 from interlock.service.store.api_keys import ApiKeys
-from interlock.service.store.approvals import ApprovalClosed, Approvals
+from interlock.service.store.approvals import ApprovalClosed, ApprovalGivenUp, Approvals
 from interlock.service.store.channels import Channels
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import (
@@ -29,6 +29,8 @@ from interlock.service.store.records import (
     ApiKey,
     Approval,
     ApprovalDecision,
+    ApprovalRequestState,
+    ApprovalState,
     BatchResult,
     Channel,
     Checkpoint,
@@ -59,6 +61,9 @@ __all__ = [
     "Approval",
     "ApprovalClosed",
     "ApprovalDecision",
+    "ApprovalGivenUp",
+    "ApprovalRequestState",
+    "ApprovalState",
     "Approvals",
     "BatchResult",
     "Channel",

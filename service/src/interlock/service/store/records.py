@@ -23,6 +23,8 @@ __all__ = [
     "ApiKey",
     "Approval",
     "ApprovalDecision",
+    "ApprovalRequestState",
+    "ApprovalState",
     "BatchResult",
     "Channel",
     "Checkpoint",
@@ -247,6 +249,16 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
 
 
 ApprovalDecision = Literal["approved", "rejected", "expired"]
+ApprovalRequestState = Literal["sending", "sent", "failed", "given_up", "not_sent"]
+"""Where an approval's request is: ``sending`` (its first attempt is under way),
+``sent``, ``failed`` (an attempt failed; the action's retry policy tries again),
+``given_up`` (the retries are spent: the actions after it were cancelled), ``not_sent``
+(decided before it ever went out)."""
+ApprovalState = Literal[
+    "sending", "request_failed", "request_given_up", "pending", "approved", "rejected", "expired"
+]
+"""An approval at a glance: its decision, else ``pending`` once its request went out,
+else where the request is (see :data:`ApprovalRequestState`)."""
 
 
 class Approval(msgspec.Struct, frozen=True, kw_only=True):
@@ -271,11 +283,20 @@ class Approval(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str = ""
+    sent_at: datetime | None = None
+    """When its request went out; ``None`` while it has not (it cannot expire then)."""
+    request_state: ApprovalRequestState = "sent"
+    request_error: str | None = None
+    """Why the last attempt to send its request failed."""
+    attempts: int = 0
+    """Attempts of its ``approve`` action so far (the dispatcher's count)."""
+    retry_at: datetime | None = None
+    """When the request is tried again (``request_state == "failed"``)."""
 
     def __repr__(self) -> str:
         return (
             f"Approval(id={self.id!s}, rule={self.rule!r}, index={self.index}, "
-            f"decision={self.decision!r})"
+            f"decision={self.decision!r}, request={self.request_state!r})"
         )
 
     __str__ = __repr__
@@ -286,6 +307,19 @@ class Approval(msgspec.Struct, frozen=True, kw_only=True):
         if self.decision == "expired":
             return self.on_timeout == "approve"
         return self.decision == "approved"
+
+    @property
+    def state(self) -> ApprovalState:
+        """Its decision if it has one; else ``pending`` once sent; else the request's state."""
+        if self.decision is not None:
+            return self.decision
+        if self.request_state == "sent":
+            return "pending"
+        if self.request_state == "sending":
+            return "sending"
+        if self.request_state == "given_up":
+            return "request_given_up"
+        return "request_failed"
 
 
 class ActionBreaker(msgspec.Struct, frozen=True, kw_only=True):

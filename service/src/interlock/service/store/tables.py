@@ -252,6 +252,8 @@ approvals = sa.Table(
     sa.Column("decided_by", _name()),
     sa.Column("decided_at", UtcDateTime),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("sent_at", UtcDateTime, comment="when its request went out; NULL: not (yet)"),
+    sa.Column("request_error", sa.Text, comment="why its request last failed to go out"),
     sa.UniqueConstraint("firing_id", "action_index"),
     _states("on_timeout", ("reject", "approve")),
     sa.CheckConstraint(
