@@ -3,8 +3,10 @@
 A token reads ``ilk_<prefix>_<secret>``: the prefix (12 hex digits) is stored in clear to
 find the key and to tell keys apart in listings; the whole token is stored only as its
 SHA-256. The secret part is 256 random bits, so a fast hash is enough (nothing to
-brute-force); the comparison is constant-time. Scopes nest: ``admin`` includes
-``write``, which includes ``read``.
+brute-force); the comparison is constant-time. Scopes (see
+:data:`~interlock.service.store.records.Scope`): ``admin`` includes ``write``, which
+includes ``read`` and ``publish``; ``publish`` only sends events. A key's name follows
+the rule of names (:mod:`~interlock.service.store.names`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import InvalidRecord, NotFound
+from interlock.service.store.names import check_name
 from interlock.service.store.records import ApiKey, NewApiKey, Scope
 
 __all__ = ["TOKEN_PREFIX", "ApiKeys"]
@@ -39,8 +42,9 @@ class ApiKeys:
         """Create a key; the returned token is the only copy there will ever be.
 
         Raises:
-            InvalidRecord: no scope, or an unknown one.
+            InvalidRecord: the name breaks the rule of names; no scope, or an unknown one.
         """
+        check_name("API key", name)
         given = set(scopes)
         if not given or not given <= set(_SCOPES):
             raise InvalidRecord("API key", name, "scopes", f"must be some of {', '.join(_SCOPES)}")

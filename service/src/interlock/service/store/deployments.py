@@ -4,12 +4,16 @@ A deployment names a target (``{"type": "process", "command": [...]}`` and the l
 as JSON), the queue its runs go through, an optional cron schedule that can be switched
 off and on, default parameters and tags. A queue can be paused (its runs wait) and may
 limit how many of its runs are running at once.
+
+Names follow :mod:`~interlock.service.store.names`; a concurrency limit is 1 to
+:data:`MAX_CONCURRENCY_LIMIT` and a schedule at most :data:`MAX_SCHEDULE_LENGTH`
+characters, so nothing given here can overflow a column.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import AlreadyExists, InvalidRecord, NotFound
+from interlock.service.store.names import check_name
 from interlock.service.store.records import Deployment, WorkQueue
 
-__all__ = ["Deployments", "Queues"]
+__all__ = ["MAX_CONCURRENCY_LIMIT", "MAX_SCHEDULE_LENGTH", "Deployments", "Queues"]
+
+MAX_CONCURRENCY_LIMIT: Final = 10_000
+"""Largest concurrency limit of a queue (runs at once over all workers)."""
+MAX_SCHEDULE_LENGTH: Final = 200
+"""Longest schedule (a cron expression), in characters."""
 
 
 class Queues:
@@ -35,8 +45,9 @@ class Queues:
 
         Raises:
             AlreadyExists: a queue has this name.
-            InvalidRecord: the limit is below 1.
+            InvalidRecord: the name breaks the rule of names, or the limit is out of range.
         """
+        check_name("queue", name)
         _check_limit(name, concurrency_limit)
         now = self._db.now()
         insert = self._db.insert(t.work_queues).values(
@@ -82,7 +93,7 @@ class Queues:
 
         Raises:
             NotFound: there is no such queue.
-            InvalidRecord: the limit is below 1.
+            InvalidRecord: the limit is out of range (1 to ``MAX_CONCURRENCY_LIMIT``).
         """
         _check_limit(name, limit)
         return await self._update(name, concurrency_limit=limit)
@@ -121,8 +132,18 @@ class Deployments:
         Raises:
             AlreadyExists: a deployment has this name.
             NotFound: there is no such queue.
-            InvalidRecord: the target says no ``type``.
+            InvalidRecord: the name breaks the rule of names, the target says no
+                ``type``, or the schedule is longer than ``MAX_SCHEDULE_LENGTH``.
         """
+        check_name("deployment", name)
+        if schedule is not None and len(schedule) > MAX_SCHEDULE_LENGTH:
+            raise InvalidRecord(
+                "deployment",
+                name,
+                "schedule",
+                f"is longer than {MAX_SCHEDULE_LENGTH} characters: a cron expression "
+                "has five short fields ('0 6 * * 1-5')",
+            )
         if not isinstance(target.get("type"), str):
             raise InvalidRecord(
                 "deployment", name, "target", "needs a 'type' ('process', 'webhook', ...)"
@@ -183,8 +204,13 @@ class Deployments:
 
 
 def _check_limit(name: str, limit: int | None) -> None:
-    if limit is not None and limit < 1:
-        raise InvalidRecord("queue", name, "concurrency_limit", "must be at least 1, or none")
+    if limit is not None and not 1 <= limit <= MAX_CONCURRENCY_LIMIT:
+        raise InvalidRecord(
+            "queue",
+            name,
+            "concurrency_limit",
+            f"must be 1 to {MAX_CONCURRENCY_LIMIT:,} runs at once, or none (no limit)",
+        )
 
 
 async def _queue(connection: AsyncConnection, name: str) -> WorkQueue:

@@ -49,9 +49,17 @@ ActionState = Literal[
 ``held``: an action after such a step; ``cancelled``: the approval was rejected or
 expired (terminal). See :mod:`interlock.service.store.outbox`."""
 RunState = Literal["scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed"]
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "publish", "write", "admin"]
+"""What an API key may do: ``read`` looks; ``publish`` only sends events (producers,
+adapters); ``write`` reads, publishes and changes rules, queues, runs and approvals;
+``admin`` also manages keys, channels and deployments (which run commands on workers)."""
 
-_SCOPE_RANK: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
+_GRANTS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read"}),
+    "publish": frozenset({"publish"}),
+    "write": frozenset({"read", "publish", "write"}),
+    "admin": frozenset({"read", "publish", "write", "admin"}),
+}
 
 
 class RuleRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,9 +195,15 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: datetime | None = None
 
     def allows(self, scope: Scope) -> bool:
-        """Whether the key grants ``scope`` (admin includes write, write includes read)."""
-        needed = _SCOPE_RANK[scope]
-        return self.revoked_at is None and any(_SCOPE_RANK[s] >= needed for s in self.scopes)
+        """Whether the key grants ``scope``.
+
+        ``admin`` grants everything; ``write`` grants ``read`` and ``publish``; ``read``
+        and ``publish`` grant only themselves (a producer's key reads nothing, a
+        reader's key publishes nothing).
+        """
+        return self.revoked_at is None and any(
+            scope in _GRANTS.get(held, frozenset()) for held in self.scopes
+        )
 
 
 class NewApiKey(msgspec.Struct, frozen=True, kw_only=True):
