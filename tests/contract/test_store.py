@@ -1,9 +1,10 @@
 """The store contract: the same test bodies against SQLite and PostgreSQL.
 
-Each test gets an empty, migrated database on both backends (``store``): a new SQLite
-file, or the module's PostgreSQL database truncated. Migration tests start from a new,
-never-migrated database (``fresh_database_url``). Tests that only make sense on one
-backend say so in their name and take that backend's fixture.
+Each test gets an empty, migrated database on both backends (``store``, from
+``conftest.py``): a new SQLite file, or the module's PostgreSQL database truncated.
+Migration tests start from a new, never-migrated database (``fresh_database_url``).
+Tests that only make sense on one backend say so in their name and take that backend's
+fixture.
 
 SQLite has one writer at a time: every store transaction begins with ``BEGIN IMMEDIATE``,
 so two claimers (or two appliers) run one after the other. What applies there is tested
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from alembic.runtime.migration import MigrationContext
 from cryptography.fernet import Fernet
 
 from contract.store_fixtures import (
-    SECRET_KEY,
     START,
     entries_for,
     make_firing,
@@ -56,66 +55,6 @@ from interlock.service.store.tables import metadata
 
 CHANNEL_URL = "slack://T0KEN-A/T0KEN-B/s3cr3t-T0KEN-C"
 SECRET_PART = "s3cr3t"
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_database_url(request: pytest.FixtureRequest) -> str:
-    """A new, empty database that was never migrated."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    url: str = request.getfixturevalue(fixture)
-    return url
-
-
-@pytest.fixture(scope="module")
-def migrated_postgres_url(postgres: PostgresCluster) -> Iterator[str]:
-    """One migrated PostgreSQL database for the module, emptied before each test."""
-    with postgres.database() as url:
-        asyncio.run(_migrate(url))
-        yield url
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database: a new SQLite file, or the emptied PostgreSQL one.
-
-    Migrating PostgreSQL once per module rather than once per test keeps the suite fast
-    (DDL is most of a test's cost there); the migration tests use ``fresh_database_url``.
-    """
-    if request.param == "sqlite":
-        url: str = request.getfixturevalue("sqlite_url")
-        asyncio.run(_migrate(url))
-        return url
-    url = request.getfixturevalue("migrated_postgres_url")
-    tables = ", ".join(table.name for table in metadata.sorted_tables)
-    with sync_engine(url) as engine, engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
-    return url
-
-
-async def _migrate(url: str) -> None:
-    async with Store(url) as store:
-        await store.migrate()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-async def store(database_url: str, clock: FakeClock) -> AsyncIterator[Store]:
-    async with Store(database_url, secret_key=SECRET_KEY, clock=clock) as store:
-        yield store
-
-
-@pytest.fixture
-async def other_store(database_url: str, clock: FakeClock, store: Store) -> AsyncIterator[Store]:
-    """A second store on the same database: its own connections, like a second replica."""
-    async with Store(database_url, secret_key=SECRET_KEY, clock=clock) as other:
-        yield other
-
-
 # -- migrations ---------------------------------------------------------------------------
 
 
