@@ -34,6 +34,7 @@ from interlock.rules.actions import (
     RunDeployment,
     Webhook,
 )
+from interlock.rules.fields import Field
 from interlock.rules.predicates import Predicate
 from interlock.rules.triggers import (
     AbsenceTrigger,
@@ -78,30 +79,75 @@ __all__ = [
 
 Duration = str | int | float | timedelta
 Names = str | Sequence[str]
+Paths = str | Field | Sequence[str | Field]
 
 
-def _duration(value: Duration | None) -> str | None:
+def _kind(value: object) -> str:
+    if isinstance(value, Field):
+        return f"the field {value.path}"
+    return type(value).__name__
+
+
+def _duration(value: Duration | None, where: str = "a duration") -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, timedelta):
         return format_duration(value)
-    return format_duration(timedelta(seconds=value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_duration(timedelta(seconds=value))
+    raise TypeError(
+        f"{where} must be a duration like '2h', a number of seconds or a timedelta, "
+        f"not {_kind(value)}"
+    )
 
 
-def _names(names: Names) -> list[str]:
-    return [names] if isinstance(names, str) else list(names)
+def _names(names: Names, where: str) -> list[str]:
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, Sequence) and all(isinstance(name, str) for name in names):
+        return list(names)
+    raise TypeError(
+        f"{where}: event names are strings like 's3.object.created' (or a list of them), "
+        f"not {_kind(names)}"
+    )
 
 
-def _paths(for_each: str | Sequence[str]) -> list[str]:
-    return [for_each] if isinstance(for_each, str) else list(for_each)
+def _paths(for_each: Paths, where: str) -> list[str]:
+    """``for_each`` as paths: a string, a field (``resource.id``) or a list of them."""
+    if isinstance(for_each, str):
+        return [for_each]
+    if isinstance(for_each, Field):
+        return [for_each.path]
+    if isinstance(for_each, Sequence) and all(isinstance(p, str | Field) for p in for_each):
+        return [p.path if isinstance(p, Field) else p for p in for_each]
+    raise TypeError(
+        f"{where}: for_each takes a path like 'resource.id' (or the field resource.id, or a "
+        f"list of them), not {_kind(for_each)}"
+    )
 
 
-def _match(names: Names | EventMatch | EventTrigger, where: Predicate | None) -> EventMatch:
+def _where(where: Predicate | None, function: str) -> Predicate | None:
+    if where is None or isinstance(where, Predicate):
+        return where
+    raise TypeError(
+        f"{function}: where= takes a condition like resource.id == 'x', not {_kind(where)}"
+    )
+
+
+def _count(value: int, function: str, argument: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{function}: {argument} must be a whole number, not {_kind(value)}")
+
+
+def _match(
+    names: Names | EventMatch | EventTrigger, where: Predicate | None, function: str
+) -> EventMatch:
     if isinstance(names, EventTrigger):
         return names.match
     if isinstance(names, EventMatch):
         return names
-    return EventMatch(names=_names(names), where=where)  # type: ignore[arg-type]
+    return EventMatch(names=_names(names, function), where=_where(where, function))
 
 
 # -- triggers --------------------------------------------------------------------------
@@ -113,7 +159,7 @@ def on(
     *,
     at_least: int = 1,
     within: Duration | None = None,
-    for_each: str | Sequence[str] = (),
+    for_each: Paths = (),
 ) -> EventTrigger:
     """Events named ``names`` (patterns allowed) satisfying ``where``.
 
@@ -121,10 +167,10 @@ def on(
     ``for_each`` key); otherwise every matching event fires.
     """
     return EventTrigger(
-        match=_match(names, where),
-        threshold=at_least,
-        within=_duration(within),
-        for_each=_paths(for_each),
+        match=_match(names, where, "on()"),
+        threshold=_count(at_least, "on()", "at_least"),
+        within=_duration(within, "on(): within"),
+        for_each=_paths(for_each, "on()"),
     )
 
 
@@ -134,7 +180,7 @@ def absent(
     *,
     by: AnyWindow,
     at_least: int = 1,
-    for_each: str | Sequence[str] = (),
+    for_each: Paths = (),
     keys: Sequence[str] | None = None,
     grace: Duration = "0s",
 ) -> AbsenceTrigger:
@@ -144,13 +190,22 @@ def absent(
     another event) or :func:`heartbeat`. With ``keys``, every listed key is watched from
     the start, including keys that never send an event.
     """
+    if not isinstance(by, CalendarWindow | AfterWindow | HeartbeatWindow):
+        raise TypeError(
+            "absent(): by= takes deadline(...), cron(...), after(...) or heartbeat(...), "
+            f"not {_kind(by)}"
+        )
+    if keys is not None and (
+        isinstance(keys, str) or not all(isinstance(key, str) for key in keys)
+    ):
+        raise TypeError(f"absent(): keys must be a list of strings, not {_kind(keys)}")
     return AbsenceTrigger(
-        expect=_match(names, where),
+        expect=_match(names, where, "absent()"),
         window=by,
-        count=at_least,
-        for_each=_paths(for_each),
+        count=_count(at_least, "absent()", "at_least"),
+        for_each=_paths(for_each, "absent()"),
         keys=list(keys) if keys is not None else None,
-        grace=_duration(grace) or "0s",
+        grace=_duration(grace, "absent(): grace") or "0s",
     )
 
 
@@ -179,12 +234,14 @@ def cron(
 
 def after(names: Names, where: Predicate | None = None, *, within: Duration) -> AfterWindow:
     """A window opened by each event named ``names``, closing ``within`` later."""
-    return AfterWindow(after=_match(names, where), within=_duration(within) or "")
+    return AfterWindow(
+        after=_match(names, where, "after()"), within=_duration(within, "after(): within") or ""
+    )
 
 
 def heartbeat(every: Duration) -> HeartbeatWindow:
     """At least one expected event every ``every``, counted from the previous one."""
-    return HeartbeatWindow(every=_duration(every) or "")
+    return HeartbeatWindow(every=_duration(every, "heartbeat(): every") or "")
 
 
 def workdays() -> list[str]:
@@ -206,45 +263,68 @@ def _compound(
     require: Literal["all", "any"] | int,
     triggers: Sequence[EventTrigger | str],
     within: Duration,
-    for_each: str | Sequence[str],
+    for_each: Paths,
+    function: str,
 ) -> CompoundTrigger:
     subs = [on(item) if isinstance(item, str) else item for item in triggers]
     return CompoundTrigger(
-        triggers=subs, require=require, within=_duration(within) or "", for_each=_paths(for_each)
+        triggers=subs,
+        require=require,
+        within=_duration(within, f"{function}: within") or "",
+        for_each=_paths(for_each, function),
     )
 
 
 def all_of(
-    *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+    *triggers: EventTrigger | str, within: Duration, for_each: Paths = ()
 ) -> CompoundTrigger:
     """Every one of ``triggers`` fires within ``within`` of each other."""
-    return _compound("all", triggers, within, for_each)
+    return _compound("all", triggers, within, for_each, "all_of()")
 
 
 def any_of(
-    *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+    *triggers: EventTrigger | str, within: Duration, for_each: Paths = ()
 ) -> CompoundTrigger:
     """Any one of ``triggers`` fires."""
-    return _compound("any", triggers, within, for_each)
+    return _compound("any", triggers, within, for_each, "any_of()")
 
 
 def at_least(
-    count: int, *triggers: EventTrigger | str, within: Duration, for_each: str | Sequence[str] = ()
+    count: int, *triggers: EventTrigger | str, within: Duration, for_each: Paths = ()
 ) -> CompoundTrigger:
     """At least ``count`` of ``triggers`` fire within ``within``."""
-    return _compound(count, triggers, within, for_each)
+    return _compound(_count(count, "at_least()", "count"), triggers, within, for_each, "at_least()")
 
 
 def sequence(
     *steps: EventTrigger | EventMatch | str,
     within: Duration,
-    for_each: str | Sequence[str] = (),
+    for_each: Paths = (),
 ) -> SequenceTrigger:
-    """The steps happen in this order, the last within ``within`` of the first."""
+    """The steps happen in this order, the last within ``within`` of the first.
+
+    A step is one event: an event name, ``on(name, where=...)`` or an
+    :class:`EventMatch`. A threshold or ``for_each`` on a step is refused (set
+    ``for_each`` on the sequence).
+    """
+    matches = []
+    for index, step in enumerate(steps, start=1):
+        if isinstance(step, EventTrigger) and (
+            step.threshold != 1 or step.within is not None or step.for_each
+        ):
+            raise TypeError(
+                f"sequence(): step {index} has at_least/within/for_each; a step is one "
+                "event (set for_each on the sequence)"
+            )
+        if not isinstance(step, str | EventMatch | EventTrigger):
+            raise TypeError(
+                f"sequence(): step {index} must be an event name or on(...), not {_kind(step)}"
+            )
+        matches.append(_match(step, None, "sequence()"))
     return SequenceTrigger(
-        steps=[_match(step, None) for step in steps],
-        within=_duration(within) or "",
-        for_each=_paths(for_each),
+        steps=matches,
+        within=_duration(within, "sequence(): within") or "",
+        for_each=_paths(for_each, "sequence()"),
     )
 
 

@@ -61,6 +61,19 @@ class Field:
     def __repr__(self) -> str:
         return f"Field({self._path!r})"
 
+    def __iter__(self) -> Any:
+        # Without this, Python iterates a Field through __getitem__(0), (1), ... forever.
+        raise TypeError(
+            f"the field {self._path} is not a list: write the path as a string "
+            f"({self._path!r}) where a list of paths or names is expected"
+        )
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"the field {self._path} has no truth value: write a condition such as "
+            f"{self._path} == 'x' or {self._path}.exists()"
+        )
+
     def __eq__(self, value: object) -> Predicate:  # type: ignore[override]
         return Compare(path=self._path, op="==", value=_scalar(value, self._path))
 

@@ -1,9 +1,17 @@
 """Validation of rules: every problem, collected, with the path of the field.
 
 :func:`rule_issues` walks a rule and returns a :class:`~interlock.rules.errors.RuleIssue`
-per problem — bad durations, patterns, predicates, calendars, templates, a trigger that
-matches every event, a rule whose own actions would re-trigger it — instead of stopping
-at the first.
+per problem — a value of the wrong type, a shape the engine cannot run, bad durations,
+patterns, predicates, calendars, templates, a trigger that matches every event, a rule
+whose own actions would re-trigger it — instead of stopping at the first.
+
+A rule that passes validation is one the engine can build and run: what the engine
+does not support is refused here, with the field's path, never found later.
+
+- A compound trigger (``all_of``/``any_of``/``at_least``) combines *event* triggers: an
+  absence, a sequence or another compound cannot be one of its parts, and its parts take
+  their key from the compound's ``for_each``, not their own.
+- A sequence's steps are single events (an :class:`~interlock.rules.triggers.EventMatch`).
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from interlock.rules.actions import (
     AnyAction,
@@ -82,23 +92,104 @@ class _Collector:
 
 def rule_issues(rule: Rule) -> list[Any]:
     """Return every problem of ``rule`` (an empty list when it is valid)."""
-    check = _Collector(rule.name if isinstance(rule.name, str) else repr(rule.name))
+    check = _Collector(rule.name if isinstance(rule.name, str) else repr(rule.name)[:80])
     if not isinstance(rule.name, str) or not _NAME.fullmatch(rule.name):
         check.add(
             "name",
-            f"{rule.name!r} is not a rule name",
+            f"{str(rule.name)[:80]!r} is not a rule name",
             "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128",
         )
-    _trigger(check, "when", rule.when)
+    _metadata(check, rule)
+    if _shape(check, "when", rule.when) and _typed(check, "when", rule.when, AnyTrigger):
+        _trigger(check, "when", rule.when)
     for field, actions in (("then", rule.then), ("on_resolved", rule.on_resolved)):
+        if not isinstance(actions, list):
+            check.add(field, f"must be a list of actions, not {type(actions).__name__}")
+            continue
         for index, action in enumerate(actions):
-            _action(check, f"{field}[{index}]", action)
+            if _typed(check, f"{field}[{index}]", action, AnyAction):
+                _action(check, f"{field}[{index}]", action)
     if rule.owner is not None and not rule.owner:
         check.add("owner", "must be a channel name or left out")
     if not check.issues and not rule.allow_loop:
         for path, message in loop_issues(rule):
             check.add(path, message, "pass allow_loop=True if the loop is intended and bounded")
     return check.issues
+
+
+def _metadata(check: _Collector, rule: Rule) -> None:
+    if not isinstance(rule.description, str):
+        check.add("description", f"must be text, not {type(rule.description).__name__}")
+    if not isinstance(rule.tags, list) or not all(isinstance(tag, str) for tag in rule.tags):
+        check.add("tags", "must be a list of strings")
+    if rule.owner is not None and not isinstance(rule.owner, str):
+        check.add("owner", f"must be a channel name, not {type(rule.owner).__name__}")
+    for flag in ("enabled", "allow_loop"):
+        if not isinstance(getattr(rule, flag), bool):
+            check.add(flag, f"must be true or false, not {type(getattr(rule, flag)).__name__}")
+
+
+_PARTS_HINT = {
+    AbsenceTrigger: (
+        "an absence cannot be part of a compound trigger",
+        "write the absence as a rule of its own, or, for 'C did not follow A', "
+        "absent('C', by=after('A', within=...))",
+    ),
+    CompoundTrigger: (
+        "compound triggers cannot be nested",
+        "list every trigger in one all_of/any_of/at_least, or write two rules",
+    ),
+    SequenceTrigger: (
+        "a sequence cannot be part of a compound trigger",
+        "write the sequence as a rule of its own",
+    ),
+}
+
+
+def _shape(check: _Collector, path: str, trigger: Any) -> bool:
+    """Refuse combinations the engine does not run; ``False`` if any was found."""
+    before = len(check.issues)
+    if isinstance(trigger, CompoundTrigger) and isinstance(trigger.triggers, list):
+        for index, sub in enumerate(trigger.triggers):
+            where = f"{path}.triggers[{index}]"
+            known = _PARTS_HINT.get(type(sub))
+            if known is not None:
+                check.add(where, *known)
+            elif not isinstance(sub, EventTrigger):
+                check.add(where, f"must be an event trigger (on(...)), not {type(sub).__name__}")
+            elif sub.for_each:
+                check.add(
+                    f"{where}.for_each",
+                    "a part of a compound takes its key from the compound",
+                    "set for_each on all_of/any_of/at_least, not on one of its triggers",
+                )
+    elif isinstance(trigger, SequenceTrigger) and isinstance(trigger.steps, list):
+        for index, step in enumerate(trigger.steps):
+            if not isinstance(step, EventMatch):
+                check.add(
+                    f"{path}.steps[{index}]",
+                    f"a step is one event (an event name or on(...)), not {type(step).__name__}",
+                )
+    return len(check.issues) == before
+
+
+def _typed(check: _Collector, path: str, value: Any, kind: Any) -> bool:
+    """Whether ``value`` has the types its schema says; an issue if not.
+
+    Rules decoded from JSON always do; rules built in Python may hold anything (a
+    msgspec struct does not check types on construction).
+    """
+    try:
+        msgspec.convert(msgspec.to_builtins(value), type=kind)
+    except TypeError as exc:
+        check.add(path, f"holds a value that is not plain data: {exc}")
+        return False
+    except msgspec.ValidationError as exc:
+        reason, _, where = str(exc).partition(" - at `$")
+        inner = where.rstrip("`")
+        check.add(f"{path}{inner}", reason[:1].lower() + reason[1:])
+        return False
+    return True
 
 
 def _for_each(check: _Collector, path: str, paths: list[str]) -> None:

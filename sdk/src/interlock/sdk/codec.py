@@ -1,8 +1,11 @@
 """Encoding events to wire JSON and decoding wire JSON (native or CloudEvents) to events.
 
 Decoding is strict: unknown fields, wrong types, a timestamp without an offset, a bad
-event name are all :class:`~interlock.sdk.errors.EventValidationError` naming the field.
-A document carrying ``specversion`` is read as a CloudEvents 1.0 structured event.
+event name, a document breaking a limit of :mod:`interlock.sdk.limits` (its size, the
+payload's nesting, a string's length), invalid UTF-8 inside a string, are all
+:class:`~interlock.sdk.errors.EventValidationError` naming the field. A document
+carrying ``specversion`` is read as a CloudEvents 1.0 structured event. Encoding checks
+the same limits, so the SDK never publishes what a reader would refuse.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ import msgspec
 from interlock.sdk.cloudevents import from_cloudevent
 from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event
+from interlock.sdk.limits import (
+    MAX_PAYLOAD_DEPTH,
+    check_encoded_size,
+    check_payload,
+    payload_needs_walk,
+)
 
 __all__ = ["decode_event", "decode_events", "encode_event"]
 
@@ -37,9 +46,28 @@ def encode_event(event: Event) -> bytes:
         EventValidationError: the payload holds a value JSON cannot represent.
     """
     try:
-        return _encoder.encode(event)
+        data = _encoder.encode(event)
     except (TypeError, ValueError, OverflowError) as exc:
         raise EventValidationError("payload", f"is not JSON-serializable: {exc}") from exc
+    except RecursionError as exc:
+        raise _too_deep("payload") from exc
+    check_encoded_size(len(data))
+    if payload_needs_walk(data):
+        check_payload(event.payload)
+    return data
+
+
+def _too_deep(field: str) -> EventValidationError:
+    return EventValidationError(
+        field, f"nests deeper than {MAX_PAYLOAD_DEPTH} levels of objects and arrays"
+    )
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> EventValidationError:
+    return EventValidationError(
+        "", f"not valid JSON: a string holds bytes that are not UTF-8 ({exc.reason} at byte "
+        f"{exc.start})"
+    )
 
 
 def _translate(exc: msgspec.ValidationError) -> EventValidationError:
@@ -79,18 +107,33 @@ def decode_event(data: bytes | str) -> Event:
         EventValidationError: the document is not JSON, or not a valid event; the error
             names the field (``resource.id is required``).
     """
+    check_encoded_size(len(data))
     try:
         event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         document = _decode_any(data)
         if isinstance(document, dict) and "specversion" in document:
-            return from_cloudevent(document)
-        raise _translate(exc) from exc
+            event = _from_cloudevent(document)
+        else:
+            raise _translate(exc) from exc
     except msgspec.DecodeError as exc:
         raise EventValidationError("", f"not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from exc
+    except RecursionError as exc:
+        raise _too_deep("") from exc
     if not event.source:
         raise EventValidationError("source", "is required (who published the event)")
+    if payload_needs_walk(data):
+        check_payload(event.payload)
     return event
+
+
+def _from_cloudevent(document: dict[str, Any]) -> Event:
+    try:
+        return from_cloudevent(document)
+    except RecursionError as exc:
+        raise _too_deep("") from exc
 
 
 def decode_events(data: bytes | str) -> list[Event]:
@@ -100,10 +143,13 @@ def decode_events(data: bytes | str) -> list[Event]:
     """
     try:
         events = _list_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass  # not a plain batch of native events: decode item by item for exact errors
     else:
         if all(event.source for event in events):
+            if payload_needs_walk(data):
+                for index, event in enumerate(events):
+                    check_payload(event.payload, f"[{index}].payload")
             return events
     document = _decode_any(data)
     items = document if isinstance(document, list) else [document]
@@ -123,3 +169,7 @@ def _decode_any(data: bytes | str) -> Any:
         return _any_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise EventValidationError("", f"not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from exc
+    except RecursionError as exc:
+        raise _too_deep("") from exc

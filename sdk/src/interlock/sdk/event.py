@@ -16,6 +16,14 @@ from typing import Annotated, Any
 import msgspec
 
 from interlock.sdk.errors import EventValidationError
+from interlock.sdk.limits import (
+    MAX_LABEL_KEY_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    MAX_NAME_LENGTH,
+    MAX_RELATED,
+    MAX_SOURCE_LENGTH,
+)
 from interlock.sdk.subjects import subject_for
 
 __all__ = ["MAX_EVENT_NAME_TOKENS", "Event", "check_event_name", "utc_now"]
@@ -42,6 +50,10 @@ def check_event_name(name: object, field: str = "event") -> str:
     """
     if not isinstance(name, str):
         raise EventValidationError(field, f"must be a string, not {type(name).__name__}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise EventValidationError(
+            field, f"is {len(name):,} characters long; at most {MAX_NAME_LENGTH} are allowed"
+        )
     if _EVENT_NAME.fullmatch(name):
         return name
     if not name:
@@ -68,12 +80,28 @@ def check_event_name(name: object, field: str = "event") -> str:
 def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> None:
     if not isinstance(value, dict):
         raise EventValidationError(field, f"must be an object, not {type(value).__name__}")
+    if len(value) > MAX_LABELS:
+        raise EventValidationError(
+            field, f"has {len(value)} entries; at most {MAX_LABELS} are allowed"
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise EventValidationError(field, f"has an invalid key {key!r}")
+        if len(key) > MAX_LABEL_KEY_LENGTH:
+            raise EventValidationError(
+                field,
+                f"has a key of {len(key):,} characters; at most {MAX_LABEL_KEY_LENGTH} "
+                "are allowed",
+            )
         if not isinstance(item, str):
             raise EventValidationError(
                 f"{field}.{key}", f"must be a string, not {type(item).__name__}"
+            )
+        if len(item) > MAX_LABEL_VALUE_LENGTH:
+            raise EventValidationError(
+                f"{field}.{key}",
+                f"is {len(item):,} characters long; at most {MAX_LABEL_VALUE_LENGTH:,} "
+                "are allowed",
             )
     for key in required:
         if not value.get(key):
@@ -124,6 +152,10 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
             raise EventValidationError(
                 "related", f"must be a list, not {type(self.related).__name__}"
             )
+        if len(self.related) > MAX_RELATED:
+            raise EventValidationError(
+                "related", f"has {len(self.related)} entries; at most {MAX_RELATED} are allowed"
+            )
         for index, item in enumerate(self.related):
             _check_string_map(item, f"related[{index}]", ("id", "role"))
         if not isinstance(self.payload, dict):
@@ -133,6 +165,12 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if not isinstance(self.source, str):
             raise EventValidationError(
                 "source", f"must be a string, not {type(self.source).__name__}"
+            )
+        if len(self.source) > MAX_SOURCE_LENGTH:
+            raise EventValidationError(
+                "source",
+                f"is {len(self.source):,} characters long; at most {MAX_SOURCE_LENGTH} "
+                "are allowed",
             )
 
     @property
