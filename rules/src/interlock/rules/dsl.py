@@ -147,7 +147,8 @@ def _match(
         return names.match
     if isinstance(names, EventMatch):
         return names
-    return EventMatch(names=_names(names, function), where=_where(where, function))
+    condition: Any = _where(where, function)  # a Predicate is one of AnyPredicate's members
+    return EventMatch(names=_names(names, function), where=condition)
 
 
 # -- triggers --------------------------------------------------------------------------

@@ -102,7 +102,8 @@ def rule_issues(rule: Rule) -> list[Any]:
     _metadata(check, rule)
     if _shape(check, "when", rule.when) and _typed(check, "when", rule.when, AnyTrigger):
         _trigger(check, "when", rule.when)
-    for field, actions in (("then", rule.then), ("on_resolved", rule.on_resolved)):
+    lists: tuple[tuple[str, Any], ...] = (("then", rule.then), ("on_resolved", rule.on_resolved))
+    for field, actions in lists:
         if not isinstance(actions, list):
             check.add(field, f"must be a list of actions, not {type(actions).__name__}")
             continue
@@ -118,18 +119,21 @@ def rule_issues(rule: Rule) -> list[Any]:
 
 
 def _metadata(check: _Collector, rule: Rule) -> None:
-    if not isinstance(rule.description, str):
-        check.add("description", f"must be text, not {type(rule.description).__name__}")
-    if not isinstance(rule.tags, list) or not all(isinstance(tag, str) for tag in rule.tags):
+    description: Any = rule.description
+    tags: Any = rule.tags
+    owner: Any = rule.owner
+    if not isinstance(description, str):
+        check.add("description", f"must be text, not {type(description).__name__}")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         check.add("tags", "must be a list of strings")
-    if rule.owner is not None and not isinstance(rule.owner, str):
-        check.add("owner", f"must be a channel name, not {type(rule.owner).__name__}")
+    if owner is not None and not isinstance(owner, str):
+        check.add("owner", f"must be a channel name, not {type(owner).__name__}")
     for flag in ("enabled", "allow_loop"):
         if not isinstance(getattr(rule, flag), bool):
             check.add(flag, f"must be true or false, not {type(getattr(rule, flag)).__name__}")
 
 
-_PARTS_HINT = {
+_PARTS_HINT: dict[type, tuple[str, str]] = {
     AbsenceTrigger: (
         "an absence cannot be part of a compound trigger",
         "write the absence as a rule of its own, or, for 'C did not follow A', "
@@ -150,7 +154,8 @@ def _shape(check: _Collector, path: str, trigger: Any) -> bool:
     """Refuse combinations the engine does not run; ``False`` if any was found."""
     before = len(check.issues)
     if isinstance(trigger, CompoundTrigger) and isinstance(trigger.triggers, list):
-        for index, sub in enumerate(trigger.triggers):
+        parts: list[Any] = trigger.triggers
+        for index, sub in enumerate(parts):
             where = f"{path}.triggers[{index}]"
             known = _PARTS_HINT.get(type(sub))
             if known is not None:
@@ -164,7 +169,8 @@ def _shape(check: _Collector, path: str, trigger: Any) -> bool:
                     "set for_each on all_of/any_of/at_least, not on one of its triggers",
                 )
     elif isinstance(trigger, SequenceTrigger) and isinstance(trigger.steps, list):
-        for index, step in enumerate(trigger.steps):
+        steps: list[Any] = trigger.steps
+        for index, step in enumerate(steps):
             if not isinstance(step, EventMatch):
                 check.add(
                     f"{path}.steps[{index}]",
