@@ -37,6 +37,8 @@ class RuleStatus(msgspec.Struct, frozen=True, kw_only=True):
     """When the engine can next judge one of its windows (event time), if ever."""
     next_deadlines: list[datetime]
     """Its next calendar deadlines (absences on a calendar), up to three."""
+    broken: str | None = None
+    """Why the rule is quarantined (it does not run), or ``None``."""
 
 
 class RuleControl(Protocol):
@@ -64,6 +66,10 @@ class RuleControl(Protocol):
 
     def status(self, name: str) -> RuleStatus:
         """The engine's view of a rule (not loaded: ``loaded=False``)."""
+        ...
+
+    def broken(self) -> dict[str, str]:
+        """Every quarantined rule and why."""
         ...
 
 

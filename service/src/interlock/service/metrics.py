@@ -49,6 +49,17 @@ class Metrics:
             ["status"],
             registry=registry,
         )
+        self.rules_broken = Gauge(
+            "interlock_rules_broken",
+            "Rules quarantined as broken (they do not run until a fixed version is applied).",
+            registry=registry,
+        )
+        self.pipeline_errors = Counter(
+            "interlock_pipeline_errors",
+            "Unexpected errors in the pipeline's loop (each logged with its traceback; the "
+            "batch is fetched again from the last position).",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "interlock_consumer_lag",
             "Messages in INTERLOCK_EVENTS not yet delivered to the service's consumer.",

@@ -39,6 +39,7 @@ from interlock.service.declared import apply_declared
 from interlock.service.deployments.worker import Worker
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
+from interlock.service.pipeline.broken_rules import BrokenRuleReporter
 from interlock.service.pipeline.consumer import Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.scheduler import Scheduler
@@ -81,6 +82,7 @@ class Service:
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
         self.worker: Worker | None = None
+        self.broken_rules: BrokenRuleReporter | None = None
         self._nc: NATS | None = None
         self._publisher: Publisher | None = None
         self._uvicorn: Any = None
@@ -127,6 +129,10 @@ class Service:
             metrics=Metrics(),
             rules=host,
         )
+        self.broken_rules = BrokenRuleReporter(services)
+        host.on_broken = self.broken_rules.report
+        host.flush_broken()  # rules found broken while loading
+        services.metrics.rules_broken.set_function(lambda: len(host.broken()))
         self.dispatcher = Dispatcher(services)
         self.pipeline = Pipeline(services, host, self._nc, on_queued=self.dispatcher.wake)
         await self.pipeline.start()

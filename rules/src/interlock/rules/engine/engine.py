@@ -12,6 +12,13 @@ temporal logic — thresholds, windows, deadlines, sequences — is the trigger 
 explicit, serializable state (:meth:`export_state` / :meth:`import_state`).
 
 Like durable_rules underneath it, an engine belongs to one thread.
+
+**One rule cannot stop the others.** Validation refuses what the engine cannot run, but a
+rule that fails anyway — its state cannot be built (a stored rule after an upgrade), its
+evaluation raises on some event, its window cannot be judged — is marked **broken**: it
+is unloaded from matching and judging, the reason is kept (:attr:`Engine.broken`) and
+reported once (:meth:`Engine.take_broken`), and every other rule goes on; the event that
+broke it still reaches them. Applying the rule again (a new version) rebuilds it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +54,8 @@ from interlock.sdk.event import Event
 
 __all__ = ["STATE_VERSION", "Engine"]
 
+logger = logging.getLogger(__name__)
+
 STATE_VERSION = 1
 _SEPARATOR = "\x1f"
 _PRUNE_EVERY = timedelta(minutes=1)
@@ -70,6 +80,10 @@ class _SavedEngine(msgspec.Struct, kw_only=True):
     rules: dict[str, _SavedRule]
 
 
+def _encoded(state: AnyState) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(state.data))
+
+
 def fingerprint(rule: Rule) -> str:
     """A digest of what a rule's state means: its trigger (not its actions or metadata)."""
     return hashlib.sha256(msgspec.json.encode(rule.when, order="deterministic")).hexdigest()[:16]
@@ -91,13 +105,24 @@ def _specs(rule: Rule) -> list[tuple[str, EventMatch]]:
 
 
 class _Loaded:
-    """A rule with its state and the matcher specs registered for it."""
+    """A rule with its state and the matcher specs registered for it.
 
-    def __init__(self, rule: Rule, state: AnyState) -> None:
+    A broken rule keeps its definition and the reason; its state may be ``None`` (it could
+    not be built) and nothing of it is registered.
+    """
+
+    def __init__(self, rule: Rule, state: AnyState | None, broken: str | None = None) -> None:
         self.rule = rule
         self.state = state
-        self.fingerprint = fingerprint(rule)
-        self.spec_ids = [f"{rule.name}{_SEPARATOR}{role}" for role, _ in _specs(rule)]
+        self.broken = broken
+        self.fingerprint = fingerprint(rule) if broken is None else ""
+        self.spec_ids = (
+            [f"{rule.name}{_SEPARATOR}{role}" for role, _ in _specs(rule)] if broken is None else []
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Engine:
@@ -133,6 +158,7 @@ class Engine:
         self._dues: list[tuple[datetime, int, str]] = []
         self._due_of: dict[str, datetime] = {}
         self._sequence = itertools.count()
+        self._newly_broken: list[tuple[str, str]] = []
         self.apply(rules)
 
     # -- rules ---------------------------------------------------------------------------
@@ -172,18 +198,66 @@ class Engine:
         """Load ``rule``, replacing a loaded rule of the same name.
 
         The state of windows, counts and partial sequences is kept when the trigger is
-        unchanged (only actions or metadata changed) and started afresh otherwise.
+        unchanged (only actions or metadata changed) and started afresh otherwise. A rule
+        that cannot be built is loaded broken (see the module documentation).
         """
         previous = self._loaded.get(rule.name)
-        if previous is not None and previous.fingerprint == fingerprint(rule):
-            previous.rule = rule
-            self._register(previous)
-            return
+        if previous is not None and previous.broken is None:
+            try:
+                same = previous.fingerprint == fingerprint(rule)
+            except Exception:  # noqa: BLE001 - built below, where the failure is recorded
+                same = False
+            if same:
+                previous.rule = rule
+                self._guarded(rule.name, "could not be loaded", self._register, previous)
+                return
         if previous is not None:
             self.remove(rule.name)
-        loaded = _Loaded(rule, self._new_state(rule))
+        try:
+            loaded = _Loaded(rule, self._new_state(rule))
+        except Exception as exc:  # noqa: BLE001 - the per-rule boundary
+            self._loaded[rule.name] = _Loaded(rule, None, broken="")  # _break sets why
+            self._break(rule.name, f"cannot be built: {_describe(exc)}")
+            return
         self._loaded[rule.name] = loaded
-        self._register(loaded)
+        self._guarded(rule.name, "could not be loaded", self._register, loaded)
+
+    @property
+    def broken(self) -> dict[str, str]:
+        """The broken rules and why each is broken."""
+        return {
+            name: loaded.broken
+            for name, loaded in self._loaded.items()
+            if loaded.broken is not None
+        }
+
+    def take_broken(self) -> list[tuple[str, str]]:
+        """(rule, reason) for every rule that broke since the last call."""
+        taken, self._newly_broken = self._newly_broken, []
+        return taken
+
+    def _break(self, name: str, reason: str) -> None:
+        loaded = self._loaded.get(name)
+        if loaded is None or loaded.broken:
+            return
+        loaded.broken = reason
+        for spec_id in loaded.spec_ids:
+            try:
+                self._unregister(spec_id)
+            except Exception:
+                logger.exception("unregistering %s of broken rule %s failed", spec_id, name)
+                self._registered.discard(spec_id)
+        self._due_of.pop(name, None)
+        self._newly_broken.append((name, reason))
+        logger.error("rule %s is broken and no longer runs: %s", name, reason)
+
+    def _guarded(self, name: str, doing: str, work: Any, *args: Any) -> Any:
+        """``work(*args)``; an exception breaks rule ``name`` (and returns ``None``)."""
+        try:
+            return work(*args)
+        except Exception as exc:  # noqa: BLE001 - the per-rule boundary
+            self._break(name, f"{doing}: {_describe(exc)}")
+            return None
 
     def remove(self, name: str) -> None:
         """Unload a rule and drop its state; unknown names are ignored."""
@@ -203,10 +277,15 @@ class Engine:
         if loaded.rule.enabled == enabled:
             return
         rule = msgspec.structs.replace(loaded.rule, enabled=enabled)
-        if enabled:
-            loaded.state = self._new_state(rule)
         loaded.rule = rule
-        self._register(loaded)
+        if loaded.broken is not None:
+            return
+        if enabled:
+            state = self._guarded(name, "could not be rebuilt", self._new_state, rule)
+            if state is None:
+                return
+            loaded.state = state
+        self._guarded(name, "could not be loaded", self._register, loaded)
 
     def _new_state(self, rule: Rule) -> AnyState:
         trigger = rule.when
@@ -239,6 +318,8 @@ class Engine:
 
     def _schedule(self, name: str) -> None:
         loaded = self._loaded[name]
+        if loaded.broken is not None or loaded.state is None:
+            return
         due = loaded.state.next_due() if loaded.rule.enabled else None
         if due is None:
             self._due_of.pop(name, None)
@@ -259,10 +340,35 @@ class Engine:
 
     def feed_batch(self, events: Sequence[Event]) -> list[Firing]:
         """Evaluate events in order; return every firing they cause, in order."""
+        try:
+            matches = self._matcher.match_batch(events)
+        except Exception:
+            logger.exception("matching a batch of %d events failed; matching each", len(events))
+            matches = [self._match(event) for event in events]
         firings: list[Firing] = []
-        for event, spec_ids in zip(events, self._matcher.match_batch(events), strict=True):
+        for event, spec_ids in zip(events, matches, strict=True):
             firings.extend(self._dispatch(event, spec_ids))
         return firings
+
+    def _match(self, event: Event) -> list[str]:
+        """The specs one event satisfies, even when matching it raises.
+
+        On a failure the event is matched again spec by spec in Python: the rules whose
+        conditions raise break, the others match.
+        """
+        try:
+            return self._matcher.match(event)
+        except Exception:
+            logger.exception("matching event %s (%s) failed; isolating", event.id, event.event)
+        try:
+            spec_ids, failed = self._matcher.match_isolated(event)
+        except Exception:
+            logger.exception("event %s (%s) could not be matched at all", event.id, event.event)
+            return []
+        for spec_id, exc in failed.items():
+            name = spec_id.partition(_SEPARATOR)[0]
+            self._break(name, f"its condition failed on event {event.id}: {_describe(exc)}")
+        return spec_ids
 
     def _dispatch(self, event: Event, spec_ids: list[str]) -> list[Firing]:
         if not spec_ids:
@@ -275,22 +381,35 @@ class Engine:
         tick = self._tick()
         for name, matched in roles.items():
             loaded = self._loaded.get(name)
-            if loaded is None or not loaded.rule.enabled:
+            if loaded is None or not loaded.rule.enabled or loaded.broken is not None:
                 continue
-            state = loaded.state
-            if isinstance(state, EventState):
-                firings.extend(state.on_event(event, tick))
-            elif isinstance(state, AbsenceState):
-                for role in sorted(matched):  # "after" opens a window before "expect" counts
-                    firings.extend(state.on_event(role, event, tick))
-                self._schedule(name)
-            elif isinstance(state, CompoundState):
-                for role in matched:
-                    firings.extend(state.on_event(int(role.split(":")[1]), event, tick))
-            else:
-                steps = sorted(int(role.split(":")[1]) for role in matched)
-                firings.extend(state.on_event(steps, event, tick))
+            try:
+                firings.extend(self._feed_state(loaded, matched, event, tick))
+            except Exception as exc:  # noqa: BLE001 - the per-rule boundary
+                reason = f"failed on event {event.id} ({event.event}): {_describe(exc)}"
+                self._break(name, reason)
         return firings
+
+    def _feed_state(
+        self, loaded: _Loaded, matched: list[str], event: Event, tick: Tick
+    ) -> list[Firing]:
+        state = loaded.state
+        if isinstance(state, EventState):
+            return state.on_event(event, tick)
+        if isinstance(state, AbsenceState):
+            firings: list[Firing] = []
+            for role in sorted(matched):  # "after" opens a window before "expect" counts
+                firings.extend(state.on_event(role, event, tick))
+            self._schedule(loaded.rule.name)
+            return firings
+        if isinstance(state, CompoundState):
+            firings = []
+            for role in matched:
+                firings.extend(state.on_event(int(role.split(":")[1]), event, tick))
+            return firings
+        assert isinstance(state, SequenceState)
+        steps = sorted(int(role.split(":")[1]) for role in matched)
+        return state.on_event(steps, event, tick)
 
     # -- time ----------------------------------------------------------------------------
 
@@ -318,32 +437,42 @@ class Engine:
         while (due := self.next_due()) is not None and due <= self._watermark:
             _, _, name = heapq.heappop(self._dues)
             self._due_of.pop(name, None)
-            firings.extend(self._loaded[name].state.advance(tick))
-            self._schedule(name)
+            loaded = self._loaded[name]
+            if loaded.broken is not None or loaded.state is None:
+                continue
+            try:
+                judged = loaded.state.advance(tick)
+                self._schedule(name)
+            except Exception as exc:  # noqa: BLE001 - the per-rule boundary
+                self._break(name, f"judging its windows failed: {_describe(exc)}")
+                continue
+            firings.extend(judged)
         if self._watermark - self._last_prune >= _PRUNE_EVERY:
             self._last_prune = self._watermark
-            for loaded in self._loaded.values():
-                if isinstance(loaded.state, AbsenceState):
-                    loaded.state.prune(tick)
-                else:
-                    loaded.state.advance(tick)
+            for name, loaded in list(self._loaded.items()):
+                if loaded.broken is None and loaded.state is not None:
+                    self._guarded(name, "pruning its state failed", self._prune, loaded, tick)
         return firings
+
+    @staticmethod
+    def _prune(loaded: _Loaded, tick: Tick) -> None:
+        if isinstance(loaded.state, AbsenceState):
+            loaded.state.prune(tick)
+        elif loaded.state is not None:
+            loaded.state.advance(tick)
 
     # -- persistence ---------------------------------------------------------------------
 
     def export_state(self) -> bytes:
         """Serialize every rule's state and the watermark (JSON)."""
-        saved = _SavedEngine(
-            version=STATE_VERSION,
-            watermark=self._watermark,
-            rules={
-                name: _SavedRule(
-                    fingerprint=loaded.fingerprint,
-                    state=msgspec.Raw(msgspec.json.encode(loaded.state.data)),
-                )
-                for name, loaded in self._loaded.items()
-            },
-        )
+        rules: dict[str, _SavedRule] = {}
+        for name, loaded in list(self._loaded.items()):
+            if loaded.broken is not None or loaded.state is None:
+                continue
+            state = self._guarded(name, "exporting its state failed", _encoded, loaded.state)
+            if state is not None:
+                rules[name] = _SavedRule(fingerprint=loaded.fingerprint, state=state)
+        saved = _SavedEngine(version=STATE_VERSION, watermark=self._watermark, rules=rules)
         return msgspec.json.encode(saved)
 
     def import_state(self, data: bytes) -> list[str]:
@@ -353,18 +482,31 @@ class Engine:
         starts afresh. The watermark goes back to the exported one, so the next
         :meth:`advance` judges every window that expired meanwhile, marked late.
         """
-        saved = msgspec.json.decode(data, type=_SavedEngine)
+        try:
+            saved = msgspec.json.decode(data, type=_SavedEngine)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ValueError(f"the engine state cannot be read: {exc}") from exc
         if saved.version != STATE_VERSION:
             raise ValueError(f"engine state version {saved.version} is not {STATE_VERSION}")
         restored = []
         for name, item in saved.rules.items():
             loaded = self._loaded.get(name)
-            if loaded is None or loaded.fingerprint != item.fingerprint:
+            if loaded is None or loaded.broken is not None or loaded.state is None:
                 continue
-            state_type = _DATA_TYPES[type(loaded.state)]
-            loaded.state.restore(msgspec.json.decode(item.state, type=state_type))
-            self._due_of.pop(name, None)
-            self._schedule(name)
+            if loaded.fingerprint != item.fingerprint:
+                continue
+            try:
+                state_type = _DATA_TYPES[type(loaded.state)]
+                loaded.state.restore(msgspec.json.decode(item.state, type=state_type))
+                self._due_of.pop(name, None)
+                self._schedule(name)
+            except Exception:
+                logger.exception("the saved state of rule %s cannot be restored; afresh", name)
+                fresh = self._guarded(name, "could not be rebuilt", self._new_state, loaded.rule)
+                if fresh is not None:
+                    loaded.state = fresh
+                    self._schedule(name)
+                continue
             restored.append(name)
         self._watermark = saved.watermark
         self._last_prune = saved.watermark

@@ -42,7 +42,7 @@ from interlock.rules.engine.durable_compiler import Compiled, Cond, compile_pred
 from interlock.rules.engine.durable_pool import RulesetPool, close_all
 from interlock.rules.engine.durable_rulesets import Counters, DurableRule, Post, Ruleset
 from interlock.rules.engine.names import NameIndex
-from interlock.rules.names import check_pattern
+from interlock.rules.names import check_pattern, pattern_matches
 from interlock.rules.predicates import AnyPredicate
 from interlock.sdk.event import Event
 
@@ -201,6 +201,27 @@ class Matcher:
             self._flush()
         match = self._match
         return [match(event) for event in events]
+
+    def match_isolated(self, event: Event) -> tuple[list[str], dict[str, Exception]]:
+        """:meth:`match` without durable, one spec at a time; the slow path after a failure.
+
+        Returns the ids of the specs ``event`` satisfies (in registration order) and, for
+        each spec whose predicate raised, the exception: one broken spec does not keep
+        the event from the others.
+        """
+        self._check()
+        matched: list[tuple[int, str]] = []
+        failed: dict[str, Exception] = {}
+        for spec_id, entry in self._entries.items():
+            spec = entry.spec
+            if not any(pattern_matches(pattern, event.event) for pattern in spec.names):
+                continue
+            try:
+                if spec.where is None or spec.where.matches(event):
+                    matched.append((entry.seq, spec_id))
+            except Exception as exc:  # noqa: BLE001 - the per-spec boundary
+                failed[spec_id] = exc
+        return [spec_id for _, spec_id in sorted(matched)], failed
 
     @property
     def stats(self) -> MatcherStats:

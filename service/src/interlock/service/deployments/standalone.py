@@ -50,6 +50,10 @@ class NoRules:
         """Nothing is loaded here."""
         return RuleStatus(name=name, loaded=False, enabled=False, next_due=None, next_deadlines=[])
 
+    def broken(self) -> dict[str, str]:
+        """Nothing is loaded here, so nothing is broken."""
+        return {}
+
 
 @asynccontextmanager
 async def standalone_services(

@@ -25,9 +25,22 @@ engine's state costs milliseconds per thousand open windows, too much for every 
 message stored before it has been fed — or the wall clock when the consumer has caught
 up; absences are judged on it, so a backlog delays a deadline instead of faking a miss.
 
+**Boundaries.** One message cannot stop the pipeline: any exception while decoding or
+validating it — invalid UTF-8, nesting past the wire contract's limits, a CloudEvent
+with attributes of the wrong type, a body naming another event than its subject — moves
+it to ``INTERLOCK_DEAD`` with the exception's class and text in its reason header, and
+the batch goes on. The **subject names the event**: a message on
+``interlock.events.a.b`` whose body says ``a.c`` is a dead letter (so NATS subject
+permissions decide which events a producer may send). One rule cannot stop it either
+(the engine quarantines a rule that fails, see :mod:`.rule_host`), nor one template (a
+render failure fails that action, see :mod:`.rendering`).
+
 **Failures.** A database that fails makes the batch wait and retry (with backoff), holding
 its acks; a message redelivered meanwhile is recognised by its stream sequence and not
-fed twice. NATS dropping out is retried until it is back (nats-py reconnects).
+fed twice. NATS dropping out is retried until it is back (nats-py reconnects). Any
+other error in the loop is logged with its traceback and counted
+(``interlock_pipeline_errors``), and the consumer is re-created after the last event
+fed, so nothing fetched but not fed is skipped; the loop goes on after a backoff.
 """
 
 from __future__ import annotations
@@ -50,9 +63,13 @@ from nats.js.errors import NotFoundError
 from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing
 from interlock.sdk import EVENTS_STREAM, decode_event, ensure_streams, subject_filter
-from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event
-from interlock.sdk.subjects import DEAD_REASON_HEADER, DEAD_SUBJECT_PREFIX
+from interlock.sdk.subjects import (
+    DEAD_REASON_HEADER,
+    DEAD_SUBJECT_PREFIX,
+    EVENTS_SUBJECT_PREFIX,
+    MSG_ID_HEADER,
+)
 from interlock.service.context import Services
 from interlock.service.pipeline.announcer import Announcer
 from interlock.service.pipeline.pull import PullFetcher, stream_sequence
@@ -66,6 +83,11 @@ logger = logging.getLogger(__name__)
 
 CONSUMER_NAME = "interlock-service"
 ORIGINAL_SUBJECT_HEADER = "Interlock-Original-Subject"
+ORIGINAL_SEQUENCE_HEADER = "Interlock-Original-Sequence"
+TRUNCATED_HEADER = "Interlock-Dead-Truncated"
+"""Set on a dead letter whose data had to be cut to fit NATS: the original size."""
+_HEADER_ROOM = 4096
+"""Bytes kept free for a dead letter's headers when its data must be cut."""
 _MIN_WAIT = 0.005
 _RETRY_MAX = 5.0
 
@@ -76,6 +98,7 @@ class PipelineStats:
 
     events: int = 0
     dead_letters: int = 0
+    errors: int = 0
     firings: int = 0
     batches: int = 0
     last_sequence: int = 0
@@ -120,6 +143,7 @@ class Pipeline:
         self._dirty = False
         self._wake = asyncio.Event()
         self._stopping = False
+        self._rewind = False
         self.ready = asyncio.Event()
         """Set once the consumer exists and the checkpoint is imported."""
 
@@ -130,8 +154,17 @@ class Pipeline:
         await ensure_streams(self.js)
         checkpoint = await self.services.store.checkpoint()
         if checkpoint is not None:
-            restored = self.engine.import_state(checkpoint.state)
             self._last_sequence = checkpoint.stream_sequence
+            try:
+                restored = self.engine.import_state(checkpoint.state)
+            except ValueError as exc:
+                logger.error(
+                    "the engine checkpoint cannot be restored (%s): every rule starts afresh "
+                    "after stream sequence %d",
+                    exc,
+                    checkpoint.stream_sequence,
+                )
+                restored = []
             logger.info(
                 "resuming after stream sequence %d (state of %d rules restored)",
                 checkpoint.stream_sequence,
@@ -193,8 +226,12 @@ class Pipeline:
         delay = 0.1
         while not self._stopping:
             try:
+                if self._rewind:
+                    await self._recreate_after_loss()
                 messages = await self._fetch(self._wait())
+                self._rewind = bool(messages)  # cleared once the batch is acknowledged
                 await self._process(messages)
+                self._rewind = False
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
@@ -205,12 +242,21 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
                 if isinstance(exc, NotFoundError):
-                    await self._recreate_after_loss()
+                    self._rewind = True
+            except Exception:
+                # A bug, not an input: logged with its traceback, and the loop goes on
+                # from the last event fed (the consumer is re-created after it).
+                self.stats.errors += 1
+                self.services.metrics.pipeline_errors.inc()
+                logger.exception("pipeline: unexpected error; going on in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
 
     async def _recreate_after_loss(self) -> None:
-        with contextlib.suppress(NatsError, OSError):
-            await ensure_streams(self.js)
-            await self._create_consumer()
+        """Re-create the consumer to deliver from the event after the last one fed."""
+        await ensure_streams(self.js)
+        await self._create_consumer()
+        self._rewind = False
 
     def _wait(self) -> float:
         """Seconds to wait for messages: until the next deadline, at most ``max_wait``."""
@@ -238,16 +284,23 @@ class Pipeline:
     async def _process(self, messages: Sequence[Msg]) -> None:
         fresh = [m for m in messages if stream_sequence(m) > self._last_sequence]
         events: list[Event] = []
+        dead: list[tuple[Msg, str, str]] = []
         for message in fresh:
-            try:
-                events.append(decode_event(message.data))
-            except EventValidationError as exc:
-                await self._dead_letter(message, "invalid", str(exc))
+            event, problem = _decode(message)
+            if event is not None:
+                events.append(event)
+            else:
+                dead.append((message, *problem))
+        # Dead letters are stored before anything is fed: if storing one fails, the batch
+        # is fetched again whole (see _consume), and nothing was fed twice.
+        for message, reason, detail in dead:
+            await self._dead_letter(message, reason, detail)
         now = self.services.clock.now()
         watermark = self._watermark(fresh, now)
         self.recent.add_all(events)
         firings = self.engine.feed_batch(events)
         firings.extend(self.engine.advance(now, watermark))
+        self.host.flush_broken()
         if fresh:
             self._last_sequence = fresh[-1].metadata.sequence.stream
             self._dirty = True
@@ -290,8 +343,13 @@ class Pipeline:
             try:
                 result = await self.services.store.store_batch(firings, entries, checkpoint)
                 break
-            except StoreError as exc:
-                logger.warning(
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged below, with the traceback if unknown
+                # The batch was fed: its firings exist only here, so they are retried
+                # until stored, whatever failed.
+                log = logger.warning if isinstance(exc, StoreError) else logger.exception
+                log(
                     "storing %d firings failed (%s); the batch waits and is retried in %.1f s",
                     len(firings),
                     exc,
@@ -323,16 +381,52 @@ class Pipeline:
     # -- side effects --------------------------------------------------------------------
 
     async def _dead_letter(self, message: Msg, reason: str, detail: str) -> None:
+        sequence = stream_sequence(message)
         headers = {
-            DEAD_REASON_HEADER: " ".join(detail.split())[:1000],
-            ORIGINAL_SUBJECT_HEADER: message.subject,
+            DEAD_REASON_HEADER: _header_text(detail, 1000),
+            ORIGINAL_SUBJECT_HEADER: _header_text(message.subject, 512),
+            ORIGINAL_SEQUENCE_HEADER: str(sequence),
+            # A replay after a crash stores the same dead letter once.
+            MSG_ID_HEADER: f"dead-{sequence}",
         }
-        await self.js.publish(DEAD_SUBJECT_PREFIX + reason, message.data, headers=headers)
+        data = message.data
+        room = self.nc.max_payload - _HEADER_ROOM
+        if len(data) > room:
+            headers[TRUNCATED_HEADER] = str(len(data))
+            data = data[: max(room, 0)]
+        await self.js.publish(DEAD_SUBJECT_PREFIX + reason, data, headers=headers)
         self.services.metrics.dead_letters.labels(reason).inc()
         self.stats.dead_letters += 1
         logger.warning(
             "stream sequence %d on %s is not a valid event (%s): moved to INTERLOCK_DEAD",
-            message.metadata.sequence.stream,
+            sequence,
             message.subject,
-            detail,
+            detail[:1000],
         )
+
+
+def _header_text(text: str, limit: int) -> str:
+    """``text`` fit for a NATS header: one line of printable ASCII, at most ``limit``."""
+    flat = " ".join(text.split())
+    safe = flat.encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(ch if ch.isprintable() else "?" for ch in safe)[:limit]
+
+
+def _decode(message: Msg) -> tuple[Event | None, tuple[str, str]]:
+    """The message's event, or (dead-letter reason, detail) — never an exception.
+
+    The per-message boundary: whatever decoding one message raises makes it a dead
+    letter naming the exception's class and text.
+    """
+    try:
+        event = decode_event(message.data)
+    except Exception as exc:  # noqa: BLE001 - the per-message boundary: kept as a dead letter
+        return None, ("invalid", f"{type(exc).__name__}: {exc}")
+    expected = EVENTS_SUBJECT_PREFIX + event.event
+    if message.subject != expected:
+        return None, (
+            "subject",
+            f"SubjectMismatch: the body names the event {event.event!r} but it was "
+            f"published on {message.subject!r}; publish it on {expected!r}",
+        )
+    return event, ("", "")

@@ -8,12 +8,18 @@ definition and not paused by the service.
 The engine belongs to the pipeline's task (durable_rules is single-threaded): the host
 is used from that event loop only, and engine calls are synchronous, so a rule change
 never interleaves with a batch being fed.
+
+**Broken rules.** A stored rule whose definition no longer reads as a rule, or that the
+engine cannot build or run, is quarantined: the others load and run, it is listed as
+broken with the reason (:meth:`RuleHost.status`), and each breakage is handed once to
+``on_broken`` (the service reports it: :mod:`.broken_rules`). Applying a fixed version
+clears it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -23,7 +29,8 @@ from interlock.rules.rule import Rule
 from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
 from interlock.rules.windows import schedule_for
 from interlock.service.context import RuleStatus
-from interlock.service.store import RuleChange, RuleRecord, Store
+from interlock.service.pipeline.broken_rules import BrokenRule
+from interlock.service.store import RuleChange, RuleRecord, Store, UnreadableRule
 from interlock.service.store.records import action_kind
 
 __all__ = ["RuleHost"]
@@ -45,13 +52,71 @@ class RuleHost:
         self.store = store
         self.engine = engine
         self._records: dict[str, RuleRecord] = {}
+        self._unreadable: dict[str, UnreadableRule] = {}
+        self._pending: list[BrokenRule] = []
+        self.on_broken: Callable[[BrokenRule], None] | None = None
+        """Called once per rule that breaks (set by the service to report it)."""
 
     async def load(self) -> list[str]:
-        """Load every stored rule into the engine; return their names."""
-        records = await self.store.rules.list()
+        """Load every stored rule into the engine; return the names of those that run.
+
+        Rules whose stored definition cannot be read, or that the engine cannot build,
+        are quarantined as broken; the others load.
+        """
+        records, unreadable = await self.store.rules.list_all()
         self._records = {record.name: record for record in records}
+        self._unreadable = {rule.name: rule for rule in unreadable}
+        for rule in unreadable:
+            logger.error(
+                "rule %s is broken and does not run: its stored definition cannot be read "
+                "(%s); the other rules load",
+                rule.name,
+                rule.problem,
+            )
+            self._pending.append(
+                BrokenRule(
+                    name=rule.name,
+                    reason=f"its stored definition cannot be read: {rule.problem}",
+                    owner=rule.owner,
+                    version=rule.version,
+                )
+            )
         self.engine.apply(_running(record) for record in records)
-        return [record.name for record in records]
+        self.flush_broken()
+        broken = self.engine.broken
+        return [record.name for record in records if record.name not in broken]
+
+    def flush_broken(self) -> list[BrokenRule]:
+        """Hand every rule that broke since the last call to ``on_broken``; return them."""
+        for name, reason in self.engine.take_broken():
+            record = self._records.get(name)
+            self._pending.append(
+                BrokenRule(
+                    name=name,
+                    reason=reason,
+                    owner=record.rule.owner if record else None,
+                    version=record.version if record else None,
+                )
+            )
+        if self.on_broken is None:
+            return []  # kept until someone listens (the service sets on_broken after load)
+        flushed, self._pending = self._pending, []
+        for broken in flushed:
+            self.on_broken(broken)
+        return flushed
+
+    def broken(self) -> dict[str, str]:
+        """Every quarantined rule and why."""
+        found = {
+            name: f"its stored definition cannot be read: {rule.problem}"
+            for name, rule in self._unreadable.items()
+        }
+        found.update(self.engine.broken)
+        return found
+
+    def unreadable(self) -> list[UnreadableRule]:
+        """Stored rules whose definition cannot be read (quarantined), by name."""
+        return sorted(self._unreadable.values(), key=lambda rule: rule.name)
 
     def action_kinds(self) -> set[str]:
         """The action kinds the loaded rules use (``then`` and ``on_resolved``)."""
@@ -71,10 +136,12 @@ class RuleHost:
         changes = await self.store.rules.apply_all(rules)
         for change in changes:
             self._records[change.record.name] = change.record
+            self._unreadable.pop(change.record.name, None)
             self.engine.put(_running(change.record))
             if change.change != "unchanged":
                 record = change.record
                 logger.info("rule %s %s (version %d)", record.name, change.change, record.version)
+        self.flush_broken()
         return changes
 
     async def set_paused(self, name: str, paused: bool) -> RuleRecord:
@@ -86,6 +153,7 @@ class RuleHost:
         record = await self.store.rules.set_paused(name, paused)
         self._records[name] = record
         self.engine.put(_running(record))
+        self.flush_broken()
         logger.info("rule %s %s", name, "paused" if paused else "resumed")
         return record
 
@@ -97,6 +165,7 @@ class RuleHost:
         """
         await self.store.rules.delete(name)
         self._records.pop(name, None)
+        self._unreadable.pop(name, None)
         self.engine.remove(name)
         logger.info("rule %s deleted", name)
 
@@ -104,10 +173,21 @@ class RuleHost:
         """The engine's view of a rule (not loaded: ``loaded=False``)."""
         record = self._records.get(name)
         if record is None:
+            unreadable = self._unreadable.get(name)
             return RuleStatus(
-                name=name, loaded=False, enabled=False, next_due=None, next_deadlines=[]
+                name=name,
+                loaded=False,
+                enabled=False,
+                next_due=None,
+                next_deadlines=[],
+                broken=(
+                    f"its stored definition cannot be read: {unreadable.problem}"
+                    if unreadable is not None
+                    else None
+                ),
             )
-        enabled = record.rule.enabled and not record.paused
+        broken = self.engine.broken.get(name)
+        enabled = record.rule.enabled and not record.paused and broken is None
         deadlines: list[datetime] = []
         trigger = record.rule.when
         if (
@@ -119,8 +199,9 @@ class RuleHost:
             deadlines = list(schedule.deadlines_after(self.engine.watermark, 3))
         return RuleStatus(
             name=name,
-            loaded=True,
+            loaded=broken is None,
             enabled=enabled,
             next_due=self.engine.due_of(name) if enabled else None,
             next_deadlines=deadlines,
+            broken=broken,
         )

@@ -18,6 +18,7 @@ from interlock.service.store.errors import (
     InvalidRecord,
     InvalidTransition,
     NotFound,
+    RuleUnreadable,
     StoreError,
     StoreUnavailable,
 )
@@ -44,6 +45,7 @@ from interlock.service.store.records import (
     Run,
     RunState,
     Scope,
+    UnreadableRule,
     WorkQueue,
     outbox_entries,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "Queues",
     "RuleChange",
     "RuleRecord",
+    "RuleUnreadable",
     "RuleVersion",
     "Rules",
     "Run",
@@ -93,6 +96,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "UnreadableRule",
     "WorkQueue",
     "outbox_entries",
 ]

@@ -8,7 +8,8 @@
         ├── NotFound (LookupError)              no record of that kind with that name
         ├── AlreadyExists (ValueError)          a record of that kind has that name already
         ├── InvalidRecord (ValueError)          a value given to the store is malformed
-        └── InvalidTransition (ValueError)      a run cannot move from its state to that one
+        ├── InvalidTransition (ValueError)      a run cannot move from its state to that one
+        └── RuleUnreadable (ValueError)         a stored rule no longer reads as a rule
 
 Messages name the database by its URL with the password hidden, and never hold a secret
 (a channel's Apprise URL, an API token): SQL parameters are hidden too.
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidRecord",
     "InvalidTransition",
     "NotFound",
+    "RuleUnreadable",
     "StoreError",
     "StoreUnavailable",
 ]
@@ -121,4 +123,24 @@ class InvalidTransition(StoreError, ValueError):
         super().__init__(
             f"run {self.run_id} is {current} and cannot become {requested}; "
             f"from {current} it may become {then}"
+        )
+
+
+class RuleUnreadable(StoreError, ValueError):
+    """The stored definition of rule ``name`` cannot be read as a rule any more.
+
+    It was valid when applied; this version of Interlock refuses it (an upgrade changed
+    what is accepted). The rule is quarantined: listed as broken, never run.
+
+    Attributes:
+        name: The rule's name.
+        problem: Why its definition is refused.
+    """
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(
+            f"rule {name!r}: its stored definition cannot be read ({problem}); apply a "
+            "fixed version of it, or delete it"
         )

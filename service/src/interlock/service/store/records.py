@@ -38,6 +38,7 @@ __all__ = [
     "Run",
     "RunState",
     "Scope",
+    "UnreadableRule",
     "WorkQueue",
     "outbox_entries",
 ]
@@ -69,6 +70,21 @@ class RuleRecord(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     paused: bool
     rule: Rule
+    created_at: datetime
+    updated_at: datetime
+
+
+class UnreadableRule(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored rule whose definition no longer reads as a rule (see ``RuleUnreadable``)."""
+
+    name: str
+    version: int
+    paused: bool
+    document: dict[str, Any]
+    """The stored definition as JSON data (the rule's entry of its stored document)."""
+    problem: str
+    owner: str | None
+    """The ``owner`` the document names, if it names a string there."""
     created_at: datetime
     updated_at: datetime
 

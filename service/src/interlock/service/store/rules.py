@@ -4,21 +4,31 @@ A version holds the rule's document as :func:`~interlock.rules.rule.dump_rules` 
 (``dump_rules([rule])``, deterministic), so equal rules have equal digests and applying
 an unchanged rule adds nothing. Pausing is the service's switch, apart from the rule's own
 ``enabled``: an action or a person pauses a rule without changing its definition.
+
+A stored definition that no longer reads as a rule (valid when applied, refused by this
+version) never stops the others from loading: :meth:`Rules.list_all` returns it apart,
+as an :class:`~interlock.service.store.records.UnreadableRule`; :meth:`Rules.list` leaves
+it out; :meth:`Rules.get` raises :class:`~interlock.service.store.errors.RuleUnreadable`.
+Applying a fixed version replaces it as usual.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from interlock.rules.errors import RuleDefinitionError
 from interlock.rules.rule import Rule, dump_rules, load_rules
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
-from interlock.service.store.errors import NotFound
-from interlock.service.store.records import RuleChange, RuleRecord, RuleVersion
+from interlock.service.store.errors import NotFound, RuleUnreadable
+from interlock.service.store.records import RuleChange, RuleRecord, RuleVersion, UnreadableRule
 
 __all__ = ["Rules"]
 
@@ -71,7 +81,7 @@ class Rules:
             RuleVersion(
                 name=row.rule,
                 version=row.version,
-                rule=_decode(row.document),
+                rule=_decode(row.document, row.rule),
                 digest=row.digest,
                 created_at=row.created_at,
             )
@@ -79,10 +89,22 @@ class Rules:
         ]
 
     async def list(self) -> list[RuleRecord]:
-        """Every rule at its current version, by name."""
+        """Every rule at its current version, by name (unreadable ones left out)."""
+        records, _ = await self.list_all()
+        return records
+
+    async def list_all(self) -> tuple[builtins.list[RuleRecord], builtins.list[UnreadableRule]]:
+        """Every rule at its current version, by name: the readable, and the unreadable."""
         async with self._db.transaction() as connection:
-            rows = await connection.execute(_current().order_by(t.rules.c.name))
-            return [_record(row) for row in rows]
+            rows = (await connection.execute(_current().order_by(t.rules.c.name))).all()
+        records: builtins.list[RuleRecord] = []
+        unreadable: builtins.list[UnreadableRule] = []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except RuleUnreadable as exc:
+                unreadable.append(_unreadable(row, exc.problem))
+        return records, unreadable
 
     async def set_paused(self, name: str, paused: bool) -> RuleRecord:
         """Pause or resume the rule called ``name``.
@@ -181,12 +203,40 @@ def _record(row: sa.Row[tuple[str, int, bool, object, object, str]]) -> RuleReco
         name=row.name,
         version=row.current_version,
         paused=row.paused,
-        rule=_decode(row.document),
+        rule=_decode(row.document, row.name),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
 
 
-def _decode(document: str) -> Rule:
-    (rule,) = load_rules(document)
+def _decode(document: str, name: str = "?") -> Rule:
+    try:
+        (rule,) = load_rules(document)
+    except RuleDefinitionError as exc:
+        problems = "; ".join(
+            f"{issue.path}: {issue.message}" if issue.path else issue.message
+            for issue in exc.issues
+        )
+        raise RuleUnreadable(name, problems) from exc
     return rule
+
+
+def _unreadable(row: sa.Row[Any], problem: str) -> UnreadableRule:
+    try:
+        document = msgspec.json.decode(row.document)
+        entry = document["rules"][0] if isinstance(document, dict) else {}
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        entry = {}
+    if not isinstance(entry, dict):
+        entry = {}
+    owner = entry.get("owner")
+    return UnreadableRule(
+        name=row.name,
+        version=row.current_version,
+        paused=row.paused,
+        document=entry,
+        problem=problem,
+        owner=owner if isinstance(owner, str) and owner else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
