@@ -47,6 +47,16 @@ async def test_apply_list_show(rig: Rig) -> None:
             {"name": "job-failed", "change": "created", "version": 1, "diff": []},
             {"name": "sales-by-0900", "change": "created", "version": 1, "diff": []},
         ],
+        "warnings": [  # the channel they name does not exist: applied all the same
+            {
+                "rule": rule,
+                "path": "then[0].channel",
+                "message": "channel 'ops' does not exist (yet)",
+                "hint": "add it with `interlock channels add ops URL`; until then this "
+                "notification is not sent when the rule fires",
+            }
+            for rule in ("job-failed", "sales-by-0900")
+        ],
     }
     listed = (await rig.client.get("/api/rules")).json()
     assert [r["name"] for r in listed] == ["job-failed", "sales-by-0900"]

@@ -38,6 +38,7 @@ from litestar.params import Body, FromPath, JSONBody, QueryParameter
 from interlock.service.actions.approvals import decide, effect
 from interlock.service.api.auth import current_key, require_read, require_write
 from interlock.service.api.deps import ServicesDep
+from interlock.service.api.errors import problem
 from interlock.service.store import (
     Approval,
     ApprovalClosed,
@@ -124,9 +125,7 @@ class Decided(ApprovalView, frozen=True, kw_only=True):
 
 
 def _conflict(exc: ApprovalClosed) -> Response[dict[str, Any]]:
-    return Response(
-        {"status_code": 409, "detail": str(exc)}, status_code=409, media_type=MediaType.JSON
-    )
+    return problem(409, str(exc))
 
 
 def _page(status: int, title: str, *paragraphs: str, form: str = "") -> Response[str]:

@@ -1,10 +1,16 @@
-"""``/api/rules``: list, show, apply (with a dry run), pause, resume, delete, versions.
+"""``/api/rules``: list, show, apply (with a dry run), check, pause, resume, delete, versions.
 
 Rules are sent and shown in their stored JSON form (schema version 1, as
 :func:`interlock.rules.rule.dump_rules` writes it). ``POST /api/rules`` takes that
 document (``{"schema_version": 1, "rules": [...]}``), a list of rule objects, or one rule
 object. Every problem of every rule is collected: an invalid request is answered 422
 with a ``problems`` list and nothing is applied.
+
+A rule naming a deployment, queue, channel or rule the service does not hold is applied
+all the same (it may come later), with a ``warnings`` entry saying what is missing
+(:mod:`interlock.service.rule_references`). ``POST /api/rules/check`` (read scope) takes
+the same body and answers only the warnings, changing nothing: what
+``interlock rules check --strict`` asks.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from interlock.service.api.errors import invalid_rules
 from interlock.service.api.openapi import raw_json_body
 from interlock.service.api.plan import PlannedChange, plan, rule_document
 from interlock.service.context import RuleStatus, Services
+from interlock.service.rule_references import reference_warnings
 from interlock.service.store import RuleRecord
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "RuleController",
     "RuleDetail",
     "RuleSummary",
+    "RulesChecked",
     "parse_rules",
     "unknown_fields",
 ]
@@ -97,6 +105,18 @@ class AppliedRules(msgspec.Struct, frozen=True, kw_only=True):
 
     dry_run: bool
     changes: list[PlannedChange]
+    warnings: list[RuleIssue] = msgspec.field(default_factory=list)
+    """Names of deployments, queues, channels or rules the service does not hold (yet):
+    the rules are applied, and those actions fail when they fire until the names exist."""
+
+
+class RulesChecked(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``POST /api/rules/check`` found (nothing is applied)."""
+
+    rules: list[str]
+    """The rules checked, by name."""
+    warnings: list[RuleIssue]
+    """As in :class:`AppliedRules`: what the rules name that the service does not hold."""
 
 
 def parse_rules(body: bytes) -> list[Rule]:
@@ -236,12 +256,15 @@ class RuleController(Controller):
         rule. Each rule comes back as ``created``, ``updated`` (with a field-level diff)
         or ``unchanged``; unchanged rules keep their state. With ``?dry_run=true`` nothing
         is applied. Invalid rules: 422 with every problem in ``problems``, nothing applied.
+        ``warnings`` lists the deployments, queues, channels and rules they name that do not
+        exist (yet): a warning, not a refusal (the rules of the request count as existing).
         """
         try:
             rules = parse_rules(await request.body())
         except RuleDefinitionError as exc:
             return invalid_rules(exc)
         planned = await plan(services.store, rules)
+        warnings = await reference_warnings(services.store, rules)
         if not dry_run:
             changes = await services.rules.apply(rules)
             versions = {change.record.name: change.record.version for change in changes}
@@ -249,7 +272,33 @@ class RuleController(Controller):
                 msgspec.structs.replace(entry, version=versions.get(entry.name, entry.version))
                 for entry in planned
             ]
-        return Response(AppliedRules(dry_run=dry_run, changes=planned))
+        return Response(AppliedRules(dry_run=dry_run, changes=planned, warnings=warnings))
+
+    @post(
+        "/check",
+        guards=[require_read],
+        status_code=HTTP_200_OK,
+        summary="Check rules against the service",
+        operation_class=raw_json_body(
+            "Rules in their stored JSON form, as `POST /api/rules` takes them."
+        ),
+    )
+    async def check_rules(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Response[Any]:
+        """Validate rules and list what they name that the service does not hold.
+
+        Nothing is applied. The answer lists the rules checked and the ``warnings`` an
+        apply would give (a deployment, queue, channel or rule that does not exist; the
+        rules of the request count as existing). Invalid rules: 422 with every problem
+        in ``problems``, as for an apply.
+        """
+        try:
+            rules = parse_rules(await request.body())
+        except RuleDefinitionError as exc:
+            return invalid_rules(exc)
+        warnings = await reference_warnings(services.store, rules)
+        return Response(RulesChecked(rules=[rule.name for rule in rules], warnings=warnings))
 
     @post("/{name:str}/pause", guards=[require_write], status_code=HTTP_200_OK, summary="Pause")
     async def pause(self, name: FromPath[str], services: ServicesDep) -> RuleSummary:

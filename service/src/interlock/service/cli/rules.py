@@ -3,6 +3,12 @@
 Registered into the ``rules`` group (which owns ``check``) through the entry-point group
 ``interlock.rules_commands``. Each command talks to the service's API (see
 :mod:`interlock.service.cli.client` for ``--api-url``/``--api-key``).
+
+``apply`` prints, under each rule of its plan, the warnings of the API's answer: a
+deployment, queue, channel or rule it names that the service does not hold (yet). The
+service also gives ``check`` (offline, owned by ``interlock.rules``) what its
+``--strict`` needs: ``--api-url``/``--api-key`` and :func:`check_references`, which asks
+``POST /api/rules/check`` for those warnings; ``check --strict`` reports them as errors.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from interlock.rules.errors import RuleIssue
 from interlock.rules.loader import load_paths
-from interlock.rules.rule import dump_rules
+from interlock.rules.rule import Rule, dump_rules
 from interlock.sdk.errors import InterlockError
 from interlock.service.cli.client import ApiClient, add_api_arguments, print_output, print_table
 
-__all__ = ["RulesNotLoaded", "register"]
+__all__ = ["RulesNotLoaded", "check_references", "register"]
 
 
 class RulesNotLoaded(InterlockError, ValueError):
@@ -35,7 +44,14 @@ class RulesNotLoaded(InterlockError, ValueError):
 
 
 def register(commands: Any) -> None:
-    """Add ``apply``, ``list``, ``pause``, ``resume`` and ``resume-actions`` to ``rules``."""
+    """Add ``apply``, ``list``, ``pause``, ``resume`` and ``resume-actions`` to ``rules``.
+
+    Also gives ``check`` the API flags and :func:`check_references` for ``--strict``.
+    """
+    check = commands.choices.get("check")
+    if check is not None:
+        add_api_arguments(check, json_flag=False)
+        check.set_defaults(check_references=check_references)
     apply = commands.add_parser(
         "apply",
         help="apply rule modules to the running service",
@@ -98,6 +114,7 @@ def _apply(args: argparse.Namespace) -> int:
         print_output(args, result, columns=[])
         return 0
     changes: list[dict[str, Any]] = result["changes"]
+    warnings: list[dict[str, Any]] = result.get("warnings", [])
     for change in changes:
         version = change["version"]
         suffix = f" (version {version})" if version is not None else ""
@@ -106,11 +123,36 @@ def _apply(args: argparse.Namespace) -> int:
             before = json.dumps(field.get("before"))
             after = json.dumps(field.get("after"))
             print(f"           {field['path']}: {before} -> {after}")
+        for warning in warnings:
+            if warning.get("rule") == change["name"]:
+                print(f"  warning  {_warning(warning)}")
     counts = {kind: sum(1 for c in changes if c["change"] == kind) for kind in _KINDS}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     verb = "would be applied (dry run: nothing changed)" if args.dry_run else "applied"
+    if warnings:
+        summary += f"; {len(warnings)} warning(s): the rules name what does not exist (yet)"
     print(f"{len(changes)} rule(s) {verb}: {summary}", file=sys.stderr)
     return 0
+
+
+def _warning(data: dict[str, Any]) -> str:
+    """A warning of the plan, under its rule: ``then[1].deployment: ... (hint)``."""
+    where = f"{data['path']}: " if data.get("path") else ""
+    hint = f" ({data['hint']})" if data.get("hint") else ""
+    return f"{where}{data.get('message', '')}{hint}"
+
+
+def check_references(args: argparse.Namespace, rules: list[Rule]) -> list[RuleIssue]:
+    """What ``rules`` name that the service at ``--api-url`` does not hold (for ``check``).
+
+    Raises:
+        ApiUnreachable: no service answers (``--strict`` needs one).
+        ApiError: the service refused the rules or the key.
+    """
+    document = json.loads(dump_rules(rules))
+    with ApiClient.from_args(args) as api:
+        result = api.post("/api/rules/check", document)
+    return [msgspec.convert(warning, RuleIssue) for warning in result["warnings"]]
 
 
 _KINDS = ("created", "updated", "unchanged")
