@@ -33,6 +33,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event, check_event_name, utc_now
 
@@ -46,6 +48,7 @@ _RELATED_EXT = "interlockrelated"
 _CORE = frozenset({"specversion", "id", "source", "type", "time", "subject", "data"})
 _KEPT = ("datacontenttype", "dataschema")
 _NAMESPACE = uuid.UUID("5b0b3b8e-6f0e-4c55-9d55-0f6f3c2e7a10")
+_extension_decoder = msgspec.json.Decoder()
 
 
 def to_cloudevent(event: Event) -> dict[str, Any]:
@@ -89,9 +92,14 @@ def _require_string(document: dict[str, Any], name: str) -> str:
 
 
 def _decode_extension(document: dict[str, Any], name: str) -> Any:
+    value = document[name]
+    if not isinstance(value, str | bytes):
+        raise EventValidationError(name, f"must be a JSON string, not {type(value).__name__}")
     try:
-        return json.loads(document[name])
-    except (TypeError, ValueError) as exc:
+        # msgspec, as for the event itself: it refuses what json.loads lets through
+        # (lone surrogates, NaN) and nesting past the interpreter's recursion limit.
+        return _extension_decoder.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise EventValidationError(name, f"must be a JSON string: {exc}") from exc
 
 

@@ -65,8 +65,9 @@ def _too_deep(field: str) -> EventValidationError:
 
 def _not_utf8(exc: UnicodeDecodeError) -> EventValidationError:
     return EventValidationError(
-        "", f"not valid JSON: a string holds bytes that are not UTF-8 ({exc.reason} at byte "
-        f"{exc.start})"
+        "",
+        f"not valid JSON: a string holds bytes that are not UTF-8 ({exc.reason} at byte "
+        f"{exc.start})",
     )
 
 

@@ -90,8 +90,7 @@ def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> N
         if len(key) > MAX_LABEL_KEY_LENGTH:
             raise EventValidationError(
                 field,
-                f"has a key of {len(key):,} characters; at most {MAX_LABEL_KEY_LENGTH} "
-                "are allowed",
+                f"has a key of {len(key):,} characters; at most {MAX_LABEL_KEY_LENGTH} are allowed",
             )
         if not isinstance(item, str):
             raise EventValidationError(
@@ -100,8 +99,7 @@ def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> N
         if len(item) > MAX_LABEL_VALUE_LENGTH:
             raise EventValidationError(
                 f"{field}.{key}",
-                f"is {len(item):,} characters long; at most {MAX_LABEL_VALUE_LENGTH:,} "
-                "are allowed",
+                f"is {len(item):,} characters long; at most {MAX_LABEL_VALUE_LENGTH:,} are allowed",
             )
     for key in required:
         if not value.get(key):
@@ -169,8 +167,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if len(self.source) > MAX_SOURCE_LENGTH:
             raise EventValidationError(
                 "source",
-                f"is {len(self.source):,} characters long; at most {MAX_SOURCE_LENGTH} "
-                "are allowed",
+                f"is {len(self.source):,} characters long; at most {MAX_SOURCE_LENGTH} are allowed",
             )
 
     @property

@@ -93,11 +93,11 @@ def payload_needs_walk(document: bytes | str) -> bool:
 
 
 def check_payload(payload: Any, field: str = "payload") -> None:
-    """Refuse a payload nested deeper than :data:`MAX_PAYLOAD_DEPTH` or holding a string
-    (or key) longer than :data:`MAX_STRING_LENGTH`; the error names the path.
+    """Refuse a payload breaking the depth or string limit; the error names the path.
 
-    Iterative, so a payload nested far past Python's recursion limit is refused rather
-    than crashing the checker.
+    Nested deeper than :data:`MAX_PAYLOAD_DEPTH`, or holding a string (or key) longer
+    than :data:`MAX_STRING_LENGTH`. Iterative, so a payload nested far past Python's
+    recursion limit is refused rather than crashing the checker.
     """
     stack: list[tuple[Any, str, int]] = [(payload, field, 0)]
     while stack:
@@ -105,8 +105,9 @@ def check_payload(payload: Any, field: str = "payload") -> None:
         if isinstance(value, str):
             if len(value) > MAX_STRING_LENGTH:
                 raise EventValidationError(
-                    path, f"is a string of {len(value):,} characters; at most "
-                    f"{MAX_STRING_LENGTH:,} are allowed"
+                    path,
+                    f"is a string of {len(value):,} characters; at most "
+                    f"{MAX_STRING_LENGTH:,} are allowed",
                 )
             continue
         if isinstance(value, dict):
@@ -124,8 +125,9 @@ def check_payload(payload: Any, field: str = "payload") -> None:
             if isinstance(key, str):
                 if len(key) > MAX_STRING_LENGTH:
                     raise EventValidationError(
-                        path, f"has a key of {len(key):,} characters; at most "
-                        f"{MAX_STRING_LENGTH:,} are allowed"
+                        path,
+                        f"has a key of {len(key):,} characters; at most "
+                        f"{MAX_STRING_LENGTH:,} are allowed",
                     )
                 child = f"{path}.{key}" if len(key) <= 64 else f"{path}.{key[:61]}..."
             else:
