@@ -109,14 +109,15 @@ def decode_event(data: bytes | str) -> Event:
             names the field (``resource.id is required``).
     """
     check_encoded_size(len(data))
+    cloudevent = False
     try:
         event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         document = _decode_any(data)
-        if isinstance(document, dict) and "specversion" in document:
-            event = _from_cloudevent(document)
-        else:
+        if not (isinstance(document, dict) and "specversion" in document):
             raise _translate(exc) from exc
+        event = _from_cloudevent(document)
+        cloudevent = True  # its payload is built, not read: the bytes tell nothing of it
     except msgspec.DecodeError as exc:
         raise EventValidationError("", f"not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -125,7 +126,7 @@ def decode_event(data: bytes | str) -> Event:
         raise _too_deep("") from exc
     if not event.source:
         raise EventValidationError("source", "is required (who published the event)")
-    if payload_needs_walk(data):
+    if cloudevent or payload_needs_walk(data):
         check_payload(event.payload)
     return event
 

@@ -20,10 +20,12 @@ limit                      value       what it bounds
 ``MAX_STRING_LENGTH``      262,144     any string (or key) inside ``payload``
 =========================  ==========  ==============================================
 
-JSON itself: the text must be UTF-8 (invalid bytes inside a string make the message
-invalid), numbers must fit a 64-bit integer or be finite floats (JSON has no NaN), and a
-key given twice in one object counts once, with its **last** value (as JavaScript and
-most parsers read it; do not rely on it).
+JSON itself: the text must be UTF-8 (invalid bytes inside a string, or an escaped lone
+surrogate, make the message invalid); floats must be finite (``NaN`` is not JSON, and
+``1e400`` is refused); integers are exact up to 4,300 digits (Python's limit: keep them
+within 64 bits if consumers in other languages read the events); a key given twice in
+one object counts once, with its **last** value (as JavaScript and most parsers read it;
+do not rely on it).
 
 Checking the payload's depth and strings walks it only when the encoded event could
 break a limit at all: a document with fewer ``{``/``[`` bytes than the depth limit
@@ -61,10 +63,10 @@ MAX_RELATED: Final = 64
 MAX_PAYLOAD_DEPTH: Final = 32
 MAX_STRING_LENGTH: Final = 262_144
 
-# An event document opens this many objects/arrays besides its payload's own (the event,
-# resource, related, payload): a document with fewer brackets than the depth limit plus
-# these cannot hold a payload nested deeper than the limit.
-_ENVELOPE_BRACKETS: Final = 4
+# An event document opens at least these objects besides its payload's (the event and its
+# resource): a document with no more brackets than the depth limit plus these cannot hold
+# a payload nested deeper than the limit.
+_ENVELOPE_BRACKETS: Final = 2
 
 
 def check_encoded_size(size: int) -> None:
