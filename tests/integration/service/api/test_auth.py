@@ -81,7 +81,7 @@ async def test_scopes_nest_read_write_admin(rig: Rig) -> None:
     assert (await rig.client.get("/api/rules", headers=auth(read))).status_code == 200
     denied = await rig.client.post("/api/events", json=event, headers=auth(read))
     assert denied.status_code == 403
-    assert "needs write" in denied.json()["detail"]
+    assert "needs publish" in denied.json()["detail"]  # read does not publish
     assert read not in denied.text
     assert (await rig.client.get("/api/keys", headers=auth(read))).status_code == 403
     # write: may publish, may not administer

@@ -201,7 +201,14 @@ async def test_unknown_rule_is_404_everywhere(rig: Rig) -> None:
     ]:
         response = await rig.client.request(method, path)
         assert response.status_code == 404, (method, path, response.text)
-        assert response.json() == {"status_code": 404, "detail": "no rule 'nope'"}
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json() == {
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "no rule 'nope'",
+            "status_code": 404,
+        }
 
 
 async def test_delete_needs_admin_and_pause_needs_write(rig: Rig) -> None:

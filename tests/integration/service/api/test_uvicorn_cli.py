@@ -109,7 +109,9 @@ async def test_uvicorn_serves_events_into_jetstream(served: Served) -> None:
         response = await client.post("/api/events", json=batch)
         assert response.status_code == 202
         assert response.json()["stored"] == 50
-        bad = await client.post("/api/events", content=b"[{]")
+        bad = await client.post(
+            "/api/events", content=b"[{]", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 400
         schema = await client.get("/schema/openapi.json")
         assert schema.status_code == 200

@@ -2,11 +2,18 @@
 
 :func:`create_app` builds the ASGI application around one running service's
 :class:`~interlock.service.context.Services`; the guards in :mod:`.auth` protect the
-routes with API keys (scopes ``read`` < ``write`` < ``admin``).
+routes with API keys (scopes ``read``, ``publish``, ``write``, ``admin``); errors are
+RFC 9457 problem documents (:mod:`.errors`).
 """
 
 from interlock.service.api.app import check_can_serve, create_app
-from interlock.service.api.auth import current_key, require_admin, require_read, require_write
+from interlock.service.api.auth import (
+    current_key,
+    require_admin,
+    require_publish,
+    require_read,
+    require_write,
+)
 from interlock.service.api.deps import ServicesDep
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "create_app",
     "current_key",
     "require_admin",
+    "require_publish",
     "require_read",
     "require_write",
 ]

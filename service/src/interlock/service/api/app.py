@@ -10,6 +10,16 @@ registered here). The
 controllers of other parts of the service (approvals, deployments, runs, queues) are
 included when their modules exist; once a module exists, any error importing it fails
 the app loudly. OpenAPI is served at ``/schema``.
+
+The HTTP boundary, in the order a request meets it:
+
+1. :class:`~.local_mode.LocalModeGuard`: in local mode, a foreign ``Host`` or a change
+   from a foreign ``Origin`` is refused (403);
+2. :class:`~.bodies.BodyPolicy`: bodies must be of a media type the route takes (415),
+   JSON bodies UTF-8 and at most 64 levels deep (400), bodies at most
+   ``max_body_size`` bytes (413);
+3. the guards of :mod:`.auth` (401, 403), then the handler;
+4. any error becomes an RFC 9457 problem document (:mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -25,9 +35,11 @@ from litestar.openapi import OpenAPIConfig
 
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.api.auth import KEY_CACHE_STATE
+from interlock.service.api.bodies import BodyPolicy
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import EXCEPTION_HANDLERS, log_unexpected
 from interlock.service.api.key_cache import DEFAULT_TTL, KeyCache
+from interlock.service.api.local_mode import LocalModeGuard
 from interlock.service.context import Services
 
 __all__ = [
@@ -41,7 +53,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
-"""Largest request body accepted (1 MiB); larger ones get 413."""
+"""Largest request body accepted (1 MiB); larger ones get 413, saying the limit."""
 
 OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("interlock.service.api.approvals", ("ApprovalController",)),
@@ -133,6 +145,7 @@ def create_app(
                 KEY_CACHE_STATE: KeyCache(services.store.api_keys, ttl=key_cache_ttl),
             }
         ),
+        middleware=[LocalModeGuard(), BodyPolicy()],
         exception_handlers=EXCEPTION_HANDLERS,
         after_exception=[log_unexpected],
         logging_config=None,  # the service configures logging, not the web framework

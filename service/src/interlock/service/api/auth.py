@@ -1,15 +1,25 @@
-"""API-key authentication: the guards ``require_read``, ``require_write``, ``require_admin``.
+"""API-key authentication: the guards ``require_read|publish|write|admin``.
 
 A request carries its key as ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``.
-Keys are verified against the store (which keeps only their hashes); scopes nest, so an
-``admin`` key may do anything a ``write`` key may, and a ``write`` key anything ``read``
-may.
+Keys are verified against the store (which keeps only their hashes). Scopes
+(:data:`~interlock.service.store.Scope`):
+
+=========  ==================================================================
+scope      may
+=========  ==================================================================
+read       read everything (never a secret)
+publish    send events (``POST /api/events``) and nothing else: producers, adapters
+write      read, publish, and change rules, queues, runs, schedules, approvals
+admin      everything: also keys, channels, and deployments (which run commands
+           on worker hosts)
+=========  ==================================================================
 
 Local mode: while the API is bound to a loopback address (``settings.api.local``) and
 the store holds no (unrevoked) key at all, requests need no key — the embedded
 single-machine default. As soon as one key exists, every guarded request needs one.
 (A reverse proxy in front of a loopback bind makes the API public all the same: create
-a key before putting one there.)
+a key before putting one there.) In local mode, :mod:`.local_mode` refuses what only a
+web page would send (a foreign ``Host`` or ``Origin``).
 (Binding a non-loopback address with no key is refused before serving:
 :func:`interlock.service.api.app.check_can_serve`.)
 
@@ -22,8 +32,9 @@ messages never repeat the token.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -35,8 +46,10 @@ from interlock.service.store import ApiKey, Scope
 __all__ = [
     "KEY_CACHE_STATE",
     "current_key",
+    "in_local_mode",
     "request_token",
     "require_admin",
+    "require_publish",
     "require_read",
     "require_write",
     "services_of",
@@ -46,6 +59,7 @@ _STATE_KEY = "interlock_api_key"
 KEY_CACHE_STATE = "interlock_key_cache"
 """Where the application keeps its :class:`KeyCache` (``app.state``)."""
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="interlock"'}
+_SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
@@ -75,26 +89,33 @@ def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey | None
     return key
 
 
-def _cache(connection: ASGIConnection[Any, Any, Any, Any]) -> KeyCache:
-    cache: KeyCache | None = connection.app.state.get(KEY_CACHE_STATE)
+def _cache(app: Litestar) -> KeyCache:
+    cache: KeyCache | None = app.state.get(KEY_CACHE_STATE)
     if cache is None:  # an app not built by create_app: no caching
-        cache = KeyCache(services_of(connection).store.api_keys, ttl=0)
-        connection.app.state[KEY_CACHE_STATE] = cache
+        services: Services = app.state["services"]
+        cache = KeyCache(services.store.api_keys, ttl=0)
+        app.state[KEY_CACHE_STATE] = cache
     return cache
 
 
+async def in_local_mode(app: Litestar) -> bool:
+    """Whether ``app`` answers without a key: bound to loopback and no key exists yet."""
+    services: Services = app.state["services"]
+    return services.settings.api.local and not await _cache(app).keys_exist()
+
+
 async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any], needed: Scope) -> None:
-    services = services_of(connection)
     token = request_token(connection)
     if token is None:
-        if services.settings.api.local and not await _cache(connection).keys_exist():
+        if await in_local_mode(connection.app):
             return  # local mode: loopback only and no key created yet
         raise NotAuthorizedException(
             detail="an API key is required: send 'Authorization: Bearer <key>' "
-            "(create one with: interlock keys create NAME --scope read|write|admin)",
+            "(create one with: interlock keys create NAME --scope "
+            f"{'|'.join(_SCOPES)}; this needs {needed})",
             headers=_CHALLENGE,
         )
-    key = await _cache(connection).verify(token)
+    key = await _cache(connection.app).verify(token)
     if key is None:
         raise NotAuthorizedException(
             detail="the API key is not valid (unknown, malformed or revoked)",
@@ -111,8 +132,15 @@ async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any], needed: 
 async def require_read(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: the request needs a key with scope ``read`` (or more)."""
+    """Guard: the request needs a key with scope ``read`` (or ``write``, ``admin``)."""
     await _authenticate(connection, "read")
+
+
+async def require_publish(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: the request needs a key with scope ``publish`` (or ``write``, ``admin``)."""
+    await _authenticate(connection, "publish")
 
 
 async def require_write(

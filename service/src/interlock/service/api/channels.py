@@ -6,12 +6,15 @@ never comes back out: listings show it redacted to its scheme (``slack://***``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from interlock.service.api.auth import require_admin, require_read
 from interlock.service.api.deps import ServicesDep
+from interlock.service.api.fields import Name
 from interlock.service.store import Channel
 
 __all__ = ["ChannelController", "NewChannel"]
@@ -20,8 +23,8 @@ __all__ = ["ChannelController", "NewChannel"]
 class NewChannel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A channel to create or re-point."""
 
-    name: str
-    url: str
+    name: Name
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
     """An Apprise URL (``slack://...``, ``mailto://...``); stored encrypted."""
 
     def __repr__(self) -> str:

@@ -1,7 +1,10 @@
 """``/api/deployments``, ``/api/runs``, ``/api/queues``: what runs, its runs, their queues.
 
-Reading needs scope ``read``; creating, running, cancelling, pausing and resuming need
-``write``. A run's log is served as text from the file its worker wrote: it is there
+Reading needs scope ``read``. Creating a deployment needs ``admin``: a ``process``
+target runs any command on the worker hosts (with the embedded worker, on the service's
+own host, which holds the database and the secret key), so it is as powerful as the
+admin scope itself. Running, cancelling, pausing and resuming what exists, and creating
+queues, need ``write``. A run's log is served as text from the file its worker wrote: it is there
 when the worker runs on this machine (the embedded worker, or ``interlock worker`` with
 the same data directory); otherwise the answer says so (404).
 """
@@ -18,8 +21,17 @@ from litestar import Controller, MediaType, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from interlock.service.api.auth import require_read, require_write
+from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
+from interlock.service.api.fields import (
+    MAX_TAGS,
+    ConcurrencyLimit,
+    Description,
+    IdempotencyKey,
+    Name,
+    Schedule,
+    Tag,
+)
 from interlock.service.deployments.catalog import DEFAULT_QUEUE, create_deployment
 from interlock.service.deployments.runs import cancel_run, start_run
 from interlock.service.store import Deployment, Run, RunState, WorkQueue
@@ -34,22 +46,25 @@ __all__ = [
 ]
 
 _MAX_LIST = 1000
+_MAX_OFFSET = 2**62  # a byte offset into a log file: far past any real log, and seekable
 
 
 class NewDeployment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A deployment to create."""
 
-    name: str
+    name: Name
     target: dict[str, Any]
     """``{"type": "process", "command": [...]}`` or ``{"type": "process", "entrypoint":
     "package.module:function"}``, optionally with ``cwd`` and ``env``."""
-    queue: str = DEFAULT_QUEUE
-    schedule: str | None = None
+    queue: Name = DEFAULT_QUEUE
+    schedule: Schedule | None = None
     """A five-field cron expression (UTC), or none."""
     schedule_enabled: bool = True
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
-    tags: list[str] = msgspec.field(default_factory=list)
-    description: str = ""
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=MAX_TAGS)] = msgspec.field(
+        default_factory=list
+    )
+    description: Description = ""
 
 
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -57,15 +72,15 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     """Updates to the deployment's default parameters."""
-    idempotency_key: str | None = None
+    idempotency_key: IdempotencyKey | None = None
     """The same key returns the run it started first."""
 
 
 class NewQueue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A work queue to create."""
 
-    name: str
-    concurrency_limit: int | None = None
+    name: Name
+    concurrency_limit: ConcurrencyLimit | None = None
     """Runs of the queue running at once, over all workers (none: no limit)."""
     paused: bool = False
 
@@ -76,9 +91,12 @@ class DeploymentController(Controller):
     path = "/api/deployments"
     tags = ["deployments"]  # noqa: RUF012 - Litestar's declared attribute
 
-    @post("/", guards=[require_write], summary="Create a deployment")
+    @post("/", guards=[require_admin], summary="Create a deployment")
     async def create(self, data: JSONBody[NewDeployment], services: ServicesDep) -> Deployment:
-        """Create a deployment; 400 names what is wrong with its target or schedule."""
+        """Create a deployment (scope ``admin``: its target runs commands on workers).
+
+        400 names what is wrong with its target or schedule.
+        """
         return await create_deployment(
             services,
             data.name,
@@ -175,7 +193,10 @@ class RunController(Controller):
             int | None, QueryParameter(ge=1, le=100_000, description="Only the last N lines.")
         ] = None,
         offset: Annotated[
-            int, QueryParameter(ge=0, description="Only from this byte on (for --follow).")
+            int,
+            QueryParameter(
+                ge=0, le=_MAX_OFFSET, description="Only from this byte on (for --follow)."
+            ),
         ] = 0,
         as_json: Annotated[
             bool,
@@ -233,7 +254,7 @@ class QueueController(Controller):
 
     @post("/", guards=[require_write], summary="Create a queue")
     async def create(self, data: JSONBody[NewQueue], services: ServicesDep) -> WorkQueue:
-        """Create a queue; 409 if it exists, 400 for a limit below 1."""
+        """Create a queue; 409 if it exists, 400 for a bad name or a limit out of range."""
         return await services.store.queues.create(
             data.name, concurrency_limit=data.concurrency_limit, paused=data.paused
         )

@@ -4,27 +4,34 @@ The answer (202) comes only once every event of the request is either acknowledg
 JetStream (``stored``) or written to the service's on-disk spool because NATS is down
 (``spooled``; sent as soon as NATS is back). A batch with one invalid event is rejected
 whole with 400 and nothing is published (see :mod:`.ingest`); a body over the size
-limit is refused with 413.
+limit is refused with 413, one of another media type with 415 (:mod:`.bodies`).
+Publishing needs the ``publish`` scope (``write`` and ``admin`` include it).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from interlock.sdk.errors import EventValidationError, SpoolError
-from interlock.service.api.auth import require_write
+from interlock.service.api.auth import require_publish
+from interlock.service.api.bodies import BODY_MEDIA_TYPES_OPT, CHECKS_JSON_ITSELF_OPT, JSON
 from interlock.service.api.deps import ServicesDep
-from interlock.service.api.errors import problem
-from interlock.service.api.ingest import IngestError, decode_body
+from interlock.service.api.errors import TOO_LARGE_HINT_OPT, problem
+from interlock.service.api.ingest import CLOUDEVENTS, CLOUDEVENTS_BATCH, IngestError, decode_body
 from interlock.service.api.openapi import raw_json_body
 
 __all__ = ["EventController", "EventsAccepted"]
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPES: Final = (JSON, CLOUDEVENTS, CLOUDEVENTS_BATCH)
+"""The media types ``POST /api/events`` takes."""
 
 
 class EventsAccepted(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,19 +54,21 @@ class EventController(Controller):
 
     @post(
         "/api/events",
-        guards=[require_write],
+        guards=[require_publish],
         status_code=HTTP_202_ACCEPTED,
         summary="Publish events (one, a batch, or CloudEvents)",
         operation_class=raw_json_body(
             "One Interlock event (object) or a batch (array): fields id, occurred, event, "
             "resource (with id), related, payload, source (default 'api'); or CloudEvents 1.0 "
             "structured events.",
-            (
-                "application/json",
-                "application/cloudevents+json",
-                "application/cloudevents-batch+json",
-            ),
+            MEDIA_TYPES,
         ),
+        opt={
+            BODY_MEDIA_TYPES_OPT: MEDIA_TYPES,
+            CHECKS_JSON_ITSELF_OPT: True,  # the SDK's decoder applies the wire contract
+            TOO_LARGE_HINT_OPT: "send smaller batches (split the array of events into "
+            "several requests)",
+        },
     )
     async def publish(
         self, request: Request[Any, Any, Any], services: ServicesDep
@@ -72,25 +81,19 @@ class EventController(Controller):
         batch holding one invalid event is refused with 400 naming its index and field,
         and none of it is published. Answers 202 ``{"accepted", "ids", "stored",
         "spooled"}`` once every event is acknowledged by JetStream or spooled; 413 when
-        the body is over the limit (1 MiB by default); 422 with ``refused`` (index, id,
+        the body is over the limit (1 MiB by default); 415 for a body that is not one of
+        the JSON media types above; 422 with ``refused`` (index, id,
         reason of each) when JetStream refused events for good (the stream's limits), the
         others having gone on.
         """
-        try:
-            body = await request.body()
-        except HTTPException as exc:
-            if exc.status_code != 413:
-                raise
-            limit = request.route_handler.resolve_request_max_body_size()
-            return problem(
-                413,
-                f"the request body is larger than the limit of {limit:,} bytes: "
-                "send smaller batches",
-            )
+        body = await request.body()  # over the limit: 413 (see errors.py)
         try:
             events = decode_body(body, request.headers.get("content-type", ""))
         except IngestError as exc:
             return problem(400, str(exc), index=exc.index, field=exc.field)
+        except Exception as exc:  # the decoders' own failure: still the body's fault
+            logger.warning("POST /api/events: undecodable body", exc_info=exc)
+            return problem(400, f"the body cannot be read as events ({type(exc).__name__}: {exc})")
         try:
             result = await services.publisher.publish_many(events)
         except EventValidationError as exc:  # larger than NATS' max_payload

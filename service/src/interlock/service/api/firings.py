@@ -1,13 +1,18 @@
-"""``/api/firings``: what rules fired, and how their actions are going."""
+"""``/api/firings``: what rules fired, and how their actions are going.
+
+Times in queries carry a UTC offset (``2026-01-31T09:00:00Z``); one without, or one that
+falls outside years 1 to 9999 once in UTC, is refused with 400.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, QueryParameter
 
 from interlock.rules.engine.firing import Firing
@@ -50,7 +55,7 @@ class FiringController(Controller):
     ) -> list[Firing]:
         """Firings, newest first, filtered by rule, key and time (``since <= at < until``)."""
         return await services.store.firings.list(
-            rule=rule, key=key, since=since, until=until, limit=limit
+            rule=rule, key=key, since=_utc(since, "since"), until=_utc(until, "until"), limit=limit
         )
 
     @get("/{firing_id:uuid}", guards=[require_read], summary="Show a firing")
@@ -61,3 +66,20 @@ class FiringController(Controller):
         firing = await services.store.firings.get(firing_id)
         actions = await services.store.outbox.list(firing_id=firing_id, limit=_MAX_LIMIT)
         return FiringDetail(firing=firing, actions=actions)
+
+
+def _utc(value: datetime | None, parameter: str) -> datetime | None:
+    """``value`` in UTC; 400 if it has no offset or leaves the calendar once in UTC."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ClientException(
+            detail=f"{parameter} must carry a UTC offset, e.g. 2026-01-31T09:00:00Z "
+            "or 2026-01-31T10:00:00+01:00"
+        )
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ClientException(
+            detail=f"{parameter} is out of range: once in UTC it must fall in years 1 to 9999"
+        ) from None

@@ -11,6 +11,9 @@ batch, and :class:`IngestError` names its position and field.
 
 The common case (well-formed native events) is one typed msgspec decode of the raw
 bytes; only a body that fails it is decoded again, item by item, for a precise error.
+Either way the wire contract's limits (:mod:`interlock.sdk.limits`: payload depth,
+string sizes) are checked, and anything the decoders raise — invalid UTF-8, nesting too
+deep for the decoder itself — is an :class:`IngestError`, never an exception of its own.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from typing import Any, Final
 
 import msgspec
 
-from interlock.sdk.cloudevents import from_cloudevent
 from interlock.sdk.codec import decode_event
 from interlock.sdk.errors import EventValidationError, InterlockError
 from interlock.sdk.event import Event
+from interlock.sdk.limits import check_payload, payload_needs_walk
 
 __all__ = [
     "API_SOURCE",
@@ -52,6 +55,7 @@ _batch_decoder = msgspec.json.Decoder(list[_ApiEvent])
 _one_decoder = msgspec.json.Decoder(_ApiEvent)
 _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+_UNDECODABLE = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 class IngestError(InterlockError, ValueError):
@@ -94,6 +98,15 @@ def decode_body(body: bytes, content_type: str = "application/json") -> list[Eve
         document = _any_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise IngestError(None, "", f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            None,
+            "",
+            f"the body is not valid JSON: a string holds bytes that are not UTF-8 "
+            f"({exc.reason} at byte {exc.start})",
+        ) from None
+    except RecursionError:
+        raise IngestError(None, "", "the body nests objects and arrays too deeply") from None
     if media == CLOUDEVENTS and not isinstance(document, dict):
         raise IngestError(None, "", f"{CLOUDEVENTS} takes one CloudEvent (a JSON object)")
     if media == CLOUDEVENTS_BATCH and not isinstance(document, list):
@@ -114,20 +127,30 @@ def decode_body(body: bytes, content_type: str = "application/json") -> list[Eve
             events.append(_decode_item(item, cloudevents_only=cloudevents_only))
         except EventValidationError as exc:
             raise IngestError(position, exc.field, exc.reason) from None
+        except RecursionError:
+            raise IngestError(position, "", "nests objects and arrays too deeply") from None
     return events
 
 
 def _fast(body: bytes) -> list[Event] | None:
-    """Native events decoded in one pass, or ``None`` to take the careful path."""
+    """Native events decoded in one pass, or ``None`` to take the careful path.
+
+    Raises:
+        IngestError: an event breaks a limit of the wire contract (payload depth, sizes).
+    """
+    batch = body.lstrip()[:1] == b"["
     try:
-        if body.lstrip()[:1] == b"[":
-            events = _batch_decoder.decode(body)
-        else:
-            events = [_one_decoder.decode(body)]
-    except (msgspec.ValidationError, msgspec.DecodeError):
+        events = _batch_decoder.decode(body) if batch else [_one_decoder.decode(body)]
+    except _UNDECODABLE:
         return None
     if not events:
         return None
+    if payload_needs_walk(body):
+        for index, event in enumerate(events):
+            try:
+                check_payload(event.payload)
+            except EventValidationError as exc:
+                raise IngestError(index if batch else None, exc.field, exc.reason) from None
     if all(event.source for event in events):
         return list(events)
     return [_with_source(event) for event in events]
@@ -136,12 +159,12 @@ def _fast(body: bytes) -> list[Event] | None:
 def _decode_item(item: Any, *, cloudevents_only: bool) -> Event:
     if not isinstance(item, dict):
         raise EventValidationError("", f"must be a JSON object, not {_kind(item)}")
-    if "specversion" in item:
-        return from_cloudevent(item)
-    if cloudevents_only:
-        raise EventValidationError("specversion", "is required in a CloudEvent")
-    if "source" not in item:
-        item = {**item, "source": API_SOURCE}
+    if "specversion" not in item:
+        if cloudevents_only:
+            raise EventValidationError("specversion", "is required in a CloudEvent")
+        if "source" not in item:
+            item = {**item, "source": API_SOURCE}
+    # The SDK's decoder reads both forms and checks the wire contract's limits.
     return _with_source(decode_event(_encoder.encode(item)))
 
 

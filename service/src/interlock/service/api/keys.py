@@ -1,8 +1,13 @@
-"""``/api/keys``: API keys (admin only). A key's token is shown once, at creation."""
+"""``/api/keys``: API keys (admin only). A key's token is shown once, at creation.
+
+Scopes: ``read`` (look), ``publish`` (send events only: producers, adapters), ``write``
+(read, publish, change rules, queues, runs), ``admin`` (everything, also keys, channels
+and deployments). See :mod:`.auth`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
@@ -10,7 +15,8 @@ from litestar.params import JSONBody
 
 from interlock.service.api.auth import require_admin
 from interlock.service.api.deps import ServicesDep
-from interlock.service.store import ApiKey
+from interlock.service.api.fields import Name
+from interlock.service.store import ApiKey, Scope
 
 __all__ = ["CreatedKey", "KeyController", "NewKey"]
 
@@ -18,11 +24,13 @@ __all__ = ["CreatedKey", "KeyController", "NewKey"]
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A key to create."""
 
-    name: str
-    scopes: list[Literal["read", "write", "admin"]] = msgspec.field(
+    name: Name
+    """Who or what the key is for."""
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=4)] = msgspec.field(
         default_factory=lambda: ["read"]
     )
-    """``read`` < ``write`` < ``admin`` (each includes the ones before)."""
+    """``read``, ``publish`` (events only), ``write`` (read and publish included) or
+    ``admin`` (everything)."""
 
 
 class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
