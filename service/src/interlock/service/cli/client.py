@@ -16,8 +16,10 @@
 The base URL comes from ``--api-url``, then ``INTERLOCK_API_URL``, then
 ``http://127.0.0.1:8400``; the key from ``--api-key``, then ``INTERLOCK_API_KEY`` (sent
 as ``Authorization: Bearer <key>``; without one, only a local API with no keys answers).
-Errors become one :class:`ApiError` line: the server's ``detail`` and the HTTP status,
-or, when nothing answers, how to start the server.
+Errors become one :class:`ApiError` line: the ``detail`` of the server's problem document
+(RFC 9457; its ``title`` when it has none), the rules' ``problems`` or the fields'
+``extra`` after it, and the HTTP status; or, when nothing answers, how to start the
+server.
 
 httpx is imported by the first :class:`ApiClient`, not with this module: what calls no
 API (``interlock --help``, which imports every command group's module; ``interlock keys``)
@@ -216,7 +218,7 @@ def _detail(response: httpx.Response) -> str:
         text = response.text.strip()
         return text[:300] if text else response.reason_phrase
     if isinstance(body, dict):
-        detail = body.get("detail")
+        detail = body.get("detail") or body.get("title")
         extra = body.get("extra")
         text = str(detail) if detail else response.reason_phrase
         problems = body.get("problems")

@@ -35,11 +35,21 @@ def register(groups: Any) -> None:
         "create",
         help="create an API key and print its token once",
         description="Create an API key in the service's database and print its token "
-        "(shown this once only). Scopes nest: read < write < admin.",
+        "(shown this once only). Scopes: read (look at everything), publish (send events "
+        "and nothing else: for producers and adapters), write (read, publish, and change "
+        "rules, queues, runs and approvals), admin (everything, also keys, channels and "
+        "deployments, which run commands on workers).",
     )
-    create.add_argument("name", metavar="NAME", help="who or what the key is for")
     create.add_argument(
-        "--scope", choices=get_args(Scope), default="read", help="what it may do (default read)"
+        "name",
+        metavar="NAME",
+        help="who or what the key is for (letters, digits, '.', '_', '-'; e.g. airflow-prod)",
+    )
+    create.add_argument(
+        "--scope",
+        choices=get_args(Scope),
+        default="read",
+        help="what it may do (default read; producers need only publish)",
     )
     _add_config(create)
     create.set_defaults(handler=_create)
