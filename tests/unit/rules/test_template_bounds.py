@@ -69,7 +69,8 @@ def context(payload: Any = None) -> dict[str, Any]:
 )
 def test_templates_that_cannot_work_are_refused_at_apply(template: str, problem: str) -> None:
     found = check_template(template)
-    assert found is not None and problem in found, found
+    assert found is not None
+    assert problem in found, found
     with pytest.raises(RuleDefinitionError, match=r"then\[0\]\.body\.x"):
         Rule(name="r", when=on("job.done"), then=[webhook("http://h/", body={"x": template})])
 
