@@ -10,6 +10,7 @@ is refused, and so is deciding a decided one, saying who decided it."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,14 @@ async def test_deciding_a_decided_approval_says_who_decided_it(
                 assert "(HTTP 409)" in err
                 assert "no approval" not in err
                 assert "404" not in err
+            status, out, err = await cli(url, tmp_path, "approvals", "show", str(firing.id))
+            assert status == 0, err
+            assert "state:         rejected" in out
+            assert "decided_by:    bob" in out
+            status, out, err = await cli(url, tmp_path, "approvals", "show", str(uuid.uuid4()))
+            assert (status, out) == (1, "")
+            assert err.startswith("interlock: error: no approval for firing ")
+            assert len(err.strip().splitlines()) == 1
         assert receiver.paths("/once") == []
 
 
