@@ -48,7 +48,7 @@ from interlock.rules.actions import (
 )
 from interlock.rules.errors import RuleIssue
 from interlock.rules.rule import Rule
-from interlock.service.store import NotFound, Store
+from interlock.service.store import NotFound, RuleUnreadable, Store
 
 __all__ = ["Reference", "ReferenceKind", "reference_warnings", "references"]
 
@@ -128,6 +128,8 @@ async def _exists(store: Store, kind: ReferenceKind, name: str) -> bool:
         await repositories[kind].get(name)
     except NotFound:
         return False
+    except RuleUnreadable:  # stored, but quarantined as broken: it exists all the same
+        return True
     return True
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
+
 from interlock.rules import (
     Rule,
     approve,
@@ -139,3 +141,22 @@ async def test_check_answers_the_warnings_with_a_read_key_and_applies_nothing(ri
     invalid = await rig.client.post("/api/rules/check", json=bad, headers=headers)
     assert invalid.status_code == 422
     assert invalid.json()["problems"][0]["path"] == "name"
+
+
+async def test_a_stored_rule_that_no_longer_reads_still_exists(rig: Rig) -> None:
+    reports = Rule(name="reports-nightly", when=on("x.y"), then=[notify(CHANNEL_URL)])
+    await rig.client.post("/api/rules", json=document(reports))
+    unreadable = '{"schema_version": 1, "rules": [{"name": "reports-nightly", "when": 1}]}'
+    engine = sa.create_engine(rig.services.settings.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE rule_versions SET document = :document"),
+                {"document": unreadable},
+            )
+    finally:
+        engine.dispose()
+    applied = await rig.client.post("/api/rules", json=document(NAMING, WATCH))
+    assert applied.status_code == 200, applied.text
+    paths = [path for path, _ in found(applied.json()["warnings"])]
+    assert "then[4].rule" not in paths  # quarantined, but there: pausing it is no typo
