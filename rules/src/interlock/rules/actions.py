@@ -7,7 +7,7 @@ in a sandbox over the firing (see :mod:`interlock.rules.templates`): ``{{ rule.n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -81,6 +81,9 @@ class Webhook(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag
     method: str = "POST"
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     body: Any = None
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] | None = None
+    """Requests in flight at once to the URL's destination (its scheme, host and port),
+    per dispatcher; ``None``: the service's setting (``actions.webhooks``)."""
 
 
 class Emit(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="emit"):

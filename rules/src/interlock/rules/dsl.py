@@ -377,9 +377,18 @@ def webhook(
     method: str = "POST",
     headers: Mapping[str, str] | None = None,
     body: Any = None,
+    concurrency: int | None = None,
 ) -> Webhook:
-    """Call an HTTP endpoint with a JSON body (strings in it may be templates)."""
-    return Webhook(url=url, method=method, headers=dict(headers or {}), body=body)
+    """Call an HTTP endpoint with a JSON body (strings in it may be templates).
+
+    ``concurrency`` caps the requests in flight at once to the URL's destination
+    (default: the service's ``actions.webhooks`` settings).
+    """
+    if concurrency is not None and not _count(concurrency, "webhook()", "concurrency") >= 1:
+        raise ValueError(f"webhook(): concurrency must be 1 or more, not {concurrency}")
+    return Webhook(
+        url=url, method=method, headers=dict(headers or {}), body=body, concurrency=concurrency
+    )
 
 
 def emit(

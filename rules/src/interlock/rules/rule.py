@@ -106,8 +106,15 @@ def load_rules(data: bytes | str) -> list[Rule]:
             cause = exc.__cause__
             if isinstance(cause, RuleDefinitionError):
                 issues.extend(cause.issues)
+                continue
+            from interlock.rules.validation import raw_shape_issues  # noqa: PLC0415 - cycle
+
+            shaped = raw_shape_issues(str(name), raw)
+            if shaped:
+                issues.extend(shaped)
             else:
-                issues.append(RuleIssue(rule=str(name), path="", message=_msgspec_message(exc)))
+                path, message = _msgspec_problem(exc)
+                issues.append(RuleIssue(rule=str(name), path=path, message=message))
     issues.extend(duplicate_name_issues(rules))
     if issues:
         raise RuleDefinitionError(issues)
@@ -132,9 +139,7 @@ def duplicate_name_issues(rules: Sequence[Rule]) -> list[RuleIssue]:
     return issues
 
 
-def _msgspec_message(exc: msgspec.ValidationError) -> str:
-    message = str(exc)
-    reason, _, path = message.partition(" - at `$")
-    if path:
-        return f"{path.rstrip('`').lstrip('.')}: {reason}"
-    return message
+def _msgspec_problem(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(path, message) of msgspec's error: ``when.threshold``, ``expected `int`...``."""
+    reason, _, path = str(exc).partition(" - at `$")
+    return path.rstrip("`").lstrip("."), reason[:1].lower() + reason[1:]

@@ -58,7 +58,7 @@ from interlock.sdk.event import check_event_name
 if TYPE_CHECKING:
     from interlock.rules.rule import Rule
 
-__all__ = ["rule_issues"]
+__all__ = ["raw_shape_issues", "rule_issues"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ROOTS = ("event", "source", "id", "resource", "payload")
@@ -177,6 +177,38 @@ def _shape(check: _Collector, path: str, trigger: Any) -> bool:
                     f"a step is one event (an event name or on(...)), not {type(step).__name__}",
                 )
     return len(check.issues) == before
+
+
+_PARTS_BY_KIND = {
+    "absence": _PARTS_HINT[AbsenceTrigger],
+    "compound": _PARTS_HINT[CompoundTrigger],
+    "sequence": _PARTS_HINT[SequenceTrigger],
+}
+
+
+def raw_shape_issues(name: str, raw: Any) -> list[Any]:
+    """:func:`_shape`'s issues for a rule given as JSON data that did not decode.
+
+    A compound holding an absence does not even decode (its parts are typed as event
+    triggers); this names the problem as validation of a built rule would.
+    """
+    check = _Collector(name)
+    when = raw.get("when") if isinstance(raw, dict) else None
+    if not isinstance(when, dict):
+        return []
+    if when.get("kind") == "compound" and isinstance(when.get("triggers"), list):
+        for index, sub in enumerate(when["triggers"]):
+            kind = sub.get("kind") if isinstance(sub, dict) else None
+            if kind in _PARTS_BY_KIND:
+                check.add(f"when.triggers[{index}]", *_PARTS_BY_KIND[kind])
+    elif when.get("kind") == "sequence" and isinstance(when.get("steps"), list):
+        for index, step in enumerate(when["steps"]):
+            if isinstance(step, dict) and "kind" in step:
+                check.add(
+                    f"when.steps[{index}]",
+                    "a step is one event (an event name or on(...)), not a trigger",
+                )
+    return check.issues
 
 
 def _typed(check: _Collector, path: str, value: Any, kind: Any) -> bool:
