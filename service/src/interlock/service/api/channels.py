@@ -16,6 +16,7 @@ from interlock.service.api.auth import require_admin, require_read
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.fields import Name
 from interlock.service.store import Channel
+from interlock.service.store.names import check_name
 
 __all__ = ["ChannelController", "NewChannel"]
 
@@ -40,6 +41,7 @@ class ChannelController(Controller):
     @post("/", guards=[require_admin], summary="Create or update a channel")
     async def put_channel(self, data: JSONBody[NewChannel], services: ServicesDep) -> Channel:
         """Create the channel, or point it at a new URL; answers with the URL redacted."""
+        check_name("channel", data.name)  # the one rule of names, exactly
         return await services.store.channels.put(data.name, data.url)
 
     @get("/", guards=[require_read], summary="List channels")
