@@ -170,7 +170,8 @@ class BodyPolicy(ASGIMiddleware):
         charset = _charset(parameters)
         if media.endswith("json") and charset not in (None, "utf-8", "utf8"):
             raise UnsupportedMediaType(
-                detail=f"JSON bodies are UTF-8, not {charset}: send charset=utf-8 or none",
+                detail=f"JSON bodies ({media}) are UTF-8, not {charset}: send charset=utf-8 "
+                "or none",
                 headers={"Accept-Post": ", ".join(accepted)},
             )
         return media
