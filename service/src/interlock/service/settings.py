@@ -56,6 +56,7 @@ from pydantic_settings import (
 from interlock.sdk.config import NatsOptions
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.actions.origins import DestinationPattern
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -64,6 +65,7 @@ __all__ = [
     "ApiSettings",
     "EngineSettings",
     "Settings",
+    "WebhookSettings",
     "load_settings",
 ]
 
@@ -128,6 +130,87 @@ class EngineSettings(BaseModel):
     )
 
 
+def _split_list(value: Any) -> Any:
+    """A comma-separated string (an environment variable) as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _destination_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        DestinationPattern.parse(value)  # ValueError names the entry and the expected form
+    return values
+
+
+class WebhookSettings(BaseModel):
+    """Where webhooks may go, and how hard each destination is pushed.
+
+    See ``docs/operations/webhooks.md``: the allow-list's posture, pacing per
+    destination, and when refusals count toward the circuit breaker.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed_destinations: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)] = (
+        Field(
+            default=(),
+            description="Where webhooks may go: hosts (hooks.example.com), wildcards "
+            "(*.corp.example) or origins (https://hooks.example.com:8443); comma-separated "
+            "in the environment. Empty: a webhook may go to an origin written literally in "
+            "its rule, and a URL whose scheme, host or port is a template is refused. Set: "
+            "every webhook's destination must match one entry, templated or not.",
+        )
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Requests in flight at once to one destination (scheme, host and "
+        "port), per dispatcher; a webhook action's concurrency= overrides it.",
+    )
+    host_concurrency: dict[str, Annotated[int, Field(ge=1, le=1024)]] = Field(
+        default_factory=dict,
+        description="Requests in flight at once per destination, by host, wildcard or "
+        "origin (the most specific entry wins); an action may ask for less, not more.",
+    )
+    connect_timeout: Duration = Field(
+        default=timedelta(seconds=10),
+        description="Time limit for opening a connection (at most half of "
+        "actions.timeout): one not accepted in time is a sign of a full listen backlog.",
+    )
+    max_wait: Duration = Field(
+        default=timedelta(seconds=2),
+        description="Longest an action waits in the dispatcher for a free slot at its "
+        "destination; past it (or when the wait is foreseeably longer) it goes back to "
+        "the queue for later, which is not an attempt.",
+    )
+    health_window: Duration = Field(
+        default=timedelta(seconds=60),
+        description="A destination that answered a webhook within this time is alive: "
+        "its refused or reset connections are congestion, retried without counting "
+        "toward the circuit breaker. One that did not is judged down.",
+    )
+    congestion_retries: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Retries after congestion (refused, reset, HTTP 429) that one action "
+        "may take without counting as failed attempts; the next ones count.",
+    )
+
+    @field_validator("allowed_destinations")
+    @classmethod
+    def _allowed_destinations_valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _destination_patterns(value)
+
+    @field_validator("host_concurrency")
+    @classmethod
+    def _host_concurrency_valid(cls, value: dict[str, int]) -> dict[str, int]:
+        _destination_patterns(tuple(value))
+        return value
+
+
 class ActionSettings(BaseModel):
     """How the dispatcher runs actions."""
 
@@ -157,6 +240,10 @@ class ActionSettings(BaseModel):
         description="How long a dispatcher's claim on an action lasts before another "
         "dispatcher (or this service after a crash) may run it again; longer than "
         "timeout. Default: twice timeout plus a minute.",
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Webhooks: allowed destinations and pacing per destination.",
     )
 
     @model_validator(mode="after")

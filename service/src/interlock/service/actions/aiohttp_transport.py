@@ -18,20 +18,35 @@ each connection goes back to the pool at once; they are not decompressed
 
 from __future__ import annotations
 
+import errno
 import ssl
 from typing import Any
 
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport", "CertificateNotTrusted"]
+__all__ = ["AiohttpTransport", "CertificateNotTrusted", "ConnectionDropped", "ConnectionRefused"]
 
 _SCHEMES = frozenset({"http", "https"})
 _SKIPPED_AUTO_HEADERS = ("User-Agent", "Content-Type", "Accept-Encoding")
+_TURNED_AWAY = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED})
+_DROPPED = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE})
 
 
 class CertificateNotTrusted(httpx.ConnectError):
     """The server's TLS certificate did not verify (unknown CA, wrong host, expired)."""
+
+
+class ConnectionRefused(httpx.ConnectError):
+    """The server refused or reset the connection while it was being opened.
+
+    Nothing is listening, or the listen backlog is full and the kernel answers with a
+    reset: a busy server and a stopped one look alike here.
+    """
+
+
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """The connection was closed or reset before an answer came."""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -106,11 +121,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             why = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
             raise CertificateNotTrusted(str(why), request=request) from exc
         except aiohttp.ClientConnectorError as exc:
+            if exc.errno in _TURNED_AWAY:
+                raise ConnectionRefused(str(exc), request=request) from exc
             raise httpx.ConnectError(str(exc), request=request) from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        except aiohttp.ServerDisconnectedError as exc:
+            raise ConnectionDropped(str(exc), request=request) from exc
+        except aiohttp.ClientPayloadError as exc:
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         except aiohttp.ClientResponseError as exc:  # an answer that is not valid HTTP
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except aiohttp.ClientOSError as exc:
+            if exc.errno in _DROPPED:
+                raise ConnectionDropped(str(exc) or "reset", request=request) from exc
+            raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
         except aiohttp.ClientError as exc:  # reset connections and the like
             raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
         except ValueError as exc:  # a header aiohttp refuses to write (a newline, say)

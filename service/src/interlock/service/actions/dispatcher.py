@@ -22,12 +22,24 @@ The circuit breaker counts *failed attempts in a row* per rule and action index,
 firings (see :mod:`interlock.service.store.outbox`); when it opens, the dispatcher
 publishes ``interlock.action.suspended`` and notifies the rule's owner channel.
 
+Pacing per destination (:mod:`~interlock.service.actions.pacing`): an executor with a
+``route(request)`` method (webhooks) names each request's destination and cap, and the
+dispatcher runs the request only once it holds a slot there. The wait for a slot is not
+part of the attempt: it is outside the attempt's time limit, bounded by
+``actions.webhooks.max_wait`` (and by the lease), and an action that gets no slot in
+time is *deferred* — back to the outbox for when the destination should have room, its
+attempt uncounted, its breaker untouched. So is an action a busy but alive destination
+turned away (:class:`~interlock.service.actions.pacing.Congested`), up to
+``actions.webhooks.congestion_retries`` times per action (counted in memory, per
+dispatcher); past that, or when the destination is down, it is a failed attempt.
+
 An action whose templates did not render (``render_error`` in the row) fails at once
 with that message. ``approve`` actions are run by
 :func:`interlock.service.actions.approvals.run_step`.
 
 Metrics: ``interlock_actions{kind,outcome}`` (succeeded, retried, failed, suspended;
-``requested`` for an approval step whose request went out),
+``requested`` for an approval step whose request went out; ``deferred`` for an action
+put back by pacing),
 ``interlock_action_latency_seconds`` (firing stored → execution start) and
 ``interlock_action_duration_seconds``.
 """
@@ -42,7 +54,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +62,15 @@ import msgspec
 
 from interlock.sdk.event import Event
 from interlock.service.actions import approvals, breaker, events
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult, Executor
+from interlock.service.actions.pacing import (
+    Congested,
+    DestinationBusy,
+    Overloaded,
+    Pacer,
+    Route,
+    Ticket,
+)
 from interlock.service.actions.registry import Registry
 from interlock.service.store import ActionBreaker, OutboxAction, Outcome, StoreError
 
@@ -62,6 +82,8 @@ __all__ = ["Dispatcher"]
 logger = logging.getLogger(__name__)
 
 _STORE_RETRY_MAX = 5.0
+_CONGESTION_MEMORY = 65_536
+"""Actions whose congestion retries are remembered (the oldest forgotten beyond it)."""
 
 
 class _Ended(msgspec.Struct, kw_only=True):
@@ -72,6 +94,8 @@ class _Ended(msgspec.Struct, kw_only=True):
     retry_at: datetime | None = None
     handled: bool = False
     """Recorded already (an approval step moves its own row)."""
+    deferred: bool = False
+    """Not attempted, or turned away by a busy destination: back to the outbox uncounted."""
 
 
 class Dispatcher:
@@ -113,6 +137,13 @@ class Dispatcher:
         )
         self.public_url = public_url or approvals.default_public_url(services)
         self._min_claim = max(1, min(self.settings.concurrency // 2, batch_size))
+        hooks = self.settings.webhooks
+        self.pacer = Pacer(health_window=hooks.health_window.total_seconds())
+        spare = (self.lease.total_seconds() - self.timeout) / 2  # the claim must outlast it
+        self._slot_wait = max(0.0, min(hooks.max_wait.total_seconds(), spare))
+        self._congestion: dict[uuid.UUID, int] = {}
+        self._routes: dict[str, Callable[[ActionRequest], Route] | None] = {}
+        """Each kind's ``route`` method, if its executor paces."""
         self._wake = asyncio.Event()
         self._ended_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -121,7 +152,8 @@ class Dispatcher:
         self._background: set[asyncio.Task[object]] = set()
         self._stopping = False
         self.executed = 0
-        """Executions finished by this dispatcher (for tests and benchmarks)."""
+        """Executions finished by this dispatcher, deferrals excluded (for tests and
+        benchmarks)."""
 
     # -- control ---------------------------------------------------------------------------
 
@@ -260,19 +292,36 @@ class Dispatcher:
         metrics = self.services.metrics
         started = self.services.clock.now()
         latency = (started - row.created_at).total_seconds()
-        metrics.action_latency.labels(row.kind).observe(max(latency, 0.0))
         began = time.perf_counter()
         ended = _Ended(row=row, attempt=row.attempts)
+        ticket: Ticket | None = None
         try:
+            executor, request = await self._prepare(row)
+            if executor is not None and request is not None:
+                ticket = await self._slot(executor, request)
             async with asyncio.timeout(self.timeout):  # no task of its own, as wait_for makes
-                ended.result = await self._attempt(row, ended)
+                ended.result = await self._attempt(row, ended, executor, request)
+            if ticket is not None:
+                self.pacer.release(ticket, ok=True)
+        except DestinationBusy as busy:
+            self._defer(ended, busy.retry_in)
+        except Congested as exc:
+            self._congested(ended, ticket, exc)
         except ActionFailed as exc:
+            if ticket is not None:
+                self.pacer.release(ticket, overloaded=isinstance(exc, Overloaded))
             self._failed(ended, str(exc), retryable=exc.retryable)
         except TimeoutError:
+            if ticket is not None:
+                self.pacer.release(ticket, overloaded=True)
             self._failed(ended, f"{row.kind}: no result within {self.timeout:g} s", retryable=True)
         except asyncio.CancelledError:
+            if ticket is not None:
+                self.pacer.release(ticket)
             raise
         except Exception as exc:
+            if ticket is not None:
+                self.pacer.release(ticket)
             logger.exception(
                 "action %d (%s) of rule %s (firing %s) raised unexpectedly",
                 row.index,
@@ -285,12 +334,47 @@ class Dispatcher:
                 f"{row.kind}: unexpected {type(exc).__name__} (see the service log)",
                 retryable=True,
             )
-        metrics.action_duration.labels(row.kind).observe(time.perf_counter() - began)
-        self.executed += 1
+        if not ended.deferred:
+            metrics.action_latency.labels(row.kind).observe(max(latency, 0.0))
+            metrics.action_duration.labels(row.kind).observe(time.perf_counter() - began)
+            self._congestion.pop(row.idempotency_key, None)
+            self.executed += 1
         self._ended.append(ended)
         self._ended_ready.set()
 
-    async def _attempt(self, row: OutboxAction, ended: _Ended) -> ActionResult:
+    async def _prepare(self, row: OutboxAction) -> tuple[Executor | None, ActionRequest | None]:
+        """The executor and request of ``row``; ``None`` for what :meth:`_attempt` handles."""
+        if row.action.get("render_error") or row.kind == "approve":
+            return None, None
+        async with asyncio.timeout(self.timeout):  # building one may import a plugin
+            executor = await self.registry.executor(row.kind)
+        request = ActionRequest(
+            idempotency_key=row.idempotency_key,
+            firing_id=row.firing_id,
+            rule=row.rule,
+            kind=row.kind,
+            action=row.action,
+            attempt=row.attempts,
+        )
+        return executor, request
+
+    async def _slot(self, executor: Executor, request: ActionRequest) -> Ticket | None:
+        """A slot at the request's destination if its executor paces (see the docstring)."""
+        if request.kind not in self._routes:
+            self._routes[request.kind] = getattr(executor, "route", None)
+        route_of = self._routes[request.kind]
+        if route_of is None:
+            return None
+        route: Route = route_of(request)
+        return await self.pacer.acquire(route, wait=self._slot_wait)
+
+    async def _attempt(
+        self,
+        row: OutboxAction,
+        ended: _Ended,
+        executor: Executor | None,
+        request: ActionRequest | None,
+    ) -> ActionResult:
         render_error = row.action.get("render_error")
         if render_error:
             raise ActionFailed(f"a template did not render: {render_error}", retryable=False)
@@ -304,16 +388,39 @@ class Dispatcher:
             )
             ended.handled = True
             return ActionResult(detail="approval requested", data={"approval_id": str(approval.id)})
-        executor = await self.registry.executor(row.kind)
-        request = ActionRequest(
-            idempotency_key=row.idempotency_key,
-            firing_id=row.firing_id,
-            rule=row.rule,
-            kind=row.kind,
-            action=row.action,
-            attempt=row.attempts,
-        )
+        if executor is None or request is None:  # pragma: no cover - _prepare made them
+            raise RuntimeError(f"no executor prepared for a {row.kind} action")
         return await executor.execute(request)
+
+    def _defer(self, ended: _Ended, delay: float, note: str | None = None) -> None:
+        """Back to the outbox in ``delay`` seconds, not attempted (see the docstring)."""
+        ended.deferred = True
+        ended.error = note
+        ended.retry_at = self.services.clock.now() + timedelta(seconds=delay)
+
+    def _congested(self, ended: _Ended, ticket: Ticket | None, exc: Congested) -> None:
+        """A busy destination turned the request away: defer it, or count it if down."""
+        key = ended.row.idempotency_key
+        if ticket is None:  # raised before a slot was held: an ordinary failure
+            self._failed(ended, str(exc), retryable=exc.retryable)
+            return
+        route = ticket.route
+        if exc.answered:
+            self.pacer.answered(route)
+        self.pacer.release(ticket, overloaded=True)
+        retries = self._congestion.get(key, 0)
+        if retries >= self.settings.webhooks.congestion_retries or not self.pacer.alive(route):
+            self._failed(ended, str(exc), retryable=exc.retryable)
+            return
+        if len(self._congestion) >= _CONGESTION_MEMORY:
+            self._congestion.pop(next(iter(self._congestion)))
+        self._congestion[key] = retries + 1
+        delay = max(
+            self.pacer.put_off(route),
+            exc.retry_after or 0.0,
+            self.backoff(retries + 1).total_seconds(),
+        )
+        self._defer(ended, delay, note=f"{exc} (busy: retried later, not counted)")
 
     def _failed(self, ended: _Ended, error: str, *, retryable: bool) -> None:
         ended.error = error
@@ -356,6 +463,7 @@ class Dispatcher:
                     kind=e.row.kind,
                     error=e.error,
                     retry_at=e.retry_at,
+                    deferred=e.deferred,
                 )
                 for e in batch
                 if not (e.handled and e.error is None)
@@ -377,6 +485,18 @@ class Dispatcher:
         out: list[Event] = []
         for e in batch:
             row = e.row
+            if e.deferred:
+                counter.labels(row.kind, "deferred").inc()
+                logger.debug(
+                    "action %d (%s) of rule %s, firing %s deferred to %s%s",
+                    row.index,
+                    row.kind,
+                    row.rule,
+                    row.firing_id,
+                    e.retry_at,
+                    f": {e.error}" if e.error else "",
+                )
+                continue
             if e.handled and e.error is None:
                 # An approval step that sent its request: it waits, it has not succeeded
                 # (interlock.approval.requested said so).

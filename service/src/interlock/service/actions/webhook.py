@@ -16,12 +16,24 @@ default headers), and it cost more CPU than the call itself (URL merging and url
 cookie jar on every answer: ``tests/perf/bench_http_clients.py``). No cookie is kept,
 so a cookie one endpoint sets is never sent with another rule's call to the same host.
 Parsed URLs are cached: a rule calls the same few endpoints again and again.
+
+Where a webhook may go is checked on the URL as rendered, before anything is sent
+(:mod:`~interlock.service.actions.destinations`: the allow-list, and origins that came
+from a template). :meth:`WebhookExecutor.route` tells the dispatcher the request's
+destination and cap, so that it paces requests per destination
+(:mod:`~interlock.service.actions.pacing`); failures that say the destination is busy
+are raised as :class:`~interlock.service.actions.pacing.Congested` (refused, reset or
+unaccepted connections, HTTP 429) or :class:`~interlock.service.actions.pacing.Overloaded`
+(timeouts, HTTP 408, 502, 503, 504). A connection must open within
+``actions.webhooks.connect_timeout`` (at most half the attempt's time limit), so that a
+full listen backlog shows as a connect timeout, not as the attempt's.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +41,17 @@ import certifi
 import httpx
 import msgspec
 
-from interlock.service.actions.aiohttp_transport import AiohttpTransport, CertificateNotTrusted
+from interlock.rules.rule import Rule
+from interlock.service.actions.aiohttp_transport import (
+    AiohttpTransport,
+    CertificateNotTrusted,
+    ConnectionDropped,
+    ConnectionRefused,
+)
+from interlock.service.actions.destinations import DestinationPolicy, written_origins
 from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.service.actions.origins import DestinationPattern, Origin, origin_of
+from interlock.service.actions.pacing import Congested, Overloaded, Route
 from interlock.service.actions.redact import url_origin
 
 if TYPE_CHECKING:
@@ -47,6 +68,8 @@ MAX_CONNECTIONS_MARGIN = 16
 """Connections allowed beyond the dispatcher's concurrency (closing ones linger)."""
 KEEPALIVE_SECONDS = 15.0
 _RETRY_STATUSES = frozenset({408, 425, 429})
+_OVERLOADED_STATUSES = frozenset({408, 502, 503, 504})
+_RETRY_AFTER_MAX = 3600.0
 _encoder = msgspec.json.Encoder()
 _parsed_url = functools.lru_cache(maxsize=1024)(httpx.URL)
 
@@ -56,22 +79,94 @@ class WebhookExecutor:
 
     def __init__(self, services: Services) -> None:
         actions = services.settings.actions
+        hooks = actions.webhooks
         seconds = actions.timeout.total_seconds()
+        connect = min(hooks.connect_timeout.total_seconds(), seconds / 2)
         self._extensions = {
-            "timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+            "timeout": {"connect": connect, "read": seconds, "write": seconds, "pool": seconds}
         }
         self._transport = AiohttpTransport(
             ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=actions.concurrency + MAX_CONNECTIONS_MARGIN,
             keepalive=KEEPALIVE_SECONDS,
         )
+        self._rules = services.rules
+        self._policy = DestinationPolicy(hooks)
+        self._concurrency = hooks.concurrency
+        self._host_caps = sorted(
+            ((DestinationPattern.parse(text), cap) for text, cap in hooks.host_concurrency.items()),
+            key=lambda entry: entry[0].specificity,
+            reverse=True,
+        )
+        self._written: dict[str, tuple[Rule, frozenset[Origin]]] = {}
+        self._host_cap = functools.lru_cache(maxsize=1024)(self._find_host_cap)
+
+    def route(self, request: ActionRequest) -> Route:
+        """Where the request goes and how many may be in flight there at once.
+
+        Raises:
+            ActionFailed: the URL is not a valid http(s) URL, or its destination is not
+                allowed (not retryable; the message names the origin and the setting).
+        """
+        action = request.action
+        url = str(action.get("url", ""))
+        method = str(action.get("method", "POST")).upper()
+        try:
+            origin = origin_of(str(_parsed_url(url)))
+        except httpx.InvalidURL:
+            origin = None
+        if origin is None:
+            raise _invalid_url(method, url_origin(url))
+        refusal = self._policy.refusal(origin, self._origins_written_in(request.rule))
+        if refusal is not None:
+            raise ActionFailed(f"webhook {method} {url_origin(url)}: {refusal}", retryable=False)
+        return Route(str(origin), self._cap(origin, action.get("concurrency")))
+
+    def _origins_written_in(self, name: str) -> frozenset[Origin] | None:
+        """The origins the rule writes literally; ``None`` if not needed or not known."""
+        if self._policy.allow_list:
+            return None
+        find = getattr(self._rules, "rule", None)  # the service's RuleHost has it
+        rule = find(name) if find is not None else None
+        if not isinstance(rule, Rule):
+            return None
+        known = self._written.get(name)
+        if known is None or known[0] is not rule:
+            known = self._written[name] = (rule, written_origins(rule))
+        return known[1]
+
+    def _cap(self, origin: Origin, asked: object) -> int:
+        host_cap = self._host_cap(origin)
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
+            return asked if host_cap is None else min(asked, host_cap)
+        return self._concurrency if host_cap is None else host_cap
+
+    def _find_host_cap(self, origin: Origin) -> int | None:
+        return next((cap for pattern, cap in self._host_caps if pattern.matches(origin)), None)
 
     async def execute(self, request: ActionRequest) -> ActionResult:
-        """Send the request once."""
+        """Send the request once (its destination checked first: see :meth:`route`)."""
+        self.route(request)
         action = request.action
         url = str(action.get("url", ""))
         method = str(action.get("method", "POST")).upper()
         origin = url_origin(url)
+        answer = await self._send(self._build(request, method, url, origin), method, origin)
+        status = answer.status_code
+        logger.debug("webhook %s %s: HTTP %d", method, origin, status)
+        if 200 <= status < 300:
+            return ActionResult(detail=f"HTTP {status} from {origin}", data={"status": status})
+        message = f"webhook {method} {origin}: HTTP {status}"
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            retry_after = _retry_after(answer.headers.get("retry-after"))
+            raise Congested(message, answered=True, retry_after=retry_after)
+        if status in _OVERLOADED_STATUSES:
+            raise Overloaded(message)
+        retryable = status >= 500 or status in _RETRY_STATUSES
+        raise ActionFailed(message, retryable=retryable)
+
+    def _build(self, request: ActionRequest, method: str, url: str, origin: str) -> httpx.Request:
+        action = request.action
         headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
         given = {name.lower() for name in headers}
         headers[IDEMPOTENCY_HEADER] = str(request.idempotency_key)
@@ -89,7 +184,7 @@ class WebhookExecutor:
             if "content-type" not in given:
                 headers["Content-Type"] = "application/json"
         try:
-            call = httpx.Request(
+            return httpx.Request(
                 method,
                 _parsed_url(url),
                 headers=headers,
@@ -102,10 +197,23 @@ class WebhookExecutor:
             raise ActionFailed(
                 f"webhook {method} {origin}: a header name or value is not ASCII", retryable=False
             ) from None
+
+    async def _send(self, call: httpx.Request, method: str, origin: str) -> httpx.Response:
+        """The answer, or the failure as :class:`ActionFailed` (see the module docstring)."""
         try:
-            answer = await self._transport.handle_async_request(call)
+            return await self._transport.handle_async_request(call)
+        except httpx.ConnectTimeout:
+            raise Congested(
+                f"webhook {method} {origin}: connection failed (not accepted in time)"
+            ) from None
+        except ConnectionRefused:
+            raise Congested(f"webhook {method} {origin}: connection failed (refused)") from None
+        except ConnectionDropped:
+            raise Congested(
+                f"webhook {method} {origin}: connection failed (closed before an answer)"
+            ) from None
         except httpx.TimeoutException:
-            raise ActionFailed(f"webhook {method} {origin}: timed out") from None
+            raise Overloaded(f"webhook {method} {origin}: timed out") from None
         except httpx.UnsupportedProtocol:  # a scheme or host httpx parses but cannot send to
             raise _invalid_url(method, origin) from None
         except httpx.LocalProtocolError as exc:
@@ -121,16 +229,23 @@ class WebhookExecutor:
             raise ActionFailed(
                 f"webhook {method} {origin}: connection failed ({type(exc).__name__})"
             ) from None
-        status = answer.status_code
-        logger.debug("webhook %s %s: HTTP %d", method, origin, status)
-        if 200 <= status < 300:
-            return ActionResult(detail=f"HTTP {status} from {origin}", data={"status": status})
-        retryable = status >= 500 or status in _RETRY_STATUSES
-        raise ActionFailed(f"webhook {method} {origin}: HTTP {status}", retryable=retryable)
 
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._transport.aclose()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the delay form; a date is ignored), at most an hour."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, _RETRY_AFTER_MAX)
 
 
 def _invalid_url(method: str, origin: str) -> ActionFailed:

@@ -29,9 +29,19 @@ Two gates keep rows out of :meth:`~Outbox.claim` even when due:
 
 The circuit breaker (:meth:`~Outbox.finish_many`): ``action_breakers`` counts, per rule
 and action index, the **failed attempts in a row** across firings (retryable or not;
-any success resets it). When the count reaches the threshold, the breaker opens in the
-same transaction: the failing row and every pending row of that action become
-``suspended``. :meth:`~Outbox.resume` closes it (count 0) and makes them pending again.
+any success resets it). "In a row" is the order in which executions ended, as the
+dispatcher hands them over: a batch where an action failed, then succeeded, then failed
+twice leaves its count at 2 — the failures before its last success in the batch do not
+count, since that success shows the action works. When the count reaches the threshold,
+the breaker opens in the same transaction: the failing row and every pending row of that
+action become ``suspended``. :meth:`~Outbox.resume` closes it (count 0) and makes them
+pending again.
+
+What reaches the breaker is decided by the dispatcher: an execution that never ran (its
+destination had no free slot) or that a busy destination turned away is *deferred*
+(``Outcome(deferred=True)``): the row goes back to ``pending`` until ``retry_at`` with
+its attempt uncounted, and the breaker is not touched (see
+:mod:`interlock.service.actions.pacing`).
 
 :meth:`Outbox.claim` picks due rows and marks them ``running`` for one dispatcher
 (``claimed_by``) until a lease ends (``claimed_until``); a dispatcher that dies leaves
@@ -168,28 +178,63 @@ class Outbox:
     ) -> FinishReport:
         """Record the outcomes of executions by ``worker`` in one transaction.
 
-        Successes become ``succeeded`` and reset their breakers. A failure counts on its
-        breaker; if that reaches ``suspend_after`` (or the breaker is open already), the
-        row and the action's pending rows become ``suspended``; otherwise the row goes
-        back to ``pending`` until ``retry_at``, or ``failed`` when it is ``None``. A
-        final failure of an ``approve`` step cancels the actions after it.
+        ``outcomes`` are in the order the executions ended. Successes become
+        ``succeeded`` and reset their breakers. A failure counts on its breaker unless
+        the same action succeeded later in ``outcomes``; if the count reaches
+        ``suspend_after`` (or the breaker is open already), the row and the action's
+        pending rows become ``suspended``; otherwise the row goes back to ``pending``
+        until ``retry_at``, or ``failed`` when it is ``None``. A final failure of an
+        ``approve`` step cancels the actions after it. A deferred outcome puts its row
+        back to ``pending`` until ``retry_at``, its attempt uncounted, its breaker
+        untouched.
 
         Rows ``worker`` no longer holds (its lease expired and another claimed them)
         are left alone and missing from :attr:`FinishReport.applied`.
         """
         now = self._db.now()
         report = FinishReport()
-        successes = [outcome for outcome in outcomes if outcome.error is None]
-        failures = [outcome for outcome in outcomes if outcome.error is not None]
+        successes = [x for x in outcomes if x.error is None and not x.deferred]
+        last_success = {
+            (x.rule, x.index): n
+            for n, x in enumerate(outcomes)
+            if x.error is None and not x.deferred
+        }
         async with self._db.transaction() as connection:
             if successes:
                 held = {"keys": [x.key for x in successes], "worker": worker, "now": now}
                 result = await connection.execute(hot.succeed_held(), held)
                 report.applied.update(result.scalars())
-                await self._reset_breakers(connection, {(x.rule, x.index) for x in successes})
-            for outcome in failures:
-                await self._fail_one(connection, outcome, worker, suspend_after, report)
+                await self._reset_breakers(connection, set(last_success))
+            for n, outcome in enumerate(outcomes):
+                if outcome.deferred:
+                    await self._defer_one(connection, outcome, worker, report)
+                elif outcome.error is not None:
+                    counts = n > last_success.get((outcome.rule, outcome.index), -1)
+                    await self._fail_one(
+                        connection, outcome, worker, suspend_after, report, counts=counts
+                    )
         return report
+
+    async def _defer_one(
+        self, connection: AsyncConnection, outcome: Outcome, worker: str, report: FinishReport
+    ) -> None:
+        """Back to ``pending`` until ``retry_at``, as if it had not been claimed."""
+        o = t.outbox
+        values: dict[str, Any] = {
+            "state": "pending",
+            "next_attempt_at": outcome.retry_at or self._db.now(),
+            "attempts": sa.case((o.c.attempts > 0, o.c.attempts - 1), else_=0),
+            "claimed_by": None,
+            "claimed_until": None,
+            "updated_at": self._db.now(),
+        }
+        if outcome.error is not None:
+            values["last_error"] = outcome.error
+        update = sa.update(o).where(
+            o.c.idempotency_key == outcome.key, o.c.state == "running", o.c.claimed_by == worker
+        )
+        if (await connection.execute(update.values(**values))).rowcount == 1:
+            report.applied.add(outcome.key)
 
     async def _reset_breakers(
         self, connection: AsyncConnection, actions: set[tuple[str, int]]
@@ -212,28 +257,14 @@ class Outbox:
         worker: str,
         suspend_after: int,
         report: FinishReport,
+        *,
+        counts: bool,
     ) -> None:
+        """Record one failure; ``counts``: on its breaker (no later success in the batch)."""
         now = self._db.now()
         o, b = t.outbox, t.action_breakers
         error = outcome.error or ""
-        count = (
-            self._db.insert(b)
-            .values(
-                rule=outcome.rule,
-                action_index=outcome.index,
-                failures=1,
-                suspended=False,
-                suspended_at=None,
-                last_error=error,
-                updated_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=["rule", "action_index"],
-                set_={"failures": b.c.failures + 1, "last_error": error, "updated_at": now},
-            )
-            .returning(b.c.failures, b.c.suspended)
-        )
-        failures, suspended = (await connection.execute(count)).one()
+        failures, suspended = await self._count_failure(connection, outcome, error, counts)
         trip = not suspended and failures >= suspend_after
         if trip:
             await connection.execute(
@@ -279,6 +310,33 @@ class Outbox:
                 f"cancelled: the approval request could not be sent ({error})",
                 now,
             )
+
+    async def _count_failure(
+        self, connection: AsyncConnection, outcome: Outcome, error: str, counts: bool
+    ) -> tuple[int, bool]:
+        """Add the failure to its breaker (or only note its error); (failures, open)."""
+        now = self._db.now()
+        b = t.action_breakers
+        added = 1 if counts else 0
+        count = (
+            self._db.insert(b)
+            .values(
+                rule=outcome.rule,
+                action_index=outcome.index,
+                failures=added,
+                suspended=False,
+                suspended_at=None,
+                last_error=error,
+                updated_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=["rule", "action_index"],
+                set_={"failures": b.c.failures + added, "last_error": error, "updated_at": now},
+            )
+            .returning(b.c.failures, b.c.suspended)
+        )
+        failures, suspended = (await connection.execute(count)).one()
+        return int(failures), bool(suspended)
 
     async def get(self, key: uuid.UUID) -> OutboxAction:
         """The action with this idempotency key.
@@ -376,9 +434,14 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     index: int
     kind: str
     error: str | None = None
-    """``None``: it succeeded."""
+    """``None``: it succeeded (unless deferred)."""
     retry_at: datetime | None = None
-    """For a failure: when to try again; ``None`` gives it up."""
+    """For a failure: when to try again; ``None`` gives it up. For a deferral: when
+    it may run."""
+    deferred: bool = False
+    """It was not attempted (or was turned away by a busy destination): back to
+    ``pending`` until ``retry_at``, its attempt uncounted, its breaker untouched;
+    ``error``, if given, becomes its ``last_error``."""
 
 
 class FinishReport(msgspec.Struct, kw_only=True):
