@@ -19,6 +19,7 @@ import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -46,11 +47,13 @@ from interlock.service.store import (
     InvalidRecord,
     InvalidTransition,
     NotFound,
+    OutboxAction,
     RunState,
     Store,
     StoreError,
     StoreUnavailable,
 )
+from interlock.service.store.outbox import Outcome
 from interlock.service.store.tables import metadata
 
 CHANNEL_URL = "slack://T0KEN-A/T0KEN-B/s3cr3t-T0KEN-C"
@@ -361,6 +364,85 @@ async def test_fail_suspend_and_resume(store: Store) -> None:
     assert not await store.outbox.succeed(uuid.uuid4(), worker="w")
     with pytest.raises(NotFound):
         await store.outbox.get(uuid.uuid4())
+
+
+def _outcome(action: OutboxAction, error: str | None = None, **fields: Any) -> Outcome:
+    return Outcome(
+        key=action.idempotency_key,
+        firing_id=action.firing_id,
+        rule=action.rule,
+        index=action.index,
+        kind=action.kind,
+        error=error,
+        **fields,
+    )
+
+
+async def test_the_breaker_counts_failures_in_the_order_executions_ended(
+    store: Store, clock: FakeClock
+) -> None:
+    await _queue(store, 8, per_firing=1)
+    first = await store.outbox.claim(worker="w", limit=4)
+    later = START + timedelta(minutes=5)
+    # Failed, failed, succeeded, failed: one failure in a row, not three.
+    outcomes = [_outcome(a, "HTTP 500", retry_at=later) for a in first]
+    outcomes[2] = _outcome(first[2])
+    report = await store.outbox.finish_many(outcomes, worker="w", suspend_after=3)
+    assert not report.tripped
+    (breaker,) = await store.outbox.breakers()
+    assert (breaker.failures, breaker.suspended, breaker.last_error) == (1, False, "HTTP 500")
+    assert [(await store.outbox.get(a.idempotency_key)).state for a in first] == [
+        "pending",
+        "pending",
+        "succeeded",
+        "pending",
+    ]
+    # Two more in a row open it: the failing rows and the action's pending rows wait.
+    second = await store.outbox.claim(worker="w", limit=2)
+    report = await store.outbox.finish_many(
+        [_outcome(a, "HTTP 500", retry_at=later) for a in second], worker="w", suspend_after=3
+    )
+    assert [(b.rule, b.index, b.failures) for b in report.tripped] == [("sales-refreshed", 0, 3)]
+    assert report.suspended == {a.idempotency_key for a in second[1:]}
+    assert len(await store.outbox.list(state="suspended")) == 7  # all but the success
+
+
+async def test_a_deferred_outcome_is_not_an_attempt_and_leaves_the_breaker_alone(
+    store: Store, clock: FakeClock
+) -> None:
+    await _queue(store, 2, per_firing=1)
+    failing, deferred = await store.outbox.claim(worker="w", limit=2)
+    later = START + timedelta(seconds=30)
+    report = await store.outbox.finish_many(
+        [
+            _outcome(failing, "refused", retry_at=later),
+            _outcome(deferred, "busy: later", retry_at=later, deferred=True),
+        ],
+        worker="w",
+        suspend_after=1,
+    )
+    assert report.applied == {failing.idempotency_key, deferred.idempotency_key}
+    assert [(b.failures, b.suspended) for b in report.tripped] == [(1, True)]
+    put_back = await store.outbox.get(deferred.idempotency_key)
+    assert (put_back.state, put_back.attempts, put_back.claimed_by) == ("pending", 0, None)
+    assert (put_back.next_attempt_at, put_back.last_error) == (later, "busy: later")
+    assert report.suspended == {failing.idempotency_key}  # the deferred row was not counted
+
+    await store.outbox.resume("sales-refreshed")
+    assert (await store.outbox.get(deferred.idempotency_key)).attempts == 0
+    clock.set(later)
+    (again,) = [
+        a
+        for a in await store.outbox.claim(worker="w2", limit=2)
+        if a.idempotency_key == deferred.idempotency_key
+    ]
+    assert again.attempts == 1
+    # Not held any more by "w": its deferral changes nothing.
+    stale = await store.outbox.finish_many(
+        [_outcome(again, retry_at=later, deferred=True)], worker="w", suspend_after=1
+    )
+    assert stale.applied == set()
+    assert (await store.outbox.get(again.idempotency_key)).claimed_by == "w2"
 
 
 async def test_outbox_list_filters(store: Store) -> None:
