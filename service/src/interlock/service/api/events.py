@@ -24,7 +24,7 @@ from interlock.service.api.bodies import BODY_MEDIA_TYPES_OPT, CHECKS_JSON_ITSEL
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import TOO_LARGE_HINT_OPT, problem
 from interlock.service.api.ingest import CLOUDEVENTS, CLOUDEVENTS_BATCH, IngestError, decode_body
-from interlock.service.api.openapi import raw_json_body
+from interlock.service.api.openapi import EVENT_SCHEMA, raw_json_body
 
 __all__ = ["EventController", "EventsAccepted"]
 
@@ -62,6 +62,7 @@ class EventController(Controller):
             "resource (with id), related, payload, source (default 'api'); or CloudEvents 1.0 "
             "structured events.",
             MEDIA_TYPES,
+            EVENT_SCHEMA,
         ),
         opt={
             BODY_MEDIA_TYPES_OPT: MEDIA_TYPES,
