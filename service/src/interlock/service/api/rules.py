@@ -16,7 +16,7 @@ the same body and answers only the warnings, changing nothing: what
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
@@ -32,7 +32,7 @@ from interlock.service.api.openapi import raw_json_body
 from interlock.service.api.plan import PlannedChange, plan, rule_document
 from interlock.service.context import RuleStatus, Services
 from interlock.service.rule_references import reference_warnings
-from interlock.service.store import RuleRecord
+from interlock.service.store import RuleRecord, RuleUnreadable, UnreadableRule
 
 __all__ = [
     "ActionsResumed",
@@ -47,6 +47,9 @@ __all__ = [
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+
+
+RuleState = Literal["active", "paused", "disabled", "broken"]
 
 
 class RuleSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +69,11 @@ class RuleSummary(msgspec.Struct, frozen=True, kw_only=True):
     next_due: datetime | None
     next_deadlines: list[datetime]
     updated_at: datetime
+    state: RuleState = "active"
+    """``broken``: quarantined, it does not run (see ``broken``); ``paused`` by the service;
+    ``disabled`` in its definition; else ``active``."""
+    broken: str | None = None
+    """Why the rule is broken: apply a fixed version to run it again."""
 
 
 class RuleDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,12 +195,22 @@ def _trigger_kind(rule: Rule) -> str:
     return str(data.get("kind", type(rule.when).__name__)) if isinstance(data, dict) else ""
 
 
+def _state(
+    record: RuleRecord, status: RuleStatus
+) -> Literal["active", "paused", "disabled", "broken"]:
+    if status.broken is not None:
+        return "broken"
+    if record.paused:
+        return "paused"
+    return "active" if record.rule.enabled else "disabled"
+
+
 def _summary(record: RuleRecord, status: RuleStatus) -> RuleSummary:
     return RuleSummary(
         name=record.name,
         version=record.version,
         paused=record.paused,
-        enabled=record.rule.enabled and not record.paused,
+        enabled=record.rule.enabled and not record.paused and status.broken is None,
         loaded=status.loaded,
         description=record.rule.description,
         tags=list(record.rule.tags),
@@ -200,6 +218,29 @@ def _summary(record: RuleRecord, status: RuleStatus) -> RuleSummary:
         next_due=status.next_due,
         next_deadlines=list(status.next_deadlines),
         updated_at=record.updated_at,
+        state=_state(record, status),
+        broken=status.broken,
+    )
+
+
+def _unreadable_summary(rule: UnreadableRule) -> RuleSummary:
+    document = rule.document
+    when = document.get("when")
+    tags = document.get("tags")
+    return RuleSummary(
+        name=rule.name,
+        version=rule.version,
+        paused=rule.paused,
+        enabled=False,
+        loaded=False,
+        description=str(document.get("description", "")),
+        tags=[str(tag) for tag in tags] if isinstance(tags, list) else [],
+        trigger=str(when.get("kind", "?")) if isinstance(when, dict) else "?",
+        next_due=None,
+        next_deadlines=[],
+        updated_at=rule.updated_at,
+        state="broken",
+        broken=f"its stored definition cannot be read: {rule.problem}",
     )
 
 
@@ -223,14 +264,37 @@ class RuleController(Controller):
 
     @get("/", guards=[require_read], summary="List rules")
     async def list_rules(self, services: ServicesDep) -> list[RuleSummary]:
-        """Every stored rule, by name, with its paused flag, version and next deadlines."""
-        records = await services.store.rules.list()
-        return [_summary(record, services.rules.status(record.name)) for record in records]
+        """Every stored rule, by name, with its state, version and next deadlines.
+
+        A rule whose stored definition no longer reads as a rule, or that the engine
+        could not run, is listed with ``state`` ``broken`` and the reason.
+        """
+        records, unreadable = await services.store.rules.list_all()
+        summaries = [_summary(record, services.rules.status(record.name)) for record in records]
+        summaries.extend(_unreadable_summary(rule) for rule in unreadable)
+        return sorted(summaries, key=lambda summary: summary.name)
 
     @get("/{name:str}", guards=[require_read], summary="Show a rule")
     async def get_rule(self, name: FromPath[str], services: ServicesDep) -> RuleDetail:
-        """The rule's definition (stored JSON form), metadata and engine status; 404 if none."""
-        return _detail(await services.store.rules.get(name), services)
+        """The rule's definition (stored JSON form), metadata and engine status; 404 if none.
+
+        For a rule whose stored definition no longer reads as a rule, the stored document
+        as it is, and ``status.broken`` saying why.
+        """
+        try:
+            return _detail(await services.store.rules.get(name), services)
+        except RuleUnreadable:
+            _, unreadable = await services.store.rules.list_all()
+            rule = next(item for item in unreadable if item.name == name)
+            return RuleDetail(
+                name=rule.name,
+                version=rule.version,
+                paused=rule.paused,
+                created_at=rule.created_at,
+                updated_at=rule.updated_at,
+                rule=rule.document,
+                status=services.rules.status(name),
+            )
 
     @post(
         "/",
