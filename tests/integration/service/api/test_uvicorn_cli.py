@@ -144,8 +144,8 @@ async def test_cli_rules_apply_dry_run_list_pause_resume(served: Served) -> None
     status, out, _ = await served.cli("rules", "list")
     assert status == 0
     header, row = out.splitlines()
-    assert header.split() == ["NAME", "VERSION", "PAUSED", "ENABLED", "TRIGGER", "NEXT"]
-    assert row.split()[:5] == ["job-failed", "1", "no", "yes", "event"]
+    assert header.split() == ["NAME", "VERSION", "STATE", "TRIGGER", "NEXT"]
+    assert row.split()[:4] == ["job-failed", "1", "active", "event"]
 
     status, out, _ = await served.cli("rules", "pause", "job-failed")
     assert (status, out) == (0, "rule job-failed paused\n")

@@ -165,7 +165,10 @@ def _list(args: argparse.Namespace) -> int:
         print_output(args, rules, columns=[])
         return 0
     rows = [{**rule, "next": (rule["next_deadlines"] or [rule["next_due"]])[0]} for rule in rules]
-    print_table(rows, ["name", "version", "paused", "enabled", "trigger", "next"])
+    print_table(rows, ["name", "version", "state", "trigger", "next"])
+    for rule in rules:
+        if rule.get("broken"):
+            print(f"rule {rule['name']} is broken: {rule['broken']}", file=sys.stderr)
     return 0
 
 
