@@ -1,0 +1,66 @@
+"""Rules the engine cannot run, and templates that cannot work, are refused at apply.
+
+Finding 3 and 5 of issue 14: a rule the engine could not build was accepted and stopped
+the server; ``{{ 9**(9**7) }}`` was computed by the validation itself (4 s of a frozen
+event loop; a larger exponent, minutes). Both are 422 problems naming the field now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from interlock.rules import Rule, absent, all_of, heartbeat, on, webhook
+
+from .conftest import Rig
+
+
+def document(*rules: dict[str, Any]) -> dict[str, Any]:
+    return {"schema_version": 1, "rules": list(rules)}
+
+
+def rule_json(**fields: Any) -> dict[str, Any]:
+    base = msgspec.to_builtins(Rule(name="r", when=on("job.done"), then=[webhook("http://h/")]))
+    return {**base, **fields}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ 9**(9**9) }}", "too costly to evaluate"),  # minutes of CPU if computed
+        ("{{ 'a' * 10**12 }}", "too costly to evaluate"),
+        ("{{ event.__class__.__mro__ }}", "is private"),
+        ("{{ evnt.payload }}", "unknown name 'evnt'"),
+        ("{{ 1/0 }}", "always fails"),
+    ],
+)
+async def test_a_template_that_cannot_work_is_a_422_naming_its_field(
+    rig: Rig, template: str, message: str
+) -> None:
+    action = {**msgspec.to_builtins(webhook("http://h/")), "body": {"x": template}}
+    answer = await rig.client.post("/api/rules", json=document(rule_json(then=[action])))
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["problems"]
+    assert problem["path"] == "then[0].body.x"
+    assert message in problem["message"]
+    assert (await rig.client.get("/api/health")).status_code == 200
+    assert (await rig.client.get("/api/rules")).json() == []
+
+
+async def test_a_compound_holding_an_absence_is_a_422_naming_its_part(rig: Rig) -> None:
+    when = all_of("job.a.done", "job.b.done", within="6h")
+    parts = [
+        *msgspec.to_builtins(when)["triggers"],
+        msgspec.to_builtins(absent("job.c.done", by=heartbeat("10m"))),
+    ]
+    answer = await rig.client.post(
+        "/api/rules",
+        json=document(rule_json(when={**msgspec.to_builtins(when), "triggers": parts})),
+    )
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["problems"]
+    assert problem["path"] == "when.triggers[2]"
+    assert "an absence cannot be part of a compound trigger" in problem["message"]
