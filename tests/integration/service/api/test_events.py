@@ -177,12 +177,15 @@ async def test_oversized_body_is_413_and_publishes_nothing(make_rig: RigFactory)
     assert len(await stream(rig, 2)) == 2
 
 
-async def test_an_event_over_the_nats_payload_limit_is_400(make_rig: RigFactory) -> None:
+async def test_an_event_over_the_wire_contract_limits_is_400(make_rig: RigFactory) -> None:
+    """An event larger than any reader takes (the wire contract's limits, below NATS'
+    max_payload) is refused whole, naming the event and the limit; nothing is published."""
     rig = await make_rig(max_body_size=4 * 1024 * 1024)
     huge = event(0, payload={"blob": "x" * (1024 * 1024 + 10)})
     response = await rig.client.post("/api/events", json=[event(1), huge])
     assert response.status_code == 400
-    assert "max_payload" in response.json()["detail"]
+    assert response.json()["index"] == 1
+    assert "payload.blob is a string of 1,048,586 characters" in response.json()["detail"]
     assert await stream(rig) == []
 
 
