@@ -143,3 +143,11 @@ async def test_numbers_and_strings_reaching_the_database_are_bounded(
     until = await api.get("/api/firings", params={"until": "9999-12-31T23:59:59-23:59"})
     assert_problem(until, 400, "until is out of range")
     assert [r.id for r in await rig.services.store.runs.list()] == [run.id]
+
+
+async def test_a_decision_by_a_name_longer_than_the_column_is_400(api: httpx.AsyncClient) -> None:
+    firing = "6f1d3e2a-4b5c-4d6e-8f90-123456789abc"
+    response = await api.post(f"/api/firings/{firing}/approve", json={"by": "x" * 201})
+    assert_problem(response, 400, "by", "length <= 200")
+    response = await api.post(f"/api/firings/{firing}/reject", json={"reason": "y" * 2001})
+    assert_problem(response, 400, "reason", "length <= 2000")

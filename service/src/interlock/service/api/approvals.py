@@ -57,9 +57,10 @@ _MAX_REASON = 2000
 class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Who decides, and why."""
 
-    by: str = ""
-    """Who decided (default: the API key's name, or ``api``)."""
-    reason: str = ""
+    by: Annotated[str, msgspec.Meta(max_length=_MAX_NAME)] = ""
+    """Who decided (default: the API key's name, or ``api``); at most 200 characters."""
+    reason: Annotated[str, msgspec.Meta(max_length=_MAX_REASON)] = ""
+    """Why; at most 2,000 characters."""
 
 
 @dataclass
@@ -244,12 +245,18 @@ class ApprovalController(Controller):
         """
         return await self._decide(services, request, firing_id, data, approve=False)
 
-    @get("/approvals/{token:str}/approve", summary="Approve link: the form", media_type="html")
+    @get(
+        "/approvals/{token:str}/approve",
+        summary="Approve link: the form",
+        media_type=MediaType.HTML,
+    )
     async def approve_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
         """The approve link of an approval request: the approval and a form; no decision."""
         return await self._show(services, token, approve=True)
 
-    @get("/approvals/{token:str}/reject", summary="Reject link: the form", media_type="html")
+    @get(
+        "/approvals/{token:str}/reject", summary="Reject link: the form", media_type=MediaType.HTML
+    )
     async def reject_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
         """The reject link of an approval request: the approval and a form; no decision."""
         return await self._show(services, token, approve=False)
@@ -257,7 +264,7 @@ class ApprovalController(Controller):
     @post(
         "/approvals/{token:str}/approve",
         summary="Approve through a link",
-        media_type="html",
+        media_type=MediaType.HTML,
         status_code=200,
     )
     async def approve_by_link(
@@ -269,7 +276,7 @@ class ApprovalController(Controller):
     @post(
         "/approvals/{token:str}/reject",
         summary="Reject through a link",
-        media_type="html",
+        media_type=MediaType.HTML,
         status_code=200,
     )
     async def reject_by_link(

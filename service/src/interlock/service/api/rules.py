@@ -406,7 +406,9 @@ class RuleController(Controller):
         services: ServicesDep,
         index: Annotated[
             int | None,
-            QueryParameter(ge=0, description="Only the action at this position of the list."),
+            QueryParameter(
+                ge=0, le=9_999, description="Only the action at this position of the list."
+            ),
         ] = None,
     ) -> ActionsResumed:
         """Close the circuit breaker of a rule's actions (all, or the ``index``-th).

@@ -17,12 +17,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import InvalidRecord, NotFound, StoreError
+from interlock.service.store.names import check_name
 from interlock.service.store.records import Channel
 
 __all__ = ["Channels", "redact"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,63})://.")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def redact(scheme: str) -> str:
@@ -47,13 +47,7 @@ class Channels:
             InvalidRecord: the name or the URL is malformed (the message omits the URL).
             StoreError: no secret key is configured.
         """
-        if not _NAME.match(name):
-            raise InvalidRecord(
-                "channel",
-                name,
-                "name",
-                "must be letters, digits, '.', '_' or '-' (at most 200, a letter or digit first)",
-            )
+        check_name("channel", name)
         match = _SCHEME.match(url)
         if match is None:
             raise InvalidRecord(
