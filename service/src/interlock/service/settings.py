@@ -162,17 +162,26 @@ class WebhookSettings(BaseModel):
             "every webhook's destination must match one entry, templated or not.",
         )
     )
-    concurrency: int = Field(
+    initial_concurrency: int = Field(
         default=8,
         ge=1,
         le=1024,
-        description="Requests in flight at once to one destination (scheme, host and "
-        "port), per dispatcher; a webhook action's concurrency= overrides it.",
+        description="Requests in flight at once to a destination (scheme, host and port) "
+        "at first, per dispatcher; more while it answers promptly, fewer when it shows "
+        "overload (refused connections, timeouts, 429, 503, answers a second late).",
+    )
+    max_concurrency: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="The most requests in flight at once to one destination, per "
+        "dispatcher (actions.concurrency bounds them all); host_concurrency and a webhook "
+        "action's concurrency= set a destination's own cap instead.",
     )
     host_concurrency: dict[str, Annotated[int, Field(ge=1, le=1024)]] = Field(
         default_factory=dict,
-        description="Requests in flight at once per destination, by host, wildcard or "
-        "origin (the most specific entry wins); an action may ask for less, not more.",
+        description="The cap of requests in flight at once by host, wildcard or origin "
+        "(the most specific entry wins); an action's concurrency= may be lower, not higher.",
     )
     connect_timeout: Duration = Field(
         default=timedelta(seconds=10),

@@ -52,11 +52,11 @@ async def _ended(services: Services, rule: str) -> bool:
 @pytest.mark.parametrize(
     ("settings", "action", "cap"),
     [
-        ({"concurrency": 3}, None, 3),
-        ({"concurrency": 8}, 2, 2),
-        ({"concurrency": 8, "host_concurrency": {"127.0.0.1": 2}}, None, 2),
-        ({"concurrency": 1, "host_concurrency": {"http://127.0.0.1": 5}}, None, 1),  # port 80
-        ({"concurrency": 8, "host_concurrency": {"*.0.0.1": 9, "127.0.0.1": 3}}, 6, 3),
+        ({"max_concurrency": 3}, None, 3),
+        ({}, 2, 2),
+        ({"host_concurrency": {"127.0.0.1": 2}}, None, 2),
+        ({"max_concurrency": 1, "host_concurrency": {"http://127.0.0.1": 5}}, None, 1),  # port 80
+        ({"host_concurrency": {"*.0.0.1": 9, "127.0.0.1": 3}}, 6, 3),
     ],
     ids=["setting", "action", "host", "origin-elsewhere", "action-under-host"],
 )
@@ -96,7 +96,7 @@ async def test_waiting_for_a_slot_is_not_an_attempt(
             tmp_path / "spool",
             max_attempts=1,
             suspend_after=1,
-            webhooks={"concurrency": 1, "max_wait": "100ms"},
+            webhooks={"max_concurrency": 1, "max_wait": "100ms"},
         ) as services,
     ):
         rule = make_rule("patient", [webhook(f"{receiver.url}/hook")])

@@ -138,7 +138,10 @@ class Dispatcher:
         self.public_url = public_url or approvals.default_public_url(services)
         self._min_claim = max(1, min(self.settings.concurrency // 2, batch_size))
         hooks = self.settings.webhooks
-        self.pacer = Pacer(health_window=hooks.health_window.total_seconds())
+        self.pacer = Pacer(
+            initial_window=hooks.initial_concurrency,
+            health_window=hooks.health_window.total_seconds(),
+        )
         spare = (self.lease.total_seconds() - self.timeout) / 2  # the claim must outlast it
         self._slot_wait = max(0.0, min(hooks.max_wait.total_seconds(), spare))
         self._congestion: dict[uuid.UUID, int] = {}

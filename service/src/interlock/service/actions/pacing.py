@@ -7,15 +7,31 @@ breaker suspended the rule's webhook after 10 while the receiver was merely busy
 (issue 14, finding 10). A receiver that accepts slowly should get everything, later.
 
 **The window.** Each destination (a :class:`Route`: an origin and its cap) has a window
-of requests allowed in flight at once, between 1 and the cap (default 8 per dispatcher:
-``actions.webhooks.concurrency``, ``host_concurrency``, or the action's own
-``concurrency``). It moves like TCP's congestion window (AIMD):
+of requests allowed in flight at once. It starts small — 8
+(``actions.webhooks.initial_concurrency``), or the cap if lower — and moves like TCP's
+congestion window:
 
-- every success widens it by ``1/window`` (one more request per window of successes),
-  up to the cap;
-- a sign of overload — a refused, reset or never-accepted connection, a timeout, HTTP
-  429, 502, 503, 504 or 408 (:class:`Overloaded`) — halves it, at most once per round:
-  requests that started before the last halving do not halve it again.
+- it widens while the destination keeps up: by one per success at first (slow start),
+  by ``1/window`` per success (one per round) once it has been halved; never past the
+  cap — ``actions.webhooks.max_concurrency`` (64), the destination's
+  ``host_concurrency`` entry, or the action's own ``concurrency`` — and not while a
+  request in flight there is *late* (out for more than four times the fastest recent
+  answer plus :data:`LATE`): it may be a connection the destination did not accept;
+- it halves on a sign of overload, at most once per round (requests that started before
+  the last halving do not halve it again): a refused, reset or never-accepted
+  connection, a timeout, HTTP 429, 502, 503, 504 or 408 (:class:`Overloaded`), and a
+  *stall*: an answer that came :data:`STALL` seconds or more after the destination's
+  fastest recent answers. An overflowing listen backlog shows as stalls: Linux drops
+  the connection's first packet and the client sends it again a second later.
+
+Why not a fixed cap of 8: a healthy receiver close by would get about 40 % fewer
+webhooks per second from one dispatcher (``tests/perf/bench_webhook.py``, one
+destination: 1,830-1,970 actions/s with 8 in flight against 2,990-3,320 with 64): the
+requests in flight are what keeps the receiver busy while the event loop records
+outcomes. The window reaches 64 in a few dozen answers from such a receiver. From
+``http.server`` with its backlog of 5 it stalls, halves within a second or two and
+stays paced: 2,000 webhooks in about 5 s, each once, none failed (64 at once with no
+pacing delivered about 480 before the breaker opened).
 
 **Waiting.** A request beyond the window waits in the destination's queue, first come
 first served, without holding anything but the dispatcher's slot for its action — and
@@ -69,6 +85,14 @@ _RTT_WEIGHT = 0.2
 """Weight of a new sample in the round-trip time's moving average."""
 _UNKNOWN_RTT = 0.1
 """Seconds assumed per request before a destination answered once."""
+STALL = 1.0
+"""Seconds an answer may come later than the destination's fastest recent ones before
+it counts as a sign of overload (Linux sends a dropped connection's SYN again after 1 s)."""
+LATE = 0.05
+"""Seconds beyond four times the fastest recent answer after which a request in flight
+is *late*: while one is, the window does not widen (its answer may be a stall)."""
+_MIN_RTT_DRIFT = 0.01
+"""How fast the fastest recent answer time follows slower ones (per answer)."""
 
 
 class Route(NamedTuple):
@@ -125,9 +149,16 @@ class _Lane:
     """One destination's window, queue and measurements."""
 
     window: float
+    threshold: float = float("inf")
+    """Slow start below it: the window after its last halving."""
     in_flight: int = 0
+    flying: dict[Ticket, None] = field(default_factory=dict)
+    """The tickets in flight, oldest first."""
     waiters: deque[tuple[asyncio.Future[None], int]] = field(default_factory=deque)
     rtt: float | None = None
+    """Recent answer time (moving average)."""
+    fastest: float | None = None
+    """The fastest recent answer time (drifts up slowly toward slower ones)."""
     alive_at: float | None = None
     narrowed_at: float = -1.0
     next_slot: float = 0.0
@@ -137,6 +168,38 @@ class _Lane:
 
     def seconds_per_slot(self, cap: int) -> float:
         return (self.rtt if self.rtt is not None else _UNKNOWN_RTT) / self.limit(cap)
+
+    def answered_in(self, seconds: float) -> bool:
+        """Record an answer time; ``True`` if it is a stall (see the module docstring)."""
+        if self.fastest is None or seconds < self.fastest:
+            self.fastest = seconds
+        else:
+            self.fastest += _MIN_RTT_DRIFT * (seconds - self.fastest)
+        if seconds >= self.fastest + STALL:
+            return True
+        self.rtt = seconds if self.rtt is None else self.rtt + _RTT_WEIGHT * (seconds - self.rtt)
+        return False
+
+    def widen(self, cap: int, now: float) -> None:
+        """Slow start below the threshold, one more per round above it.
+
+        Not while a request in flight is late (:data:`LATE`): it may be a connection
+        the destination's full backlog dropped, whose stall shows only a second later.
+        """
+        oldest = next(iter(self.flying), None)
+        if (
+            oldest is not None
+            and self.fastest is not None
+            and now - oldest.started >= 4 * self.fastest + LATE
+        ):
+            return
+        step = 1.0 if self.window < self.threshold else 1 / self.window
+        self.window = min(float(cap), self.window + step)
+
+    def narrow(self, started: float, now: float) -> None:
+        if started >= self.narrowed_at:  # once per round
+            self.window = self.threshold = max(1.0, self.window / 2)
+            self.narrowed_at = now
 
 
 @dataclass(eq=False, slots=True)
@@ -153,13 +216,19 @@ class Pacer:
     """Every destination's window (see the module docstring). One per dispatcher.
 
     Args:
+        initial_window: A new destination's window (its cap if lower).
         health_window: Seconds after an answer during which a destination is alive.
         clock: Monotonic seconds (``time.monotonic``).
     """
 
     def __init__(
-        self, *, health_window: float, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        initial_window: int,
+        health_window: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.initial_window = initial_window
         self.health_window = health_window
         self._clock = clock
         self._lanes: OrderedDict[str, _Lane] = OrderedDict()
@@ -173,7 +242,7 @@ class Pacer:
         lane = self._lane(route)
         if not lane.waiters and lane.in_flight < lane.limit(route.cap):
             lane.in_flight += 1
-            return Ticket(route=route, started=self._clock(), _lane=lane)
+            return self._ticket(lane, route)
         ahead = (len(lane.waiters) + 1) * lane.seconds_per_slot(route.cap)
         if wait <= 0 or (lane.rtt is not None and ahead > wait):
             raise DestinationBusy(route, self._put_off(lane, route))
@@ -188,13 +257,14 @@ class Pacer:
         if not granted.done():
             self._abandon(lane, waiter)
             raise DestinationBusy(route, self._put_off(lane, route))
-        return Ticket(route=route, started=self._clock(), _lane=lane)
+        return self._ticket(lane, route)
 
     def release(self, ticket: Ticket, *, ok: bool = False, overloaded: bool = False) -> None:
         """Give the slot back, saying how the request went.
 
         Args:
-            ok: It succeeded: the destination is alive; the window widens.
+            ok: It succeeded: the destination is alive; the window widens, unless the
+                answer stalled.
             overloaded: It met a sign of overload: the window halves (once per round).
         """
         if ticket.released:
@@ -202,15 +272,16 @@ class Pacer:
         ticket.released = True
         lane = ticket._lane
         lane.in_flight -= 1
+        lane.flying.pop(ticket, None)
         now = self._clock()
         if ok:
             lane.alive_at = now
-            sample = now - ticket.started
-            lane.rtt = sample if lane.rtt is None else lane.rtt + _RTT_WEIGHT * (sample - lane.rtt)
-            lane.window = min(float(ticket.route.cap), lane.window + 1 / lane.window)
-        if overloaded and ticket.started >= lane.narrowed_at:
-            lane.window = max(1.0, lane.window / 2)
-            lane.narrowed_at = now
+            if lane.answered_in(now - ticket.started):
+                overloaded = True
+            elif not overloaded:
+                lane.widen(ticket.route.cap, now)
+        if overloaded:
+            lane.narrow(ticket.started, now)
         self._admit(lane)
 
     def answered(self, route: Route) -> None:
@@ -232,6 +303,11 @@ class Pacer:
         """The destination's window now (for tests and logs)."""
         return self._lane(route).window
 
+    def _ticket(self, lane: _Lane, route: Route) -> Ticket:
+        ticket = Ticket(route=route, started=self._clock(), _lane=lane)
+        lane.flying[ticket] = None
+        return ticket
+
     def _put_off(self, lane: _Lane, route: Route) -> float:
         """Book a time for one more request after the queue ahead: returns the delay."""
         now = self._clock()
@@ -243,7 +319,8 @@ class Pacer:
     def _lane(self, route: Route) -> _Lane:
         lane = self._lanes.get(route.key)
         if lane is None:
-            lane = self._lanes[route.key] = _Lane(window=float(route.cap))
+            window = float(min(self.initial_window, route.cap))
+            lane = self._lanes[route.key] = _Lane(window=window)
             if len(self._lanes) > MAX_DESTINATIONS:
                 self._forget_idle()
         else:

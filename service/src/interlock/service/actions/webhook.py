@@ -74,6 +74,15 @@ _encoder = msgspec.json.Encoder()
 _parsed_url = functools.lru_cache(maxsize=1024)(httpx.URL)
 
 
+@functools.lru_cache(maxsize=1024)
+def _sent_origin(url: str) -> Origin | None:
+    """The origin a request to ``url`` goes to, read from the URL as httpx sends it."""
+    try:
+        return origin_of(str(_parsed_url(url)))
+    except httpx.InvalidURL:
+        return None
+
+
 class WebhookExecutor:
     """Calls HTTP endpoints for ``webhook`` actions (pooled connections, see above)."""
 
@@ -92,7 +101,7 @@ class WebhookExecutor:
         )
         self._rules = services.rules
         self._policy = DestinationPolicy(hooks)
-        self._concurrency = hooks.concurrency
+        self._max_concurrency = hooks.max_concurrency
         self._host_caps = sorted(
             ((DestinationPattern.parse(text), cap) for text, cap in hooks.host_concurrency.items()),
             key=lambda entry: entry[0].specificity,
@@ -111,10 +120,7 @@ class WebhookExecutor:
         action = request.action
         url = str(action.get("url", ""))
         method = str(action.get("method", "POST")).upper()
-        try:
-            origin = origin_of(str(_parsed_url(url)))
-        except httpx.InvalidURL:
-            origin = None
+        origin = _sent_origin(url)
         if origin is None:
             raise _invalid_url(method, url_origin(url))
         refusal = self._policy.refusal(origin, self._origins_written_in(request.rule))
@@ -139,7 +145,7 @@ class WebhookExecutor:
         host_cap = self._host_cap(origin)
         if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
             return asked if host_cap is None else min(asked, host_cap)
-        return self._concurrency if host_cap is None else host_cap
+        return self._max_concurrency if host_cap is None else host_cap
 
     def _find_host_cap(self, origin: Origin) -> int | None:
         return next((cap for pattern, cap in self._host_caps if pattern.matches(origin)), None)
