@@ -47,6 +47,12 @@ acted = Rule(
     then=[webhook("http://127.0.0.1:{port}/acted", body={{"id": "{{{{ event.resource.id }}}}"}})],
 )
 
+keyed = Rule(
+    name="keyed",
+    when=on("job.keyed", for_each="resource.id"),
+    then=[webhook("http://127.0.0.1:{port}/keyed", body={{"key": "{{{{ key }}}}"}})],
+)
+
 ratio = Rule(
     name="ratio",
     when=on("job.ratio"),
@@ -125,6 +131,7 @@ NASTY: list[tuple[str, bytes]] = [
     ("not JSON", b"\x00\x01garbage"),
     ("empty", b""),
     ("a JSON array", b"[1, 2, 3]"),
+    ("the NUL character", with_payload(b'{"t": "a\\u0000b"}')),
     ("null", b"null"),
     ("a string too long", with_payload(json.dumps({"t": "x" * 300_000}).encode())),
     ("larger than the contract", with_payload(json.dumps({"t": ["y" * 200_000] * 5}).encode())),
@@ -150,16 +157,21 @@ def secret_key() -> str:
 def running_service(
     sqlite_url: str, nats_url: str, tmp_path: Path, receiver: HttpReceiver, secret_key: str
 ) -> ServiceFactory:
+    return service_factory(sqlite_url, nats_url, tmp_path, receiver, secret_key)
+
+
+def service_factory(
+    database_url: str, nats_url: str, tmp_path: Path, receiver: HttpReceiver, key: str
+) -> ServiceFactory:
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "fuzz_rules.py").write_text(RULES.format(port=receiver.port))
-    key = secret_key
 
     @asynccontextmanager
     async def run(**options: Any) -> AsyncIterator[Service]:
         settings = load_settings(
             None,
-            database_url=sqlite_url,
+            database_url=database_url,
             nats_url=nats_url,
             secret_key=key,
             data_dir=tmp_path / "data",
@@ -366,3 +378,27 @@ async def test_a_stored_rule_that_can_no_longer_be_built_is_quarantined_at_start
         await js.publish("interlock.events.fuzz.valid", valid_event("still-running"))
         [acted] = await asyncio.to_thread(receiver.wait_for, 1, "/acted", 30)
         assert acted.json() == {"id": "still-running"}
+
+
+async def test_an_event_holding_nul_is_dead_and_the_pipeline_goes_on_on_postgresql(
+    postgres_url: str,
+    nats_url: str,
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    secret_key: str,
+) -> None:
+    # PostgreSQL's text columns cannot hold NUL: a firing keyed by this resource id failed
+    # every attempt to store its batch, and the pipeline retried that batch for ever.
+    run = service_factory(postgres_url, nats_url, tmp_path, receiver, secret_key)
+    async with run() as service, nats_client(nats_url) as client:
+        js = client.jetstream()
+        await ensure_streams(js)
+        keyed = {**VALID, "event": "job.keyed", "resource": {"id": "etl\u0000sales"}}
+        await js.publish("interlock.events.job.keyed", json.dumps(keyed).encode())
+        await js.publish("interlock.events.fuzz.valid", valid_event("after-nul"))
+        [acted] = await asyncio.to_thread(receiver.wait_for, 1, "/acted", 30)
+        assert acted.json() == {"id": "after-nul"}
+        [dead] = await dead_letters(js)
+        assert "resource.id holds the NUL character" in dead.headers[DEAD_REASON_HEADER]
+        assert service.pipeline is not None
+        assert service.pipeline.stats.errors == 0

@@ -142,6 +142,28 @@ def test_encoding_refuses_what_decoding_would_refuse() -> None:
         Event(event="a.b", resource={"id": "x", **{f"l{n}": "v" for n in range(64)}})
 
 
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"payload": {"t": "a\u0000b"}}, "payload.t"),
+        ({"payload": {"l": ["ok", {"k\u0000": 1}]}}, "payload.l[1]"),
+        ({"resource": {"id": "x\u0000"}}, "resource.id"),
+        ({"source": "s\u0000"}, "source"),
+    ],
+)
+def test_the_nul_character_is_refused_anywhere(changes: dict[str, Any], field: str) -> None:
+    error = refused(document(**changes))
+    assert error.field == field
+    assert "NUL" in error.reason
+    with pytest.raises(EventValidationError, match="NUL"):
+        encode_event(Event(event="a.b", resource={"id": "x"}, payload={"t": "\x00"}))
+
+
+def test_a_backslash_before_u0000_is_not_a_nul() -> None:
+    event = decode_event(document(payload={"t": "\\u0000"}))
+    assert event.payload["t"] == "\\u0000"
+
+
 def test_a_key_given_twice_counts_with_its_last_value() -> None:
     raw = document(event="job.first")[:-1] + b', "event": "job.last"}'
     assert decode_event(raw).event == "job.last"

@@ -21,6 +21,7 @@ from interlock.sdk.event import Event
 from interlock.sdk.limits import (
     MAX_PAYLOAD_DEPTH,
     check_encoded_size,
+    check_no_nul,
     check_payload,
     payload_needs_walk,
 )
@@ -54,6 +55,7 @@ def encode_event(event: Event) -> bytes:
     check_encoded_size(len(data))
     if payload_needs_walk(data):
         check_payload(event.payload)
+    check_no_nul(data, event)
     return data
 
 
@@ -128,6 +130,7 @@ def decode_event(data: bytes | str) -> Event:
         raise EventValidationError("source", "is required (who published the event)")
     if cloudevent or payload_needs_walk(data):
         check_payload(event.payload)
+    check_no_nul(data, event)
     return event
 
 
@@ -149,9 +152,13 @@ def decode_events(data: bytes | str) -> list[Event]:
         pass  # not a plain batch of native events: decode item by item for exact errors
     else:
         if all(event.source for event in events):
-            if payload_needs_walk(data):
-                for index, event in enumerate(events):
-                    check_payload(event.payload, f"[{index}].payload")
+            for index, event in enumerate(events):
+                try:
+                    if payload_needs_walk(data):
+                        check_payload(event.payload)
+                    check_no_nul(data, event)
+                except EventValidationError as exc:
+                    raise EventValidationError(f"[{index}].{exc.field}", exc.reason) from exc
             return events
     document = _decode_any(data)
     items = document if isinstance(document, list) else [document]

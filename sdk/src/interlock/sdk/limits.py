@@ -1,4 +1,4 @@
-"""The size limits of the wire contract, enforced alike by every reader and writer.
+r"""The size limits of the wire contract, enforced alike by every reader and writer.
 
 An event that breaks one of these is not a valid event: the SDK refuses to publish it
 (:class:`~interlock.sdk.errors.EventValidationError`), ``POST /api/events`` answers
@@ -21,11 +21,13 @@ limit                      value       what it bounds
 =========================  ==========  ==============================================
 
 JSON itself: the text must be UTF-8 (invalid bytes inside a string, or an escaped lone
-surrogate, make the message invalid); floats must be finite (``NaN`` is not JSON, and
-``1e400`` is refused); integers are exact up to 4,300 digits (Python's limit: keep them
-within 64 bits if consumers in other languages read the events); a key given twice in
-one object counts once, with its **last** value (as JavaScript and most parsers read it;
-do not rely on it).
+surrogate, make the message invalid); no string may hold the NUL character
+(``\u0000``: PostgreSQL cannot store it, so a firing keyed or rendered from it could not
+be kept); floats must be finite (``NaN`` is not JSON, and ``1e400`` is refused);
+integers are exact up to 4,300 digits (Python's limit: keep them within 64 bits if
+consumers in other languages read the events); a key given twice in one object counts
+once, with its **last** value (as JavaScript and most parsers read it; do not rely on
+it).
 
 Checking the payload's depth and strings walks it only when the encoded event could
 break a limit at all: a document with fewer ``{``/``[`` bytes than the depth limit
@@ -49,6 +51,7 @@ __all__ = [
     "MAX_SOURCE_LENGTH",
     "MAX_STRING_LENGTH",
     "check_encoded_size",
+    "check_no_nul",
     "check_payload",
     "payload_needs_walk",
 ]
@@ -136,3 +139,35 @@ def check_payload(payload: Any, field: str = "payload") -> None:
                 child = f"{path}[{key}]"
             if isinstance(item, str | dict | list | tuple):
                 stack.append((item, child, depth))
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def check_no_nul(document: bytes | str, event: Any) -> None:
+    r"""Refuse an event holding the NUL character in any string (or key).
+
+    Looks only when the encoded ``document`` holds the escape ``\u0000`` at all (a C
+    search); the error names the field.
+    """
+    raw = document.encode() if isinstance(document, str) else document
+    if _NUL_ESCAPE not in raw:
+        return
+    stack: list[tuple[Any, str]] = [
+        (event.resource, "resource"),
+        (event.related, "related"),
+        (event.payload, "payload"),
+        (event.source, "source"),
+    ]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise EventValidationError(path, "holds the NUL character (\\u0000)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise EventValidationError(path, "has a key holding the NUL character")
+                stack.append((item, f"{path}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
