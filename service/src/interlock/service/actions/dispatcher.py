@@ -82,6 +82,8 @@ __all__ = ["Dispatcher"]
 logger = logging.getLogger(__name__)
 
 _STORE_RETRY_MAX = 5.0
+_UNKNOWN: Any = object()
+"""Not looked up yet (in :attr:`Dispatcher._routes`)."""
 _CONGESTION_MEMORY = 65_536
 """Actions whose congestion retries are remembered (the oldest forgotten beyond it)."""
 
@@ -300,8 +302,11 @@ class Dispatcher:
         ticket: Ticket | None = None
         try:
             executor, request = await self._prepare(row)
-            if executor is not None and request is not None:
-                ticket = await self._slot(executor, request)
+            route = None if request is None else self._route(executor, request)
+            if route is not None:  # its executor paces: a slot at its destination first
+                ticket = self.pacer.try_acquire(route) or await self.pacer.acquire(
+                    route, wait=self._slot_wait
+                )
             async with asyncio.timeout(self.timeout):  # no task of its own, as wait_for makes
                 ended.result = await self._attempt(row, ended, executor, request)
             if ticket is not None:
@@ -349,8 +354,10 @@ class Dispatcher:
         """The executor and request of ``row``; ``None`` for what :meth:`_attempt` handles."""
         if row.action.get("render_error") or row.kind == "approve":
             return None, None
-        async with asyncio.timeout(self.timeout):  # building one may import a plugin
-            executor = await self.registry.executor(row.kind)
+        executor = self.registry.executors.get(row.kind)
+        if executor is None:
+            async with asyncio.timeout(self.timeout):  # building it may import a plugin
+                executor = await self.registry.executor(row.kind)
         request = ActionRequest(
             idempotency_key=row.idempotency_key,
             firing_id=row.firing_id,
@@ -361,15 +368,12 @@ class Dispatcher:
         )
         return executor, request
 
-    async def _slot(self, executor: Executor, request: ActionRequest) -> Ticket | None:
-        """A slot at the request's destination if its executor paces (see the docstring)."""
-        if request.kind not in self._routes:
-            self._routes[request.kind] = getattr(executor, "route", None)
-        route_of = self._routes[request.kind]
-        if route_of is None:
-            return None
-        route: Route = route_of(request)
-        return await self.pacer.acquire(route, wait=self._slot_wait)
+    def _route(self, executor: Executor | None, request: ActionRequest) -> Route | None:
+        """The request's destination, if its executor paces (see the module docstring)."""
+        route_of = self._routes.get(request.kind, _UNKNOWN)
+        if route_of is _UNKNOWN:
+            route_of = self._routes[request.kind] = getattr(executor, "route", None)
+        return None if route_of is None else route_of(request)
 
     async def _attempt(
         self,

@@ -53,7 +53,7 @@ them in a row, as before. So the breaker judges whether a destination works, not
 busy one burst made it.
 
 Windows are per dispatcher (per replica), kept in memory: three replicas send up to
-three windows' worth. Idle destinations are forgotten beyond :data:`MAX_DESTINATIONS`.
+three windows' worth. Beyond :data:`MAX_DESTINATIONS`, idle destinations are forgotten.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 MAX_DESTINATIONS = 4096
-"""Destinations remembered; the least recently used idle ones are forgotten beyond it."""
+"""Destinations remembered; beyond it, idle ones are forgotten (the first seen first)."""
 _RTT_WEIGHT = 0.2
 """Weight of a new sample in the round-trip time's moving average."""
 _UNKNOWN_RTT = 0.1
@@ -231,7 +231,15 @@ class Pacer:
         self.initial_window = initial_window
         self.health_window = health_window
         self._clock = clock
-        self._lanes: OrderedDict[str, _Lane] = OrderedDict()
+        self._lanes: dict[str, _Lane] = {}
+
+    def try_acquire(self, route: Route) -> Ticket | None:
+        """A slot at ``route``'s destination if one is free now, no one waiting before."""
+        lane = self._lane(route)
+        if not lane.waiters and lane.in_flight < lane.limit(route.cap):
+            lane.in_flight += 1
+            return self._ticket(lane, route)
+        return None
 
     async def acquire(self, route: Route, *, wait: float) -> Ticket:
         """A slot at ``route``'s destination, waiting up to ``wait`` seconds for one.
@@ -239,10 +247,10 @@ class Pacer:
         Raises:
             DestinationBusy: none in time, or the queue ahead is foreseeably longer.
         """
+        free = self.try_acquire(route)
+        if free is not None:
+            return free
         lane = self._lane(route)
-        if not lane.waiters and lane.in_flight < lane.limit(route.cap):
-            lane.in_flight += 1
-            return self._ticket(lane, route)
         ahead = (len(lane.waiters) + 1) * lane.seconds_per_slot(route.cap)
         if wait <= 0 or (lane.rtt is not None and ahead > wait):
             raise DestinationBusy(route, self._put_off(lane, route))
@@ -272,17 +280,18 @@ class Pacer:
         ticket.released = True
         lane = ticket._lane
         lane.in_flight -= 1
-        lane.flying.pop(ticket, None)
+        del lane.flying[ticket]
         now = self._clock()
         if ok:
             lane.alive_at = now
             if lane.answered_in(now - ticket.started):
                 overloaded = True
-            elif not overloaded:
+            elif not overloaded and lane.window < ticket.route.cap:
                 lane.widen(ticket.route.cap, now)
         if overloaded:
             lane.narrow(ticket.started, now)
-        self._admit(lane)
+        if lane.waiters:
+            self._admit(lane)
 
     def answered(self, route: Route) -> None:
         """The destination answered without succeeding (HTTP 429): it is alive."""
@@ -323,11 +332,10 @@ class Pacer:
             lane = self._lanes[route.key] = _Lane(window=window)
             if len(self._lanes) > MAX_DESTINATIONS:
                 self._forget_idle()
-        else:
-            self._lanes.move_to_end(route.key)
         return lane
 
     def _forget_idle(self) -> None:
+        """Forget idle destinations, the first met first, down to the limit."""
         for key in list(self._lanes)[: len(self._lanes) - MAX_DESTINATIONS]:
             lane = self._lanes[key]
             if not lane.in_flight and not lane.waiters:

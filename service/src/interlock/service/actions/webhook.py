@@ -75,12 +75,20 @@ _parsed_url = functools.lru_cache(maxsize=1024)(httpx.URL)
 
 
 @functools.lru_cache(maxsize=1024)
-def _sent_origin(url: str) -> Origin | None:
-    """The origin a request to ``url`` goes to, read from the URL as httpx sends it."""
+def _destination(url: str) -> tuple[Origin, str] | None:
+    """Where a request to ``url`` goes: its origin and that as text (``None``: nowhere).
+
+    Read from the URL as httpx sends it.
+    """
     try:
-        return origin_of(str(_parsed_url(url)))
+        origin = origin_of(str(_parsed_url(url)))
     except httpx.InvalidURL:
         return None
+    return None if origin is None else (origin, str(origin))
+
+
+def _method(action: dict[str, Any]) -> str:
+    return str(action.get("method", "POST")).upper()
 
 
 class WebhookExecutor:
@@ -119,14 +127,16 @@ class WebhookExecutor:
         """
         action = request.action
         url = str(action.get("url", ""))
-        method = str(action.get("method", "POST")).upper()
-        origin = _sent_origin(url)
-        if origin is None:
-            raise _invalid_url(method, url_origin(url))
+        found = _destination(url)
+        if found is None:
+            raise _invalid_url(_method(action), url_origin(url))
+        origin, key = found
         refusal = self._policy.refusal(origin, self._origins_written_in(request.rule))
         if refusal is not None:
-            raise ActionFailed(f"webhook {method} {url_origin(url)}: {refusal}", retryable=False)
-        return Route(str(origin), self._cap(origin, action.get("concurrency")))
+            raise ActionFailed(
+                f"webhook {_method(action)} {url_origin(url)}: {refusal}", retryable=False
+            )
+        return Route(key, self._cap(origin, action.get("concurrency")))
 
     def _origins_written_in(self, name: str) -> frozenset[Origin] | None:
         """The origins the rule writes literally; ``None`` if not needed or not known."""
@@ -155,7 +165,7 @@ class WebhookExecutor:
         self.route(request)
         action = request.action
         url = str(action.get("url", ""))
-        method = str(action.get("method", "POST")).upper()
+        method = _method(action)
         origin = url_origin(url)
         answer = await self._send(self._build(request, method, url, origin), method, origin)
         status = answer.status_code
