@@ -14,6 +14,11 @@ request says is what is sent, names in the case they were written (some receiver
 match them case-sensitively). Answers are read whole (webhook answers are small), so
 each connection goes back to the pool at once; they are not decompressed
 (``Accept-Encoding`` is only sent when the request sets it).
+
+Failures are httpx's exceptions, two of them narrowed for pacing: a connection refused
+or reset while opening is :class:`ConnectionRefused` (an ``httpx.ConnectError``), one
+closed or reset before an answer came is :class:`ConnectionDropped` (an
+``httpx.RemoteProtocolError``): what a busy server's full listen backlog does.
 """
 
 from __future__ import annotations

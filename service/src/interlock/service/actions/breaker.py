@@ -7,6 +7,13 @@ survives restarts and is shared by every replica. What the dispatcher adds when 
 opens: an ``interlock.action.suspended`` event, and a notification to the rule's
 ``owner`` channel if it has one (:func:`notify_owner`).
 
+Only failed attempts reach it, in the order they ended. An action put back because its
+destination had no free slot, or turned away by a destination that is busy but alive (a
+refused or reset connection, HTTP 429), is not a failed attempt: the breaker judges
+whether a destination works, not how busy a burst made it
+(:mod:`~interlock.service.actions.pacing`). A destination that has not answered within
+``actions.webhooks.health_window`` is down, and its refusals count.
+
 Resuming is one call, :func:`resume_action`, which the API and the CLI expose.
 """
 
