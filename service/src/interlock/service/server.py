@@ -32,6 +32,7 @@ from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
+from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
@@ -179,7 +180,14 @@ class Service:
         loaded = load_paths([rules_dir])
         for problem in loaded.problems:
             logger.error("rules: %s (the other rules still load)", problem)
-        changes = await host.apply(loaded.rules)
+        allowed = []
+        for rule in loaded.rules:
+            issues = webhook_destination_issues(rule, self.settings)
+            for issue in issues:
+                logger.error("rules: %s (the other rules still load)", issue)
+            if not issues:
+                allowed.append(rule)
+        changes = await host.apply(allowed)
         changed = sum(1 for change in changes if change.change != "unchanged")
         logger.info("rules: %d from %s (%d new or changed)", len(changes), rules_dir, changed)
 

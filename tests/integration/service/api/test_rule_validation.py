@@ -14,7 +14,7 @@ import pytest
 
 from interlock.rules import Rule, absent, all_of, heartbeat, on, webhook
 
-from .conftest import Rig
+from .conftest import Rig, RigFactory
 
 
 def document(*rules: dict[str, Any]) -> dict[str, Any]:
@@ -64,3 +64,23 @@ async def test_a_compound_holding_an_absence_is_a_422_naming_its_part(rig: Rig) 
     [problem] = answer.json()["problems"]
     assert problem["path"] == "when.triggers[2]"
     assert "an absence cannot be part of a compound trigger" in problem["message"]
+
+
+async def test_a_webhook_whose_destination_a_publisher_chooses_is_refused(
+    rig: Rig, make_rig: RigFactory
+) -> None:
+    # Finding 9: whoever publishes the event would pick where Interlock sends requests.
+    action = msgspec.to_builtins(webhook("{{ event.payload.url }}"))
+    answer = await rig.client.post("/api/rules", json=document(rule_json(then=[action])))
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["problems"]
+    assert problem["path"] == "then[0].url"
+    assert "allowed_destinations" in problem["message"] + problem.get("hint", "")
+    checked = await rig.client.post("/api/rules/check", json=document(rule_json(then=[action])))
+    assert checked.status_code == 422
+    templated_host = msgspec.to_builtins(webhook("https://{{ key }}.hooks.example.com/x"))
+    allowing = await make_rig(actions={"webhooks": {"allowed_destinations": ["*.example.com"]}})
+    accepted = await allowing.client.post(
+        "/api/rules", json=document(rule_json(then=[templated_host]))
+    )
+    assert accepted.status_code == 200, accepted.text

@@ -25,6 +25,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from interlock.rules.errors import RuleDefinitionError, RuleIssue
 from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
+from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import invalid_rules
@@ -168,6 +169,20 @@ def parse_rules(body: bytes) -> list[Rule]:
     if issues:
         raise RuleDefinitionError(issues)
     return rules
+
+
+def refuse_unsafe_destinations(rules: list[Rule], services: Services) -> None:
+    """Refuse rules whose webhooks may not go where they point (this service's posture).
+
+    Raises:
+        RuleDefinitionError: a webhook's origin comes from a template and no allow-list
+            permits it, or the allow-list is set and does not match a literal origin.
+    """
+    issues = [
+        issue for rule in rules for issue in webhook_destination_issues(rule, services.settings)
+    ]
+    if issues:
+        raise RuleDefinitionError(issues)
 
 
 def unknown_fields(given: Any, decoded: Any, path: str = "") -> list[str]:
@@ -325,6 +340,7 @@ class RuleController(Controller):
         """
         try:
             rules = parse_rules(await request.body())
+            refuse_unsafe_destinations(rules, services)
         except RuleDefinitionError as exc:
             return invalid_rules(exc)
         planned = await plan(services.store, rules)
@@ -359,6 +375,7 @@ class RuleController(Controller):
         """
         try:
             rules = parse_rules(await request.body())
+            refuse_unsafe_destinations(rules, services)
         except RuleDefinitionError as exc:
             return invalid_rules(exc)
         warnings = await reference_warnings(services.store, rules)
