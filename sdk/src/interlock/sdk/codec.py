@@ -52,8 +52,8 @@ def encode_event(event: Event) -> bytes:
         raise EventValidationError("payload", f"is not JSON-serializable: {exc}") from exc
     except RecursionError as exc:
         raise _too_deep("payload") from exc
-    check_encoded_size(len(data))
-    if payload_needs_walk(data):
+    check_encoded_size(len(data), "payload")
+    if payload_needs_walk(data, event.payload):
         check_payload(event.payload)
     check_no_nul(data, event)
     return data
@@ -128,7 +128,7 @@ def decode_event(data: bytes | str) -> Event:
         raise _too_deep("") from exc
     if not event.source:
         raise EventValidationError("source", "is required (who published the event)")
-    if cloudevent or payload_needs_walk(data):
+    if cloudevent or payload_needs_walk(data, event.payload):
         check_payload(event.payload)
     check_no_nul(data, event)
     return event

@@ -72,29 +72,41 @@ MAX_STRING_LENGTH: Final = 262_144
 _ENVELOPE_BRACKETS: Final = 2
 
 
-def check_encoded_size(size: int) -> None:
-    """Refuse an encoded event larger than :data:`MAX_EVENT_BYTES`."""
+def check_encoded_size(size: int, field: str = "") -> None:
+    """Refuse an encoded event larger than :data:`MAX_EVENT_BYTES`.
+
+    ``field`` names what made it so large when the caller knows (the SDK: ``payload``).
+    """
     if size > MAX_EVENT_BYTES:
+        what = "makes the event" if field else "the event is"
         raise EventValidationError(
-            "",
-            f"the event is {size:,} bytes; at most {MAX_EVENT_BYTES:,} are allowed "
+            field,
+            f"{what} {size:,} bytes; at most {MAX_EVENT_BYTES:,} are allowed "
             "(store large data elsewhere and send a reference)",
         )
 
 
-def payload_needs_walk(document: bytes | str) -> bool:
+def payload_needs_walk(document: bytes | str, payload: Any = None) -> bool:
     """Whether the encoded ``document`` could hold a payload breaking a limit.
 
     ``False`` is certain (no walk needed); ``True`` means :func:`check_payload` must
-    look. Costs two byte counts, no parsing.
+    look. A flat ``payload`` (given: no object or array among its values) cannot nest too
+    deep; otherwise it costs two byte counts, no parsing.
     """
     if len(document) > MAX_STRING_LENGTH:
         return True
+    if isinstance(payload, dict) and not any(
+        type(value) in _CONTAINERS for value in payload.values()
+    ):
+        return False
     if isinstance(document, str):
         brackets = document.count("{") + document.count("[")
     else:
         brackets = document.count(b"{") + document.count(b"[")
     return brackets > MAX_PAYLOAD_DEPTH + _ENVELOPE_BRACKETS
+
+
+_CONTAINERS = (dict, list)
 
 
 def check_payload(payload: Any, field: str = "payload") -> None:
@@ -147,11 +159,13 @@ _NUL_ESCAPE = b"\\u0000"
 def check_no_nul(document: bytes | str, event: Any) -> None:
     r"""Refuse an event holding the NUL character in any string (or key).
 
-    Looks only when the encoded ``document`` holds the escape ``\u0000`` at all (a C
-    search); the error names the field.
+    Looks only when the encoded ``document`` holds a backslash, then the escape
+    ``\u0000`` (C searches); the error names the field.
     """
-    raw = document.encode() if isinstance(document, str) else document
-    if _NUL_ESCAPE not in raw:
+    if isinstance(document, str):
+        if "\\" not in document or "\\u0000" not in document:
+            return
+    elif b"\\" not in document or _NUL_ESCAPE not in document:
         return
     stack: list[tuple[Any, str]] = [
         (event.resource, "resource"),
