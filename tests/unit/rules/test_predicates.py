@@ -7,6 +7,7 @@ import pytest
 
 from interlock.rules import event as name
 from interlock.rules import payload, related, resource, source
+from interlock.rules.engine.matcher import Matcher, MatchSpec
 from interlock.rules.predicates import AnyPredicate, Predicate
 from interlock.sdk import Event
 
@@ -99,3 +100,49 @@ def test_comparing_with_a_non_scalar_is_refused_where_written() -> None:
 def test_and_flattens() -> None:
     predicate = (resource.id == "a") & (source == "b") & (payload.x > 1)
     assert len(predicate.items) == 3  # type: ignore[attr-defined]
+
+
+NOT_EQUAL = [
+    ({"x": 2}, True),
+    ({"x": 1.5}, True),
+    ({"x": 1}, False),
+    ({"x": 1.0}, False),
+    ({"x": "1"}, False),  # another type: false, as every test on another type
+    ({"x": True}, False),  # booleans are not numbers
+    ({"x": None}, False),
+    ({}, False),  # missing
+]
+NOT_NULL = [
+    ({"x": 0}, True),
+    ({"x": ""}, True),
+    ({"x": False}, True),
+    ({"x": None}, False),
+    ({}, False),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), NOT_EQUAL)
+def test_not_equal_is_false_for_another_type_and_for_a_missing_value(
+    fields: dict[str, object], expected: bool
+) -> None:
+    event = Event(event="a.b", resource={"id": "r"}, payload=fields, source="t")
+    predicate = payload.x != 1
+    assert predicate.matches(event) is expected
+    assert (~predicate).matches(event) is not expected
+    with Matcher(
+        [MatchSpec("ne", ("a.b",), predicate), MatchSpec("not", ("a.b",), ~predicate)]
+    ) as m:
+        assert m.match(event) == (["ne"] if expected else ["not"])  # durable agrees
+
+
+@pytest.mark.parametrize(("fields", "expected"), NOT_NULL)
+def test_not_equal_none_is_true_for_any_value_there_but_null(
+    fields: dict[str, object], expected: bool
+) -> None:
+    event = Event(event="a.b", resource={"id": "r"}, payload=fields, source="t")
+    predicate = payload.x != None  # noqa: E711 - a predicate, not a comparison
+    assert predicate.matches(event) is expected
+    with Matcher(
+        [MatchSpec("nn", ("a.b",), predicate), MatchSpec("not", ("a.b",), ~predicate)]
+    ) as m:
+        assert m.match(event) == (["nn"] if expected else ["not"])

@@ -10,7 +10,10 @@ Semantics, the same in every evaluator (Python here, durable_rules in the engine
 
 - A test on a path the event does not have is **false**, and so is a test whose value
   has another type (``payload.rows > 5`` is false for ``"rows": "many"``); use
-  :class:`Exists` to ask whether a path is there. ``!=`` is false on a missing path too.
+  :class:`Exists` to ask whether a path is there. ``!=`` too: ``payload.x != 1`` is true
+  only for a number other than 1 (false for ``"1"``, ``true``, ``null`` and a missing
+  ``x``). Comparing with ``None`` asks about null itself: ``x == None`` is true for a null
+  value, ``x != None`` for any value that is there and not null.
 - :class:`Not` is true exactly when its predicate is false: ``Not(payload.rows > 5)``
   holds for an event without ``rows``.
 - :class:`Glob` matches the whole value with ``*`` (any run of characters, ``/`` and
@@ -162,9 +165,9 @@ class Compare(Predicate, frozen=True, tag="compare"):
                 actual is None and self.value is None
             )
         if self.op == "!=":
-            return not (_comparable(actual, self.value) and actual == self.value) and not (
-                actual is None and self.value is None
-            )
+            if self.value is None:
+                return actual is not None
+            return _comparable(actual, self.value) and actual != self.value
         if not _comparable(actual, self.value):
             return False
         if self.op == "<":

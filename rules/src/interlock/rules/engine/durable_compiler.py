@@ -197,11 +197,19 @@ def _compare(pred: Compare, negate: bool) -> Compiled:
     if op == "==":
         return Compiled(_not_eq(path, kind, value) if negate else _eq(path, kind, value), True)
     if op == "!=":
+        # True only for a value of the constant's kind that differs (a value of another
+        # kind, or none, is false); "!= None" is true for any value there but null.
+        if kind == "z":
+            if negate:
+                return _any(
+                    [Compiled(Atom(path, "e", "nex"), True), Compiled(Atom(path, "z", "ex"), True)]
+                )
+            return _all([Compiled(_present(path), True), Compiled(Atom(path, "z", "nex"), True)])
         if negate:
             return _any(
-                [Compiled(Atom(path, "e", "nex"), True), Compiled(_eq(path, kind, value), True)]
+                [Compiled(Atom(path, kind, "nex"), True), Compiled(_eq(path, kind, value), True)]
             )
-        return _all([Compiled(_present(path), True), Compiled(_not_eq(path, kind, value), True)])
+        return Compiled(Atom(path, kind, "!=", value), True)
     if kind == "z":  # ordering against null is never true
         return Compiled(negate, True)
     if kind == "s":  # durable orders raw JSON text, not strings
