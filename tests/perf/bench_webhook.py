@@ -44,8 +44,9 @@ from interlock.rules.clock import SystemClock
 from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing, firing_id
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig, ensure_streams
+from interlock.sdk.executors import ActionRequest
 from interlock.service.actions.dispatcher import Dispatcher
-from interlock.service.actions.executor import ActionRequest
+from interlock.service.actions.registry import ServiceContext
 from interlock.service.actions.webhook import WebhookExecutor
 from interlock.service.context import Services
 from interlock.service.embedded_nats import EmbeddedNatsServer
@@ -78,7 +79,7 @@ async def queue(store: Store, rule: Rule, count: int) -> None:
 
 async def executor_only(services: Services, url: str, count: int) -> float:
     """Requests per second of the webhook executor alone, ``concurrency`` in flight."""
-    executor = WebhookExecutor(services)
+    executor = WebhookExecutor(ServiceContext.of(services))
     limit = asyncio.Semaphore(services.settings.actions.concurrency)
     action = {"action": "webhook", "url": url, "method": "POST", "headers": {}, "body": {"n": 1}}
 

@@ -8,8 +8,10 @@ still catch it::
     ├── ConfigurationError (ValueError)     a setting is missing or invalid
     ├── EventValidationError (ValueError)   an event breaks the wire contract
     ├── BusError (ConnectionError)          NATS is unreachable or refused a request
-    └── SpoolError (OSError)                the on-disk spool cannot take an event
-        └── SpoolFullError                  the spool reached its size limit
+    ├── SpoolError (OSError)                the on-disk spool cannot take an event
+    │   └── SpoolFullError                  the spool reached its size limit
+    └── ActionFailed                        an executor did not carry an action out
+                                            (``retryable``: try again, or give it up)
 
 Each class builds its message in ``__init__`` from typed attributes, so the message
 always says what is wrong, where, and how to fix it.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ActionFailed",
     "BusError",
     "ConfigurationError",
     "EventValidationError",
@@ -107,3 +110,22 @@ class SpoolFullError(SpoolError):
             "NATS has been unreachable for long enough to fill it: restore NATS so the "
             "spool drains, or raise the limit (spool_max_bytes / INTERLOCK_SPOOL_MAX_BYTES)",
         )
+
+
+class ActionFailed(InterlockError):
+    """An executor did not carry an action out (see :mod:`interlock.sdk.executors`).
+
+    The message is shown to people and stored with the action: it names what failed
+    and never holds a secret (an Apprise URL, a token, a password).
+
+    Attributes:
+        reason: The message.
+        retryable: ``True``: the dispatcher tries again after its backoff, up to the
+            action's attempts; ``False``: the action is given up at once (a missing
+            field, an unknown target, refused credentials).
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(reason)

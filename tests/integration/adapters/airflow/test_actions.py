@@ -25,7 +25,7 @@ from interlock.adapters.airflow.actions import (
     UnpauseDagExecutor,
     run_id_for,
 )
-from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.sdk.executors import ActionFailed, ActionRequest, ExecutorContext
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -54,7 +54,7 @@ def _environ(server: ApiServer) -> dict[str, str]:
 async def test_trigger_starts_one_run_with_the_conf_even_when_retried(
     airflow_api: ApiServer,
 ) -> None:
-    executor = TriggerDagExecutor(environ=_environ(airflow_api))
+    executor = TriggerDagExecutor(ExecutorContext(environ=_environ(airflow_api)))
     key = uuid.uuid4()
     conf = {"day": "2026-11-24", "tables": ["sales", "fx"], "full": True}
     try:
@@ -89,8 +89,8 @@ async def test_the_run_id_is_the_same_on_every_attempt() -> None:
 
 async def test_pause_and_unpause_a_dag(airflow_api: ApiServer) -> None:
     connection = {"url": airflow_api.url, "username": USERNAME, "password": PASSWORD}
-    pause = PauseDagExecutor(environ={})
-    unpause = UnpauseDagExecutor(environ={})
+    pause = PauseDagExecutor(ExecutorContext(environ={}))
+    unpause = UnpauseDagExecutor(ExecutorContext(environ={}))
     try:
         paused = await pause.execute(_request("airflow_pause_dag", {"dag_id": DAG, **connection}))
         assert paused.data == {"dag_id": DAG, "is_paused": True}
@@ -108,7 +108,7 @@ async def test_pause_and_unpause_a_dag(airflow_api: ApiServer) -> None:
 
 
 async def test_an_unknown_dag_fails_at_once(airflow_api: ApiServer) -> None:
-    executor = TriggerDagExecutor(environ=_environ(airflow_api))
+    executor = TriggerDagExecutor(ExecutorContext(environ=_environ(airflow_api)))
     try:
         with pytest.raises(ActionFailed) as caught:
             await executor.execute(_request("airflow_trigger_dag", {"dag_id": "no_such_dag"}))
@@ -121,7 +121,7 @@ async def test_an_unknown_dag_fails_at_once(airflow_api: ApiServer) -> None:
 
 async def test_a_wrong_password_fails_at_once_and_is_never_shown(airflow_api: ApiServer) -> None:
     environ = {**_environ(airflow_api), "INTERLOCK_AIRFLOW_PASSWORD": "wrong-password-42"}
-    executor = PauseDagExecutor(environ=environ)
+    executor = PauseDagExecutor(ExecutorContext(environ=environ))
     try:
         with pytest.raises(ActionFailed) as caught:
             await executor.execute(_request("airflow_pause_dag", {"dag_id": DAG}))
@@ -137,7 +137,7 @@ async def test_an_unreachable_airflow_fails_retryably_without_the_token() -> Non
         "INTERLOCK_AIRFLOW_URL": f"http://127.0.0.1:{free_port()}",
         "INTERLOCK_AIRFLOW_TOKEN": "very-secret-token",
     }
-    executor = TriggerDagExecutor(environ=environ)
+    executor = TriggerDagExecutor(ExecutorContext(environ=environ))
     try:
         with pytest.raises(ActionFailed) as caught:
             await executor.execute(_request("airflow_trigger_dag", {"dag_id": DAG}))
@@ -149,7 +149,7 @@ async def test_an_unreachable_airflow_fails_retryably_without_the_token() -> Non
 
 
 async def test_a_bad_action_fails_at_once_naming_the_field() -> None:
-    executor = TriggerDagExecutor(environ={"INTERLOCK_AIRFLOW_TOKEN": "t"})
+    executor = TriggerDagExecutor(ExecutorContext(environ={"INTERLOCK_AIRFLOW_TOKEN": "t"}))
     try:
         with pytest.raises(ActionFailed, match="unknown field 'dag'") as unknown:
             await executor.execute(_request("airflow_trigger_dag", {"dag": DAG}))

@@ -22,7 +22,7 @@ from interlock.adapters.prefect.actions import (
     ResumeWorkQueueExecutor,
     RunDeploymentExecutor,
 )
-from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.sdk.executors import ActionFailed, ActionRequest, ExecutorContext
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -64,7 +64,7 @@ async def test_run_deployment_by_name_creates_one_flow_run_per_idempotency_key(
 ) -> None:
     flow = f"etl-{uuid.uuid4().hex[:8]}"
     deployment_id = await call(api.deployment, flow, "daily", {"region": "eu"})
-    executor = RunDeploymentExecutor(environ=environ)
+    executor = RunDeploymentExecutor(ExecutorContext(environ=environ))
     key = uuid.uuid4()
     parameters = {"date": "2026-11-24", "rows": 3}
     try:
@@ -93,7 +93,7 @@ async def test_run_deployment_by_id_and_a_new_key_creates_another_run(
     api: PrefectApi, environ: dict[str, str]
 ) -> None:
     deployment_id = await call(api.deployment, f"etl-{uuid.uuid4().hex[:8]}", "hourly", {})
-    executor = RunDeploymentExecutor(environ=environ)
+    executor = RunDeploymentExecutor(ExecutorContext(environ=environ))
     try:
         for _ in range(2):
             await executor.execute(
@@ -112,8 +112,8 @@ async def test_pause_and_resume_a_work_queue_of_a_work_pool(
     pool, queue = f"pool-{uuid.uuid4().hex[:8]}", "nightly"
     await call(api.pool_queue, pool, queue)
     pause, resume = (
-        PauseWorkQueueExecutor(environ=environ),
-        ResumeWorkQueueExecutor(environ=environ),
+        PauseWorkQueueExecutor(ExecutorContext(environ=environ)),
+        ResumeWorkQueueExecutor(ExecutorContext(environ=environ)),
     )
     try:
         result = await pause.execute(
@@ -134,8 +134,8 @@ async def test_pause_and_resume_a_work_queue_by_name_alone(
     queue = f"queue-{uuid.uuid4().hex[:8]}"
     created = await call(api.default_pool_queue, queue)
     pause, resume = (
-        PauseWorkQueueExecutor(environ=environ),
-        ResumeWorkQueueExecutor(environ=environ),
+        PauseWorkQueueExecutor(ExecutorContext(environ=environ)),
+        ResumeWorkQueueExecutor(ExecutorContext(environ=environ)),
     )
     try:
         result = await pause.execute(request("prefect_pause_work_queue", queue=queue))
@@ -154,10 +154,12 @@ async def test_action_fields_override_the_environment(
     pool, queue = f"pool-{uuid.uuid4().hex[:8]}", "q"
     await call(api.pool_queue, pool, queue)
     executor = PauseWorkQueueExecutor(
-        environ={
-            "INTERLOCK_PREFECT_API_URL": "http://127.0.0.1:9/api",
-            "INTERLOCK_PREFECT_AUTH_STRING": AUTH_STRING,
-        }
+        ExecutorContext(
+            environ={
+                "INTERLOCK_PREFECT_API_URL": "http://127.0.0.1:9/api",
+                "INTERLOCK_PREFECT_AUTH_STRING": AUTH_STRING,
+            }
+        )
     )
     try:
         await executor.execute(
@@ -205,7 +207,7 @@ async def test_bad_actions_fail_without_retry(
     match: str,
     retryable: bool,
 ) -> None:
-    executor = make(environ=environ)
+    executor = make(ExecutorContext(environ=environ))
     try:
         with pytest.raises(ActionFailed, match=match) as raised:
             await executor.execute(request("prefect_test", **action))  # type: ignore[attr-defined]
@@ -218,10 +220,12 @@ async def test_refused_credentials_fail_at_once_and_name_no_secret(
     prefect: PrefectConnection,
 ) -> None:
     executor = RunDeploymentExecutor(
-        environ={
-            "INTERLOCK_PREFECT_API_URL": prefect.api_url,
-            "INTERLOCK_PREFECT_AUTH_STRING": "interlock:wrong-secret",
-        }
+        ExecutorContext(
+            environ={
+                "INTERLOCK_PREFECT_API_URL": prefect.api_url,
+                "INTERLOCK_PREFECT_AUTH_STRING": "interlock:wrong-secret",
+            }
+        )
     )
     try:
         with pytest.raises(ActionFailed, match="HTTP 401, the credentials were refused") as raised:
@@ -234,10 +238,12 @@ async def test_refused_credentials_fail_at_once_and_name_no_secret(
 
 async def test_a_server_that_is_down_is_retried() -> None:
     executor = RunDeploymentExecutor(
-        environ={
-            "INTERLOCK_PREFECT_API_URL": "http://127.0.0.1:9/api",
-            "INTERLOCK_PREFECT_API_KEY": "pnu_secret",
-        }
+        ExecutorContext(
+            environ={
+                "INTERLOCK_PREFECT_API_URL": "http://127.0.0.1:9/api",
+                "INTERLOCK_PREFECT_API_KEY": "pnu_secret",
+            }
+        )
     )
     try:
         with pytest.raises(ActionFailed, match="connection failed") as raised:
@@ -249,7 +255,7 @@ async def test_a_server_that_is_down_is_retried() -> None:
 
 
 async def test_no_api_url_anywhere_is_a_clear_error() -> None:
-    executor = RunDeploymentExecutor(environ={})
+    executor = RunDeploymentExecutor(ExecutorContext(environ={}))
     try:
         with pytest.raises(ActionFailed, match="INTERLOCK_PREFECT_API_URL") as raised:
             await executor.execute(request("prefect_run_deployment", deployment="a/b"))

@@ -18,8 +18,9 @@ import pytest
 from harness.ports import free_port
 from harness.tls import make_certificates
 from integration.service.actions.dispatch_fixtures import running_services
+from interlock.sdk.executors import ActionFailed, ActionRequest
 from interlock.service.actions.aiohttp_transport import AiohttpTransport
-from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.service.actions.registry import ServiceContext
 from interlock.service.actions.webhook import WebhookExecutor
 
 OK = b"HTTP/1.1 201 Created\r\nX-Answer: yes\r\nContent-Length: 7\r\n\r\ncreated"
@@ -185,7 +186,7 @@ async def test_webhooks_check_the_servers_certificate(
         url = server.url("/hook").replace("http://", "https://")
         # The executor trusts certifi's CAs: a certificate from a private CA is refused.
         async with running_services(sqlite_url, streams, tmp_path / "spool") as services:
-            executor = WebhookExecutor(services)
+            executor = WebhookExecutor(ServiceContext.of(services))
             key = uuid.uuid4()
             call = ActionRequest(
                 idempotency_key=key,

@@ -29,9 +29,9 @@ from integration.service.actions.dispatch_fixtures import (
 )
 from integration.service.actions.receiver import Receiver, Request
 from interlock.rules import emit, notify, pause_rule, webhook
+from interlock.sdk.executors import ActionFailed, ActionRequest
 from interlock.service.actions.emit import emitted_event_id
-from interlock.service.actions.executor import ActionFailed, ActionRequest
-from interlock.service.actions.registry import GROUP, Registry
+from interlock.service.actions.registry import GROUP, Registry, ServiceContext
 from interlock.service.actions.webhook import USER_AGENT, WebhookExecutor
 from interlock.service.store import outbox_entries
 
@@ -316,7 +316,7 @@ async def test_webhook_errors_say_what_went_wrong_and_whether_a_retry_can_help(
         Receiver() as receiver,
         running_services(database_url, streams, tmp_path / "spool") as services,
     ):
-        executor = WebhookExecutor(services)
+        executor = WebhookExecutor(ServiceContext.of(services))
         port = free_port()  # nobody listens on it
         cases = {
             f"ftp://127.0.0.1/{SECRET}": ("not a valid http(s) URL", False),

@@ -10,7 +10,7 @@ import pytest
 
 from interlock.rules import run_deployment
 from interlock.rules.actions import PauseQueue, PauseSchedule, ResumeQueue, ResumeSchedule
-from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.sdk.executors import ActionFailed, ActionRequest
 from interlock.service.actions.registry import Registry
 from interlock.service.context import Services
 from interlock.service.deployments import create_deployment

@@ -1,7 +1,8 @@
 """The service's Airflow executors: trigger a DAG run, pause and unpause a DAG.
 
-Loaded by the service through the entry-point group ``interlock.actions`` (this module
-imports ``interlock.service``, so it is only usable where the service is installed):
+Loaded by the service through the entry-point group ``interlock.actions`` and built
+from an :class:`~interlock.sdk.executors.ExecutorContext` (the executor plugin API of the
+SDK: this module needs neither the service nor Airflow itself, only httpx):
 
 ========================  ====================================================================
 ``airflow_trigger_dag``   ``POST /api/v2/dags/{dag_id}/dagRuns`` with ``conf`` (already rendered
@@ -15,9 +16,10 @@ imports ``interlock.service``, so it is only usable where the service is install
 
 Fields of the action (``dag_id`` required; ``conf`` and ``note`` for a trigger) and the
 connection: ``url``, ``api_version``, ``username``, ``password`` / ``password_env``,
-``token`` / ``token_env``, ``timeout`` in the action win over the service's environment
-variables ``INTERLOCK_AIRFLOW_URL``, ``INTERLOCK_AIRFLOW_API_VERSION``,
-``INTERLOCK_AIRFLOW_USERNAME``, ``INTERLOCK_AIRFLOW_PASSWORD``, ``INTERLOCK_AIRFLOW_TOKEN``.
+``token`` / ``token_env``, ``timeout`` in the action win over the context's environment
+(the service's, taken at start): ``INTERLOCK_AIRFLOW_URL``,
+``INTERLOCK_AIRFLOW_API_VERSION``, ``INTERLOCK_AIRFLOW_USERNAME``,
+``INTERLOCK_AIRFLOW_PASSWORD``, ``INTERLOCK_AIRFLOW_TOKEN``.
 Unreachable, 5xx and 429 fail retryably; 401/403, an unknown DAG and a bad field fail
 at once. Messages name the DAG and Airflow's base URL, never a password or token.
 """
@@ -26,9 +28,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -41,10 +41,7 @@ from interlock.adapters.airflow._client import (
 )
 from interlock.adapters.airflow._options import OptionReader, read_connection
 from interlock.adapters.base import AdapterConfigError
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
-
-if TYPE_CHECKING:
-    from interlock.service.context import Services
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, ExecutorContext
 
 __all__ = ["PauseDagExecutor", "TriggerDagExecutor", "UnpauseDagExecutor", "run_id_for"]
 
@@ -69,19 +66,21 @@ def run_id_for(request: ActionRequest) -> str:
 
 
 class _AirflowExecutor(abc.ABC):
-    """Reads the action's fields and connection, and keeps one client per Airflow."""
+    """Reads the action's fields and connection, and keeps one client per Airflow.
+
+    Args:
+        context: The environment (``INTERLOCK_AIRFLOW_*``, and the variables an action's
+            ``password_env`` / ``token_env`` name) comes from here.
+        transport: An httpx transport (tests).
+    """
 
     kind = ""
     fields: frozenset[str] = frozenset({"dag_id"})
 
     def __init__(
-        self,
-        services: Services | None = None,
-        *,
-        environ: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
+        self, context: ExecutorContext, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        env = os.environ if environ is None else environ
+        env = context.environ
         self._defaults = {key: env[name] for key, name in _ENVIRONMENT.items() if env.get(name)}
         self._environ = dict(env)
         self._transport = transport

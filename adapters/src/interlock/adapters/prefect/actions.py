@@ -1,8 +1,7 @@
 """Executors that act on a Prefect server: run a deployment, pause or resume a work queue.
 
-Entry points in ``interlock.actions`` (loaded by the service, built with its
-:class:`~interlock.service.context.Services`; this module imports the service's
-executor contract, so only the service imports it):
+Entry points in ``interlock.actions`` (loaded by the service, built from an
+:class:`~interlock.sdk.executors.ExecutorContext`: the SDK's executor plugin API):
 
 ==============================  ===========================================================
 ``prefect_run_deployment``      ``deployment`` (``"flow/deployment"`` or an id),
@@ -14,9 +13,9 @@ executor contract, so only the service imports it):
 
 Every action may also carry ``api_url`` (else ``INTERLOCK_PREFECT_API_URL``); the
 credentials come from ``INTERLOCK_PREFECT_API_KEY`` (Prefect Cloud) or
-``INTERLOCK_PREFECT_AUTH_STRING`` (a self-hosted server's ``user:password``), read once
-when the service starts. An action may carry ``api_key`` too, but it is stored with the
-rule in plain text: prefer the environment.
+``INTERLOCK_PREFECT_AUTH_STRING`` (a self-hosted server's ``user:password``) in the
+context's environment (the service takes it once when it starts). An action may carry
+``api_key`` too, but it is stored with the rule in plain text: prefer the environment.
 
 A flow run is created with the action's idempotency key as Prefect's
 ``idempotency_key``, so a retry after a crash finds the run the first attempt created
@@ -27,19 +26,15 @@ timeouts and connection failures are retried, anything else (401, 403, 404, 422)
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from interlock.adapters.prefect._connection import PrefectConnection
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
-
-if TYPE_CHECKING:
-    from interlock.service.context import Services
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, ExecutorContext
 
 __all__ = [
     "PauseWorkQueueExecutor",
@@ -55,26 +50,18 @@ class PrefectExecutor:
     """What the Prefect executors share: one HTTP client, the default connection, errors.
 
     Args:
-        services: The running service (its action timeout is used); ``None`` in tests.
-        environ: Where ``INTERLOCK_PREFECT_*`` are read (``os.environ`` by default).
-        timeout: Seconds an HTTP call may take (the service's action timeout by default).
+        context: Where ``INTERLOCK_PREFECT_*`` are read (its environment), and the
+            seconds an HTTP call may take (its action timeout).
         transport: An httpx transport (tests).
     """
 
     label = "prefect"
 
     def __init__(
-        self,
-        services: Services | None = None,
-        *,
-        environ: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, context: ExecutorContext, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.environ = dict(os.environ if environ is None else environ)
-        if timeout is None:
-            timeout = services.settings.actions.timeout.total_seconds() if services else 30.0
-        self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self.environ = dict(context.environ)
+        self.client = httpx.AsyncClient(timeout=context.action_timeout, transport=transport)
 
     def connection(self, action: Mapping[str, Any]) -> PrefectConnection:
         """The Prefect server of ``action``: its fields first, then the environment.

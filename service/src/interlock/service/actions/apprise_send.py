@@ -2,7 +2,7 @@
 
 Apprise is synchronous and reports failure by returning ``False``; :func:`send` runs it
 in a thread under a time limit and turns every failure into an
-:class:`~interlock.service.actions.executor.ActionFailed` that names the target (a
+:class:`~interlock.sdk.errors.ActionFailed` that names the target (a
 channel's name, or "an Apprise URL" with its scheme), never the URL. A thread that
 outlives the time limit is left to finish on its own (Apprise has no cancellation); its
 own request timeouts end it.
@@ -17,7 +17,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from interlock.service.actions.executor import ActionFailed
+from interlock.sdk.errors import ActionFailed
 from interlock.service.actions.redact import hiding, redact_text
 
 if TYPE_CHECKING:

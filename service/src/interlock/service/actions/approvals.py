@@ -41,8 +41,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.sdk.durations import parse_duration
+from interlock.sdk.errors import ActionFailed
 from interlock.service.actions import apprise_send
-from interlock.service.actions.executor import ActionFailed
 from interlock.service.store import Approval, ApprovalClosed, NotFound, OutboxAction, StoreError
 
 if TYPE_CHECKING:

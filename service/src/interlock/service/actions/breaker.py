@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from interlock.sdk.errors import ActionFailed
 from interlock.service.actions import apprise_send
-from interlock.service.actions.executor import ActionFailed
 from interlock.service.actions.notify import resolve_url
 from interlock.service.store import ActionBreaker, NotFound, StoreError
 

@@ -61,8 +61,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from interlock.sdk.event import Event
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, Executor
 from interlock.service.actions import approvals, breaker, events
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult, Executor
 from interlock.service.actions.pacing import (
     Congested,
     DestinationBusy,

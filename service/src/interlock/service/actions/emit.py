@@ -10,10 +10,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 from interlock.sdk.errors import EventValidationError
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 
 if TYPE_CHECKING:
-    from interlock.service.context import Services
+    from interlock.service.actions.registry import ServiceContext
 
 __all__ = ["EmitExecutor", "emitted_event_id"]
 
@@ -26,8 +26,8 @@ def emitted_event_id(idempotency_key: uuid.UUID) -> uuid.UUID:
 class EmitExecutor:
     """Publishes events for ``emit`` actions."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, context: ServiceContext) -> None:
+        self.services = context.services
 
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Publish the event once (a JetStream duplicate if published before)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions import apprise_send
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
 from interlock.service.store import NotFound, StoreError
 
 if TYPE_CHECKING:
+    from interlock.service.actions.registry import ServiceContext
     from interlock.service.context import Services
 
 __all__ = ["NotifyExecutor", "resolve_url"]
@@ -44,9 +45,9 @@ async def resolve_url(services: Services, channel: str | None, url: str | None) 
 class NotifyExecutor:
     """Sends ``notify`` actions through Apprise."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.timeout = services.settings.actions.timeout.total_seconds()
+    def __init__(self, context: ServiceContext) -> None:
+        self.services = context.services
+        self.timeout = context.action_timeout
 
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Send the notification (title and body are rendered already)."""

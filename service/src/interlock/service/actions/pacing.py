@@ -67,7 +67,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from interlock.service.actions.executor import ActionFailed
+from interlock.sdk.errors import ActionFailed
 
 __all__ = [
     "MAX_DESTINATIONS",

@@ -1,7 +1,12 @@
 """Finding the executor for each action kind: the ``interlock.actions`` entry points.
 
-Each entry point is named after an action kind and loads a factory called with the
-:class:`~interlock.service.context.Services`. An executor is built the first time an
+Each entry point is named after an action kind and loads an
+:class:`~interlock.sdk.executors.ExecutorFactory`, called with the context this service
+gives executors: a :class:`ServiceContext` (the action timeout and the environment, taken
+once when the registry is loaded). Plugins read only what
+:class:`~interlock.sdk.executors.ExecutorContext` holds; the service's own executors
+(``notify``, ``webhook``, ``run_deployment``, ...) also use :attr:`ServiceContext.services`.
+An executor is built the first time an
 action of its kind runs: a service whose rules use neither Airflow nor Prefect never
 imports their clients, and starting the service costs a scan of the entry points, not
 an import of every plugin. The plugin's module is imported in a worker thread, so the
@@ -17,19 +22,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
-from interlock.service.actions.executor import ActionFailed, Executor
+from interlock.sdk.executors import GROUP, ActionFailed, Executor, ExecutorContext
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
 
-__all__ = ["GROUP", "Registry"]
+__all__ = ["GROUP", "Registry", "ServiceContext"]
 
-GROUP = "interlock.actions"
 logger = logging.getLogger(__name__)
+
+
+class ServiceContext(ExecutorContext, frozen=True, kw_only=True):
+    """The context this service builds executors with.
+
+    Attributes:
+        services: The running service, for its own executors (the store, the
+            publisher, rule control); plugins never need it.
+    """
+
+    services: Services
+
+    @classmethod
+    def of(cls, services: Services, environ: Mapping[str, str] | None = None) -> ServiceContext:
+        """The context of ``services``; ``environ``: the process's environment by default."""
+        return cls(
+            action_timeout=services.settings.actions.timeout.total_seconds(),
+            environ=dict(os.environ if environ is None else environ),
+            services=services,
+        )
 
 
 class Registry:
@@ -39,7 +64,8 @@ class Registry:
         executors: Executors already built, by kind.
         broken: Why the entry point of a kind failed to load, by kind.
         points: Entry points not built yet, by kind (built by :meth:`executor`).
-        services: What the entry points' factories are called with.
+        services: The service whose :class:`ServiceContext` the entry points'
+            factories are called with.
     """
 
     def __init__(
@@ -53,7 +79,7 @@ class Registry:
         self.executors = dict(executors)
         self.broken = dict(broken or {})
         self._points = dict(points or {})
-        self._services = services
+        self._context = None if services is None else ServiceContext.of(services)
         self._building = asyncio.Lock()
 
     @classmethod
@@ -99,8 +125,10 @@ class Registry:
 
     async def _build(self, kind: str, point: EntryPoint) -> None:
         try:
+            if self._context is None:
+                raise RuntimeError("the registry was made without a service to build from")
             factory = await asyncio.to_thread(point.load)
-            self.executors[kind] = factory(self._services)
+            self.executors[kind] = factory(self._context)
         except Exception as exc:  # one plugin must not stop the service
             self.broken[kind] = f"{type(exc).__name__}: {exc}"
             logger.exception(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 from interlock.service.store import NotFound, StoreError
 
 if TYPE_CHECKING:
-    from interlock.service.context import Services
+    from interlock.service.actions.registry import ServiceContext
 
 __all__ = ["PauseRuleExecutor", "ResumeRuleExecutor"]
 
@@ -16,8 +16,8 @@ __all__ = ["PauseRuleExecutor", "ResumeRuleExecutor"]
 class _SetPaused:
     paused: bool
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, context: ServiceContext) -> None:
+        self.services = context.services
 
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Pause or resume the rule named by the action."""

@@ -42,6 +42,7 @@ import httpx
 import msgspec
 
 from interlock.rules.rule import Rule
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.aiohttp_transport import (
     AiohttpTransport,
     CertificateNotTrusted,
@@ -49,13 +50,12 @@ from interlock.service.actions.aiohttp_transport import (
     ConnectionRefused,
 )
 from interlock.service.actions.destinations import DestinationPolicy, written_origins
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.origins import DestinationPattern, Origin, origin_of
 from interlock.service.actions.pacing import Congested, Overloaded, Route
 from interlock.service.actions.redact import url_origin
 
 if TYPE_CHECKING:
-    from interlock.service.context import Services
+    from interlock.service.actions.registry import ServiceContext
 
 __all__ = ["IDEMPOTENCY_HEADER", "USER_AGENT", "WebhookExecutor"]
 
@@ -94,10 +94,11 @@ def _method(action: dict[str, Any]) -> str:
 class WebhookExecutor:
     """Calls HTTP endpoints for ``webhook`` actions (pooled connections, see above)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, context: ServiceContext) -> None:
+        services = context.services
         actions = services.settings.actions
         hooks = actions.webhooks
-        seconds = actions.timeout.total_seconds()
+        seconds = context.action_timeout
         connect = min(hooks.connect_timeout.total_seconds(), seconds / 2)
         self._extensions = {
             "timeout": {"connect": connect, "read": seconds, "write": seconds, "pool": seconds}

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from interlock.service.actions.executor import ActionFailed, ActionRequest, ActionResult
+from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 from interlock.service.deployments.runs import start_run
 from interlock.service.store import NotFound, StoreError
 
 if TYPE_CHECKING:
-    from interlock.service.context import Services
+    from interlock.service.actions.registry import ServiceContext
 
 __all__ = [
     "PauseQueueExecutor",
@@ -37,8 +37,8 @@ def _field(request: ActionRequest, name: str) -> str:
 
 
 class _Executor:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, context: ServiceContext) -> None:
+        self.services = context.services
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from interlock.sdk.errors import ActionFailed
 from interlock.service.actions import apprise_send
-from interlock.service.actions.executor import ActionFailed
 from interlock.service.actions.notify import resolve_url
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from interlock.adapters.airflow.actions import (
     TriggerDagExecutor,
     UnpauseDagExecutor,
 )
-from interlock.service.actions.executor import ActionFailed, ActionRequest
+from interlock.sdk.executors import ActionFailed, ActionRequest, ExecutorContext
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -48,7 +48,7 @@ def _environ(server: ApiServer) -> dict[str, str]:
 async def test_trigger_starts_one_run_with_the_conf_even_when_retried(
     airflow2_api: ApiServer,
 ) -> None:
-    executor = TriggerDagExecutor(environ=_environ(airflow2_api))
+    executor = TriggerDagExecutor(ExecutorContext(environ=_environ(airflow2_api)))
     key = uuid.uuid4()
     conf = {"day": "2026-11-24", "tables": ["sales", "fx"], "full": True}
     try:
@@ -84,8 +84,8 @@ async def test_pause_and_unpause_a_dag(airflow2_api: ApiServer) -> None:
         "username": USERNAME,
         "password": PASSWORD,
     }
-    pause = PauseDagExecutor(environ={})
-    unpause = UnpauseDagExecutor(environ={})
+    pause = PauseDagExecutor(ExecutorContext(environ={}))
+    unpause = UnpauseDagExecutor(ExecutorContext(environ={}))
     try:
         resumed = await unpause.execute(
             _request("airflow_unpause_dag", {"dag_id": DAG, **connection})
@@ -103,7 +103,7 @@ async def test_pause_and_unpause_a_dag(airflow2_api: ApiServer) -> None:
 
 
 async def test_an_unknown_dag_fails_at_once(airflow2_api: ApiServer) -> None:
-    executor = TriggerDagExecutor(environ=_environ(airflow2_api))
+    executor = TriggerDagExecutor(ExecutorContext(environ=_environ(airflow2_api)))
     try:
         with pytest.raises(ActionFailed) as caught:
             await executor.execute(_request("airflow_trigger_dag", {"dag_id": "no_such_dag"}))
@@ -116,7 +116,7 @@ async def test_an_unknown_dag_fails_at_once(airflow2_api: ApiServer) -> None:
 
 async def test_a_wrong_password_fails_at_once_and_is_never_shown(airflow2_api: ApiServer) -> None:
     environ = {**_environ(airflow2_api), "INTERLOCK_AIRFLOW_PASSWORD": "wrong-password-42"}
-    executor = PauseDagExecutor(environ=environ)
+    executor = PauseDagExecutor(ExecutorContext(environ=environ))
     try:
         with pytest.raises(ActionFailed) as caught:
             await executor.execute(_request("airflow_pause_dag", {"dag_id": DAG}))
