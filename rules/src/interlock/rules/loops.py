@@ -1,11 +1,13 @@
 """Refusing rules whose own actions would re-trigger them without bound.
 
-Every firing emits ``interlock.rule.fired`` / ``interlock.rule.resolved`` and every
-action ``interlock.action.succeeded`` / ``failed`` / ``suspended`` (an ``approve`` step
-also ``interlock.approval.requested`` / ``approved`` / ``rejected`` / ``expired``), each with
-``resource.id`` = the rule's name; a ``run_deployment`` leads to ``interlock.run.<state>``
-events with ``resource.id`` = the deployment; an ``emit`` publishes its event. A rule
-whose trigger could match one of these reacts to itself. Whether it could is decided
+What a rule leads to is read from Interlock's vocabulary (:mod:`interlock.sdk.vocabulary`),
+so an outcome the service adds there is known here too: every firing emits
+``interlock.rule.<status>`` and every action ``interlock.action.<outcome>`` (an
+``approve`` step also ``interlock.approval.<outcome>``), each with ``resource.id`` = the
+rule's name; a ``run_deployment`` leads to ``interlock.run.<state>`` events with
+``resource.id`` = the deployment; an ``emit`` publishes its event. (``interlock.rule.broken``
+is not among them: a broken rule is quarantined, it cannot react to it.) A rule whose
+trigger could match one of these reacts to itself. Whether it could is decided
 from what is known of those events (name, ``resource.id``, ``source``) with three-valued
 logic: a predicate on anything else is "unknown", and unknown counts as "could match",
 so a rule is only accepted when its filter provably excludes its own output.
@@ -37,35 +39,37 @@ from interlock.rules.triggers import (
     EventTrigger,
 )
 from interlock.sdk.event import Event
+from interlock.sdk.vocabulary import (
+    ACTION_OUTCOMES,
+    APPROVAL_OUTCOMES,
+    FIRING_STATUSES,
+    RUN_STATES,
+    SOURCE,
+    action_event_name,
+    approval_event_name,
+    rule_event_name,
+    run_event_name,
+)
 
 if TYPE_CHECKING:
     from interlock.rules.rule import Rule
 
 __all__ = ["loop_issues", "produced_events"]
 
-RUN_STATES = ("scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed")
-
 
 def produced_events(rule: Rule) -> list[tuple[str, str | None]]:
     """The (event name, resource id or ``None`` if unknown) pairs the rule leads to."""
     produced: list[tuple[str, str | None]] = [
-        ("interlock.rule.fired", rule.name),
-        ("interlock.rule.resolved", rule.name),
+        (rule_event_name(status), rule.name) for status in FIRING_STATUSES
     ]
     if rule.then or rule.on_resolved:
-        produced += [
-            (f"interlock.action.{outcome}", rule.name)
-            for outcome in ("succeeded", "failed", "suspended")
-        ]
+        produced += [(action_event_name(outcome), rule.name) for outcome in ACTION_OUTCOMES]
     if any(isinstance(a, Approve) for a in (*rule.then, *rule.on_resolved)):
-        produced += [
-            (f"interlock.approval.{outcome}", rule.name)
-            for outcome in ("requested", "approved", "rejected", "expired")
-        ]
+        produced += [(approval_event_name(outcome), rule.name) for outcome in APPROVAL_OUTCOMES]
     for action in (*rule.then, *rule.on_resolved):
         if isinstance(action, RunDeployment):
             deployment = None if "{" in action.deployment else action.deployment
-            produced += [(f"interlock.run.{state}", deployment) for state in RUN_STATES]
+            produced += [(run_event_name(state), deployment) for state in RUN_STATES]
         elif isinstance(action, Emit) and "{" not in action.event:
             resource = None if "{" in action.resource_id else action.resource_id
             produced.append((action.event, resource))
@@ -93,7 +97,7 @@ def _known(name: str, resource_id: str | None, path: str) -> str | bool | None:
     if path == "event":
         return name
     if path == "source":
-        return "interlock"
+        return SOURCE
     if path == "resource.id" and resource_id is not None:
         return resource_id
     return False
@@ -117,7 +121,7 @@ def _could_match(predicate: AnyPredicate, name: str, resource_id: str | None) ->
     if isinstance(predicate, Compare | OneOf | Exists | Glob | Regex):
         if _known(name, resource_id, predicate.path) is False:
             return None
-        event = Event(event=name, resource={"id": resource_id or "?"}, source="interlock")
+        event = Event(event=name, resource={"id": resource_id or "?"}, source=SOURCE)
         return predicate.matches(event)
     return None
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ActionFailed
+from interlock.sdk.vocabulary import ApprovalOutcome, approval_event_name
 from interlock.service.actions import apprise_send
 from interlock.service.store import Approval, ApprovalClosed, NotFound, OutboxAction, StoreError
 
@@ -94,11 +95,13 @@ def _payload(approval: Approval, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _publish(services: Services, name: str, approval: Approval, **extra: Any) -> None:
+async def _publish(
+    services: Services, name: ApprovalOutcome, approval: Approval, **extra: Any
+) -> None:
     publisher = services.publisher
     occurred = approval.decided_at or approval.requested_at
     event = publisher.event(
-        f"interlock.approval.{name}",
+        approval_event_name(name),
         approval.rule,
         payload=_payload(approval, **extra),
         occurred=occurred,
@@ -107,7 +110,7 @@ async def _publish(services: Services, name: str, approval: Approval, **extra: A
     try:
         await publisher.publish(event)
     except Exception:  # an event lost must not undo the decision
-        logger.exception("publishing interlock.approval.%s failed", name)
+        logger.exception("publishing %s failed", approval_event_name(name))
 
 
 async def run_step(

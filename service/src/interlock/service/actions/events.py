@@ -23,6 +23,7 @@ from typing import Any
 
 from interlock.sdk.event import Event
 from interlock.sdk.publisher import Publisher
+from interlock.sdk.vocabulary import ActionOutcome, action_event_name
 from interlock.service.store import ActionBreaker, OutboxAction
 
 __all__ = ["action_event", "suspended_event"]
@@ -40,7 +41,7 @@ def _base(row: OutboxAction, attempt: int) -> dict[str, Any]:
 
 def action_event(
     publisher: Publisher,
-    outcome: str,
+    outcome: ActionOutcome,
     row: OutboxAction,
     *,
     attempt: int,
@@ -49,7 +50,7 @@ def action_event(
 ) -> Event:
     """``interlock.action.<outcome>`` for one attempt of ``row``."""
     return publisher.event(
-        f"interlock.action.{outcome}",
+        action_event_name(outcome),
         row.rule,
         payload={**_base(row, attempt), **payload},
         occurred=occurred,
@@ -63,7 +64,7 @@ def suspended_event(
     """``interlock.action.suspended``: ``breaker`` opened on a failure of ``row``."""
     occurred = breaker.suspended_at or breaker.updated_at
     return publisher.event(
-        "interlock.action.suspended",
+        action_event_name("suspended"),
         breaker.rule,
         payload={
             **_base(row, attempt),

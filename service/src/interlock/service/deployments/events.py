@@ -16,17 +16,13 @@ import logging
 import uuid
 
 from interlock.sdk.errors import InterlockError
+from interlock.sdk.vocabulary import run_event_name
 from interlock.service.context import Services
 from interlock.service.store import Run
 
-__all__ = ["announce", "run_event_name"]
+__all__ = ["announce"]
 
 logger = logging.getLogger(__name__)
-
-
-def run_event_name(state: str) -> str:
-    """``interlock.run.<state>``."""
-    return f"interlock.run.{state}"
 
 
 async def announce(services: Services, run: Run, *, reason: str = "", count: bool = True) -> None:

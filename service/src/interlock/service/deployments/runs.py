@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from interlock.sdk.vocabulary import INITIAL_RUN_STATES
 from interlock.service.context import Services
 from interlock.service.deployments.events import announce
 from interlock.service.store import Run, RunState
@@ -61,7 +62,7 @@ async def start_run(
         scheduled_at=scheduled_at,
         idempotency_key=idempotency_key,
     )
-    if run.state in ("scheduled", "pending"):
+    if run.state in INITIAL_RUN_STATES:
         # Also for a run found by its key (its event may be lost in a crash): the event
         # id is the same, so it is stored once; it is counted once, when created.
         created_now = run.created_at >= now

@@ -18,6 +18,7 @@ from interlock.rules.clock import Clock, SystemClock
 from interlock.rules.rule import Rule
 from interlock.sdk import Publisher, PublisherConfig
 from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.vocabulary import SOURCE
 from interlock.service.context import RuleStatus, Services
 from interlock.service.metrics import Metrics
 from interlock.service.settings import Settings
@@ -78,7 +79,7 @@ async def standalone_services(
         publisher = Publisher(
             PublisherConfig(
                 nats=settings.nats_options(name=f"interlock-worker-{name}"),
-                source="interlock",
+                source=SOURCE,
                 spool_dir=settings.data_dir / "worker-spool" / name,
             )
         )

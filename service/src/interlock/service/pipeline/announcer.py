@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from interlock.rules.engine.firing import Firing
 from interlock.sdk import Event, Publisher
+from interlock.sdk.vocabulary import rule_event_name
 
 __all__ = ["Announcer"]
 
@@ -103,7 +104,7 @@ class Announcer:
 
     def _event(self, firing: Firing) -> Event:
         return self.publisher.event(
-            f"interlock.rule.{firing.status}",
+            rule_event_name(firing.status),
             firing.rule,
             payload={
                 "firing_id": str(firing.id),

@@ -16,6 +16,7 @@ import msgspec
 
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
+from interlock.sdk.vocabulary import RunState
 
 __all__ = [
     "ActionBreaker",
@@ -49,7 +50,6 @@ ActionState = Literal[
 """``waiting``: an ``approve`` step whose request went out, waiting for the decision;
 ``held``: an action after such a step; ``cancelled``: the approval was rejected or
 expired (terminal). See :mod:`interlock.service.store.outbox`."""
-RunState = Literal["scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed"]
 Scope = Literal["read", "publish", "write", "admin"]
 """What an API key may do: ``read`` looks; ``publish`` only sends events (producers,
 adapters); ``write`` reads, publishes and changes rules, queues, runs and approvals;

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from interlock.sdk.vocabulary import FINAL_RUN_STATES, INITIAL_RUN_STATES, RUN_TRANSITIONS
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.errors import InvalidRecord, InvalidTransition, NotFound
@@ -37,18 +38,9 @@ from interlock.service.store.records import Run, RunState
 
 __all__ = ["TERMINAL", "TRANSITIONS", "RunClaims", "Runs", "running_message"]
 
-TRANSITIONS: dict[RunState, tuple[RunState, ...]] = {
-    "scheduled": ("pending", "cancelled"),
-    "pending": ("running", "cancelled"),
-    "running": ("completed", "failed", "cancelled", "crashed"),
-    "completed": (),
-    "failed": (),
-    "cancelled": (),
-    "crashed": (),
-}
-"""The states each state may move to."""
-TERMINAL: frozenset[RunState] = frozenset(state for state, then in TRANSITIONS.items() if not then)
-_INITIAL: tuple[RunState, ...] = ("scheduled", "pending")
+TRANSITIONS = RUN_TRANSITIONS
+"""The states each state may move to (Interlock's vocabulary: :mod:`interlock.sdk.vocabulary`)."""
+TERMINAL = FINAL_RUN_STATES
 
 
 def running_message(worker: str) -> str:
@@ -229,7 +221,7 @@ class Runs(RunClaims):
             NotFound: there is no such deployment.
             InvalidRecord: ``state`` is not where a run starts (scheduled or pending).
         """
-        if state not in _INITIAL:
+        if state not in INITIAL_RUN_STATES:
             raise InvalidRecord("run", deployment, "state", "must be scheduled or pending")
         now = self._db.now()
         async with self._db.transaction() as connection:
