@@ -4,22 +4,30 @@ a deployment's cron schedule is a stored job that starts one run per minute."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from apscheduler.triggers.cron import CronTrigger
 from cryptography.fernet import Fernet
 
 from interlock.rules.clock import SystemClock
 from interlock.rules.engine.engine import Engine
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.service.context import Services
+from interlock.service.deployments.catalog import create_deployment
 from interlock.service.metrics import Metrics
 from interlock.service.pipeline.rule_host import RuleHost
-from interlock.service.scheduler import DEADLINE_JOB, Scheduler, sync_url
+from interlock.service.scheduler import (
+    DEADLINE_JOB,
+    Scheduler,
+    run_scheduled_deployment,
+    sync_url,
+)
 from interlock.service.settings import load_settings
 from interlock.service.store import Store
 
@@ -138,3 +146,86 @@ async def test_a_deployment_schedule_is_a_stored_cron_job_that_starts_one_run_a_
         assert stored_job_ids(database_url) == []
     finally:
         await scheduler.stop()
+
+
+def next_day_at(now: datetime, hour: int, matches: Callable[[date], bool]) -> datetime:
+    """The first ``hour``:00 UTC after ``now`` on a day ``matches`` accepts, found by walking."""
+    day = now.date()
+    while True:
+        candidate = datetime.combine(day, time(hour), UTC)
+        if candidate > now and matches(day):
+            return candidate
+        day += timedelta(days=1)
+
+
+async def test_deployment_schedules_are_standard_cron(
+    services: Services, database_url: str
+) -> None:
+    target = {"type": "process", "command": ["true"]}
+    schedules = {
+        "mondays": "0 9 * * 1",  # APScheduler's from_crontab ran it on Tuesdays
+        "sundays": "0 9 * * 7",  # which it refused
+        "the-13th-or-fridays": "0 9 13 * 5",  # which it ANDed
+        "berlin-workdays": "CRON_TZ=Europe/Berlin 0 9 * * 1-5",
+    }
+    for name, schedule in schedules.items():
+        await create_deployment(services, name, target=target, schedule=schedule)
+    # A job an earlier version stored with APScheduler's own trigger is replaced.
+    old = Scheduler(services, on_deadline=lambda: None, next_due=lambda: None)
+    await old.start()
+    await asyncio.to_thread(
+        old._scheduler.add_job,
+        run_scheduled_deployment,
+        CronTrigger.from_crontab("0 9 * * 1", timezone=UTC),
+        args=(old.id, "mondays"),
+        id="deployment:mondays",
+        name="0 9 * * 1",
+        replace_existing=True,
+    )
+    await old.stop()
+
+    scheduler = Scheduler(services, on_deadline=lambda: None, next_due=lambda: None)
+    await scheduler.start()
+    try:
+        now = datetime.now(UTC)
+        jobs = dict(scheduler.jobs())
+        assert jobs["deployment:mondays"] == next_day_at(now, 9, lambda d: d.weekday() == 0)
+        assert jobs["deployment:sundays"] == next_day_at(now, 9, lambda d: d.weekday() == 6)
+        assert jobs["deployment:the-13th-or-fridays"] == next_day_at(
+            now, 9, lambda d: d.day == 13 or d.weekday() == 4
+        )
+        berlin = jobs["deployment:berlin-workdays"]
+        assert berlin is not None
+        local = berlin.astimezone(ZoneInfo("Europe/Berlin"))
+        assert (local.hour, local.minute, local.weekday() < 5) == (9, 0, True)
+        assert 0 < (berlin - now).total_seconds() <= 4 * 86_400
+    finally:
+        await scheduler.stop()
+
+    # Stored, they come back after a restart as they were.
+    again = Scheduler(services, on_deadline=lambda: None, next_due=lambda: None)
+    await again.start()
+    try:
+        assert dict(again.jobs()) == jobs
+    finally:
+        await again.stop()
+
+
+async def test_a_scheduled_run_is_keyed_by_the_time_it_is_for(services: Services) -> None:
+    target = {"type": "process", "command": ["true"]}
+    await create_deployment(services, "weekly", target=target, schedule="0 9 * * 1")
+    scheduler = Scheduler(services, on_deadline=lambda: None, next_due=lambda: None)
+    await scheduler.start()
+    try:
+        # Run late (coalesced after downtime) and twice: one run, for last Monday 09:00.
+        await scheduler.start_scheduled_run("weekly", "0 9 * * 1")
+        await scheduler.start_scheduled_run("weekly", "0 9 * * 1")
+    finally:
+        await scheduler.stop()
+    now = datetime.now(UTC)
+    monday = now.date() - timedelta(days=now.weekday())
+    due = datetime.combine(monday, time(9), UTC)
+    if due > now:
+        due -= timedelta(days=7)
+    [run] = await services.store.runs.list(deployment="weekly")
+    assert run.idempotency_key == f"schedule:weekly:{due:%Y-%m-%dT%H:%MZ}"

@@ -24,22 +24,25 @@ schedule's zone. A wall-clock time maps to an instant by two rules:
   too: ``15 * * * *`` fires at 02:15 CEST but not again at 02:15 CET, so that window
   lasts two hours. (APScheduler 3.11 fires both occurrences.)
 
-Cron follows Vixie cron: ``*``, lists, ranges, steps, ``JAN``-``DEC``, ``SUN``-``SAT``,
-weekday 0 and 7 both Sunday; when neither the day nor the weekday field starts with
-``*`` a day matches either, otherwise both.
+Cron expressions are parsed and matched by :mod:`interlock.rules.cron` (Vixie cron:
+weekday 0 and 7 both Sunday, names, and the day fields OR'ed when both are restricted),
+the same code that runs deployment schedules; the wall-clock rules above live in
+:mod:`interlock.rules.wallclock`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, cast
 from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
+
+from interlock.rules.cron import WEEKDAY_NAMES, CronExpression, format_weekdays
+from interlock.rules.wallclock import next_instant, previous_instant
 
 __all__ = [
     "AnySchedule",
@@ -55,23 +58,9 @@ __all__ = [
 StartPolicy = Literal["previous_deadline", "start_of_day"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAY_NAMES = tuple(name[:3] for name in _WEEKDAYS)
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_CronField = tuple[str, int, int, dict[str, int], str]  # name, low, high, names, hint
-_CRON_FIELDS: tuple[_CronField, ...] = (
-    ("minute", 0, 59, {}, "0-59"),
-    ("hour", 0, 23, {}, "0-23"),
-    ("day", 1, 31, {}, "1-31"),
-    ("month", 1, 12, {n: i for i, n in enumerate(_MONTHS, 1)}, "1-12 or JAN-DEC"),
-    ("weekday", 0, 7, {n: (i + 1) % 7 for i, n in enumerate(_DAY_NAMES)}, "0-7 or SUN-SAT"),
-)
+_DAY_NAMES = WEEKDAY_NAMES
 _TIME = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
-_DASH = "\u2013"
 _TICK = timedelta(microseconds=1)
-_ZERO = timedelta(0)
-_LOOKBACK = timedelta(days=2)
-_MINUTE = timedelta(minutes=1)
 _DAY = timedelta(days=1)
 
 
@@ -189,26 +178,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", dict
         if span is not None and span[0] <= after < span[2]:
             return cast("datetime", span[2])
         plan = self._plan()
-        local = after.astimezone(plan.zone)
-        start = local.replace(tzinfo=None)
-        # Wall times in a gap fire shifted forward by its length, so after a recent jump of
-        # the clock they may still be due: scan from one jump earlier (one per two days).
-        try:
-            jump = start - _wall(after - _LOOKBACK, plan.zone) - _LOOKBACK
-        except OverflowError:  # near year 1
-            jump = _ZERO
-        if jump > _ZERO and (after - jump).astimezone(plan.zone).utcoffset() != local.utcoffset():
-            start -= jump
-        best, limit = None, datetime.max
-        wall = plan.next_wall(start)
-        while wall < limit:  # once a deadline is found, no later wall time fires earlier
-            deadline = wall.replace(tzinfo=plan.zone, fold=0).astimezone(UTC)
-            if deadline > after and (best is None or deadline < best):
-                best, limit = deadline, _wall(deadline, plan.zone)
-                if wall == limit:  # not shifted out of a gap: nothing after it can beat it
-                    break
-            wall = plan.next_wall(wall)
-        assert best is not None
+        best = next_instant(plan.next_wall, after, plan.zone)
         self.__dict__["_span"] = (after, None, best)
         return best
 
@@ -217,16 +187,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", dict
         if span is not None and span[1] is not None and span[1] <= at_or_before < span[2]:
             return cast("datetime", span[1])
         plan = self._plan()
-        try:
-            wall = plan.prev_wall(_wall(at_or_before, plan.zone) + _TICK)
-            while (deadline := wall.replace(tzinfo=plan.zone).astimezone(UTC)) > at_or_before:
-                wall = plan.prev_wall(wall)
-        except OverflowError:
+        found = previous_instant(plan.prev_wall, self._next, at_or_before, plan.zone)
+        if found is None:
             return None
-        # Later wall times may fire earlier: shifted out of a gap, or a repeated hour's first
-        # pass when ``at_or_before`` is in its second.
-        while (following := self._next(deadline)) <= at_or_before:
-            deadline = following
+        deadline, following = found
         self.__dict__["_span"] = (deadline, deadline, following)
         return deadline
 
@@ -266,7 +230,7 @@ class DailySchedule(Schedule, frozen=True, kw_only=True, tag="daily"):
     def describe(self) -> str:
         """Say in words when the deadlines are ("09:00 Europe/Berlin on Mon-Fri")."""
         days = cast("_DailyPlan", self._plan()).days
-        when = "every day" if len(days) == 7 else f"on {_weekdays(days)}"
+        when = "every day" if len(days) == 7 else f"on {format_weekdays(days)}"
         return f"{self.at} {self.tz} {when}{_except(self.holidays)}"
 
 
@@ -292,26 +256,8 @@ class CronSchedule(Schedule, frozen=True, kw_only=True, tag="cron"):
 
     def describe(self) -> str:
         """Say in words when the deadlines are ("every hour at :15 UTC")."""
-        plan = cast("_CronPlan", self._plan())
-        hours, minutes = plan.hours, plan.minutes
-        clock = len(hours) * len(minutes) <= 4
-        if clock:
-            when = ", ".join(f"{h:02d}:{m:02d}" for h in hours for m in minutes)
-        elif len(hours) == 24 and len(minutes) <= 4:
-            when = "every hour at " + ", ".join(f":{m:02d}" for m in minutes)
-        else:
-            when = f"minute {_runs(minutes, str)} of hour {_runs(hours, str)}"
-        doms = "" if len(plan.doms) == 31 else "day " + _runs(plan.doms, str)
-        dows = "" if len(plan.dows) == 7 else _weekdays(plan.dows)
-        if plan.either and not (doms and dows):
-            doms = dows = ""  # either field matches every day
-        if doms and dows:
-            days = f"on {doms} or on {dows}" if plan.either else f"on {dows} if {doms}"
-        else:
-            days = f"on {doms or dows}" if doms or dows else "every day" if clock else ""
-        if len(plan.months) < 12:
-            days += f" in {_runs(plan.months, lambda m: _MONTHS[m - 1].title())}"
-        return " ".join(filter(None, [when, self.tz, days.strip()])) + _except(self.holidays)
+        when, days = cast("_CronPlan", self._plan()).cron.describe()
+        return " ".join(filter(None, [when, self.tz, days])) + _except(self.holidays)
 
 
 AnySchedule = DailySchedule | CronSchedule
@@ -346,105 +292,17 @@ class _DailyPlan(_Plan):
 
 
 class _CronPlan(_Plan):
-    __slots__ = ("doms", "dows", "either", "hours", "minutes", "months")
+    __slots__ = ("cron",)
 
     def __init__(self, tz: str, holidays: Collection[date | str], expression: str) -> None:
-        fields = expression.split() if isinstance(expression, str) else []
-        if len(fields) != 5:
-            raise ValueError(
-                f"{expression!r} is not a cron expression: expected 5 fields "
-                f"(minute hour day month weekday), got {len(fields)}"
-            )
-        try:
-            minutes, hours, doms, months, dows = (
-                _cron_field(text, spec) for text, spec in zip(fields, _CRON_FIELDS, strict=True)
-            )
-        except ValueError as exc:
-            raise ValueError(f"{expression!r} is not a cron expression: {exc}") from None
-        self.minutes, self.hours = sorted(minutes), sorted(hours)
-        self.doms, self.months = frozenset(doms), frozenset(months)
-        self.dows = frozenset((day - 1) % 7 for day in dows)  # as date.weekday(): 0 = Monday
-        self.either = not fields[2].startswith("*") and not fields[4].startswith("*")
-        if not self.either and not any(d <= _MONTH_DAYS[m - 1] for d in doms for m in months):
-            raise ValueError(f"{expression!r} never fires: no month it names has day {min(doms)}")
+        self.cron = CronExpression.parse(expression)
         super().__init__(tz, holidays)
 
-    def _day_matches(self, day: date) -> bool:
-        if day in self.holidays:
-            return False
-        in_month, in_week = day.day in self.doms, day.weekday() in self.dows
-        return (in_month or in_week) if self.either else (in_month and in_week)
-
     def next_wall(self, after: datetime) -> datetime:
-        start = after.replace(second=0, microsecond=0) + _MINUTE
-        day, hour, minute = start.date(), start.hour, start.minute
-        while True:
-            if day.month not in self.months:
-                day, hour, minute = (day.replace(day=28) + 4 * _DAY).replace(day=1), 0, 0
-                continue
-            if self._day_matches(day):
-                i = bisect_left(self.hours, hour)
-                if i < len(self.hours) and self.hours[i] == hour:
-                    j = bisect_left(self.minutes, minute)
-                    if j < len(self.minutes):
-                        return datetime.combine(day, time(hour, self.minutes[j]))
-                    i += 1
-                if i < len(self.hours):
-                    return datetime.combine(day, time(self.hours[i], self.minutes[0]))
-            day, hour, minute = day + _DAY, 0, 0
+        return self.cron.next_wall(after, self.holidays)
 
     def prev_wall(self, before: datetime) -> datetime:
-        end = before.replace(second=0, microsecond=0)
-        end -= _MINUTE if end == before else timedelta(0)
-        day, hour, minute = end.date(), end.hour, end.minute
-        while True:
-            if day.month not in self.months:
-                day, hour, minute = day.replace(day=1) - _DAY, 23, 59
-                continue
-            if self._day_matches(day):
-                i = bisect_right(self.hours, hour) - 1
-                if i >= 0 and self.hours[i] == hour:
-                    j = bisect_right(self.minutes, minute) - 1
-                    if j >= 0:
-                        return datetime.combine(day, time(hour, self.minutes[j]))
-                    i -= 1
-                if i >= 0:
-                    return datetime.combine(day, time(self.hours[i], self.minutes[-1]))
-            day, hour, minute = day - _DAY, 23, 59
-
-
-def _cron_field(text: str, spec: _CronField) -> set[int]:
-    field, low, high, _, _ = spec
-    values: set[int] = set()
-    for part in text.split(","):
-        body, slash, step = part.partition("/")
-        if body == "*":
-            first, last = low, high
-        else:
-            first_text, dash, last_text = body.partition("-")
-            first = _cron_value(first_text, spec)
-            last = _cron_value(last_text, spec) if dash else high if slash else first
-            if first > last:
-                raise ValueError(f"{field} range {body!r} runs backwards (write the low end first)")
-        if slash and not (step.isascii() and step.isdecimal() and int(step) > 0):
-            raise ValueError(f"{field} step {step!r} is not a positive number (e.g. '*/15')")
-        values.update(range(first, last + 1, int(step) if slash else 1))
-    return values
-
-
-def _cron_value(text: str, spec: _CronField) -> int:
-    field, low, high, names, hint = spec
-    value = int(text) if text.isascii() and text.isdecimal() else names.get(text.lower(), -1)
-    if value == -1:
-        kind = "a number or a name" if names else "a number"
-        raise ValueError(f"{field} {text!r} is not {kind} (use {hint})")
-    if not low <= value <= high:
-        raise ValueError(f"{field} {text!r} is out of range (use {hint})")
-    return value
-
-
-def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)
+        return self.cron.prev_wall(before, self.holidays)
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -483,26 +341,6 @@ def _weekday(value: str | int) -> int:
         if key in (name, name[:3]):
             return number
     raise ValueError(f"{value!r} is not a weekday (use 'mon'...'sun', or 0-6 with 0 = Monday)")
-
-
-def _weekdays(days: Iterable[int]) -> str:
-    return _runs(days, lambda day: _DAY_NAMES[day].title())
-
-
-def _runs(values: Iterable[int], label: Callable[[int], str]) -> str:
-    """Write ``{1, 2, 3, 5}`` as ``"1-3, 5"`` (with an en dash): runs of 3+ become ranges."""
-    groups: list[list[int]] = []
-    for value in sorted(values):
-        if groups and value == groups[-1][-1] + 1:
-            groups[-1].append(value)
-        else:
-            groups.append([value])
-    return ", ".join(
-        f"{label(group[0])}{_DASH}{label(group[-1])}"
-        if len(group) > 2
-        else ", ".join(map(label, group))
-        for group in groups
-    )
 
 
 def _except(holidays: Collection[str]) -> str:

@@ -8,11 +8,16 @@ Jobs (in the service's database, table ``apscheduler_jobs``):
   the job makes it visible and survives restarts: a deadline that passed while the
   service was down runs at start (``misfire_grace_time=None``), and the firings it
   produces are marked late by the engine.
-- ``deployment:<name>``: a deployment's cron schedule (UTC). Each firing starts a run
-  with the idempotency key ``schedule:<name>:<minute>``, so a job run twice (a restart
-  at the wrong moment) starts one run. Schedules missed while the service was down are
-  coalesced into one run at start. The jobs follow the store: deployments created,
-  changed, paused or deleted are picked up within ``sync_interval``.
+- ``deployment:<name>``: a deployment's cron schedule (UTC unless it starts with
+  ``CRON_TZ=Zone``), as a :class:`~interlock.service.cron_trigger.CronScheduleTrigger`:
+  the cron of :mod:`interlock.rules.cron`, the one rules' ``cron()`` windows use. Each
+  firing starts a run with the idempotency key ``schedule:<name>:<minute>``, the minute
+  being the scheduled time the run is for (the latest one at or before the job ran), so
+  a job run twice (a restart at the wrong moment) starts one run. Schedules missed while
+  the service was down are coalesced into one run at start, for the latest missed
+  time. The jobs follow the store: deployments created, changed, paused or deleted are
+  picked up within ``sync_interval``; a job stored with another trigger (APScheduler's
+  own ``CronTrigger``, before this module used ours) is replaced.
 
 - ``adapter:<name>``: an adapter's poll every ``interval`` (see
   :mod:`interlock.service.adapter_polls`), run in the scheduler's threads; the first
@@ -42,13 +47,13 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
 from interlock.service.adapter_polls import AdapterPoll
 from interlock.service.context import Services
+from interlock.service.cron_trigger import CronScheduleTrigger
 
 __all__ = ["DEADLINE_JOB", "Scheduler", "sync_url"]
 
@@ -75,11 +80,13 @@ def judge_deadlines(scheduler_id: str) -> None:
         scheduler.loop.call_soon_threadsafe(scheduler.on_deadline)
 
 
-def run_scheduled_deployment(scheduler_id: str, deployment: str) -> None:
+def run_scheduled_deployment(
+    scheduler_id: str, deployment: str, schedule: str | None = None
+) -> None:
     """Job (scheduler thread): start a run of ``deployment`` for its cron schedule."""
     scheduler = _RUNNING.get(scheduler_id)
     if scheduler is not None:
-        work = scheduler.start_scheduled_run(deployment)
+        work = scheduler.start_scheduled_run(deployment, schedule)
         asyncio.run_coroutine_threadsafe(work, scheduler.loop).result(timeout=60)
 
 
@@ -215,22 +222,26 @@ class Scheduler:
             for job in self._scheduler.get_jobs()
             if job.id.startswith(_DEPLOYMENT_PREFIX)
         }
-        for job_id, job in existing.items():
-            if job_id not in wanted or getattr(job, "name", "") != wanted[job_id]:
-                self._scheduler.remove_job(job_id)
+        current = {
+            job_id
+            for job_id, job in existing.items()
+            if getattr(job, "name", "") == wanted.get(job_id)
+            and isinstance(job.trigger, CronScheduleTrigger)
+        }
+        for job_id in existing.keys() - current:
+            self._scheduler.remove_job(job_id)
         for job_id, cron in wanted.items():
-            job = existing.get(job_id)
-            if job is not None and job.name == cron:
+            if job_id in current:
                 continue
             try:
-                trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+                trigger = CronScheduleTrigger(cron)
             except ValueError as exc:
-                logger.error("deployment %s: schedule %r is not valid cron: %s", job_id, cron, exc)
+                logger.error("deployment %s: schedule %r is not valid: %s", job_id, cron, exc)
                 continue
             self._scheduler.add_job(
                 run_scheduled_deployment,
                 trigger,
-                args=(self.id, job_id.removeprefix(_DEPLOYMENT_PREFIX)),
+                args=(self.id, job_id.removeprefix(_DEPLOYMENT_PREFIX), cron),
                 id=job_id,
                 name=cron,
                 replace_existing=True,
@@ -257,11 +268,20 @@ class Scheduler:
                 next_run_time=datetime.now(UTC),
             )
 
-    async def start_scheduled_run(self, deployment: str) -> None:
-        """Start the run a cron schedule asks for (once per deployment and minute)."""
+    async def start_scheduled_run(self, deployment: str, schedule: str | None = None) -> None:
+        """Start the run a cron schedule asks for (once per deployment and scheduled time).
+
+        The run is for the latest time ``schedule`` names at or before now (now itself
+        without a schedule, as jobs stored by an earlier version ran).
+        """
         from interlock.service.deployments.runs import start_run  # noqa: PLC0415
 
-        minute = self.services.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+        now = self.services.clock.now().astimezone(UTC)
+        due = None
+        if schedule is not None:
+            with contextlib.suppress(ValueError):
+                due = CronScheduleTrigger(schedule).previous_time(now)
+        minute = (due or now).strftime("%Y-%m-%dT%H:%MZ")
         try:
             await start_run(
                 self.services,

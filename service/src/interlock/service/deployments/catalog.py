@@ -11,9 +11,8 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-
 from interlock.service.context import Services
+from interlock.service.cron_trigger import parse_schedule
 from interlock.service.deployments.targets import parse_target
 from interlock.service.store import AlreadyExists, Deployment, InvalidRecord, NotFound
 
@@ -31,7 +30,10 @@ async def ensure_default_queue(services: Services) -> str:
 
 
 def check_schedule(deployment: str, schedule: str | None) -> None:
-    """Refuse a schedule that is not a five-field cron expression (evaluated in UTC).
+    """Refuse a schedule that is not a five-field cron expression.
+
+    It is evaluated in UTC, or in the zone a ``CRON_TZ=Zone`` prefix names (see
+    :mod:`interlock.service.cron_trigger`).
 
     Raises:
         InvalidRecord: it is not.
@@ -39,14 +41,14 @@ def check_schedule(deployment: str, schedule: str | None) -> None:
     if schedule is None:
         return
     try:
-        CronTrigger.from_crontab(schedule)
+        parse_schedule(schedule)
     except ValueError as exc:
         raise InvalidRecord(
             "deployment",
             deployment,
             "schedule",
-            f"is not a cron expression ('minute hour day month weekday', e.g. "
-            f"'0 6 * * 1-5'): {exc}",
+            f"is not a valid schedule ('minute hour day month weekday', e.g. "
+            f"'0 6 * * 1-5', optionally after CRON_TZ=Europe/Berlin): {exc}",
         ) from None
 
 
