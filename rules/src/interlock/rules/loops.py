@@ -15,9 +15,9 @@ so a rule is only accepted when its filter provably excludes its own output.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from interlock.rules.actions import Approve, Emit, RunDeployment
+from interlock.rules.actions import AnyAction, Approve, Emit, RunDeployment
 from interlock.rules.names import pattern_matches
 from interlock.rules.predicates import (
     AllOf,
@@ -51,22 +51,24 @@ from interlock.sdk.vocabulary import (
     run_event_name,
 )
 
-if TYPE_CHECKING:
-    from interlock.rules.rule import Rule
-
 __all__ = ["loop_issues", "produced_events"]
 
 
-def produced_events(rule: Rule) -> list[tuple[str, str | None]]:
-    """The (event name, resource id or ``None`` if unknown) pairs the rule leads to."""
+def produced_events(rule: str, actions: Sequence[AnyAction]) -> list[tuple[str, str | None]]:
+    """The (event name, resource id or ``None`` if unknown) pairs a rule leads to.
+
+    Args:
+        rule: The rule's name.
+        actions: All its actions (``then`` and ``on_resolved``).
+    """
     produced: list[tuple[str, str | None]] = [
-        (rule_event_name(status), rule.name) for status in FIRING_STATUSES
+        (rule_event_name(status), rule) for status in FIRING_STATUSES
     ]
-    if rule.then or rule.on_resolved:
-        produced += [(action_event_name(outcome), rule.name) for outcome in ACTION_OUTCOMES]
-    if any(isinstance(a, Approve) for a in (*rule.then, *rule.on_resolved)):
-        produced += [(approval_event_name(outcome), rule.name) for outcome in APPROVAL_OUTCOMES]
-    for action in (*rule.then, *rule.on_resolved):
+    if actions:
+        produced += [(action_event_name(outcome), rule) for outcome in ACTION_OUTCOMES]
+    if any(isinstance(a, Approve) for a in actions):
+        produced += [(approval_event_name(outcome), rule) for outcome in APPROVAL_OUTCOMES]
+    for action in actions:
         if isinstance(action, RunDeployment):
             deployment = None if "{" in action.deployment else action.deployment
             produced += [(run_event_name(state), deployment) for state in RUN_STATES]
@@ -126,11 +128,17 @@ def _could_match(predicate: AnyPredicate, name: str, resource_id: str | None) ->
     return None
 
 
-def loop_issues(rule: Rule) -> list[tuple[str, str]]:
-    """(path, message) for each trigger part that could match the rule's own output."""
+def loop_issues(rule: str, when: AnyTrigger, actions: Sequence[AnyAction]) -> list[tuple[str, str]]:
+    """(path, message) for each part of ``when`` that could match the rule's own output.
+
+    Args:
+        rule: The rule's name.
+        when: Its trigger.
+        actions: All its actions (``then`` and ``on_resolved``).
+    """
     issues = []
-    produced = produced_events(rule)
-    for path, match in _matches(rule.when, "when"):
+    produced = produced_events(rule, actions)
+    for path, match in _matches(when, "when"):
         for name, resource_id in produced:
             if not any(pattern_matches(pattern, name) for pattern in match.names):
                 continue

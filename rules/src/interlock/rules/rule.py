@@ -16,6 +16,7 @@ import msgspec
 from interlock.rules.actions import AnyAction
 from interlock.rules.errors import RuleDefinitionError, RuleIssue
 from interlock.rules.triggers import AnyTrigger
+from interlock.rules.validation import raw_shape_issues, rule_issues
 
 __all__ = ["SCHEMA_VERSION", "Rule", "RuleSet", "dump_rules", "load_rules"]
 
@@ -49,9 +50,17 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     allow_loop: bool = False
 
     def __post_init__(self) -> None:
-        from interlock.rules.validation import rule_issues  # noqa: PLC0415 - import cycle
-
-        issues = rule_issues(self)
+        issues = rule_issues(
+            name=self.name,
+            when=self.when,
+            then=self.then,
+            on_resolved=self.on_resolved,
+            description=self.description,
+            tags=self.tags,
+            owner=self.owner,
+            enabled=self.enabled,
+            allow_loop=self.allow_loop,
+        )
         if issues:
             raise RuleDefinitionError(issues)
 
@@ -107,8 +116,6 @@ def load_rules(data: bytes | str) -> list[Rule]:
             if isinstance(cause, RuleDefinitionError):
                 issues.extend(cause.issues)
                 continue
-            from interlock.rules.validation import raw_shape_issues  # noqa: PLC0415 - cycle
-
             shaped = raw_shape_issues(str(name), raw)
             if shaped:
                 issues.extend(shaped)

@@ -1,9 +1,10 @@
 """Validation of rules: every problem, collected, with the path of the field.
 
-:func:`rule_issues` walks a rule and returns a :class:`~interlock.rules.errors.RuleIssue`
-per problem — a value of the wrong type, a shape the engine cannot run, bad durations,
-patterns, predicates, calendars, templates, a trigger that matches every event, a rule
-whose own actions would re-trigger it — instead of stopping at the first.
+:func:`rule_issues` walks a rule's parts and returns a
+:class:`~interlock.rules.errors.RuleIssue` per problem — a value of the wrong type, a
+shape the engine cannot run, bad durations, patterns, predicates, calendars, templates, a
+trigger that matches every event, a rule whose own actions would re-trigger it — instead
+of stopping at the first.
 
 A rule that passes validation is one the engine can build and run: what the engine
 does not support is refused here, with the field's path, never found later.
@@ -12,13 +13,16 @@ does not support is refused here, with the field's path, never found later.
   absence, a sequence or another compound cannot be one of its parts, and its parts take
   their key from the compound's ``for_each``, not their own.
 - A sequence's steps are single events (an :class:`~interlock.rules.triggers.EventMatch`).
+
+A leaf below the rule: it takes a rule's parts (its name, trigger, actions, metadata),
+not the :class:`~interlock.rules.rule.Rule`, which calls it on construction.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -37,6 +41,7 @@ from interlock.rules.actions import (
     RunDeployment,
     Webhook,
 )
+from interlock.rules.errors import RuleIssue
 from interlock.rules.loops import loop_issues
 from interlock.rules.names import check_pattern, matches_everything
 from interlock.rules.predicates import AllOf, AnyOf, AnyPredicate, Not, Regex, RelatedTo
@@ -55,9 +60,6 @@ from interlock.rules.triggers import (
 from interlock.sdk.durations import DURATION_HINT, parse_duration
 from interlock.sdk.event import check_event_name
 
-if TYPE_CHECKING:
-    from interlock.rules.rule import Rule
-
 __all__ = ["raw_shape_issues", "rule_issues"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -68,11 +70,9 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 class _Collector:
     def __init__(self, rule: str) -> None:
         self.rule = rule
-        self.issues: list[Any] = []
+        self.issues: list[RuleIssue] = []
 
     def add(self, path: str, message: str, hint: str = "") -> None:
-        from interlock.rules.errors import RuleIssue  # noqa: PLC0415 - keep import light
-
         self.issues.append(RuleIssue(rule=self.rule, path=path, message=message, hint=hint))
 
     def duration(self, path: str, value: str | None, *, positive: bool = True) -> timedelta | None:
@@ -90,19 +90,35 @@ class _Collector:
         return parsed
 
 
-def rule_issues(rule: Rule) -> list[Any]:
-    """Return every problem of ``rule`` (an empty list when it is valid)."""
-    check = _Collector(rule.name if isinstance(rule.name, str) else repr(rule.name)[:80])
-    if not isinstance(rule.name, str) or not _NAME.fullmatch(rule.name):
+def rule_issues(
+    *,
+    name: Any,
+    when: Any,
+    then: Any,
+    on_resolved: Any,
+    description: Any,
+    tags: Any,
+    owner: Any,
+    enabled: Any,
+    allow_loop: Any,
+) -> list[RuleIssue]:
+    """Return every problem of the rule with these parts (an empty list when it is valid).
+
+    The parts are typed ``Any``: a rule built in Python may hold anything (a msgspec
+    struct does not check types on construction), and finding that is this function's
+    job.
+    """
+    check = _Collector(name if isinstance(name, str) else repr(name)[:80])
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         check.add(
             "name",
-            f"{str(rule.name)[:80]!r} is not a rule name",
+            f"{str(name)[:80]!r} is not a rule name",
             "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128",
         )
-    _metadata(check, rule)
-    if _shape(check, "when", rule.when) and _typed(check, "when", rule.when, AnyTrigger):
-        _trigger(check, "when", rule.when)
-    lists: tuple[tuple[str, Any], ...] = (("then", rule.then), ("on_resolved", rule.on_resolved))
+    _metadata(check, description, tags, owner, {"enabled": enabled, "allow_loop": allow_loop})
+    if _shape(check, "when", when) and _typed(check, "when", when, AnyTrigger):
+        _trigger(check, "when", when)
+    lists: tuple[tuple[str, Any], ...] = (("then", then), ("on_resolved", on_resolved))
     for field, actions in lists:
         if not isinstance(actions, list):
             check.add(field, f"must be a list of actions, not {type(actions).__name__}")
@@ -110,27 +126,26 @@ def rule_issues(rule: Rule) -> list[Any]:
         for index, action in enumerate(actions):
             if _typed(check, f"{field}[{index}]", action, AnyAction):
                 _action(check, f"{field}[{index}]", action)
-    if rule.owner is not None and not rule.owner:
+    if owner is not None and not owner:
         check.add("owner", "must be a channel name or left out")
-    if not check.issues and not rule.allow_loop:
-        for path, message in loop_issues(rule):
+    if not check.issues and not allow_loop:
+        for path, message in loop_issues(name, when, [*then, *on_resolved]):
             check.add(path, message, "pass allow_loop=True if the loop is intended and bounded")
     return check.issues
 
 
-def _metadata(check: _Collector, rule: Rule) -> None:
-    description: Any = rule.description
-    tags: Any = rule.tags
-    owner: Any = rule.owner
+def _metadata(
+    check: _Collector, description: Any, tags: Any, owner: Any, flags: dict[str, Any]
+) -> None:
     if not isinstance(description, str):
         check.add("description", f"must be text, not {type(description).__name__}")
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         check.add("tags", "must be a list of strings")
     if owner is not None and not isinstance(owner, str):
         check.add("owner", f"must be a channel name, not {type(owner).__name__}")
-    for flag in ("enabled", "allow_loop"):
-        if not isinstance(getattr(rule, flag), bool):
-            check.add(flag, f"must be true or false, not {type(getattr(rule, flag)).__name__}")
+    for flag, value in flags.items():
+        if not isinstance(value, bool):
+            check.add(flag, f"must be true or false, not {type(value).__name__}")
 
 
 _PARTS_HINT: dict[type, tuple[str, str]] = {
@@ -186,7 +201,7 @@ _PARTS_BY_KIND = {
 }
 
 
-def raw_shape_issues(name: str, raw: Any) -> list[Any]:
+def raw_shape_issues(name: str, raw: Any) -> list[RuleIssue]:
     """:func:`_shape`'s issues for a rule given as JSON data that did not decode.
 
     A compound holding an absence does not even decode (its parts are typed as event
