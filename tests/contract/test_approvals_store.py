@@ -48,14 +48,10 @@ async def _request(store: Store, step: OutboxAction) -> Approval:
 async def _fail(store: Store, step: OutboxAction, error: str, *, retry: bool) -> None:
     """What the dispatcher records for a failed attempt (retried, or given up)."""
     await store.approvals.request_failed(step.idempotency_key, error)
-    outcome = Outcome(
-        key=step.idempotency_key,
-        firing_id=step.firing_id,
-        rule=step.rule,
-        index=step.index,
-        kind=step.kind,
-        error=error,
-        retry_at=START + timedelta(minutes=1) if retry else None,
+    outcome = (
+        Outcome.retry(step, error, at=START + timedelta(minutes=1))
+        if retry
+        else Outcome.failed(step, error)
     )
     await store.outbox.finish_many([outcome], worker=WORKER, suspend_after=100)
 

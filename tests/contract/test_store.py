@@ -19,7 +19,6 @@ import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -47,7 +46,6 @@ from interlock.service.store import (
     InvalidRecord,
     InvalidTransition,
     NotFound,
-    OutboxAction,
     RunState,
     Store,
     StoreError,
@@ -300,6 +298,14 @@ async def _queue(store: Store, firings: int, per_firing: int = 2) -> list[uuid.U
     return result.queued
 
 
+async def _finish(
+    store: Store, outcome: Outcome, *, worker: str = "w", suspend_after: int = 100
+) -> bool:
+    """Finish one row the only way there is; whether ``worker`` still held it."""
+    report = await store.outbox.finish_many([outcome], worker=worker, suspend_after=suspend_after)
+    return outcome.key in report.applied
+
+
 async def test_claim_hands_out_due_actions_once(store: Store, clock: FakeClock) -> None:
     keys = await _queue(store, 3)
     first = await store.outbox.claim(worker="w1", limit=4)
@@ -326,8 +332,8 @@ async def test_an_expired_lease_is_claimed_again(store: Store, clock: FakeClock)
         2,
         "w2",
     )
-    assert not await store.outbox.succeed(action.idempotency_key, worker="w1")  # lost it
-    assert await store.outbox.succeed(action.idempotency_key, worker="w2")
+    assert not await _finish(store, Outcome.succeeded(action), worker="w1")  # lost it
+    assert await _finish(store, Outcome.succeeded(again), worker="w2")
     done = await store.outbox.get(action.idempotency_key)
     assert (done.state, done.claimed_by, done.claimed_until) == ("succeeded", None, None)
 
@@ -336,7 +342,7 @@ async def test_retry_waits_until_the_next_attempt(store: Store, clock: FakeClock
     await _queue(store, 1, per_firing=1)
     (action,) = await store.outbox.claim(worker="w1")
     later = START + timedelta(seconds=10)
-    assert await store.outbox.retry(action.idempotency_key, worker="w1", error="503", at=later)
+    assert await _finish(store, Outcome.retry(action, "503", at=later), worker="w1")
     assert await store.outbox.claim(worker="w1") == []
     clock.set(later)
     (again,) = await store.outbox.claim(worker="w1")
@@ -346,14 +352,15 @@ async def test_retry_waits_until_the_next_attempt(store: Store, clock: FakeClock
 async def test_fail_suspend_and_resume(store: Store) -> None:
     await _queue(store, 3, per_firing=2)
     claimed = await store.outbox.claim(worker="w", limit=2)
-    assert await store.outbox.fail(claimed[0].idempotency_key, worker="w", error="404")
-    assert await store.outbox.fail(
-        claimed[1].idempotency_key, worker="w", error="timeout", suspend=True
-    )
+    assert await _finish(store, Outcome.failed(claimed[0], "404"))
+    # A failure that opens its breaker suspends the row and its action's pending rows.
+    assert await _finish(store, Outcome.retry(claimed[1], "timeout", at=START), suspend_after=1)
     assert (await store.outbox.get(claimed[0].idempotency_key)).state == "failed"
     assert (await store.outbox.get(claimed[1].idempotency_key)).state == "suspended"
 
-    assert await store.outbox.suspend("sales-refreshed", 1, reason="breaker open") == 2
+    assert await store.outbox.suspend("sales-refreshed", 1, reason="breaker open") == 0
+    assert await store.outbox.suspend("sales-refreshed", 0, reason="by hand") == 2
+    assert await store.outbox.resume("sales-refreshed", 0) == 2
     assert len(await store.outbox.list(state="suspended")) == 3
     assert await store.outbox.claim(worker="w") != []  # index 0 of the others still runs
     assert await store.outbox.resume("sales-refreshed", 1) == 3
@@ -361,21 +368,10 @@ async def test_fail_suspend_and_resume(store: Store) -> None:
     assert len(resumed) == 3
     assert {a.attempts for a in resumed} == {0}
     assert await store.outbox.suspend("no-such-rule", reason="x") == 0
-    assert not await store.outbox.succeed(uuid.uuid4(), worker="w")
+    unknown = msgspec.structs.replace(Outcome.succeeded(claimed[0]), key=uuid.uuid4())
+    assert not await _finish(store, unknown)
     with pytest.raises(NotFound):
         await store.outbox.get(uuid.uuid4())
-
-
-def _outcome(action: OutboxAction, error: str | None = None, **fields: Any) -> Outcome:
-    return Outcome(
-        key=action.idempotency_key,
-        firing_id=action.firing_id,
-        rule=action.rule,
-        index=action.index,
-        kind=action.kind,
-        error=error,
-        **fields,
-    )
 
 
 async def test_the_breaker_counts_failures_in_the_order_executions_ended(
@@ -385,8 +381,8 @@ async def test_the_breaker_counts_failures_in_the_order_executions_ended(
     first = await store.outbox.claim(worker="w", limit=4)
     later = START + timedelta(minutes=5)
     # Failed, failed, succeeded, failed: one failure in a row, not three.
-    outcomes = [_outcome(a, "HTTP 500", retry_at=later) for a in first]
-    outcomes[2] = _outcome(first[2])
+    outcomes = [Outcome.retry(a, "HTTP 500", at=later) for a in first]
+    outcomes[2] = Outcome.succeeded(first[2])
     report = await store.outbox.finish_many(outcomes, worker="w", suspend_after=3)
     assert not report.tripped
     (breaker,) = await store.outbox.breakers()
@@ -400,7 +396,7 @@ async def test_the_breaker_counts_failures_in_the_order_executions_ended(
     # Two more in a row open it: the failing rows and the action's pending rows wait.
     second = await store.outbox.claim(worker="w", limit=2)
     report = await store.outbox.finish_many(
-        [_outcome(a, "HTTP 500", retry_at=later) for a in second], worker="w", suspend_after=3
+        [Outcome.retry(a, "HTTP 500", at=later) for a in second], worker="w", suspend_after=3
     )
     assert [(b.rule, b.index, b.failures) for b in report.tripped] == [("sales-refreshed", 0, 3)]
     assert report.suspended == {a.idempotency_key for a in second[1:]}
@@ -415,8 +411,8 @@ async def test_a_deferred_outcome_is_not_an_attempt_and_leaves_the_breaker_alone
     later = START + timedelta(seconds=30)
     report = await store.outbox.finish_many(
         [
-            _outcome(failing, "refused", retry_at=later),
-            _outcome(deferred, "busy: later", retry_at=later, deferred=True),
+            Outcome.retry(failing, "refused", at=later),
+            Outcome.deferred(deferred, at=later, note="busy: later"),
         ],
         worker="w",
         suspend_after=1,
@@ -439,7 +435,7 @@ async def test_a_deferred_outcome_is_not_an_attempt_and_leaves_the_breaker_alone
     assert again.attempts == 1
     # Not held any more by "w": its deferral changes nothing.
     stale = await store.outbox.finish_many(
-        [_outcome(again, retry_at=later, deferred=True)], worker="w", suspend_after=1
+        [Outcome.deferred(again, at=later)], worker="w", suspend_after=1
     )
     assert stale.applied == set()
     assert (await store.outbox.get(again.idempotency_key)).claimed_by == "w2"

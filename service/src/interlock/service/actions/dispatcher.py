@@ -7,9 +7,12 @@ hands each row to one of them). Its loop:
   (``settings.actions.concurrency`` executions at once), each for a lease; a dispatcher
   that dies leaves rows whose lease expires, and they are claimed again;
 - runs each under ``settings.actions.timeout``, with the action's idempotency key;
-- records outcomes in batches (``store.outbox.finish_many``: one transaction for all
-  the executions that ended since the last write), then publishes their
-  ``interlock.action.*`` events (:mod:`~interlock.service.actions.events`);
+- decides how each execution ended, once (an
+  :class:`~interlock.service.store.outbox.Outcome`: succeeded, retry at a time, failed,
+  or deferred), records the outcomes in batches (``store.outbox.finish_many``, the one
+  way rows are finished: one transaction for all the executions that ended since the
+  last write), then publishes their ``interlock.action.*`` events
+  (:mod:`~interlock.service.actions.events`);
 - retries a failed attempt after an exponential backoff with full jitter (a random wait
   between 0 and ``backoff_initial * 2**(attempt-1)``, capped at ``backoff_max``) until
   ``max_attempts``; a non-retryable failure gives up at once;
@@ -55,7 +58,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -92,12 +95,14 @@ class _Ended(msgspec.Struct, kw_only=True):
     row: OutboxAction
     attempt: int
     result: ActionResult | None = None
-    error: str | None = None
-    retry_at: datetime | None = None
-    handled: bool = False
-    """Recorded already (an approval step moves its own row)."""
-    deferred: bool = False
-    """Not attempted, or turned away by a busy destination: back to the outbox uncounted."""
+    outcome: Outcome | None = None
+    """How it ended, for the outbox; ``None``: an approval step whose request went out
+    (it moved its own row, and waits)."""
+
+    @property
+    def deferred(self) -> bool:
+        """Not attempted, or turned away by a busy destination: back to the outbox."""
+        return self.outcome is not None and self.outcome.verdict == "deferred"
 
 
 class Dispatcher:
@@ -308,7 +313,8 @@ class Dispatcher:
                     route, wait=self._slot_wait
                 )
             async with asyncio.timeout(self.timeout):  # no task of its own, as wait_for makes
-                ended.result = await self._attempt(row, ended, executor, request)
+                ended.result = await self._attempt(row, executor, request)
+            ended.outcome = None if row.kind == "approve" else Outcome.succeeded(row)
             if ticket is not None:
                 self.pacer.release(ticket, ok=True)
         except DestinationBusy as busy:
@@ -376,11 +382,7 @@ class Dispatcher:
         return None if route_of is None else route_of(request)
 
     async def _attempt(
-        self,
-        row: OutboxAction,
-        ended: _Ended,
-        executor: Executor | None,
-        request: ActionRequest | None,
+        self, row: OutboxAction, executor: Executor | None, request: ActionRequest | None
     ) -> ActionResult:
         render_error = row.action.get("render_error")
         if render_error:
@@ -393,7 +395,6 @@ class Dispatcher:
                 public_url=self.public_url,
                 timeout=self.timeout,
             )
-            ended.handled = True
             return ActionResult(detail="approval requested", data={"approval_id": str(approval.id)})
         if executor is None or request is None:  # pragma: no cover - _prepare made them
             raise RuntimeError(f"no executor prepared for a {row.kind} action")
@@ -401,9 +402,8 @@ class Dispatcher:
 
     def _defer(self, ended: _Ended, delay: float, note: str | None = None) -> None:
         """Back to the outbox in ``delay`` seconds, not attempted (see the docstring)."""
-        ended.deferred = True
-        ended.error = note
-        ended.retry_at = self.services.clock.now() + timedelta(seconds=delay)
+        at = self.services.clock.now() + timedelta(seconds=delay)
+        ended.outcome = Outcome.deferred(ended.row, at=at, note=note)
 
     def _congested(self, ended: _Ended, ticket: Ticket | None, exc: Congested) -> None:
         """A busy destination turned the request away: defer it, or count it if down."""
@@ -430,9 +430,12 @@ class Dispatcher:
         self._defer(ended, delay, note=f"{exc} (busy: retried later, not counted)")
 
     def _failed(self, ended: _Ended, error: str, *, retryable: bool) -> None:
-        ended.error = error
+        """A failed attempt: retried after the backoff, or given up (its last, or final)."""
         if retryable and ended.attempt < self.settings.max_attempts:
-            ended.retry_at = self.services.clock.now() + self.backoff(ended.attempt)
+            at = self.services.clock.now() + self.backoff(ended.attempt)
+            ended.outcome = Outcome.retry(ended.row, error, at=at)
+        else:
+            ended.outcome = Outcome.failed(ended.row, error)
 
     def backoff(self, attempt: int) -> timedelta:
         """The wait before retrying after failed attempt ``attempt``: full jitter."""
@@ -461,20 +464,7 @@ class Dispatcher:
     async def _record(self) -> None:
         batch, self._ended = self._ended, []
         try:
-            outcomes = [
-                Outcome(
-                    key=e.row.idempotency_key,
-                    firing_id=e.row.firing_id,
-                    rule=e.row.rule,
-                    index=e.row.index,
-                    kind=e.row.kind,
-                    error=e.error,
-                    retry_at=e.retry_at,
-                    deferred=e.deferred,
-                )
-                for e in batch
-                if not (e.handled and e.error is None)
-            ]
+            outcomes = [e.outcome for e in batch if e.outcome is not None]
             report = await self.services.store.outbox.finish_many(
                 outcomes, worker=self.name, suspend_after=self.settings.suspend_after
             )
@@ -491,8 +481,13 @@ class Dispatcher:
         now = self.services.clock.now()
         out: list[Event] = []
         for e in batch:
-            row = e.row
-            if e.deferred:
+            row, outcome = e.row, e.outcome
+            if outcome is None:
+                # An approval step that sent its request: it waits, it has not succeeded
+                # (interlock.approval.requested said so).
+                counter.labels(row.kind, "requested").inc()
+                continue
+            if outcome.verdict == "deferred":
                 counter.labels(row.kind, "deferred").inc()
                 logger.debug(
                     "action %d (%s) of rule %s, firing %s deferred to %s%s",
@@ -500,16 +495,11 @@ class Dispatcher:
                     row.kind,
                     row.rule,
                     row.firing_id,
-                    e.retry_at,
-                    f": {e.error}" if e.error else "",
+                    outcome.retry_at,
+                    f": {outcome.error}" if outcome.error else "",
                 )
                 continue
-            if e.handled and e.error is None:
-                # An approval step that sent its request: it waits, it has not succeeded
-                # (interlock.approval.requested said so).
-                counter.labels(row.kind, "requested").inc()
-                continue
-            if e.error is None:
+            if outcome.verdict == "succeeded":
                 counter.labels(row.kind, "succeeded").inc()
                 result = e.result or ActionResult()
                 out.append(
@@ -525,9 +515,10 @@ class Dispatcher:
                 )
                 continue
             is_suspended = row.idempotency_key in suspended
-            final = e.retry_at is None or is_suspended
-            outcome = "suspended" if is_suspended else ("failed" if final else "retried")
-            counter.labels(row.kind, outcome).inc()
+            retry_at = None if is_suspended else outcome.retry_at
+            final = retry_at is None
+            label = "suspended" if is_suspended else ("failed" if final else "retried")
+            counter.labels(row.kind, label).inc()
             log = logger.warning if final else logger.info
             log(
                 "action %d (%s) of rule %s, firing %s, attempt %d failed: %s%s",
@@ -536,8 +527,8 @@ class Dispatcher:
                 row.rule,
                 row.firing_id,
                 e.attempt,
-                e.error,
-                "" if final else f" (retry at {e.retry_at:%H:%M:%S})",
+                outcome.error,
+                "" if retry_at is None else f" (retry at {retry_at:%H:%M:%S})",
             )
             out.append(
                 events.action_event(
@@ -546,10 +537,10 @@ class Dispatcher:
                     row,
                     attempt=e.attempt,
                     occurred=now,
-                    error=e.error,
+                    error=outcome.error,
                     final=final,
                     suspended=is_suspended,
-                    retry_at=None if final or e.retry_at is None else e.retry_at.isoformat(),
+                    retry_at=None if retry_at is None else retry_at.isoformat(),
                 )
             )
         for opened in tripped:

@@ -196,13 +196,7 @@ class Approvals:
                     o.c.state == "running",
                     o.c.claimed_by == worker,
                 )
-                .values(
-                    state="waiting",
-                    last_error=None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    updated_at=now,
-                )
+                .values(state="waiting", last_error=None, **t.released(now))
             )
             await connection.execute(
                 sa.update(o)
@@ -364,7 +358,7 @@ async def _apply(connection: AsyncConnection, approval: Approval, now: datetime)
     o = t.outbox
     step = o.c.idempotency_key == approval.id
     unfinished = o.c.state.in_(("pending", "running", "waiting", "held", "suspended"))
-    released = {"claimed_by": None, "claimed_until": None, "updated_at": now}
+    released = t.released(now)
     if approval.approved:
         await connection.execute(
             sa.update(o)

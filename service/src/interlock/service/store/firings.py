@@ -166,10 +166,8 @@ def _outbox_row(entry: OutboxEntry, now: datetime) -> dict[str, Any]:
         "attempts": 0,
         "next_attempt_at": now,
         "last_error": None,
-        "claimed_by": None,
-        "claimed_until": None,
         "created_at": now,
-        "updated_at": now,
+        **t.released(now),
     }
 
 

@@ -32,12 +32,13 @@ __all__ = [
 
 @cache
 def expire_leases() -> Update:
-    """Running rows whose lease ended go back to pending. Parameters: ``now``."""
+    """Running rows whose lease ended go back to pending, unclaimed. Parameters: ``now``."""
     o = t.outbox
+    now = sa.bindparam("now", type_=o.c.claimed_until.type)
     return (
         sa.update(o)
-        .where(o.c.state == "running", o.c.claimed_until < sa.bindparam("now"))
-        .values(state="pending", claimed_by=None, claimed_until=None)
+        .where(o.c.state == "running", o.c.claimed_until < now)
+        .values(state="pending", **t.released(now))
     )
 
 
@@ -102,13 +103,7 @@ def succeed_held() -> ReturningUpdate[uuid.UUID]:
             o.c.state == "running",
             o.c.claimed_by == sa.bindparam("worker"),
         )
-        .values(
-            state="succeeded",
-            last_error=None,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=sa.bindparam("now"),
-        )
+        .values(state="succeeded", last_error=None, **t.released(sa.bindparam("now")))
         .returning(o.c.idempotency_key)
     )
 

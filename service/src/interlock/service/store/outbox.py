@@ -6,9 +6,10 @@ with every execution, so an executor can tell a retry from a new request.
 How a row moves:
 
 - ``pending`` → ``running``: :meth:`~Outbox.claim`, once ``next_attempt_at`` is reached;
-- ``running`` → ``succeeded`` | ``failed`` | ``suspended``: :meth:`~Outbox.succeed`,
-  :meth:`~Outbox.fail`, ``fail(suspend=True)``;
-- ``running`` → ``pending``: :meth:`~Outbox.retry`, with the time of the next attempt;
+- ``running`` → ``succeeded`` | ``pending`` | ``failed`` | ``suspended``:
+  :meth:`~Outbox.finish_many`, the one way an execution's end is recorded, with the
+  :class:`Outcome` the dispatcher decided (``succeeded``, ``retry`` at a time, ``failed``,
+  or ``deferred``: not attempted); a failure that opens the circuit breaker suspends;
 - ``running`` → ``running``: claimed again by another dispatcher once the lease expired;
 - ``pending`` → ``suspended`` → ``pending``: :meth:`~Outbox.suspend` and
   :meth:`~Outbox.resume`, all of a rule's actions (of one index) at once: the circuit
@@ -39,8 +40,8 @@ pending again.
 
 What reaches the breaker is decided by the dispatcher: an execution that never ran (its
 destination had no free slot) or that a busy destination turned away is *deferred*
-(``Outcome(deferred=True)``): the row goes back to ``pending`` until ``retry_at`` with
-its attempt uncounted, and the breaker is not touched (see
+(:meth:`Outcome.deferred`): the row goes back to ``pending`` until ``retry_at`` with its
+attempt uncounted, and the breaker is not touched (see
 :mod:`interlock.service.actions.pacing`).
 
 :meth:`Outbox.claim` picks due rows and marks them ``running`` for one dispatcher
@@ -51,9 +52,10 @@ so concurrent dispatchers each get different rows and never wait for each other.
 SQLite the claim is one statement in a ``BEGIN IMMEDIATE`` transaction: SQLite has one
 writer at a time, so concurrent claims run one after the other and never overlap.
 
-Finishing a row (:meth:`succeed`, :meth:`retry`, :meth:`fail`) names the dispatcher: if
-its lease expired and another dispatcher claimed the row since, the call changes nothing
-and returns ``False``.
+Finishing rows names the dispatcher: a row whose lease expired and that another
+dispatcher claimed since is left alone (missing from :attr:`FinishReport.applied`). Every
+statement that ends or drops a claim writes the same columns,
+:func:`~interlock.service.store.tables.released`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -73,7 +75,7 @@ from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
 from interlock.service.store.records import ActionBreaker, ActionState, OutboxAction
 
-__all__ = ["FinishReport", "Outbox", "Outcome"]
+__all__ = ["FinishReport", "Outbox", "Outcome", "Verdict"]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 _BREAKER_CHUNK = 400
@@ -104,19 +106,6 @@ class Outbox:
             rows = (await connection.execute(hot.claim_due(), claim)).all()
         actions = [_action(row) for row in rows]
         return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))
-
-    async def succeed(self, key: uuid.UUID, *, worker: str) -> bool:
-        """Mark the action done; ``False`` if ``worker`` no longer holds it."""
-        return await self._finish(key, worker, state="succeeded", last_error=None)
-
-    async def retry(self, key: uuid.UUID, *, worker: str, error: str, at: datetime) -> bool:
-        """Put the action back to ``pending`` until ``at``; ``False`` if not held."""
-        return await self._finish(key, worker, state="pending", last_error=error, at=at)
-
-    async def fail(self, key: uuid.UUID, *, worker: str, error: str, suspend: bool = False) -> bool:
-        """Give the action up (``failed``), or ``suspended`` it to be resumed later."""
-        state: ActionState = "suspended" if suspend else "failed"
-        return await self._finish(key, worker, state=state, last_error=error)
 
     async def suspend(self, rule: str, index: int | None = None, *, reason: str) -> int:
         """Suspend the rule's pending actions (of one index, or all); return how many."""
@@ -178,26 +167,25 @@ class Outbox:
     ) -> FinishReport:
         """Record the outcomes of executions by ``worker`` in one transaction.
 
-        ``outcomes`` are in the order the executions ended. Successes become
-        ``succeeded`` and reset their breakers. A failure counts on its breaker unless
-        the same action succeeded later in ``outcomes``; if the count reaches
+        The one way the end of an execution is recorded. ``outcomes`` are in the order
+        the executions ended. ``succeeded`` rows become ``succeeded`` and reset their
+        breakers. A failure (``retry`` or ``failed``) counts on its breaker unless the
+        same action succeeded later in ``outcomes``; if the count reaches
         ``suspend_after`` (or the breaker is open already), the row and the action's
-        pending rows become ``suspended``; otherwise the row goes back to ``pending``
-        until ``retry_at``, or ``failed`` when it is ``None``. A final failure of an
-        ``approve`` step cancels the actions after it. A deferred outcome puts its row
-        back to ``pending`` until ``retry_at``, its attempt uncounted, its breaker
-        untouched.
+        pending rows become ``suspended``; otherwise a ``retry`` goes back to
+        ``pending`` until ``retry_at``, and a ``failed`` one is ``failed``. A final
+        failure of an ``approve`` step cancels the actions after it. A ``deferred``
+        outcome puts its row back to ``pending`` until ``retry_at``, its attempt
+        uncounted, its breaker untouched.
 
         Rows ``worker`` no longer holds (its lease expired and another claimed them)
         are left alone and missing from :attr:`FinishReport.applied`.
         """
         now = self._db.now()
         report = FinishReport()
-        successes = [x for x in outcomes if x.error is None and not x.deferred]
+        successes = [x for x in outcomes if x.verdict == "succeeded"]
         last_success = {
-            (x.rule, x.index): n
-            for n, x in enumerate(outcomes)
-            if x.error is None and not x.deferred
+            (x.rule, x.index): n for n, x in enumerate(outcomes) if x.verdict == "succeeded"
         }
         async with self._db.transaction() as connection:
             if successes:
@@ -206,9 +194,9 @@ class Outbox:
                 report.applied.update(result.scalars())
                 await self._reset_breakers(connection, set(last_success))
             for n, outcome in enumerate(outcomes):
-                if outcome.deferred:
+                if outcome.verdict == "deferred":
                     await self._defer_one(connection, outcome, worker, report)
-                elif outcome.error is not None:
+                elif outcome.verdict != "succeeded":
                     counts = n > last_success.get((outcome.rule, outcome.index), -1)
                     await self._fail_one(
                         connection, outcome, worker, suspend_after, report, counts=counts
@@ -220,13 +208,12 @@ class Outbox:
     ) -> None:
         """Back to ``pending`` until ``retry_at``, as if it had not been claimed."""
         o = t.outbox
+        now = self._db.now()
         values: dict[str, Any] = {
             "state": "pending",
-            "next_attempt_at": outcome.retry_at or self._db.now(),
+            "next_attempt_at": outcome.retry_at or now,
             "attempts": sa.case((o.c.attempts > 0, o.c.attempts - 1), else_=0),
-            "claimed_by": None,
-            "claimed_until": None,
-            "updated_at": self._db.now(),
+            **t.released(now),
         }
         if outcome.error is not None:
             values["last_error"] = outcome.error
@@ -272,15 +259,10 @@ class Outbox:
                 .where(b.c.rule == outcome.rule, b.c.action_index == outcome.index)
                 .values(suspended=True, suspended_at=now)
             )
-        values: dict[str, Any] = {
-            "last_error": error,
-            "claimed_by": None,
-            "claimed_until": None,
-            "updated_at": now,
-        }
+        values: dict[str, Any] = {"last_error": error, **t.released(now)}
         if suspended or trip:
             values["state"] = "suspended"
-        elif outcome.retry_at is not None:
+        elif outcome.verdict == "retry":
             values |= {"state": "pending", "next_attempt_at": outcome.retry_at}
         else:
             values["state"] = "failed"
@@ -371,34 +353,6 @@ class Outbox:
         async with self._db.transaction() as connection:
             return [_action(row) for row in await connection.execute(query.limit(limit))]
 
-    async def _finish(
-        self,
-        key: uuid.UUID,
-        worker: str,
-        *,
-        state: ActionState,
-        last_error: str | None,
-        at: datetime | None = None,
-    ) -> bool:
-        now = self._db.now()
-        o = t.outbox
-        values: dict[str, Any] = {
-            "state": state,
-            "last_error": last_error,
-            "claimed_by": None,
-            "claimed_until": None,
-            "updated_at": now,
-        }
-        if at is not None:
-            values["next_attempt_at"] = at
-        update = (
-            sa.update(o)
-            .where(o.c.idempotency_key == key, o.c.state == "running", o.c.claimed_by == worker)
-            .values(**values)
-        )
-        async with self._db.transaction() as connection:
-            return (await connection.execute(update)).rowcount == 1
-
     async def _move(
         self, rule: str, index: int | None, source: str, target: str, **values: Any
     ) -> int:
@@ -425,23 +379,74 @@ class Outbox:
         return (await connection.execute(update)).rowcount
 
 
+Verdict = Literal["succeeded", "retry", "failed", "deferred"]
+"""How an execution ended, as the dispatcher decided it:
+
+- ``succeeded``: done;
+- ``retry``: a failed attempt, tried again at ``retry_at``;
+- ``failed``: a failed attempt, given up (not retryable, or its last attempt);
+- ``deferred``: not attempted (or turned away by a busy destination): back to
+  ``pending`` until ``retry_at``, its attempt uncounted, its breaker untouched.
+
+``retry`` and ``failed`` count on the action's circuit breaker, which may suspend it.
+"""
+
+
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
-    """How one execution ended, for :meth:`Outbox.finish_many`."""
+    """How one execution of an outbox row ended, for :meth:`Outbox.finish_many`.
+
+    Made with :meth:`succeeded`, :meth:`retry`, :meth:`failed` or :meth:`deferred`.
+    """
 
     key: uuid.UUID
     firing_id: uuid.UUID
     rule: str
     index: int
     kind: str
+    verdict: Verdict
     error: str | None = None
-    """``None``: it succeeded (unless deferred)."""
+    """Why it failed; for a deferral, a note (its ``last_error``) or ``None``."""
     retry_at: datetime | None = None
-    """For a failure: when to try again; ``None`` gives it up. For a deferral: when
-    it may run."""
-    deferred: bool = False
-    """It was not attempted (or was turned away by a busy destination): back to
-    ``pending`` until ``retry_at``, its attempt uncounted, its breaker untouched;
-    ``error``, if given, becomes its ``last_error``."""
+    """For ``retry``: when to try again; for ``deferred``: when it may run."""
+
+    @classmethod
+    def succeeded(cls, row: OutboxAction) -> Outcome:
+        """``row``'s execution did what it should."""
+        return cls._of(row, "succeeded")
+
+    @classmethod
+    def retry(cls, row: OutboxAction, error: str, *, at: datetime) -> Outcome:
+        """``row``'s attempt failed with ``error``; try again at ``at``."""
+        return cls._of(row, "retry", error, at)
+
+    @classmethod
+    def failed(cls, row: OutboxAction, error: str) -> Outcome:
+        """``row``'s attempt failed with ``error``; give the action up."""
+        return cls._of(row, "failed", error)
+
+    @classmethod
+    def deferred(cls, row: OutboxAction, *, at: datetime, note: str | None = None) -> Outcome:
+        """``row`` was not attempted: back to ``pending`` until ``at``, uncounted."""
+        return cls._of(row, "deferred", note, at)
+
+    @classmethod
+    def _of(
+        cls,
+        row: OutboxAction,
+        verdict: Verdict,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> Outcome:
+        return cls(
+            key=row.idempotency_key,
+            firing_id=row.firing_id,
+            rule=row.rule,
+            index=row.index,
+            kind=row.kind,
+            verdict=verdict,
+            error=error,
+            retry_at=retry_at,
+        )
 
 
 class FinishReport(msgspec.Struct, kw_only=True):
@@ -467,13 +472,7 @@ async def cancel_after(
             o.c.action_index > index,
             o.c.state.in_(("pending", "held", "suspended")),
         )
-        .values(
-            state="cancelled",
-            last_error=reason,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
-        )
+        .values(state="cancelled", last_error=reason, **t.released(now))
     )
     return (await connection.execute(update)).rowcount
 

@@ -35,6 +35,7 @@ __all__ = [
     "firings",
     "metadata",
     "outbox",
+    "released",
     "rule_versions",
     "rules",
     "runs",
@@ -156,6 +157,16 @@ outbox = sa.Table(
     sa.Index(None, "state", "next_attempt_at", "firing_id", "action_index"),
     sa.Index(None, "rule", "action_index", "state"),
 )
+
+
+def released(now: object) -> dict[str, object]:
+    """The claim columns of an outbox row no dispatcher holds (any more), as of ``now``.
+
+    Every statement that ends or drops a claim writes these; ``now`` is a time or a
+    bound parameter.
+    """
+    return {"claimed_by": None, "claimed_until": None, "updated_at": now}
+
 
 engine_checkpoints = sa.Table(
     "engine_checkpoints",
