@@ -13,34 +13,44 @@ semantics, read from the engine's docstrings, where they left something open:
 
 - Clocks: ``now`` and the watermark start at the load time and never go back; an
   advance without a watermark moves it to ``now``. Only an advance judges a window.
-- Threshold (N > 1): per key, the events fed since the key last fired; when one is fed,
-  those older than ``within`` before the newest of them, or before the watermark, are
-  forgotten (the watermark part applied at once, as the docstring says, not
-  periodically); N left means a firing with exactly those N, ordered by
-  ``(occurred, id)``, and counting starts afresh.
-- Sequence: per key one partial. An event of the key first drops a partial older than
-  ``within`` (its first step more than ``within`` before the event, or before the
-  watermark). Then, if it matches the next step, is no earlier than the previous step
-  and within ``within`` of the first, it advances the partial; otherwise if it matches
-  the first step it starts a partial, or replaces one that has only its first step and
-  started no later than it ("moves the start forward").
-- Absence, shared: an event of an undeclared key (when keys are declared) is ignored
-  altogether. An expected event first resolves the key's last miss if it occurred at or
-  after that window's start (an older event is not "the event came, late"), then counts.
-  A miss is ``late`` when ``now`` at judging is more than the tolerance after its
-  deadline plus grace.
-- Calendar: windows from the one whose deadline is the first after the load time; each
-  is judged, in order, by the first advance whose watermark reaches deadline + grace,
-  for every key watched then (declared, ``""``, or every key fed so far). It got the
-  expected events of the key fed before it was judged whose ``occurred`` lies in
-  ``[start, deadline)``.
-- After: an ``after`` event of a key opens ``[t, t + within)`` when no window of the key
-  is open. It counts the expected events of the key in its range that no window counted
-  yet: those already fed and those fed while it is open. It closes when it has
-  ``count`` (no firing), or misses when judged.
-- Heartbeat: the silence of a key starts at its latest expected ``occurred`` (declared
-  keys and ``""``: no earlier than the load time); each silence is judged once, when the
-  watermark reaches its start + every + grace. ``count`` plays no part.
+- Threshold (N > 1): per key, the events fed since the key last fired, an id counting
+  once (also an id of the key's last firing); when one is fed, those older than
+  ``within`` before the newest of them, or before the watermark, are forgotten; N left
+  means a firing with exactly those N, ordered by ``(occurred, id)``, and counting
+  starts afresh.
+- Sequence: events are taken in event-time order: one fed ahead of the watermark waits
+  until an advance moves the watermark to it or past it, then all waiting events up to
+  the watermark are taken in ``(occurred, id)`` order, each as if the watermark were its
+  own time; one fed at or behind the watermark is taken at once. Taking: per key one
+  partial. An event already in the partial is ignored. An event of the key first drops a
+  partial older than ``within`` (its first step more than ``within`` before the event,
+  or before the watermark). Then, if it matches the next step, is no earlier than the
+  previous step and within ``within`` of the first, it advances the partial; otherwise if
+  it matches the first step it starts a partial, or replaces one that has only its first
+  step and started no later than it.
+- Absence, shared: an event of an undeclared key (when keys are declared) is ignored.
+  An id counts once. A window is judged by the first advance whose watermark reaches
+  its deadline + grace; fewer than ``count`` of the key's expected events fed so far
+  with ``occurred`` in ``[start, deadline)`` is a miss (``late`` when ``now`` is more
+  than the tolerance after deadline + grace). A miss is resolved by expected events of
+  the key with ``occurred`` at or after its start and before its resolution end:
+  ``first`` — one such event (at judgement: the earliest of those fed before it, which
+  also resolve at once; after it: the first fed); ``met`` — once the window's events and
+  those reach ``count``, the earliest needed of them.
+- Calendar: windows from the one whose deadline is the first after the load time;
+  each judged in order for every key watched then (declared, ``""``, or every key fed
+  so far). A miss's resolution ends where the next window starts, or, when the next
+  window starts at the deadline, at the next deadline; a key keeps only its last miss.
+- After: every ``after`` event (an id once) of a key opens ``[t, t + within)``, counting
+  every expected event of the key fed so far or later (before its judgement) in its
+  range; met at ``count``. A miss's resolution has no end, and a key keeps every miss.
+- Heartbeat: per key a silence start (declared keys and ``""``: the load time; other
+  keys: their first beat). A beat later than the start but before start + every moves
+  the start to it. A beat at or after start + every waits for the judgement; when the
+  watermark reaches start + every + grace, the window misses; if a waiting beat exists,
+  the earliest resolves it at once and becomes the start (waiting beats within every of
+  it move it on), otherwise the key is silent until a beat not older than the window's
+  start resolves the miss and becomes the start. ``count`` plays no part.
 """
 
 from __future__ import annotations
@@ -223,6 +233,28 @@ def _order(event: Event) -> tuple[datetime, uuid.UUID]:
     return (event.occurred, event.id)
 
 
+def _in_event_time(
+    moments: list[_Moment], wanted: Any
+) -> Iterable[tuple[_Moment, Event, datetime]]:
+    """The events ``wanted`` accepts, as an ordered state takes them: (moment, event, the
+    watermark it is taken under)."""
+    held: list[Event] = []
+    for moment in moments:
+        if isinstance(moment.step, Fed):
+            event = moment.step.event
+            if not wanted(event):
+                continue
+            if event.occurred <= moment.watermark:
+                yield moment, event, moment.watermark
+            elif all(_order(item) != _order(event) for item in held):
+                held.append(event)
+            continue
+        ready = sorted((item for item in held if item.occurred <= moment.watermark), key=_order)
+        held = [item for item in held if item.occurred > moment.watermark]
+        for event in ready:
+            yield moment, event, event.occurred
+
+
 # -- event triggers ------------------------------------------------------------------------
 
 
@@ -230,13 +262,11 @@ def _event_trigger(
     name: str, trigger: EventTrigger, moments: list[_Moment]
 ) -> list[tuple[int, Row]]:
     out: list[tuple[int, Row]] = []
-    within = parse_duration(trigger.within) if trigger.within else timedelta(0)
-    since_firing: dict[str, list[Event]] = {}
-    for moment in _fed(moments, trigger.match, trigger.for_each):
-        event = _event(moment)
-        key = key_for(event, trigger.for_each)
-        assert key is not None
-        if trigger.threshold == 1:
+    if trigger.threshold == 1:
+        for moment in _fed(moments, trigger.match, trigger.for_each):
+            event = _event(moment)
+            key = key_for(event, trigger.for_each)
+            assert key is not None
             out.append(
                 (
                     moment.index,
@@ -250,15 +280,29 @@ def _event_trigger(
                     ),
                 )
             )
-            continue
+        return out
+    within = parse_duration(trigger.within) if trigger.within else timedelta(0)
+    since_firing: dict[str, list[Event]] = {}
+    last_fired: dict[str, set[uuid.UUID]] = {}
+
+    def wanted(event: Event) -> bool:
+        return _matches(trigger.match, event) and key_for(event, trigger.for_each) is not None
+
+    for moment, event, watermark in _in_event_time(moments, wanted):
+        key = key_for(event, trigger.for_each)
+        assert key is not None
         events = since_firing.setdefault(key, [])
+        if event.id in {item.id for item in events} or event.id in last_fired.get(key, set()):
+            continue
         events.append(event)
         newest = max(item.occurred for item in events)
-        cutoff = max(newest, moment.watermark) - within
+        cutoff = max(newest, watermark) - within
         kept = sorted((item for item in events if item.occurred >= cutoff), key=_order)
+        since_firing[key] = kept
         if len(kept) >= trigger.threshold:
             since_firing[key] = []
             ids = [item.id for item in kept]
+            last_fired[key] = set(ids)
             out.append(
                 (
                     moment.index,
@@ -296,17 +340,20 @@ def _sequence(name: str, trigger: SequenceTrigger, moments: list[_Moment]) -> li
     out: list[tuple[int, Row]] = []
     within = parse_duration(trigger.within)
     partial: dict[str, _Partial] = {}
-    for moment in moments:
-        if not isinstance(moment.step, Fed):
-            continue
-        event = moment.step.event
+
+    def wanted(event: Event) -> bool:
+        steps = [step for step in trigger.steps if _matches(step, event)]
+        return bool(steps) and key_for(event, trigger.for_each) is not None
+
+    for moment, event, watermark in _in_event_time(moments, wanted):
         steps = [i for i, step in enumerate(trigger.steps) if _matches(step, event)]
         key = key_for(event, trigger.for_each)
-        if not steps or key is None:
-            continue
+        assert key is not None
         at = event.occurred
         current = partial.get(key)
-        if current is not None and max(at, moment.watermark) - current.start > within:
+        if current is not None and event.id in {item.id for item in current.events}:
+            continue
+        if current is not None and max(at, watermark) - current.start > within:
             del partial[key]
             current = None
         if (
@@ -342,6 +389,15 @@ def _sequence(name: str, trigger: SequenceTrigger, moments: list[_Moment]) -> li
 
 
 @dataclass
+class _Miss:
+    start: datetime
+    deadline: datetime
+    arrived: int
+    until: datetime | None
+    late: list[Event] = field(default_factory=list)
+
+
+@dataclass
 class _Absence:
     """What every absence kind shares: its parameters, its misses and their resolution."""
 
@@ -350,7 +406,6 @@ class _Absence:
     load: datetime
     tolerance: timedelta
     out: list[tuple[int, Row]] = field(default_factory=list)
-    missed: dict[str, tuple[datetime, datetime, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.grace = parse_duration(self.trigger.grace)
@@ -372,10 +427,11 @@ class _Absence:
         key: str,
         window: tuple[datetime, datetime],
         counted: list[Event],
-    ) -> None:
+        until: datetime | None,
+    ) -> _Miss:
         start, deadline = window
-        self.missed[key] = (start, deadline, len(counted))
         late = moment.now - (deadline + self.grace) > self.tolerance
+        counted = sorted(counted, key=_order)
         self.out.append(
             (
                 moment.index,
@@ -393,13 +449,23 @@ class _Absence:
                 ),
             )
         )
+        return _Miss(start, deadline, len(counted), until)
 
-    def resolve(self, moment: _Moment, key: str, event: Event) -> None:
-        missed = self.missed.get(key)
-        if missed is None or event.occurred < missed[0]:
-            return
-        start, deadline, arrived = missed
-        del self.missed[key]
+    def resolve(self, moment: _Moment, key: str, miss: _Miss, events: list[Event]) -> bool:
+        """Add late events to a miss; True (and a firing) when it is resolved now."""
+        for event in events:
+            if event.id not in {item.id for item in miss.late}:
+                miss.late.append(event)
+        miss.late.sort(key=_order)
+        if not miss.late:
+            return False
+        if self.trigger.resolve == "met" and not isinstance(self.trigger.window, HeartbeatWindow):
+            needed = self.trigger.count - miss.arrived
+            if len(miss.late) < needed:
+                return False
+            resolving = miss.late[: max(needed, 1)]
+        else:
+            resolving = miss.late[:1]
         self.out.append(
             (
                 moment.index,
@@ -407,15 +473,26 @@ class _Absence:
                     self.name,
                     key,
                     "resolved",
-                    event.occurred,
-                    identity=[start, deadline],
-                    window=(start, deadline),
-                    event_ids=[event.id],
+                    resolving[-1].occurred,
+                    identity=[miss.start, miss.deadline],
+                    window=(miss.start, miss.deadline),
+                    event_ids=[item.id for item in resolving],
                     expected=self.trigger.count,
-                    arrived=arrived + 1,
+                    arrived=miss.arrived + len(resolving),
                 ),
             )
         )
+        return True
+
+
+def _unique(events: Iterable[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    seen: set[uuid.UUID] = set()
+    kept = []
+    for key, event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            kept.append((key, event))
+    return kept
 
 
 def _calendar(
@@ -433,23 +510,42 @@ def _calendar(
     judged = 0
     watched = absence.start_keys()
     fed: list[tuple[str, Event]] = []
+    missed: dict[str, _Miss] = {}
     for moment in moments:
         step = moment.step
         if isinstance(step, Fed):
             key = absence.key(step.event)
             if key is None or not _matches(absence.trigger.expect, step.event):
                 continue
-            absence.resolve(moment, key, step.event)
             if key not in watched:
                 watched.append(key)
+            if any(event.id == step.event.id for _, event in fed):
+                continue
             fed.append((key, step.event))
+            miss = missed.get(key)
+            event = step.event
+            if (
+                miss is not None
+                and event.occurred >= miss.start
+                and (miss.until is None or event.occurred < miss.until)
+                and absence.resolve(moment, key, miss, [event])
+            ):
+                del missed[key]
             continue
         while nth(judged)[1] + absence.grace <= moment.watermark:
             start, deadline = nth(judged)
+            following = nth(judged + 1)
+            until = following[0] if following[0] > deadline else following[1]
             for key in watched:
-                counted = [e for k, e in fed if k == key and start <= e.occurred < deadline]
-                if len(counted) < absence.trigger.count:
-                    absence.miss(moment, key, (start, deadline), counted)
+                of_key = [e for k, e in _unique(fed) if k == key]
+                counted = [e for e in of_key if start <= e.occurred < deadline]
+                if len(counted) >= absence.trigger.count:
+                    continue
+                miss = absence.miss(moment, key, (start, deadline), counted, until)
+                missed[key] = miss
+                later = [e for e in of_key if deadline <= e.occurred < until]
+                if later and absence.resolve(moment, key, miss, later):
+                    del missed[key]
             judged += 1
 
 
@@ -466,55 +562,105 @@ class _Open:
 def _after(absence: _Absence, window: AfterWindow, moments: list[_Moment]) -> None:
     within = parse_duration(window.within)
     count = absence.trigger.count
-    opened: dict[str, _Open] = {}
+    opened: list[tuple[str, _Open]] = []
+    openers: set[uuid.UUID] = set()
     fed: list[tuple[str, Event]] = []
-    used: set[uuid.UUID] = set()
+    missed: list[tuple[str, _Miss]] = []
     for moment in moments:
         step = moment.step
         if isinstance(step, Advanced):
-            for due_key, due in list(opened.items()):
-                if due.deadline + absence.grace <= moment.watermark:
-                    del opened[due_key]
-                    absence.miss(moment, due_key, (due.start, due.deadline), due.counted)
+            due = [
+                (key, item)
+                for key, item in opened
+                if item.deadline + absence.grace <= moment.watermark
+            ]
+            for key, item in due:
+                opened.remove((key, item))
+                miss = absence.miss(moment, key, (item.start, item.deadline), item.counted, None)
+                later = [e for k, e in fed if k == key and e.occurred >= item.deadline]
+                if not (later and absence.resolve(moment, key, miss, later)):
+                    missed.append((key, miss))
             continue
         event = step.event
         key = absence.key(event)
         if key is None:
             continue
-        if _matches(window.after, event) and key not in opened:
+        if _matches(window.after, event) and event.id not in openers:
+            openers.add(event.id)
             item = _Open(event.occurred, event.occurred + within, [])
-            item.counted = [e for k, e in fed if k == key and e.id not in used and item.holds(e)]
-            used.update(e.id for e in item.counted)
+            item.counted = [e for k, e in fed if k == key and item.holds(e)]
             if len(item.counted) < count:
-                opened[key] = item
-        if _matches(absence.trigger.expect, event):
-            absence.resolve(moment, key, event)
+                opened.append((key, item))
+        if _matches(absence.trigger.expect, event) and all(e.id != event.id for _, e in fed):
             fed.append((key, event))
-            current = opened.get(key)
-            if current is not None and current.holds(event):
-                current.counted.append(event)
-                used.add(event.id)
-                if len(current.counted) >= count:
-                    del opened[key]
+            for of_key, item in list(opened):
+                if of_key == key and item.holds(event):
+                    item.counted.append(event)
+                    if len(item.counted) >= count:
+                        opened.remove((of_key, item))
+            for of_key, miss in list(missed):
+                if (
+                    of_key == key
+                    and event.occurred >= miss.start
+                    and absence.resolve(moment, key, miss, [event])
+                ):
+                    missed.remove((of_key, miss))
 
 
 def _heartbeat(absence: _Absence, window: HeartbeatWindow, moments: list[_Moment]) -> None:
     every = parse_duration(window.every)
-    latest = dict.fromkeys(absence.start_keys(), absence.load)
-    judged: dict[str, datetime] = {}
+    start: dict[str, datetime] = dict.fromkeys(absence.start_keys(), absence.load)
+    waiting: dict[str, list[Event]] = {}
+    silent: dict[str, _Miss] = {}
+
+    def move_on(key: str) -> None:
+        beats = sorted(waiting.get(key, []), key=_order)
+        while beats and beats[0].occurred < start[key] + every:
+            start[key] = max(start[key], beats.pop(0).occurred)
+        waiting[key] = beats
+
     for moment in moments:
         step = moment.step
         if isinstance(step, Fed):
             key = absence.key(step.event)
             if key is None or not _matches(absence.trigger.expect, step.event):
                 continue
-            absence.resolve(moment, key, step.event)
-            latest[key] = max(latest.get(key, step.event.occurred), step.event.occurred)
+            beat = step.event
+            if key in silent:
+                miss = silent[key]
+                if beat.occurred >= miss.start and absence.resolve(moment, key, miss, [beat]):
+                    del silent[key]
+                    start[key] = beat.occurred
+                    move_on(key)
+                continue
+            if key not in start:
+                start[key] = beat.occurred
+            elif start[key] < beat.occurred < start[key] + every:
+                start[key] = beat.occurred
+                move_on(key)
+            elif beat.occurred >= start[key] + every and all(
+                item.id != beat.id for item in waiting.get(key, [])
+            ):
+                waiting.setdefault(key, []).append(beat)
             continue
-        for key, start in latest.items():
-            if start + every + absence.grace <= moment.watermark and judged.get(key) != start:
-                judged[key] = start
-                absence.miss(moment, key, (start, start + every), [])
+        judging = True
+        while judging:
+            judging = False
+            for key in sorted(start, key=lambda k: (start[k], k)):
+                begun = start[key]
+                if begun + every + absence.grace > moment.watermark:
+                    continue
+                miss = absence.miss(moment, key, (begun, begun + every), [], None)
+                beats = sorted(waiting.pop(key, []), key=_order)
+                if not beats:
+                    del start[key]
+                    silent[key] = miss
+                    continue
+                absence.resolve(moment, key, miss, beats[:1])
+                start[key] = beats[0].occurred
+                waiting[key] = beats[1:]
+                move_on(key)
+                judging = True
 
 
 # -- the evaluator -------------------------------------------------------------------------

@@ -61,25 +61,37 @@ def test_every_matching_event_fires_once() -> None:
     assert engine.feed(first)[0].id == firing.id  # a replayed event gives the same firing id
 
 
+def fed(engine: Engine, event: Event) -> list[Firing]:
+    """Feed ``event`` and advance the watermark to it, as the pipeline does per batch.
+
+    Compounds and sequences take events in event-time order, up to the watermark.
+    """
+    return engine.feed(event) + engine.advance(event.occurred)
+
+
 def test_threshold_counts_per_key_within_a_sliding_window() -> None:
     rule = Rule(
         name="flaky", when=on("task.failed", at_least=3, within="1h", for_each="resource.id")
     )
     engine = Engine([rule], now=T0)
     minute = timedelta(minutes=1)
-    assert engine.feed(ev("task.failed", "a", T0)) == []
-    assert engine.feed(ev("task.failed", "b", T0)) == []
-    assert engine.feed(ev("task.failed", "a", T0 + 61 * minute)) == []  # first one fell out
-    assert engine.feed(ev("task.failed", "a", T0 + 90 * minute)) == []
-    # Out of order: occurred before the last one, still within the hour of both.
-    [firing] = engine.feed(ev("task.failed", "a", T0 + 70 * minute))
+    # Counted in event time once the watermark passes them, however they were delivered.
+    for event in [
+        ev("task.failed", "a", T0),
+        ev("task.failed", "b", T0),
+        ev("task.failed", "a", T0 + 61 * minute),  # the first one falls out
+        ev("task.failed", "a", T0 + 90 * minute),
+        ev("task.failed", "a", T0 + 70 * minute),  # delivered late, within the hour of both
+    ]:
+        assert engine.feed(event) == []
+    [firing] = engine.advance(T0 + 90 * minute)
     assert (firing.key, firing.window_start, firing.window_end) == (
         "a",
         T0 + 61 * minute,
         T0 + 90 * minute,
     )
     assert len(firing.event_ids) == 3
-    assert engine.feed(ev("task.failed", "a", T0 + 91 * minute)) == []  # counting afresh
+    assert fed(engine, ev("task.failed", "a", T0 + 91 * minute)) == []  # counting afresh
 
 
 # -- calendar absence ------------------------------------------------------------------
@@ -305,9 +317,9 @@ def test_all_of_within_a_window() -> None:
         ),
     )
     engine = Engine([rule], now=T0)
-    assert engine.feed(ev("db.table.updated", "sales", T0)) == []
-    assert engine.feed(ev("s3.object.created", "b", T0 + timedelta(hours=3), key="fx/a.csv")) == []
-    [firing] = engine.feed(ev("db.table.updated", "sales", T0 + timedelta(hours=4)))
+    assert fed(engine, ev("db.table.updated", "sales", T0)) == []
+    assert fed(engine, ev("s3.object.created", "b", T0 + timedelta(hours=3), key="fx/a.csv")) == []
+    [firing] = fed(engine, ev("db.table.updated", "sales", T0 + timedelta(hours=4)))
     assert firing.window_start == T0 + timedelta(hours=3)
     assert len(firing.event_ids) == 2
 
@@ -318,9 +330,9 @@ def test_at_least_two_of_three_per_key() -> None:
         when=at_least(2, "a.done", "b.done", "c.done", within="30m", for_each="payload.day"),
     )
     engine = Engine([rule], now=T0)
-    assert engine.feed(ev("a.done", at=T0, day="mon")) == []
-    assert engine.feed(ev("b.done", at=T0, day="tue")) == []
-    assert summary(engine.feed(ev("c.done", at=T0, day="mon"))) == [("two", "mon", "fired")]
+    assert fed(engine, ev("a.done", at=T0, day="mon")) == []
+    assert fed(engine, ev("b.done", at=T0, day="tue")) == []
+    assert summary(fed(engine, ev("c.done", at=T0, day="mon"))) == [("two", "mon", "fired")]
 
 
 def test_sequence_in_order_within_the_window() -> None:
@@ -332,19 +344,23 @@ def test_sequence_in_order_within_the_window() -> None:
     )
     engine = Engine([rule], now=T0)
     minute = timedelta(minutes=1)
-    assert engine.feed(ev("etl.load", at=T0, batch=1)) == []  # out of order: ignored
-    assert engine.feed(ev("etl.extract", at=T0 + minute, batch=1)) == []
-    assert engine.feed(ev("etl.extract", at=T0 + minute, batch=2)) == []
-    assert engine.feed(ev("etl.load", at=T0 + 2 * minute, batch=1)) == []
-    assert engine.feed(ev("etl.transform", at=T0 + 90 * minute, batch=2)) == []
-    [firing] = engine.feed(ev("etl.transform", at=T0 + 3 * minute, batch=1))
+    # Delivered out of order; taken in event time once the watermark passes them.
+    for event in [
+        ev("etl.transform", at=T0 + 90 * minute, batch=2),
+        ev("etl.load", at=T0 + 2 * minute, batch=1),
+        ev("etl.extract", at=T0 + minute, batch=2),
+        ev("etl.load", at=T0, batch=1),  # before its extract in event time: ignored
+        ev("etl.transform", at=T0 + 3 * minute, batch=1),
+        ev("etl.load", at=T0 + 70 * minute, batch=2),  # batch 2 too slow: expired
+        ev("etl.extract", at=T0 + minute, batch=1),
+    ]:
+        assert engine.feed(event) == []
+    [firing] = engine.advance(T0 + 2 * timedelta(hours=1))
     assert (firing.key, firing.window_start, firing.window_end) == (
         "1",
         T0 + minute,
         T0 + 3 * minute,
     )
-    # batch 2: too slow — the partial expired.
-    assert engine.feed(ev("etl.load", at=T0 + 70 * minute, batch=2)) == []
 
 
 # -- rules at run time and restarts ----------------------------------------------------

@@ -240,7 +240,7 @@ def explode(engine: Engine, name: str) -> None:
         raise KeyError("a bug while judging")
 
     state.on_event = on_event
-    state.advance = judge
+    state.judge = judge
     state.prune = judge
 
 
@@ -299,7 +299,7 @@ def test_a_matching_failure_is_isolated_to_the_rule_whose_condition_raises() -> 
 
     matcher.match_batch = failing_batch  # type: ignore[method-assign]
     matcher.match = failing_batch  # type: ignore[method-assign]
-    faulty = matcher._entries[f"faulty{chr(0x1F)}match"]
+    faulty = matcher._entries[f"faulty{chr(0x1F)}0"]
     msgspec.structs.force_setattr(faulty.spec, "where", _RaisingPredicate())
     firings = engine.feed_batch([ev("job.done", n=5)])
     assert sorted(f.rule for f in firings) == ["filtered", "plain"]
@@ -315,7 +315,7 @@ def test_a_checkpoint_that_cannot_be_restored_starts_that_rule_afresh() -> None:
     rule = Rule(name="hb", when=absent("job.done", by=heartbeat("10m")))
     engine = Engine([rule], now=T0)
     saved = msgspec.json.decode(engine.export_state())
-    saved["rules"]["hb"]["state"] = {"latest": "not a mapping"}
+    saved["rules"]["hb"]["state"] = {"start": "not a mapping"}
     fresh = Engine([rule], now=T0)
     assert fresh.import_state(msgspec.json.encode(saved)) == []
     assert fresh.broken == {}

@@ -184,12 +184,15 @@ def absent(
     for_each: Paths = (),
     keys: Sequence[str] | None = None,
     grace: Duration = "0s",
+    resolve: Literal["first", "met"] = "first",
 ) -> AbsenceTrigger:
     """Fewer than ``at_least`` events named ``names`` arrive in each window of ``by``.
 
     ``by`` is :func:`deadline` / :func:`cron` (calendar), :func:`after` (a duration after
     another event) or :func:`heartbeat`. With ``keys``, every listed key is watched from
-    the start, including keys that never send an event.
+    the start, including keys that never send an event. ``grace`` is how long to wait
+    for late data before judging; ``resolve`` what resolves a miss: the ``"first"``
+    expected event after it, or the expectation ``"met"``.
     """
     if not isinstance(by, CalendarWindow | AfterWindow | HeartbeatWindow):
         raise TypeError(
@@ -207,6 +210,7 @@ def absent(
         for_each=_paths(for_each, "absent()"),
         keys=list(keys) if keys is not None else None,
         grace=_duration(grace, "absent(): grace") or "0s",
+        resolve=resolve,
     )
 
 

@@ -104,7 +104,12 @@ class AbsenceTrigger(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"
     keys: list[str] | None = None
     """Declared keys, watched from the start even if they never send an event."""
     grace: str = "0s"
-    """How long after a deadline late events may still count before it is judged."""
+    """How long to wait for late data before judging a window (delivery delay): an event
+    that occurred before the deadline and arrives within the grace counts. It never moves
+    the deadline: an event that occurred after it resolves the miss instead."""
+    resolve: Literal["first", "met"] = "first"
+    """What resolves a miss: the ``first`` expected event after it, or the expectation
+    ``met`` (the window's events and the later ones reach ``count``)."""
 
 
 class CompoundTrigger(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="compound"):

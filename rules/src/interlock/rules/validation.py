@@ -323,6 +323,8 @@ def _trigger(check: _Collector, path: str, trigger: AnyTrigger) -> None:  # noqa
         if trigger.count < 1:
             check.add(f"{path}.count", f"must be at least 1, not {trigger.count}")
         check.duration(f"{path}.grace", trigger.grace, positive=False)
+        if trigger.resolve not in ("first", "met"):
+            check.add(f"{path}.resolve", f"{trigger.resolve!r} is not 'first' or 'met'")
         _for_each(check, f"{path}.for_each", trigger.for_each)
         if trigger.keys is not None:
             if not trigger.for_each:

@@ -1,49 +1,56 @@
-"""State of compound triggers: all / any / at least N of several triggers within a window.
+"""State of compound triggers: all / any / at least N of several event triggers within a window.
 
-Each sub-trigger is an event trigger with its own threshold, keyed by the compound's
-``for_each``. When a sub-trigger fires for a key, the time of that firing (the
-``occurred`` of the event that completed it) is recorded for the key; when ``require``
-distinct sub-triggers have fired within ``within`` of each other, the compound fires
-with their events and the key starts afresh. A sub-trigger firing again replaces its
-earlier time.
+Each part is an event trigger with its own threshold, keyed by the compound's
+``for_each``. When a part fires for a key, the time of that firing (the ``occurred`` of
+the event that completed it) is recorded for the key; when ``require`` distinct parts
+have fired within ``within`` of each other, the compound fires with their events and the
+key starts afresh. A part firing again replaces its earlier time.
+
+Events are taken in event-time order (an :class:`~.ordered_state.OrderedState`), so the
+outcome does not depend on the order they were delivered in.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from interlock.rules.engine.context import Tick
-from interlock.rules.engine.event_state import EventState, EventStateData
+from interlock.rules.engine.event_state import EventStateData, Threshold
 from interlock.rules.engine.firing import Firing, firing_id
-from interlock.rules.triggers import CompoundTrigger
+from interlock.rules.engine.ordered_state import Held, OrderedState
+from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.triggers import CompoundTrigger, EventMatch
 from interlock.sdk.durations import format_duration, parse_duration
-from interlock.sdk.event import Event
 
 __all__ = ["CompoundState", "CompoundStateData"]
 
 
 class SubFiring(msgspec.Struct, kw_only=True):
-    """When a sub-trigger last fired for a key, and with which events."""
+    """When a part last fired for a key, and with which events."""
 
     at: datetime
     event_ids: list[uuid.UUID]
 
 
 class CompoundStateData(msgspec.Struct, kw_only=True):
-    """Serializable state: per key, the latest firing of each sub-trigger (by index)."""
+    """Serializable state: per key, the latest firing of each part (by index)."""
 
     fired: dict[str, dict[int, SubFiring]] = msgspec.field(default_factory=dict)
     subs: list[EventStateData] = msgspec.field(default_factory=list)
+    held: list[Held] = msgspec.field(default_factory=list)
 
 
-class CompoundState:
-    """Combines sub-trigger firings per key."""
+class CompoundState(OrderedState):
+    """Combines the firings of the parts per key."""
 
-    def __init__(self, rule: str, trigger: CompoundTrigger) -> None:
+    data_type = CompoundStateData
+
+    def __init__(self, rule: str, trigger: CompoundTrigger, tick: Tick) -> None:
         self.rule = rule
+        self.trigger = trigger
         self.within = parse_duration(trigger.within)
         count = len(trigger.triggers)
         if trigger.require == "all":
@@ -52,21 +59,36 @@ class CompoundState:
             self.required = 1
         else:
             self.required = trigger.require
-        self.subs = [EventState(rule, sub, trigger.for_each) for sub in trigger.triggers]
-        self.data = CompoundStateData(subs=[sub.data for sub in self.subs])
+        self.parts = [
+            Threshold(
+                rule,
+                part.threshold,
+                parse_duration(part.within) if part.within else timedelta(0),
+            )
+            for part in trigger.triggers
+        ]
+        self.data = CompoundStateData(subs=[part.data for part in self.parts])
 
-    def on_event(self, index: int, event: Event, tick: Tick) -> list[Firing]:
-        """Feed an event that matched sub-trigger ``index``."""
+    def matches(self) -> list[EventMatch]:
+        """One per part, in order."""
+        return [part.match for part in self.trigger.triggers]
+
+    def take(self, roles: tuple[int, ...], occurrence: Occurrence, tick: Tick) -> list[Firing]:
+        """Feed an event (in event-time order) to the parts it matched."""
         firings = []
-        for sub_firing in self.subs[index].on_event(event, tick):
-            fired = self.data.fired.setdefault(sub_firing.key, {})
-            fired[index] = SubFiring(at=sub_firing.at, event_ids=sub_firing.event_ids)
-            cutoff = sub_firing.at - self.within
+        for index in roles:
+            part_firing = self.parts[index].count(occurrence, tick)
+            if part_firing is None:
+                continue
+            key = part_firing.key
+            fired = self.data.fired.setdefault(key, {})
+            fired[index] = SubFiring(at=part_firing.at, event_ids=part_firing.event_ids)
+            cutoff = part_firing.at - self.within
             for stale in [i for i, item in fired.items() if item.at < cutoff]:
                 del fired[stale]
             if len(fired) >= self.required:
-                del self.data.fired[sub_firing.key]
-                firings.append(self._fire(sub_firing.key, fired))
+                del self.data.fired[key]
+                firings.append(self._fire(key, fired))
         return firings
 
     def _fire(self, key: str, fired: dict[int, SubFiring]) -> Firing:
@@ -82,12 +104,12 @@ class CompoundState:
             window_end=ordered[-1].at,
             event_ids=ids,
             summary=(
-                f"{len(fired)} of {len(self.subs)} triggers within {format_duration(self.within)}"
+                f"{len(fired)} of {len(self.parts)} triggers within {format_duration(self.within)}"
             ),
         )
 
-    def advance(self, tick: Tick) -> list[Firing]:
-        """Forget sub-trigger firings too old to combine with any future one."""
+    def prune(self, tick: Tick) -> None:
+        """Forget part firings too old to combine with any future one."""
         cutoff = tick.watermark - self.within
         for key in list(self.data.fired):
             fired = self.data.fired[key]
@@ -95,16 +117,11 @@ class CompoundState:
                 del fired[stale]
             if not fired:
                 del self.data.fired[key]
-        for sub in self.subs:
-            sub.advance(tick)
-        return []
-
-    def next_due(self) -> datetime | None:
-        """Compound triggers never fire on time alone."""
-        return None
+        for part in self.parts:
+            part.prune(tick)
 
     def restore(self, data: CompoundStateData) -> None:
         """Take over exported state."""
         self.data = data
-        for sub, sub_data in zip(self.subs, data.subs, strict=True):
-            sub.data = sub_data
+        for part, part_data in zip(self.parts, data.subs, strict=True):
+            part.data = part_data

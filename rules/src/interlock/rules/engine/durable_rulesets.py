@@ -36,7 +36,7 @@ from interlock.rules.engine.durable_compiler import durable_number as _number
 from interlock.rules.predicates import MISSING, AnyPredicate, resolve
 from interlock.sdk.event import Event
 
-__all__ = ["Counters", "DurableRule", "Post", "Ruleset"]
+__all__ = ["Counters", "DurableRule", "Post", "Ruleset", "reader", "required_strings"]
 
 _encode = msgspec.json.encode
 _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -302,7 +302,7 @@ def _key(rules: list[DurableRule]) -> Key | None:
     """The :class:`Key` of ``rules``: the required string path with the most values."""
     common: dict[str, set[str]] = {}
     for n, rule in enumerate(rules):
-        required = _required_strings(rule.cond)
+        required = required_strings(rule.cond)
         if n == 0:
             common = {path: {value} for path, value in required.items()}
         else:
@@ -313,7 +313,7 @@ def _key(rules: list[DurableRule]) -> Key | None:
     return Key(reader(path), frozenset(common[path]))
 
 
-def _required_strings(cond: Cond) -> dict[str, str]:
+def required_strings(cond: Cond) -> dict[str, str]:
     """Paths ``cond`` can only be true with, each with the string it must equal there.
 
     A condition is a necessary one for its predicate (exact or not), so an event whose

@@ -33,23 +33,13 @@ from typing import Any
 
 import msgspec
 
-from interlock.rules.engine.absence_state import AbsenceState, AbsenceStateData
-from interlock.rules.engine.compound_state import CompoundState, CompoundStateData
 from interlock.rules.engine.context import Tick
-from interlock.rules.engine.event_state import EventState, EventStateData
-from interlock.rules.engine.firing import Firing
+from interlock.rules.engine.firing import Firing, key_of
 from interlock.rules.engine.matcher import Matcher, MatchSpec
-from interlock.rules.engine.sequence_state import SequenceState, SequenceStateData
+from interlock.rules.engine.trigger_state import Occurrence, TriggerState, state_for
 from interlock.rules.errors import RuleDefinitionError
 from interlock.rules.rule import Rule, duplicate_name_issues
-from interlock.rules.triggers import (
-    AbsenceTrigger,
-    AfterWindow,
-    CompoundTrigger,
-    EventMatch,
-    EventTrigger,
-    SequenceTrigger,
-)
+from interlock.rules.triggers import AbsenceTrigger
 from interlock.sdk.event import Event
 
 __all__ = ["STATE_VERSION", "Engine"]
@@ -59,14 +49,6 @@ logger = logging.getLogger(__name__)
 STATE_VERSION = 1
 _SEPARATOR = "\x1f"
 _PRUNE_EVERY = timedelta(minutes=1)
-
-AnyState = EventState | AbsenceState | CompoundState | SequenceState
-_DATA_TYPES: dict[type[Any], type[Any]] = {
-    EventState: EventStateData,
-    AbsenceState: AbsenceStateData,
-    CompoundState: CompoundStateData,
-    SequenceState: SequenceStateData,
-}
 
 
 class _SavedRule(msgspec.Struct, kw_only=True):
@@ -80,28 +62,20 @@ class _SavedEngine(msgspec.Struct, kw_only=True):
     rules: dict[str, _SavedRule]
 
 
-def _encoded(state: AnyState) -> msgspec.Raw:
+def _encoded(state: TriggerState) -> msgspec.Raw:
     return msgspec.Raw(msgspec.json.encode(state.data))
 
 
 def fingerprint(rule: Rule) -> str:
-    """A digest of what a rule's state means: its trigger (not its actions or metadata)."""
-    return hashlib.sha256(msgspec.json.encode(rule.when, order="deterministic")).hexdigest()[:16]
+    """A digest of what a rule's state means: its trigger (not its actions or metadata).
 
-
-def _specs(rule: Rule) -> list[tuple[str, EventMatch]]:
-    """(role, match) for every way an event can reach this rule."""
-    trigger = rule.when
-    if isinstance(trigger, EventTrigger):
-        return [("match", trigger.match)]
-    if isinstance(trigger, AbsenceTrigger):
-        specs = [("expect", trigger.expect)]
-        if isinstance(trigger.window, AfterWindow):
-            specs.append(("after", trigger.window.after))
-        return specs
-    if isinstance(trigger, CompoundTrigger):
-        return [(f"sub:{index}", sub.match) for index, sub in enumerate(trigger.triggers)]
-    return [(f"step:{index}", step) for index, step in enumerate(trigger.steps)]
+    Fields added to triggers after a release are left out while they hold their default,
+    so an upgrade keeps the state of the rules that do not use them.
+    """
+    when = msgspec.to_builtins(rule.when)
+    if isinstance(rule.when, AbsenceTrigger) and when.get("resolve") == "first":
+        del when["resolve"]
+    return hashlib.sha256(msgspec.json.encode(when, order="deterministic")).hexdigest()[:16]
 
 
 class _Loaded:
@@ -111,14 +85,14 @@ class _Loaded:
     not be built) and nothing of it is registered.
     """
 
-    def __init__(self, rule: Rule, state: AnyState | None, broken: str | None = None) -> None:
+    def __init__(self, rule: Rule, state: TriggerState | None, broken: str | None = None) -> None:
         self.rule = rule
         self.state = state
         self.broken = broken
+        self.for_each: list[str] = list(getattr(rule.when, "for_each", []))
         self.fingerprint = fingerprint(rule) if broken is None else ""
-        self.spec_ids = (
-            [f"{rule.name}{_SEPARATOR}{role}" for role, _ in _specs(rule)] if broken is None else []
-        )
+        self.matches = state.matches() if state is not None else []
+        self.spec_ids = [f"{rule.name}{_SEPARATOR}{role}" for role in range(len(self.matches))]
 
 
 def _describe(exc: BaseException) -> str:
@@ -287,19 +261,11 @@ class Engine:
             loaded.state = state
         self._guarded(name, "could not be loaded", self._register, loaded)
 
-    def _new_state(self, rule: Rule) -> AnyState:
-        trigger = rule.when
-        if isinstance(trigger, EventTrigger):
-            return EventState(rule.name, trigger)
-        if isinstance(trigger, AbsenceTrigger):
-            return AbsenceState(rule.name, trigger, self._tick())
-        if isinstance(trigger, CompoundTrigger):
-            return CompoundState(rule.name, trigger)
-        assert isinstance(trigger, SequenceTrigger)
-        return SequenceState(rule.name, trigger)
+    def _new_state(self, rule: Rule) -> TriggerState:
+        return state_for(rule.name, rule.when, self._tick())
 
     def _register(self, loaded: _Loaded) -> None:
-        for spec_id, (_, match) in zip(loaded.spec_ids, _specs(loaded.rule), strict=True):
+        for spec_id, match in zip(loaded.spec_ids, loaded.matches, strict=True):
             if not loaded.rule.enabled:
                 self._unregister(spec_id)
                 continue
@@ -373,43 +339,29 @@ class Engine:
     def _dispatch(self, event: Event, spec_ids: list[str]) -> list[Firing]:
         if not spec_ids:
             return []
-        roles: dict[str, list[str]] = {}
+        roles: dict[str, list[int]] = {}
         for spec_id in spec_ids:
             name, _, role = spec_id.partition(_SEPARATOR)
-            roles.setdefault(name, []).append(role)
+            roles.setdefault(name, []).append(int(role))
         firings: list[Firing] = []
         tick = self._tick()
         for name, matched in roles.items():
             loaded = self._loaded.get(name)
             if loaded is None or not loaded.rule.enabled or loaded.broken is not None:
                 continue
+            state = loaded.state
+            assert state is not None
+            key = key_of(event, loaded.for_each)
+            if key is None:
+                continue
+            occurrence = Occurrence(event.id, event.occurred, key, event.event, event.resource_id)
             try:
-                firings.extend(self._feed_state(loaded, matched, event, tick))
+                firings.extend(state.on_event(tuple(sorted(matched)), occurrence, tick))
+                self._schedule(name)
             except Exception as exc:  # noqa: BLE001 - the per-rule boundary
                 reason = f"failed on event {event.id} ({event.event}): {_describe(exc)}"
                 self._break(name, reason)
         return firings
-
-    def _feed_state(
-        self, loaded: _Loaded, matched: list[str], event: Event, tick: Tick
-    ) -> list[Firing]:
-        state = loaded.state
-        if isinstance(state, EventState):
-            return state.on_event(event, tick)
-        if isinstance(state, AbsenceState):
-            firings: list[Firing] = []
-            for role in sorted(matched):  # "after" opens a window before "expect" counts
-                firings.extend(state.on_event(role, event, tick))
-            self._schedule(loaded.rule.name)
-            return firings
-        if isinstance(state, CompoundState):
-            firings = []
-            for role in matched:
-                firings.extend(state.on_event(int(role.split(":")[1]), event, tick))
-            return firings
-        assert isinstance(state, SequenceState)
-        steps = sorted(int(role.split(":")[1]) for role in matched)
-        return state.on_event(steps, event, tick)
 
     # -- time ----------------------------------------------------------------------------
 
@@ -441,7 +393,7 @@ class Engine:
             if loaded.broken is not None or loaded.state is None:
                 continue
             try:
-                judged = loaded.state.advance(tick)
+                judged = loaded.state.judge(tick)
                 self._schedule(name)
             except Exception as exc:  # noqa: BLE001 - the per-rule boundary
                 self._break(name, f"judging its windows failed: {_describe(exc)}")
@@ -456,10 +408,8 @@ class Engine:
 
     @staticmethod
     def _prune(loaded: _Loaded, tick: Tick) -> None:
-        if isinstance(loaded.state, AbsenceState):
+        if loaded.state is not None:
             loaded.state.prune(tick)
-        elif loaded.state is not None:
-            loaded.state.advance(tick)
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -496,7 +446,7 @@ class Engine:
             if loaded.fingerprint != item.fingerprint:
                 continue
             try:
-                state_type = _DATA_TYPES[type(loaded.state)]
+                state_type = type(loaded.state).data_type
                 loaded.state.restore(msgspec.json.decode(item.state, type=state_type))
                 self._due_of.pop(name, None)
                 self._schedule(name)

@@ -8,19 +8,29 @@ would (hypothesis-tested), with durable_rules doing the condition matching:
 1. The event name goes through a :class:`~interlock.rules.engine.names.NameIndex` and a
    per-name plan cache: an event no pattern reaches costs a dict lookup and never
    reaches durable.
-2. Specs without a predicate match on the name alone; a predicate durable cannot narrow
-   at all (a lone Regex, say) is checked in Python.
-3. Every other predicate is compiled (:mod:`.durable_compiler`) into a durable rule
+2. Specs without a predicate match on the name alone.
+3. A predicate with a necessary condition :mod:`.predicate_index` can index — a string
+   prefix (a Glob's literal start, ``startswith``, a Regex's after ``^``), a numeric
+   interval, a string equality — and no string equality durable would key on is found
+   through that index in Python: the event's value at the path finds the candidates
+   (one dict probe per prefix length, a bisect), each confirmed with
+   ``Predicate.matches`` unless its key says all the predicate does. 1,000 glob rules on
+   one name then cost a probe or two per event, not 1,000 checks; numeric ranges cost a
+   bisect instead of a durable post through a node of 1,000 tests. A predicate durable
+   cannot narrow and the index cannot either (an unanchored Regex) is checked in Python.
+4. Every other predicate is compiled (:mod:`.durable_compiler`) into a durable rule
    under its name pattern; identical conditions share one rule. Rules are packed into
    rulesets of at most ``rules_per_ruleset`` rules (:mod:`.durable_pool`), each checked
    against durable's structural limits (:mod:`.durable_limits`) and split until it is
    within them. Changes reload the rulesets they touch, once, before the next match.
-4. The event is projected onto the few slots the reached rules read, asserted once per
+5. The event is projected onto the few slots the reached rules read, asserted once per
    ruleset it reaches (:mod:`.durable_rulesets`), every fired rule is collected, and
    hits durable could not decide exactly are confirmed with ``Predicate.matches``. A
    ruleset whose rules all require one path to equal one of a few strings (one rule
    per table: ``resource.id == "dw.sales"``) is skipped by an event whose value there
    is none of them, so 1,000 such rules on one name cost one post, not one per ruleset.
+   durable keeps these (string equality is what it does well); ``Matcher(index=False)``
+   leaves it every predicate it can narrow, the index unused.
 
 durable_rules holds no locks and never releases the GIL, so a matcher belongs to the
 thread that created it; calls from any other thread raise ``RuntimeError``. It starts no
@@ -40,10 +50,17 @@ import msgspec
 
 from interlock.rules.engine.durable_compiler import Compiled, Cond, compile_predicate
 from interlock.rules.engine.durable_pool import RulesetPool, close_all
-from interlock.rules.engine.durable_rulesets import Counters, DurableRule, Post, Ruleset
+from interlock.rules.engine.durable_rulesets import (
+    Counters,
+    DurableRule,
+    Post,
+    Ruleset,
+    required_strings,
+)
 from interlock.rules.engine.names import NameIndex
+from interlock.rules.engine.predicate_index import Key, Probe, SpecIndex, index_keys
 from interlock.rules.names import check_pattern, pattern_matches
-from interlock.rules.predicates import AnyPredicate
+from interlock.rules.predicates import MISSING, AnyPredicate
 from interlock.sdk.event import Event
 
 __all__ = ["MatchSpec", "Matcher", "MatcherStats"]
@@ -80,6 +97,9 @@ class MatcherStats(msgspec.Struct, frozen=True, kw_only=True):
     """durable rules (specs with the same pattern and condition share one)."""
     python_only_specs: int
     """Specs whose predicate durable cannot narrow: checked in Python on a name match."""
+    indexed_specs: int = 0
+    """Specs found through the Python index by a necessary condition (a string prefix, a
+    numeric interval, a string), confirmed with ``Predicate.matches`` where inexact."""
     events: int
     """Events matched."""
     routed: int
@@ -89,7 +109,8 @@ class MatcherStats(msgspec.Struct, frozen=True, kw_only=True):
     posts: int
     """Facts asserted into durable."""
     checks: int
-    """``Predicate.matches`` calls (confirming inexact hits, Python-only specs, fallbacks)."""
+    """``Predicate.matches`` calls (confirming inexact hits and index candidates,
+    Python-only specs, fallbacks)."""
     fallbacks: int
     """Posts answered in Python because durable cannot hold the event exactly (a huge
     int, a NaN, a lone surrogate) or returned an error."""
@@ -101,26 +122,32 @@ class _Entry(NamedTuple):
     spec: MatchSpec
     seq: int
     compiled: Compiled
+    keys: tuple[Key, ...] | None
 
 
 class _Group:
     """Everything registered under one name pattern."""
 
-    __slots__ = ("always", "python", "rules")
+    __slots__ = ("always", "indexed", "python", "rules")
 
     def __init__(self) -> None:
         self.always: dict[int, None] = {}
         self.python: dict[int, AnyPredicate] = {}
         self.rules: dict[Cond, DurableRule] = {}
+        self.indexed = SpecIndex()
+
+    def empty(self) -> bool:
+        return not (self.always or self.python or self.rules or len(self.indexed))
 
 
 class _Plan(NamedTuple):
     always: frozenset[int]
     python: tuple[tuple[int, AnyPredicate], ...]
     posts: tuple[Post, ...]
+    probes: tuple[Probe, ...]
 
 
-_NOTHING = _Plan(frozenset(), (), ())
+_NOTHING = _Plan(frozenset(), (), (), ())
 
 
 class Matcher:
@@ -132,13 +159,21 @@ class Matcher:
 
     ``rules_per_ruleset`` bounds each durable ruleset (durable's own limit is 4,096
     rules, far past where its per-node tables overflow); a ruleset is split further
-    whenever its rules would break one of durable's structural limits. The thread that
-    creates a matcher owns it: any other raises ``RuntimeError``.
+    whenever its rules would break one of durable's structural limits. ``index=False``
+    leaves to durable every predicate it can narrow (see the module documentation). The
+    thread that creates a matcher owns it: any other raises ``RuntimeError``.
     """
 
-    def __init__(self, specs: Iterable[MatchSpec] = (), *, rules_per_ruleset: int = 256) -> None:
+    def __init__(
+        self,
+        specs: Iterable[MatchSpec] = (),
+        *,
+        rules_per_ruleset: int = 256,
+        index: bool = True,
+    ) -> None:
         if not 1 <= rules_per_ruleset <= 4000:
             raise ValueError(f"rules_per_ruleset must be 1 to 4000, not {rules_per_ruleset}")
+        self._use_index = index
         self._owner = threading.get_ident()
         self._owner_name = threading.current_thread().name
         self._seqs = itertools.count()
@@ -235,6 +270,9 @@ class Matcher:
             rulesets=len(self._pool.rulesets),
             durable_rules=sum(len(ruleset.rules) for ruleset in self._pool.rulesets),
             python_only_specs=len({seq for group in self._groups.values() for seq in group.python}),
+            indexed_specs=len(
+                {seq for group in self._groups.values() for seq in group.indexed.specs()}
+            ),
             events=self._events,
             routed=self._routed,
             short_circuited=self._short,
@@ -282,15 +320,27 @@ class Matcher:
             self._short += 1
             return []
         matched = set(plan.always)
+        counters = self._counters
         for seq, pred in plan.python:
-            self._counters.checks += 1
+            counters.checks += 1
             if pred.matches(event):
                 matched.add(seq)
+        for read, lookup in plan.probes:
+            value = read(event)
+            if value is MISSING:
+                continue
+            for seq, check in lookup(value):
+                if check is None:  # the key says all the predicate does
+                    matched.add(seq)
+                elif seq not in matched:
+                    counters.checks += 1
+                    if check.matches(event):
+                        matched.add(seq)
         if plan.posts:
             self._routed += 1
             for post in plan.posts:
                 if post.reaches(event):
-                    post.ruleset.run(post, event, matched, self._counters)
+                    post.ruleset.run(post, event, matched, counters)
         else:
             self._short += 1
         if not matched:
@@ -301,17 +351,22 @@ class Matcher:
     def _plan(self, name: str) -> _Plan:
         always: set[int] = set()
         python: dict[int, AnyPredicate] = {}
+        probes: list[Probe] = []
         reached: dict[Ruleset, set[str]] = {}
         for pattern in self._index.match(name):
             group = self._groups[pattern]
             always.update(group.always)
             python.update(group.python)
+            probes += group.indexed.probes()
             for rule in group.rules.values():
                 assert rule.ruleset is not None
                 reached.setdefault(rule.ruleset, set()).add(pattern)
         checks = tuple(sorted((seq, pred) for seq, pred in python.items() if seq not in always))
         posts = tuple(ruleset.post_for(patterns) for ruleset, patterns in reached.items())
-        plan = _Plan(frozenset(always), checks, posts) if always or checks or posts else _NOTHING
+        if always or checks or posts or probes:
+            plan = _Plan(frozenset(always), checks, posts, tuple(probes))
+        else:
+            plan = _NOTHING
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()
         self._plans[name] = plan
@@ -330,11 +385,13 @@ class Matcher:
             problem = check_pattern(pattern)
             if problem is not None:
                 raise ValueError(f"match spec {spec.id!r}: {problem}")
-        return _Entry(spec, next(self._seqs) if seq is None else seq, compile_predicate(spec.where))
+        keys = index_keys(spec.where) if self._use_index else None
+        seq = next(self._seqs) if seq is None else seq
+        return _Entry(spec, seq, compile_predicate(spec.where), keys)
 
     def _register(self, entry: _Entry) -> list[DurableRule]:
         """Index ``entry``; return the durable rules it needs that do not exist yet."""
-        spec, seq, (cond, exact) = entry
+        spec, seq, (cond, exact), keys = entry
         self._entries[spec.id] = entry
         self._ids[seq] = spec.id
         self._plans.clear()
@@ -346,6 +403,8 @@ class Matcher:
             group = self._groups.setdefault(pattern, _Group())
             if (cond is True and exact) or spec.where is None:
                 group.always[seq] = None
+            elif keys is not None and not required_strings(cond):
+                group.indexed.add(seq, spec.where, keys)  # durable keys string equality
             elif cond is True:
                 group.python[seq] = spec.where
             else:
@@ -357,7 +416,7 @@ class Matcher:
         return placing
 
     def _unregister(self, entry: _Entry) -> None:
-        spec, seq, (cond, _) = entry
+        spec, seq, (cond, _), _keys = entry
         del self._entries[spec.id]
         del self._ids[seq]
         self._plans.clear()
@@ -368,11 +427,12 @@ class Matcher:
             group = self._groups[pattern]
             group.always.pop(seq, None)
             group.python.pop(seq, None)
+            group.indexed.remove(seq)
             rule = group.rules.get(cond) if not isinstance(cond, bool) else None
             if rule is not None and rule.members.pop(seq, None) is not None and not rule.members:
                 del group.rules[cond]
                 self._pool.take(rule)
-            if not (group.always or group.python or group.rules):
+            if group.empty():
                 del self._groups[pattern]
 
     def _flush(self) -> None:

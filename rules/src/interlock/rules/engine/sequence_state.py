@@ -6,7 +6,12 @@ step and within ``within`` of the first, advances it; the last step fires. An ev
 matching the first step starts a partial, or moves the start of one that has only its
 first step forward (so a repeated first step never makes a sequence look older than it
 is). A partial whose first step is more than ``within`` before the event, or before the
-watermark, is dropped. Events of other steps are ignored.
+watermark, is dropped. Events of other steps are ignored, and an event already part of
+the partial (a re-delivery) counts once.
+
+Events are taken in event-time order (an :class:`~.ordered_state.OrderedState`): A, B, C
+in event time fire however they were delivered, as long as they arrive before the
+watermark passes them.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from datetime import datetime
 import msgspec
 
 from interlock.rules.engine.context import Tick
-from interlock.rules.engine.firing import Firing, firing_id, key_of
-from interlock.rules.triggers import SequenceTrigger
+from interlock.rules.engine.firing import Firing, firing_id
+from interlock.rules.engine.ordered_state import Held, OrderedState
+from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.triggers import EventMatch, SequenceTrigger
 from interlock.sdk.durations import format_duration, parse_duration
-from interlock.sdk.event import Event
 
 __all__ = ["SequenceState", "SequenceStateData"]
 
@@ -36,41 +42,48 @@ class Partial(msgspec.Struct, kw_only=True):
 
 
 class SequenceStateData(msgspec.Struct, kw_only=True):
-    """Serializable state: the partial sequence of each key."""
+    """Serializable state: the partial sequence of each key, and the held events."""
 
     partial: dict[str, Partial] = msgspec.field(default_factory=dict)
+    held: list[Held] = msgspec.field(default_factory=list)
 
 
-class SequenceState:
+class SequenceState(OrderedState):
     """Follows each key through the steps."""
 
-    def __init__(self, rule: str, trigger: SequenceTrigger) -> None:
+    data_type = SequenceStateData
+
+    def __init__(self, rule: str, trigger: SequenceTrigger, tick: Tick) -> None:
         self.rule = rule
+        self.trigger = trigger
         self.steps = len(trigger.steps)
         self.within = parse_duration(trigger.within)
-        self.for_each = trigger.for_each
         self.data = SequenceStateData()
 
-    def on_event(self, steps: list[int], event: Event, tick: Tick) -> list[Firing]:
-        """Feed an event that matched the given step indexes."""
-        key = key_of(event, self.for_each)
-        if key is None:
-            return []
-        at = event.occurred
+    def matches(self) -> list[EventMatch]:
+        """One per step, in order."""
+        return list(self.trigger.steps)
+
+    def take(self, roles: tuple[int, ...], occurrence: Occurrence, tick: Tick) -> list[Firing]:
+        """Feed an event (in event-time order) that matched the given steps."""
+        key = occurrence.key
+        at = occurrence.occurred
         partial = self.data.partial.get(key)
+        if partial is not None and occurrence.id in partial.event_ids:
+            return []  # a re-delivery: it counts once
         if partial is not None and max(at, tick.watermark) - partial.start > self.within:
             del self.data.partial[key]
             partial = None
-        if partial is not None and partial.step in steps and at >= partial.last:
+        if partial is not None and partial.step in roles and at >= partial.last:
             partial.step += 1
             partial.last = at
-            partial.event_ids.append(event.id)
+            partial.event_ids.append(occurrence.id)
             if partial.step == self.steps:
                 del self.data.partial[key]
                 return [self._fire(key, partial)]
             return []
-        if 0 in steps and (partial is None or (partial.step == 1 and at >= partial.start)):
-            self.data.partial[key] = Partial(step=1, start=at, last=at, event_ids=[event.id])
+        if 0 in roles and (partial is None or (partial.step == 1 and at >= partial.start)):
+            self.data.partial[key] = Partial(step=1, start=at, last=at, event_ids=[occurrence.id])
         return []
 
     def _fire(self, key: str, partial: Partial) -> Firing:
@@ -89,17 +102,8 @@ class SequenceState:
             ),
         )
 
-    def advance(self, tick: Tick) -> list[Firing]:
+    def prune(self, tick: Tick) -> None:
         """Drop partial sequences that can no longer complete in time."""
         cutoff = tick.watermark - self.within
         for key in [key for key, item in self.data.partial.items() if item.start < cutoff]:
             del self.data.partial[key]
-        return []
-
-    def next_due(self) -> datetime | None:
-        """Sequences never fire on time alone."""
-        return None
-
-    def restore(self, data: SequenceStateData) -> None:
-        """Take over exported state."""
-        self.data = data

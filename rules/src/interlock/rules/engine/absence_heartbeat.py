@@ -1,0 +1,169 @@
+"""Absence as a heartbeat: at least one expected event every ``every``, per key.
+
+A key's silence starts at its latest beat (declared keys, and ``""`` without
+``for_each``: no earlier than the time the rule was loaded); its window is
+``[latest beat, latest beat + every)``. A beat inside the window moves it forward. A
+beat after the deadline, delivered before the window is judged (within the grace), does
+not: the silence was longer than ``every``, so the window misses and is resolved at once
+by that beat (see :mod:`.absence_base`); the next silence starts at it. A window judged
+with no beat after it fires once and the key stays silent, without further misses,
+until a beat resolves it. ``count`` plays no part.
+
+Windows are kept by due time (one bucket per instant), so thousands of keys watched
+from the same load time are judged in one pass.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from interlock.rules.engine.absence_base import AbsenceBase, Missed
+from interlock.rules.engine.context import Tick
+from interlock.rules.engine.firing import Firing
+from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.triggers import AbsenceTrigger, HeartbeatWindow
+from interlock.sdk.durations import parse_duration
+
+__all__ = ["HeartbeatAbsence", "HeartbeatAbsenceData"]
+
+
+class HeartbeatAbsenceData(msgspec.Struct, kw_only=True):
+    """Serializable state of a heartbeat absence."""
+
+    start: dict[str, datetime] = msgspec.field(default_factory=dict)
+    """Per watched key not silent, the start of its silence (its latest beat)."""
+    later: dict[str, list[tuple[datetime, uuid.UUID]]] = msgspec.field(default_factory=dict)
+    """Per key, beats after its current deadline, fed before the window was judged."""
+    missed: dict[str, Missed] = msgspec.field(default_factory=dict)
+    """Per silent key, the window it missed, until a beat resolves it."""
+
+
+class HeartbeatAbsence(AbsenceBase):
+    """Watches each key's silence."""
+
+    data_type = HeartbeatAbsenceData
+    heartbeat = True
+
+    def __init__(self, rule: str, trigger: AbsenceTrigger, tick: Tick) -> None:
+        super().__init__(rule, trigger)
+        self.resolve_when = "first"  # one beat ends a silence, whatever count says
+        assert isinstance(trigger.window, HeartbeatWindow)
+        self.every = parse_duration(trigger.window.every)
+        self.data = HeartbeatAbsenceData()
+        self._buckets: dict[datetime, list[str]] = {}
+        self._dues: list[datetime] = []
+        watched_from = tick.watermark
+        if not trigger.for_each:
+            self._start("", watched_from)
+        for key in trigger.keys or ():
+            self._start(key, watched_from)
+
+    def _start(self, key: str, at: datetime) -> None:
+        self.data.start[key] = at
+        due = at + self.every + self.grace
+        bucket = self._buckets.get(due)
+        if bucket is None:
+            self._buckets[due] = [key]
+            heapq.heappush(self._dues, due)
+        else:
+            bucket.append(key)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_event(self, roles: tuple[int, ...], occurrence: Occurrence, tick: Tick) -> list[Firing]:
+        """A beat: move the key's window, keep it for the judgement, or resolve a miss."""
+        key = occurrence.key
+        if not self.declared(key):
+            return []
+        beat = occurrence.occurred
+        missed = self.data.missed.get(key)
+        if missed is not None:
+            if beat < missed.start:
+                return []  # older than the silence: it changes nothing
+            pair = [(beat, occurrence.id)]
+            resolved = self.resolution(key, missed, pair, occurrence.name)
+            if resolved is None:
+                return []
+            del self.data.missed[key]
+            self._start(key, beat)
+            self._absorb(key)
+            return [resolved]
+        start = self.data.start.get(key)
+        if start is None:
+            self._start(key, beat)  # a key first seen through an event: watched from it
+            return []
+        if beat <= start:
+            return []  # no newer than the latest beat
+        if beat < start + self.every:
+            self._start(key, beat)  # the window moves; the old bucket entry goes stale
+            self._absorb(key)
+            return []
+        later = self.data.later.setdefault(key, [])
+        if all(event_id != occurrence.id for _, event_id in later):
+            bisect.insort(later, (beat, occurrence.id))
+        return []
+
+    def _absorb(self, key: str) -> None:
+        """Beats kept for later that now fall inside the key's window move it on."""
+        later = self.data.later.get(key)
+        if not later:
+            return
+        start = self.data.start[key]
+        moved = start
+        while later and later[0][0] < moved + self.every:
+            beat, _ = later.pop(0)
+            moved = max(moved, beat)
+        if not later:
+            del self.data.later[key]
+        if moved != start:
+            self._start(key, moved)
+
+    # -- judging ---------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time of a watched key's window."""
+        return self._dues[0] if self._dues else None
+
+    def judge(self, tick: Tick) -> list[Firing]:
+        """Judge every window whose deadline plus grace the watermark has passed."""
+        firings: list[Firing] = []
+        while self._dues and self._dues[0] <= tick.watermark:
+            due = heapq.heappop(self._dues)
+            for key in self._buckets.pop(due):
+                start = self.data.start.get(key)
+                if start is None or start + self.every + self.grace != due:
+                    continue  # stale: the window moved, or the key went silent
+                firings.extend(self._judge_key(key, start, tick))
+        return firings
+
+    def _judge_key(self, key: str, start: datetime, tick: Tick) -> list[Firing]:
+        deadline = start + self.every
+        firings = [self.miss(key, start, deadline, 0, [], tick)]
+        missed = Missed(start=start, deadline=deadline, arrived=0)
+        later = self.data.later.pop(key, None)
+        if not later:
+            del self.data.start[key]
+            self.data.missed[key] = missed
+            return firings
+        resolved = self.resolution(key, missed, later[:1], self.trigger.expect.names[0])
+        assert resolved is not None  # one beat is enough to resolve a heartbeat
+        firings.append(resolved)
+        self.data.later[key] = later[1:]
+        if not self.data.later[key]:
+            del self.data.later[key]
+        self._start(key, later[0][0])
+        self._absorb(key)
+        return firings
+
+    def restore(self, data: HeartbeatAbsenceData) -> None:
+        """Take over exported state."""
+        self.data = data
+        self._buckets = {}
+        self._dues = []
+        for key, start in data.start.items():
+            self._start(key, start)
