@@ -20,7 +20,7 @@ from datetime import datetime
 
 import msgspec
 
-from interlock.rules.engine.absence_base import AbsenceBase, Missed
+from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
 from interlock.rules.engine.trigger_state import Occurrence
@@ -31,6 +31,8 @@ __all__ = ["AfterAbsence", "AfterAbsenceData"]
 
 _EXPECT = 0
 _AFTER = 1
+_V1_OPENER = uuid.UUID("9a3c1f0e-63b2-4b87-9d57-5f8e0f1c2b44")
+"""Names the opener of a window carried over from a version-1 checkpoint."""
 
 
 class Opened(msgspec.Struct, kw_only=True):
@@ -198,6 +200,36 @@ class AfterAbsence(AbsenceBase):
             ]
             if not self.data.missed[key]:
                 del self.data.missed[key]
+
+    def from_v1(self, old: V1Data) -> AfterAbsenceData:
+        """Version 1 kept one window per key, opened by an event it did not name."""
+        data = AfterAbsenceData()
+        for key, events in old.recent.items():
+            data.seen[key] = {event_id: occurred for occurred, event_id in events}
+        for key, tally in old.open.items():
+            by = uuid.uuid5(_V1_OPENER, f"{self.rule}|{key}|{tally.start.isoformat()}")
+            data.open[key] = [
+                Opened(
+                    by=by,
+                    start=tally.start,
+                    deadline=tally.deadline,
+                    event_ids=list(tally.event_ids),
+                )
+            ]
+            data.openers.setdefault(key, {})[by] = tally.start
+            seen = data.seen.setdefault(key, {})
+            for event_id in tally.event_ids:
+                seen.setdefault(event_id, tally.start)
+        for key, tally in old.missed.items():
+            data.missed[key] = [
+                Missed(
+                    start=tally.start,
+                    deadline=tally.deadline,
+                    arrived=tally.arrived,
+                    counted=list(tally.event_ids),
+                )
+            ]
+        return data
 
     def restore(self, data: AfterAbsenceData) -> None:
         """Take over exported state."""

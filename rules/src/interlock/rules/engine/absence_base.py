@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -57,6 +58,26 @@ class Missed(msgspec.Struct, kw_only=True):
     """Expected events since the judgement (``resolve="met"`` counts them)."""
 
 
+class V1Tally(msgspec.Struct, kw_only=True):
+    """A window as state version 1 kept it."""
+
+    start: datetime
+    deadline: datetime
+    arrived: int = 0
+    event_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
+
+
+class V1Data(msgspec.Struct, kw_only=True):
+    """An absence's state as version 1 exported it (one shape for every window kind)."""
+
+    keys: list[str] = msgspec.field(default_factory=list)
+    current: V1Tally | None = None
+    open: dict[str, V1Tally] = msgspec.field(default_factory=dict)
+    missed: dict[str, V1Tally] = msgspec.field(default_factory=dict)
+    recent: dict[str, list[tuple[datetime, uuid.UUID]]] = msgspec.field(default_factory=dict)
+    latest: dict[str, datetime] = msgspec.field(default_factory=dict)
+
+
 class AbsenceBase(TriggerState):
     """Shared behaviour of absence states; subclasses cut and judge the windows."""
 
@@ -67,6 +88,16 @@ class AbsenceBase(TriggerState):
         self.grace = parse_duration(trigger.grace)
         self.resolve_when = trigger.resolve
         self._expected_text = f"{self.count} x {' or '.join(trigger.expect.names)}"
+
+    def decode(self, raw: bytes, version: int) -> Any:
+        """Exported data; version 1's single shape converted to this kind's."""
+        if version == 1:
+            return self.from_v1(msgspec.json.decode(raw, type=V1Data))
+        return msgspec.json.decode(raw, type=self.data_type)
+
+    def from_v1(self, old: V1Data) -> Any:
+        """This kind's data from a version-1 export."""
+        raise NotImplementedError
 
     def matches(self) -> list[EventMatch]:
         """Role 0: the expected events (an after-window adds role 1, its opening events)."""

@@ -22,7 +22,7 @@ from datetime import datetime
 import msgspec
 
 from interlock.rules.calendar import Window
-from interlock.rules.engine.absence_base import AbsenceBase, Missed
+from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
 from interlock.rules.engine.trigger_state import Occurrence
@@ -173,6 +173,34 @@ class CalendarAbsence(AbsenceBase):
                 del self.data.missed[key]
                 firings.append(resolved)
         return firings
+
+    def from_v1(self, old: V1Data) -> CalendarAbsenceData:
+        """This kind's data from a version-1 export.
+
+        Version 1 kept counts per window ("key|deadline") without event times: each
+        counted event is taken as occurring at its window's start.
+        """
+        assert old.current is not None
+        data = CalendarAbsenceData(
+            keys=list(old.keys), current=Span(old.current.start, old.current.deadline)
+        )
+        for slot, tally in old.open.items():
+            key, _, deadline = slot.rpartition("|")
+            window = self.schedule.window_for(datetime.fromisoformat(deadline), self.window.start)
+            pending = data.pending.setdefault(key, {})
+            for event_id in tally.event_ids:
+                pending[event_id] = window.start
+        for key, tally in old.missed.items():
+            following = self._next(Span(tally.start, tally.deadline))
+            until = following.start if following.start > tally.deadline else following.deadline
+            data.missed[key] = Missed(
+                start=tally.start,
+                deadline=tally.deadline,
+                arrived=tally.arrived,
+                counted=list(tally.event_ids),
+                until=until,
+            )
+        return data
 
     def restore(self, data: CalendarAbsenceData) -> None:
         """Take over exported state."""

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import msgspec
 
-from interlock.rules.engine.absence_base import AbsenceBase, Missed
+from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
 from interlock.rules.engine.trigger_state import Occurrence
@@ -159,6 +159,18 @@ class HeartbeatAbsence(AbsenceBase):
         self._start(key, later[0][0])
         self._absorb(key)
         return firings
+
+    def from_v1(self, old: V1Data) -> HeartbeatAbsenceData:
+        """Version 1 kept each key's window; its start is the silence's start."""
+        data = HeartbeatAbsenceData()
+        for key, tally in old.open.items():
+            data.start[key] = tally.start
+        for key, tally in old.missed.items():
+            if key not in data.start:
+                data.missed[key] = Missed(
+                    start=tally.start, deadline=tally.deadline, arrived=tally.arrived
+                )
+        return data
 
     def restore(self, data: HeartbeatAbsenceData) -> None:
         """Take over exported state."""

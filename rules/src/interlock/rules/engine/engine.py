@@ -46,7 +46,8 @@ __all__ = ["STATE_VERSION", "Engine"]
 
 logger = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""Version 2: the trigger-state protocol (issue 15). Version 1 checkpoints still import."""
 _SEPARATOR = "\x1f"
 _PRUNE_EVERY = timedelta(minutes=1)
 
@@ -72,10 +73,15 @@ def fingerprint(rule: Rule) -> str:
     Fields added to triggers after a release are left out while they hold their default,
     so an upgrade keeps the state of the rules that do not use them.
     """
-    when = msgspec.to_builtins(rule.when)
-    if isinstance(rule.when, AbsenceTrigger) and when.get("resolve") == "first":
-        del when["resolve"]
-    return hashlib.sha256(msgspec.json.encode(when, order="deterministic")).hexdigest()[:16]
+    encoded = msgspec.json.encode(rule.when, order="deterministic")
+    if isinstance(rule.when, AbsenceTrigger) and rule.when.resolve == "first":
+        # ``resolve`` (added in state version 2) is the struct's last field.
+        assert encoded.endswith(_DEFAULT_RESOLVE)
+        encoded = encoded[: -len(_DEFAULT_RESOLVE)] + b"}"
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+_DEFAULT_RESOLVE = b',"resolve":"first"}'
 
 
 class _Loaded:
@@ -436,8 +442,8 @@ class Engine:
             saved = msgspec.json.decode(data, type=_SavedEngine)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ValueError(f"the engine state cannot be read: {exc}") from exc
-        if saved.version != STATE_VERSION:
-            raise ValueError(f"engine state version {saved.version} is not {STATE_VERSION}")
+        if saved.version not in (1, STATE_VERSION):
+            raise ValueError(f"engine state version {saved.version} is not 1 or {STATE_VERSION}")
         restored = []
         for name, item in saved.rules.items():
             loaded = self._loaded.get(name)
@@ -446,8 +452,7 @@ class Engine:
             if loaded.fingerprint != item.fingerprint:
                 continue
             try:
-                state_type = type(loaded.state).data_type
-                loaded.state.restore(msgspec.json.decode(item.state, type=state_type))
+                loaded.state.restore(loaded.state.decode(item.state, saved.version))
                 self._due_of.pop(name, None)
                 self._schedule(name)
             except Exception:

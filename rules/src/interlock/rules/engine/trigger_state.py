@@ -91,6 +91,13 @@ class TriggerState(ABC):
         """Take over exported data (the engine checked that the trigger is unchanged)."""
         self.data = data
 
+    def decode(self, raw: bytes, version: int) -> Any:
+        """Exported data of state version ``version`` as :attr:`data_type`.
+
+        States whose data changed shape since version 1 convert it here.
+        """
+        return msgspec.json.decode(raw, type=self.data_type)
+
 
 def _registry() -> dict[type[Any], Any]:
     from interlock.rules.engine.absence_state import absence_state  # noqa: PLC0415 - cycle
