@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from interlock.rules import Rule, call, notify, on, webhook
+from interlock.rules import Rule, absent, call, deadline, notify, on, webhook
 from interlock.rules.engine.firing import Firing
 from interlock.sdk import Event
 from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
@@ -110,3 +110,34 @@ def test_a_call_goes_to_its_executor_with_its_params_rendered() -> None:
         "dag_id": "backfill",
         "conf": {"table": "etl.sales"},
     }
+
+
+def test_the_window_is_in_the_calendars_zone_with_its_business_date() -> None:
+    rule = Rule(
+        name="night",
+        when=absent("db.loaded", by=deadline("00:30", tz="Europe/Berlin")),
+        then=[webhook("http://h/", body={"day": "{{ window.deadline.date() }}",
+                                          "date": "{{ window.date }}",
+                                          "utc": "{{ window.deadline_utc.date() }}"})],
+    )  # fmt: skip
+    # 00:30 in Berlin on the 25th is 23:30 UTC on the 24th.
+    missed = Firing(
+        id=uuid.uuid4(), rule="night", key="", status="fired",
+        at=datetime(2026, 11, 24, 23, 30, tzinfo=UTC),
+        window_start=datetime(2026, 11, 23, 23, 30, tzinfo=UTC),
+        window_end=datetime(2026, 11, 24, 23, 30, tzinfo=UTC),
+    )  # fmt: skip
+    [entry] = rendered_entries(missed, rule, RecentEvents())
+    assert entry.action["body"] == {"day": "2026-11-25", "date": "2026-11-25", "utc": "2026-11-24"}
+    midnight = Rule(
+        name="m", when=absent("db.loaded", by=deadline("00:00", tz="Europe/Berlin")),
+        then=[webhook("http://h/", body={"date": "{{ window.date }}"})],
+    )  # fmt: skip
+    at_midnight = Firing(
+        id=uuid.uuid4(), rule="m", key="", status="fired",
+        at=datetime(2026, 11, 24, 23, 0, tzinfo=UTC),
+        window_start=datetime(2026, 11, 23, 23, 0, tzinfo=UTC),
+        window_end=datetime(2026, 11, 24, 23, 0, tzinfo=UTC),
+    )  # fmt: skip
+    [entry] = rendered_entries(at_midnight, midnight, RecentEvents())
+    assert entry.action["body"] == {"date": "2026-11-24"}  # the day that just ended

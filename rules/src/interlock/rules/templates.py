@@ -14,7 +14,10 @@ Templates are checked when their rule is validated
 ``firing``          ``id``, ``status`` (``fired``/``resolved``), ``late``,
                     ``summary``, ``fired_at``
 ``key``             the ``for_each`` key (a string; empty without ``for_each``)
-``window``          ``start``, ``deadline`` (datetimes), or ``None``
+``window``          ``start``, ``deadline`` (aware datetimes in the rule's calendar
+                    zone; UTC for windows of no calendar), ``date`` (the business
+                    date: the local day the window closes), ``tz``, ``start_utc``,
+                    ``deadline_utc``; or ``None``
 ``event``           the last event that caused the firing (``event.resource.id``,
                     ``event.payload.rows``, ...), or ``None`` for an absence
 ``events``          every event that caused it, oldest first

@@ -19,17 +19,20 @@ threshold's first event, long ago, or one fed before a restart) is missing from
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
 from interlock.rules.templates import RenderScope, TemplateError, render_value
-from interlock.rules.triggers import AbsenceTrigger
+from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
 from interlock.sdk.event import Event
 from interlock.service.store import OutboxEntry, outbox_entries
 
@@ -71,6 +74,40 @@ def _event_data(event: Event) -> dict[str, Any]:
     return data
 
 
+_TICK = timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _window(firing: Firing, rule: Rule) -> dict[str, Any] | None:
+    """The firing's window in its calendar's zone (UTC for windows of no calendar).
+
+    ``start`` and ``deadline`` are local (aware) times: ``{{ window.deadline.date() }}``
+    is the local date of the deadline; ``date`` is the business date, the local day the
+    window closes (for a deadline at midnight, the day before); ``start_utc`` and
+    ``deadline_utc`` are the same instants in UTC; ``tz`` names the zone.
+    """
+    if firing.window_end is None or firing.window_start is None:
+        return None
+    tz = "UTC"
+    trigger = rule.when
+    if isinstance(trigger, AbsenceTrigger) and isinstance(trigger.window, CalendarWindow):
+        tz = trigger.window.tz
+    zone = _zone(tz)
+    deadline = firing.window_end.astimezone(zone)
+    return {
+        "start": firing.window_start.astimezone(zone),
+        "deadline": deadline,
+        "date": (deadline - _TICK).date(),
+        "tz": tz,
+        "start_utc": firing.window_start,
+        "deadline_utc": firing.window_end,
+    }
+
+
 def firing_context(firing: Firing, rule: Rule, events: Sequence[Event]) -> dict[str, Any]:
     """The template context of ``firing`` (see :mod:`interlock.rules.templates`)."""
     found = [_event_data(event) for event in events]
@@ -89,11 +126,7 @@ def firing_context(firing: Firing, rule: Rule, events: Sequence[Event]) -> dict[
             "fired_at": firing.at,
         },
         "key": firing.key,
-        "window": (
-            {"start": firing.window_start, "deadline": firing.window_end}
-            if firing.window_end is not None
-            else None
-        ),
+        "window": _window(firing, rule),
         "event": found[-1] if found else None,
         "events": found,
         "expected": None,
