@@ -1,4 +1,4 @@
-"""Engine throughput, load time, memory and deadline lateness, against two baselines.
+r"""Engine throughput, load time, memory and deadline lateness, against two baselines.
 
 Rules: ``N`` event rules, ten per event name (``bench.e<k>.done``), each
 ``resource.id == "t<i>" & payload.rows >= 1`` (every fourth also ``resource.env`` one of
@@ -12,6 +12,16 @@ through ``Engine.feed_batch`` (matching, trigger states, firings: the whole engi
   (one rule per table on ``db.table.updated``): every event matches one of 1,000 or
   2,000 rules, or 1% match one of 1,000 and the rest name no rule's table. A sixteenth
   of the events (and fewer for the baselines): each costs far more.
+
+Predicate shapes (``shape_*``): 1,000 ``on()`` rules on one event name, 1% of events
+matching one of them, the rest a table (``resource.id``) no rule watches; the rules are
+written as (a) ``resource.id == "dw.t0042"`` (``eq``), (b) ``.glob("dw.t0042*")``, (c)
+``.matches(r"^dw\.t0042(\.|$)")``, (d) ``.startswith("dw.t0042")``, (e) the glob and
+``payload.rows >= 1`` (with ``eq_numeric``, the same written with equality), (f)
+``payload.seq`` in a range of its own (``>=`` and ``<``), and ``mixed``: a quarter each
+of glob, regex, startswith and numeric. Each prints events/s and its ratio to ``eq``
+(target: at least 0.5); the slow ones get fewer events (``--shape-seconds`` per round).
+``--only shapes`` runs just these and writes ``engine_shapes.json``.
 
 Each workload also runs through two baselines on the same events: bare durable_rules
 (its Python ``Host`` without timer threads, the same conditions with ``m.event == name``
@@ -32,6 +42,7 @@ per wall-clock second), so other load on a shared machine does not count against
 engine; lateness cannot be, so each lateness figure comes with the load average.
 
     python tests/perf/bench_engine.py [--out .bench] [--events 50000] [--baseline-events 20000]
+        [--only shapes] [--shape-events 100000] [--shape-seconds 2]
 """
 
 from __future__ import annotations
@@ -60,7 +71,7 @@ from figures import write_figures
 
 from interlock.rules import Rule, absent, after, deadline, heartbeat, on, payload, resource
 from interlock.rules.engine.engine import Engine
-from interlock.rules.predicates import AnyPredicate
+from interlock.rules.predicates import AnyPredicate, Predicate
 from interlock.sdk.event import Event
 
 SIZES = (1, 10, 100, 1_000, 10_000)
@@ -75,6 +86,7 @@ TARGETS = {
     "load_10000_s": 5.0,
     "rss_mb": 500.0,
     "lateness_p99_ms": 100.0,
+    "shape_ratio": 0.5,
 }
 
 
@@ -389,6 +401,122 @@ def throughput(args: argparse.Namespace, results: dict[str, Any]) -> None:
     )
 
 
+# -- predicate shapes ------------------------------------------------------------------
+
+SHAPE_NAME = "dw.table.updated"
+SHAPES = ("eq", "glob", "regex", "startswith", "glob_numeric", "eq_numeric", "numeric", "mixed")
+
+
+def shape_where(shape: str, i: int) -> Predicate:
+    """Rule ``i``'s condition written as ``shape``; each holds for ``shape_hit(i, ...)``."""
+    table = f"dw.t{i:04d}"
+    if shape == "mixed":
+        shape = ("glob", "regex", "startswith", "numeric")[i % 4]
+    if shape == "eq":
+        return resource.id == table
+    if shape == "glob":
+        return resource.id.glob(f"{table}*")
+    if shape == "regex":
+        return resource.id.matches(rf"^dw\.t{i:04d}(\.|$)")
+    if shape == "startswith":
+        return resource.id.startswith(table)
+    if shape == "glob_numeric":
+        return resource.id.glob(f"{table}*") & (payload.rows >= 1)
+    if shape == "eq_numeric":
+        return (resource.id == table) & (payload.rows >= 1)
+    if shape == "numeric":
+        return (payload.seq >= 10 * i) & (payload.seq < 10 * i + 5)
+    raise ValueError(shape)
+
+
+def shape_rules(shape: str, count: int) -> list[Rule]:
+    return [
+        Rule(name=f"r{i}", when=on(SHAPE_NAME, where=shape_where(shape, i))) for i in range(count)
+    ]
+
+
+def shape_events(count: int, rules: int) -> list[Event]:
+    """1% of events are rule ``i``'s table (every shape of rule ``i`` holds); the others a
+    table no rule watches, with a ``seq`` between two rules' ranges."""
+    events = []
+    for n in range(count):
+        i = (n * 7919) % rules
+        if n % 100 == 0:
+            rid, rows, seq = f"dw.t{i:04d}", 1 + n % 1000, 10 * i + n % 5
+        else:
+            rid, rows, seq = f"dw.t{rules + n % 9000:04d}", 5, 10 * i + 7
+        events.append(
+            Event(
+                event=SHAPE_NAME,
+                resource={"id": rid},
+                payload={"rows": rows, "seq": seq, "note": "x" * 40},
+                occurred=T0,
+                source="bench",
+            )
+        )
+    return events
+
+
+def shape_rate(engine: Engine, events: Sequence[Event], seconds: float) -> dict[str, float]:
+    """Events per CPU second: a calibration round of 1,000 events, then rounds of as many
+    events as take about ``seconds`` (at most all of them), best of three."""
+    start = time.process_time()
+    engine.feed_batch(events[:1_000])
+    calibrated = 1_000 / max(time.process_time() - start, 1e-9)
+    count = max(1_000, min(len(events), int(calibrated * seconds)))
+    figures = rate(engine.feed_batch, events[:count], 3)
+    return {"engine": figures["best"], "engine_wall": figures["wall_best"], "events": count}
+
+
+def predicate_shapes(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    count = args.shape_rules
+    events = shape_events(args.shape_events, count)
+    figures: dict[str, dict[str, Any]] = {}
+    print(
+        f"predicate shapes: {count:,} rules on one event name, 1% matching "
+        "(events per CPU second, wall in parentheses)\n"
+        f"{'shape':<14}{'events/s':>11}{'(wall)':>11}{'events':>9}{'ratio to eq':>13}   target"
+    )
+    for shape in SHAPES:
+        rules = shape_rules(shape, count)
+        engine = Engine(rules, now=T0)
+        sample = events[:300]
+        reference = [sorted(found) for found in DictDispatch(rules).match_batch(sample)]
+        assert engine_matches(engine, sample) == reference, f"{shape}: engine disagrees"
+        gc.collect()
+        figures[shape] = shape_rate(engine, events, args.shape_seconds)
+        figures[shape]["ratio_to_eq"] = figures[shape]["engine"] / figures["eq"]["engine"]
+        matcher = getattr(engine, "_matcher", None)  # internals: informative only
+        if matcher is not None and hasattr(matcher, "stats"):
+            figures[shape]["matcher_stats"] = msgspec.to_builtins(matcher.stats)
+        del engine
+        gc.collect()
+        ratio = figures[shape]["ratio_to_eq"]
+        print(
+            f"{shape:<14}{figures[shape]['engine']:>11,.0f}{figures[shape]['engine_wall']:>11,.0f}"
+            f"{figures[shape]['events']:>9,}{ratio:>13.2f}"
+            + (f"   >= {TARGETS['shape_ratio']}" if shape != "eq" else "")
+        )
+    figures["glob_numeric"]["ratio_to_eq_numeric"] = (
+        figures["glob_numeric"]["engine"] / figures["eq_numeric"]["engine"]
+    )
+    print(
+        "glob_numeric / eq_numeric (the same rules with equality): "
+        f"{figures['glob_numeric']['ratio_to_eq_numeric']:.2f}"
+    )
+    results["predicate_shapes"] = figures
+    results.setdefault("targets", {}).update(
+        {
+            f"{shape} >= half of eq (1,000 rules on one name, 1% matching)": figures[shape][
+                "ratio_to_eq"
+            ]
+            >= TARGETS["shape_ratio"]
+            for shape in SHAPES
+            if shape != "eq"
+        }
+    )
+
+
 # -- memory (child process) ------------------------------------------------------------
 
 KEYS = 10_000
@@ -659,6 +787,14 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=10.0, help="lateness: seconds of deadlines")
     parser.add_argument("--load-rate", type=int, default=20_000, help="lateness: events/s fed")
     parser.add_argument("--burst", type=int, default=10_000, help="lateness: windows due at once")
+    parser.add_argument(
+        "--only", choices=["shapes"], help="run only the predicate shapes (engine_shapes.json)"
+    )
+    parser.add_argument("--shape-rules", type=int, default=1_000, help="shapes: rules on one name")
+    parser.add_argument("--shape-events", type=int, default=100_000, help="shapes: events at most")
+    parser.add_argument(
+        "--shape-seconds", type=float, default=2.0, help="shapes: CPU seconds a round aims at"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -683,6 +819,13 @@ def main() -> None:
         f"engine sources {results['engine_sources_sha256']}; load average "
         + " ".join(f"{x:.2f}" for x in results["load_average_start"])
     )
+    if args.only == "shapes":
+        predicate_shapes(args, results)
+        results["wall_s"] = time.perf_counter() - began
+        results["load_average_end"] = os.getloadavg()
+        write_figures(args.out / "engine_shapes.json", results)
+        print(f"wrote {args.out / 'engine_shapes.json'} ({results['wall_s']:.0f} s)")
+        return
     # One child at a time, while this process waits; then the throughput figures.
     memory = child_result(start_child("rss"))
     idle = child_result(start_child("spread", str(args.spread), "0"))
@@ -724,6 +867,7 @@ def main() -> None:
         )
 
     throughput(args, results)
+    predicate_shapes(args, results)
     load_10000 = results["engine_load_s"]["10000"]["ready_cpu_s"]
     print(
         f"load 10,000 rules into an Engine, ready to match: {load_10000:.2f} s CPU, "
@@ -758,6 +902,7 @@ def main() -> None:
         f"deadline lateness p99 < 100 ms ({args.burst:,} due at once)": burst["p99_ms"]
         < TARGETS["lateness_p99_ms"],
     }
+    targets.update(results.get("targets", {}))  # the predicate shapes'
     results["targets"] = targets
     print(
         f"10,000 vs 10 rules (1% matching): {one['10000']['engine']:,.0f} vs "

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interlock.rules.engine import Matcher, MatchSpec, durable_limits
+from interlock.rules.fields import Field
 from interlock.rules.names import pattern_matches
 from interlock.rules.predicates import (
     AllOf,
@@ -55,6 +56,13 @@ def eq(path: str, value: Any) -> Compare:
 @pytest.fixture
 def matcher() -> Iterator[Matcher]:
     with Matcher() as m:
+        yield m
+
+
+@pytest.fixture
+def durable_matcher() -> Iterator[Matcher]:
+    """A matcher leaving durable every predicate it can narrow (no Python index)."""
+    with Matcher(index=False) as m:
         yield m
 
 
@@ -117,7 +125,8 @@ def test_a_closed_matcher_refuses_work() -> None:
         matcher.match(ev(rows=1))
 
 
-def test_stats_tell_routed_from_short_circuited(matcher: Matcher) -> None:
+def test_stats_tell_routed_from_short_circuited(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     matcher.add(MatchSpec("named", ("job.started",)))
     matcher.add(MatchSpec("regex", ("job.failed",), Regex(path="payload.log", pattern="OOM")))
     matcher.add(MatchSpec("rows", ("db.table.updated",), eq("payload.rows", 3)))
@@ -134,6 +143,7 @@ def test_stats_tell_routed_from_short_circuited(matcher: Matcher) -> None:
 PATHS = ["resource.id", "resource.env", "payload.a", "payload.b", "payload.n.x", "payload.l.0"]
 PATHS += ["event", "source", "payload"]
 STRINGS = ["", "a", "ab", "ab!", "ab ", 'q"t', "b\\s", "é", "日本", "\ud800", "x\ny", "warehouse.a"]
+STRINGS += ["a*", "A", "ab\n", "warehouse.ab"]
 NUMBERS = [0, 1, -1, 5, 2**53, 2**53 + 1, -(2**60), 2**70, 0.5, -1.5, 1.0, 1e-7, 1e20]
 NUMBERS += [float("nan"), float("inf"), 5e-324, 2.5]
 scalars = st.one_of(
@@ -149,6 +159,26 @@ leaves = st.one_of(
     st.builds(Contains, path=paths, value=scalars),
     st.builds(Glob, path=paths, pattern=st.sampled_from(["a*", "a", "*", "ab?", "[ab]*", "é"])),
     st.builds(Regex, path=paths, pattern=st.sampled_from(["^a", "b$", "a|b", "!"])),
+    # shapes the Python index takes: literal starts, anchored regexes, numeric ranges
+    st.builds(
+        Glob,
+        path=paths,
+        pattern=st.sampled_from(["ab*", "a[*]*", "warehouse.*", "warehouse.a?*", "[[]*", "a**"]),
+    ),
+    st.builds(
+        Regex,
+        path=paths,
+        pattern=st.sampled_from(["^ab", r"\Aa", "(?m)^a", "^a$", r"^warehouse\.a(b|$)", "^a|b"]),
+    ),
+    st.builds(lambda path, prefix: Field(path).startswith(prefix), paths, st.sampled_from(STRINGS)),
+    st.builds(
+        lambda path, low, high: AllOf(
+            items=(Compare(path=path, op=">=", value=low), Compare(path=path, op="<", value=high))
+        ),
+        paths,
+        st.sampled_from(NUMBERS),
+        st.sampled_from(NUMBERS),
+    ),
     st.builds(
         RelatedTo,
         role=st.sampled_from([None, "finance", "daily"]),
@@ -208,6 +238,7 @@ specs = st.lists(
     removed=st.sets(st.integers(0, 7), max_size=2),
     events=st.lists(events, min_size=1, max_size=6),
     rules_per_ruleset=st.sampled_from([1, 2, 256]),
+    index=st.booleans(),
 )
 def test_matches_exactly_what_predicates_match(
     specs: list[MatchSpec],
@@ -215,9 +246,10 @@ def test_matches_exactly_what_predicates_match(
     removed: set[int],
     events: list[Event],
     rules_per_ruleset: int,
+    index: bool,
 ) -> None:
     half = len(specs) // 2
-    with Matcher(specs[:half], rules_per_ruleset=rules_per_ruleset) as matcher:
+    with Matcher(specs[:half], rules_per_ruleset=rules_per_ruleset, index=index) as matcher:
         for spec in specs[half:]:
             matcher.add(spec)
         live = {spec.id: spec for spec in specs}
@@ -248,7 +280,7 @@ def test_ten_thousand_specs_with_two_thousand_on_one_name_load_and_match() -> No
         )
         for i in range(8000)
     ]
-    with Matcher([*hot, *cold]) as matcher:
+    with Matcher([*hot, *cold], index=False) as matcher:
         assert matcher.match(ev(rid="t1234")) == ["hot/1234"]
         assert matcher.match(ev(rid="t0")) == ["hot/0"]
         assert matcher.match(ev(rid="t2000")) == []
@@ -281,14 +313,15 @@ def test_more_alternatives_on_one_node_than_durable_holds() -> None:
             OneOf(path="resource.id", values=tuple(f"b{i}" for i in range(600))),
         )
     )
-    with Matcher(specs) as matcher:
+    with Matcher(specs, index=False) as matcher:
         assert matcher.match(ev(rid="a599")) == ["or/599"]
         assert matcher.match(ev(rid="b17")) == ["or/17", "in"]
         assert matcher.stats.rulesets == 5  # 256 + 256 + 88 rules; each 256 split in two
         assert matcher.stats.python_only_specs == 1
 
 
-def test_identical_conditions_share_one_durable_rule(matcher: Matcher) -> None:
+def test_identical_conditions_share_one_durable_rule(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     # durable keeps rules ending on one node in a 256-slot list (the 257th overflows it)
     for i in range(300):
         matcher.add(MatchSpec(f"s{i}", ("db.table.updated",), eq("payload.rows", 3)))
@@ -296,7 +329,10 @@ def test_identical_conditions_share_one_durable_rule(matcher: Matcher) -> None:
     assert matcher.match(ev(rows=3)) == [f"s{i}" for i in range(300)]
 
 
-def test_many_overlapping_ranges_stay_within_durables_evaluation_stack(matcher: Matcher) -> None:
+def test_many_overlapping_ranges_stay_within_durables_evaluation_stack(
+    durable_matcher: Matcher,
+) -> None:
+    matcher = durable_matcher
     # an event satisfying 100 sibling tests would overflow durable's 64-entry stack (303)
     for i in range(100):
         matcher.add(
@@ -313,14 +349,15 @@ def test_a_durable_error_is_answered_in_python(monkeypatch: pytest.MonkeyPatch) 
     specs = [
         MatchSpec(f"s{i}", ("x.y",), Compare(path="payload.n", op=">", value=i)) for i in range(100)
     ]
-    with Matcher(specs) as matcher:
+    with Matcher(specs, index=False) as matcher:
         assert matcher.match(ev("x.y", n=1000)) == [f"s{i}" for i in range(100)]
         assert matcher.stats.durable_errors == 1
         assert matcher.match(ev("x.y", n=2)) == ["s0", "s1"]  # durable again, from a clean state
         assert matcher.stats.durable_errors == 1
 
 
-def test_five_thousand_resource_ids_share_one_durable_sid(matcher: Matcher) -> None:
+def test_five_thousand_resource_ids_share_one_durable_sid(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     # durable holds at most 1,024 sids (the 1,025th: MemoryError, then a segfault)
     matcher.add(
         MatchSpec("rows", ("db.table.updated",), Compare(path="payload.rows", op=">", value=0))
@@ -335,7 +372,7 @@ def test_one_rule_per_table_posts_an_event_only_to_its_tables_ruleset() -> None:
         MatchSpec(f"t{i}", ("db.table.updated",), AllOf(items=(eq("resource.id", f"t{i}"), rows)))
         for i in range(1000)
     ]
-    with Matcher(specs, rules_per_ruleset=64) as matcher:
+    with Matcher(specs, rules_per_ruleset=64, index=False) as matcher:
         assert matcher.stats.rulesets == 16
         batch = [ev(rid=f"t{i}", rows=1) for i in range(0, 1000, 7)]
         assert matcher.match_batch(batch) == [[event.resource["id"]] for event in batch]
@@ -363,7 +400,8 @@ def test_a_keyed_path_holding_no_string_reaches_no_keyed_ruleset() -> None:
         assert matcher.stats.posts == 2  # the two "t5": its ruleset only
 
 
-def test_an_event_with_a_thousand_payload_keys_still_matches(matcher: Matcher) -> None:
+def test_an_event_with_a_thousand_payload_keys_still_matches(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     # durable refuses messages of more than 254 properties: only the read paths are sent
     matcher.add(
         MatchSpec(
@@ -379,7 +417,8 @@ def test_an_event_with_a_thousand_payload_keys_still_matches(matcher: Matcher) -
     assert matcher.stats.fallbacks == 0
 
 
-def test_rules_reading_many_paths_are_spread_over_rulesets(matcher: Matcher) -> None:
+def test_rules_reading_many_paths_are_spread_over_rulesets(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     # a durable message holds at most 254 properties, two per path the rules read
     for i in range(300):
         matcher.add(MatchSpec(f"k{i}", ("db.table.updated",), eq(f"payload.k{i}", i)))
@@ -390,7 +429,9 @@ def test_rules_reading_many_paths_are_spread_over_rulesets(matcher: Matcher) -> 
     assert matcher.stats.fallbacks == 0
 
 
-def test_values_durable_cannot_hold_are_decided_in_python(matcher: Matcher) -> None:
+def test_values_durable_cannot_hold_are_decided_in_python(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
+
     class Label(str):
         pass
 
@@ -429,13 +470,15 @@ def test_only_the_owning_thread_may_use_a_matcher(matcher: Matcher) -> None:
 
 def test_no_durable_timers_and_no_threads() -> None:
     before = threading.active_count()
-    with Matcher([MatchSpec("a", ("db.table.updated",), eq("payload.rows", 1))]) as matcher:
-        assert matcher.match(ev(rows=1)) == ["a"]
+    with Matcher([MatchSpec("a", ("db.table.updated",), eq("resource.id", "r"))]) as matcher:
+        assert matcher.match(ev(rid="r")) == ["a"]
+        assert matcher.stats.posts == 1
         assert threading.active_count() == before
 
 
 @pytest.mark.timeout(120)
-def test_nothing_lingers_in_durable_after_many_matches(matcher: Matcher) -> None:
+def test_nothing_lingers_in_durable_after_many_matches(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     matcher.add(MatchSpec("a", ("db.table.updated",), Compare(path="payload.n", op=">=", value=0)))
     matcher.add(
         MatchSpec("b", ("db.table.updated",), Compare(path="payload.n", op="<", value=50_000))
