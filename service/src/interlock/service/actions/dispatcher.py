@@ -45,6 +45,11 @@ Metrics: ``interlock_actions{kind,outcome}`` (succeeded, retried, failed, suspen
 put back by pacing),
 ``interlock_action_latency_seconds`` (firing stored → execution start) and
 ``interlock_action_duration_seconds``.
+
+Its loops (claiming, recording outcomes, housekeeping) follow the policy of long-running
+loops (:mod:`interlock.sdk.retry`): a failing database is retried with backoff; an
+unexpected error is logged with its traceback, counted (:attr:`Dispatcher.errors`), and
+the loop goes on, the outcomes in hand kept for the next try.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import msgspec
 
 from interlock.sdk.event import Event
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, Executor
+from interlock.sdk.retry import Backoff, Retry
 from interlock.service.actions import approvals, breaker, events
 from interlock.service.actions.pacing import (
     Congested,
@@ -84,7 +90,6 @@ __all__ = ["Dispatcher"]
 
 logger = logging.getLogger(__name__)
 
-_STORE_RETRY_MAX = 5.0
 _UNKNOWN: Any = object()
 """Not looked up yet (in :attr:`Dispatcher._routes`)."""
 _CONGESTION_MEMORY = 65_536
@@ -164,6 +169,8 @@ class Dispatcher:
         self.executed = 0
         """Executions finished by this dispatcher, deferrals excluded (for tests and
         benchmarks)."""
+        self.errors = 0
+        """Unexpected errors its loops met (and went on after)."""
 
     # -- control ---------------------------------------------------------------------------
 
@@ -195,24 +202,15 @@ class Dispatcher:
             self.timeout,
             self.settings.max_attempts,
         )
-        delay = 0.1
+        retry = self._retry("dispatcher: claiming")
         try:
             while not self._stopping:
                 try:
                     full = await self._claim()
-                    delay = 0.1
-                except StoreError as exc:
-                    logger.warning(
-                        "dispatcher: the store failed (%s); retrying in %.1f s", exc, delay
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _STORE_RETRY_MAX)
+                except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                    await retry.pause(exc)
                     continue
-                except Exception:
-                    logger.exception("dispatcher: unexpected error; retrying in %.1f s", delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _STORE_RETRY_MAX)
-                    continue
+                retry.succeeded()
                 if not full:
                     await self._wait()
             if self._running:
@@ -253,21 +251,30 @@ class Dispatcher:
 
         A task of its own, so that its transactions never hold up a claim.
         """
-        delay = self.poll_interval
+        every = self.poll_interval
+        retry = self._retry("dispatcher: housekeeping", Backoff(every, max(every, 5.0)))
         while True:
             try:
                 await approvals.expire_due(self.services)
                 await self.services.store.outbox.sweep_suspended()
-                delay = self.poll_interval
-            except StoreError as exc:
-                logger.warning(
-                    "dispatcher: housekeeping failed (%s); retrying in %.1f s", exc, delay
-                )
-                delay = min(delay * 2, _STORE_RETRY_MAX)
-            except Exception:
-                logger.exception("dispatcher: unexpected error in housekeeping")
-                delay = min(delay * 2, _STORE_RETRY_MAX)
-            await asyncio.sleep(delay)
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                await retry.pause(exc)
+            else:
+                retry.succeeded()
+                await asyncio.sleep(self.poll_interval)
+
+    def _retry(self, what: str, backoff: Backoff | None = None) -> Retry:
+        """The policy of long-running loops (:mod:`interlock.sdk.retry`) for one loop."""
+        return Retry(
+            logger,
+            what,
+            expected=(StoreError,),
+            backoff=backoff,
+            on_unexpected=self._count_error,
+        )
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.errors += 1
 
     def _free(self) -> int:
         return self.settings.concurrency - len(self._running)
@@ -446,20 +453,17 @@ class Dispatcher:
     # -- recording outcomes ----------------------------------------------------------------
 
     async def _record_loop(self) -> None:
-        delay = 0.1
+        retry = self._retry("dispatcher: recording outcomes")
         while True:
             await self._ended_ready.wait()
             self._ended_ready.clear()
             try:
                 await self._record()
-                delay = 0.1
-            except StoreError as exc:
-                logger.warning(
-                    "dispatcher: recording outcomes failed (%s); retrying in %.1f s", exc, delay
-                )
-                self._ended_ready.set()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _STORE_RETRY_MAX)
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                self._ended_ready.set()  # the outcomes were put back: recorded next time
+                await retry.pause(exc)
+            else:
+                retry.succeeded()
 
     async def _record(self) -> None:
         batch, self._ended = self._ended, []

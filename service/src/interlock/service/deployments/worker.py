@@ -37,6 +37,11 @@ killed keep running, orphaned; their runs are ``crashed`` all the same.
 When :meth:`Worker.stop` is called, the worker takes no more runs, terminates its
 running processes (SIGKILL after at most 5 s) and marks their runs ``crashed``
 ("worker stopped").
+
+**Failures** follow the policy of long-running loops (:mod:`interlock.sdk.retry`): a
+database that fails is retried with backoff (from ``poll_interval``, doubling to 5 s);
+an unexpected error is logged with its traceback, counted (:attr:`Worker.errors`), and
+the worker goes on; recording how a run ended is retried the same way, up to 30 times.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from interlock.sdk.retry import Backoff, Retry
 from interlock.service.context import Services
 from interlock.service.deployments.catalog import DEFAULT_QUEUE, ensure_default_queue
 from interlock.service.deployments.events import announce
@@ -126,6 +132,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._running = False
+        self.errors = 0
+        """Unexpected errors its loop met (and went on after)."""
 
     def __repr__(self) -> str:
         return f"Worker({self.name!r}, queues={self.queues!r})"
@@ -159,18 +167,22 @@ class Worker:
             await self._recover()
             heartbeat_every = self.lease.total_seconds() / 3
             last_heartbeat = 0.0
+            retry = self._retry("polling")
             while not self._stopping.is_set():
                 self._wake.clear()
+                wait = self.poll_interval
                 try:
                     if time.monotonic() - last_heartbeat >= heartbeat_every:
                         await self._heartbeat()
                         last_heartbeat = time.monotonic()
                     await self._follow_states()
                     await self._claim()
-                except Exception:  # the loop outlives a bad moment of the database
-                    logger.exception("worker %s: polling failed; retrying", self.name)
+                except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                    wait = retry.failed(exc)
+                else:
+                    retry.succeeded()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), wait)
             await self._shutdown()
         finally:
             self._kill_all()
@@ -178,16 +190,29 @@ class Worker:
 
     # -- one poll --------------------------------------------------------------------------
 
+    def _retry(self, what: str) -> Retry:
+        """The policy of long-running loops (:mod:`interlock.sdk.retry`) for one of them."""
+        return Retry(
+            logger,
+            f"worker {self.name}: {what}",
+            expected=(StoreError,),
+            backoff=Backoff(self.poll_interval, max(self.poll_interval, 5.0)),
+            on_unexpected=self._count_error,
+        )
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.errors += 1
+
     async def _recover(self) -> None:
         """Mark crashed the runs this worker's name left running (it was killed)."""
+        retry = self._retry("finding the runs it left running")
         while not self._stopping.is_set():
             try:
                 lost = await self.services.store.runs.crash_worker_runs(
                     self.name, f"worker {self.name} restarted while it ran (it was lost)"
                 )
             except StoreError as exc:
-                logger.warning("worker %s: cannot reach the store (%s); retrying", self.name, exc)
-                await asyncio.sleep(self.poll_interval)
+                await retry.pause(exc)
                 continue
             for run in lost:
                 logger.warning("worker %s: run %s was lost in a restart", self.name, run.id)
@@ -301,6 +326,7 @@ class Worker:
             active.terminating = asyncio.create_task(active.process.terminate(active.grace))
 
     async def _finish(self, run: Run, state: RunState, message: str) -> None:
+        retry = self._retry(f"recording run {run.id} as {state}")
         for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
             try:
                 finished = await self.services.store.runs.transition(run.id, state, message=message)
@@ -313,7 +339,7 @@ class Worker:
                         "worker %s: cannot record run %s as %s: %s", self.name, run.id, state, exc
                     )
                     return
-                await asyncio.sleep(min(self.poll_interval * attempt, 5))
+                await retry.pause(exc)
                 continue
             logger.info("worker %s: run %s %s (%s)", self.name, run.id, state, message)
             await announce(self.services, finished)

@@ -11,6 +11,11 @@ them to disk while NATS is away; each carries its firing's id as ``Nats-Msg-Id``
 firing replayed after a restart is announced once. The queue is bounded: when the
 announcer falls ``limit`` firings behind, :meth:`Announcer.submit` waits (the pipeline
 slows down instead of holding an unbounded backlog in memory).
+
+A publish that fails (the spool full, an event the publisher refuses) follows the policy
+of long-running loops (:mod:`interlock.sdk.retry`): logged, counted
+(:attr:`Announcer.failures`), and the next batch waits for the backoff. Its
+announcements are not sent again: the firings are stored, only their events are lost.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from collections.abc import Sequence
 
 from interlock.rules.engine.firing import Firing
 from interlock.sdk import Event, Publisher
+from interlock.sdk.errors import SpoolError
+from interlock.sdk.retry import Retry
 from interlock.sdk.vocabulary import rule_event_name
 
 __all__ = ["Announcer"]
@@ -40,6 +47,9 @@ class Announcer:
         self.publisher = publisher
         self.limit = limit
         self.published = 0
+        self.failures = 0
+        """Publish calls that failed (their announcements lost)."""
+        self._retry = Retry(logger, "announcer", expected=(SpoolError,))
         self._waiting: list[Firing] = []
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
@@ -94,13 +104,15 @@ class Announcer:
                 return
 
     async def _publish(self, firings: Sequence[Firing]) -> None:
-        events = [self._event(firing) for firing in firings]
         try:
-            await self.publisher.publish_many(events)
-        except Exception:  # an announcement must never stop the pipeline
-            logger.exception("publishing %d interlock.rule.* events failed", len(events))
+            await self.publisher.publish_many([self._event(firing) for firing in firings])
+        except Exception as exc:  # noqa: BLE001 - an announcement must never stop the pipeline
+            self.failures += 1
+            logger.error("announcing %d firings failed; their events are lost", len(firings))
+            await self._retry.pause(exc)
         else:
-            self.published += len(events)
+            self.published += len(firings)
+            self._retry.succeeded()
 
     def _event(self, firing: Firing) -> Event:
         return self.publisher.event(

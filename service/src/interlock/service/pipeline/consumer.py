@@ -35,12 +35,14 @@ permissions decide which events a producer may send). One rule cannot stop it ei
 (the engine quarantines a rule that fails, see :mod:`.rule_host`), nor one template (a
 render failure fails that action, see :mod:`.rendering`).
 
-**Failures.** A database that fails makes the batch wait and retry (with backoff), holding
-its acks; a message redelivered meanwhile is recognised by its stream sequence and not
-fed twice. NATS dropping out is retried until it is back (nats-py reconnects). Any
-other error in the loop is logged with its traceback and counted
-(``interlock_pipeline_errors``), and the consumer is re-created after the last event
-fed, so nothing fetched but not fed is skipped; the loop goes on after a backoff.
+**Failures** follow the policy of long-running loops (:mod:`interlock.sdk.retry`). A
+database that fails makes the batch wait and retry (with backoff), holding its acks; a
+message redelivered meanwhile is recognised by its stream sequence and not fed twice.
+NATS dropping out is retried until it is back (nats-py reconnects). Any other error in
+the loop, or in storing a batch, is logged with its traceback and counted
+(``interlock_pipeline_errors``); after one in the loop, the consumer is re-created after
+the last event fed, so nothing fetched but not fed is skipped; the loop goes on after a
+backoff.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing
 from interlock.sdk import EVENTS_STREAM, decode_event, ensure_streams, subject_filter
 from interlock.sdk.event import Event
+from interlock.sdk.retry import Retry
 from interlock.sdk.subjects import (
     DEAD_REASON_HEADER,
     DEAD_SUBJECT_PREFIX,
@@ -89,7 +91,6 @@ TRUNCATED_HEADER = "Interlock-Dead-Truncated"
 _HEADER_ROOM = 4096
 """Bytes kept free for a dead letter's headers when its data must be cut."""
 _MIN_WAIT = 0.005
-_RETRY_MAX = 5.0
 
 
 @dataclass
@@ -222,8 +223,15 @@ class Pipeline:
             with contextlib.suppress(NatsError, OSError):
                 await self._fetcher.close()
 
+    def _count_error(self, exc: BaseException) -> None:
+        """An unexpected error (a bug, not an input): counted; the loop goes on."""
+        self.stats.errors += 1
+        self.services.metrics.pipeline_errors.inc()
+
     async def _consume(self) -> None:
-        delay = 0.1
+        retry = Retry(
+            logger, "pipeline", expected=(NatsError, OSError), on_unexpected=self._count_error
+        )
         while not self._stopping:
             try:
                 if self._rewind:
@@ -232,25 +240,14 @@ class Pipeline:
                 self._rewind = bool(messages)  # cleared once the batch is acknowledged
                 await self._process(messages)
                 self._rewind = False
-                delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except (NatsError, OSError) as exc:
-                logger.warning(
-                    "NATS: %s: %s; retrying in %.1f s", type(exc).__name__, exc or "-", delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                # After an unexpected error too, the loop goes on from the last event fed
+                # (the consumer is re-created after it).
                 if isinstance(exc, NotFoundError):
                     self._rewind = True
-            except Exception:
-                # A bug, not an input: logged with its traceback, and the loop goes on
-                # from the last event fed (the consumer is re-created after it).
-                self.stats.errors += 1
-                self.services.metrics.pipeline_errors.inc()
-                logger.exception("pipeline: unexpected error; going on in %.1f s", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
+                await retry.pause(exc)
+            else:
+                retry.succeeded()
 
     async def _recreate_after_loss(self) -> None:
         """Re-create the consumer to deliver from the event after the last one fed."""
@@ -338,25 +335,17 @@ class Pipeline:
         checkpoint = self._checkpoint() if self._dirty and interval_passed else None
         if not firings and checkpoint is None:
             return
-        delay = 0.1
-        while True:
-            try:
-                result = await self.services.store.store_batch(firings, entries, checkpoint)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged below, with the traceback if unknown
-                # The batch was fed: its firings exist only here, so they are retried
-                # until stored, whatever failed.
-                log = logger.warning if isinstance(exc, StoreError) else logger.exception
-                log(
-                    "storing %d firings failed (%s); the batch waits and is retried in %.1f s",
-                    len(firings),
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
-                delay = min(delay * 2, _RETRY_MAX)
+        # The batch was fed: its firings exist only here, so they are retried until
+        # stored, whatever failed.
+        retry = Retry(
+            logger,
+            f"pipeline: storing {len(firings)} firings (the batch waits)",
+            expected=(StoreError,),
+            on_unexpected=self._count_error,
+        )
+        result = await retry.until_done(
+            lambda: self.services.store.store_batch(firings, entries, checkpoint)
+        )
         if checkpoint is not None:
             self._dirty = False
             self._last_checkpoint = time.monotonic()
