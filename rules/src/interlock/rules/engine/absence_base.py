@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from interlock.rules.engine.context import Tick
-from interlock.rules.engine.firing import Firing, firing_id
+from interlock.rules.engine.firing import Firing, WindowIds, firing_id
 from interlock.rules.engine.trigger_state import TriggerState
 from interlock.rules.triggers import AbsenceTrigger, EventMatch
 from interlock.sdk.durations import format_duration, parse_duration
@@ -148,6 +148,10 @@ class AbsenceBase(TriggerState):
     heartbeat = False
     """Heartbeat misses read "no ... in 10m"."""
 
+    def misses(self, start: datetime, deadline: datetime, tick: Tick) -> WindowMisses:
+        """The misses of one window, for many keys at once."""
+        return WindowMisses(self, start, deadline, tick)
+
     def resolution(
         self, key: str, missed: Missed, events: list[tuple[datetime, uuid.UUID]], name: str
     ) -> Firing | None:
@@ -192,4 +196,51 @@ class AbsenceBase(TriggerState):
             expected=self.count,
             arrived=missed.arrived + len(resolving),
             summary=f"{name} for {key or 'the rule'} arrived late: {when}",
+        )
+
+
+class WindowMisses:
+    """The ``fired`` firings of one window for many keys: what they share computed once.
+
+    A deadline judged for 10,000 keys (a calendar) or a bucket of heartbeats due together
+    makes its firings here, each costing a hash, a string and a struct.
+    """
+
+    __slots__ = ("_by", "_deadline", "_expected", "_ids", "_late", "_length", "_rule", "_start")
+
+    def __init__(self, state: AbsenceBase, start: datetime, deadline: datetime, tick: Tick) -> None:
+        start_text, deadline_text, deadline_iso, length = _window_texts(start, deadline)
+        self._rule = state.rule
+        self._start = start
+        self._deadline = deadline
+        self._ids = WindowIds(state.rule, "fired", start_text, deadline_text)
+        self._late = tick.late(deadline + state.grace)
+        self._expected = state.count
+        expected = state._expected_text
+        if state.heartbeat:
+            self._length = f"no {expected}", f" in {length}"
+        else:
+            self._length = f"expected {expected}", f" by {deadline_iso}, got "
+        self._by = state.heartbeat
+
+    def __call__(
+        self, key: str, arrived: int = 0, event_ids: list[uuid.UUID] | None = None
+    ) -> Firing:
+        """The firing of ``key``'s miss."""
+        head, tail = self._length
+        who = f" for {key}" if key else ""
+        summary = f"{head}{who}{tail}" if self._by else f"{head}{who}{tail}{arrived}"
+        return Firing(
+            id=self._ids(key),
+            rule=self._rule,
+            key=key,
+            status="fired",
+            at=self._deadline,
+            window_start=self._start,
+            window_end=self._deadline,
+            event_ids=event_ids if event_ids is not None else [],
+            expected=self._expected,
+            arrived=arrived,
+            late=self._late,
+            summary=summary,
         )

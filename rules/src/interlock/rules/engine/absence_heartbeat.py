@@ -39,8 +39,8 @@ class HeartbeatAbsenceData(msgspec.Struct, kw_only=True):
     """Per watched key not silent, the start of its silence (its latest beat)."""
     later: dict[str, list[tuple[datetime, uuid.UUID]]] = msgspec.field(default_factory=dict)
     """Per key, beats after its current deadline, fed before the window was judged."""
-    missed: dict[str, Missed] = msgspec.field(default_factory=dict)
-    """Per silent key, the window it missed, until a beat resolves it."""
+    silent: dict[str, datetime] = msgspec.field(default_factory=dict)
+    """Per silent key, the start of the window it missed, until a beat resolves it."""
 
 
 class HeartbeatAbsence(AbsenceBase):
@@ -81,15 +81,14 @@ class HeartbeatAbsence(AbsenceBase):
         if not self.declared(key):
             return []
         beat = occurrence.occurred
-        missed = self.data.missed.get(key)
-        if missed is not None:
-            if beat < missed.start:
+        silent = self.data.silent.get(key)
+        if silent is not None:
+            if beat < silent:
                 return []  # older than the silence: it changes nothing
-            pair = [(beat, occurrence.id)]
-            resolved = self.resolution(key, missed, pair, occurrence.name)
-            if resolved is None:
-                return []
-            del self.data.missed[key]
+            missed = Missed(start=silent, deadline=silent + self.every, arrived=0)
+            resolved = self.resolution(key, missed, [(beat, occurrence.id)], occurrence.name)
+            assert resolved is not None  # one beat ends a silence
+            del self.data.silent[key]
             self._start(key, beat)
             self._absorb(key)
             return [resolved]
@@ -132,33 +131,35 @@ class HeartbeatAbsence(AbsenceBase):
     def judge(self, tick: Tick) -> list[Firing]:
         """Judge every window whose deadline plus grace the watermark has passed."""
         firings: list[Firing] = []
+        starts = self.data.start
+        span = self.every + self.grace
         while self._dues and self._dues[0] <= tick.watermark:
             due = heapq.heappop(self._dues)
+            start = due - span
+            misses = self.misses(start, start + self.every, tick)
+            later = self.data.later
             for key in self._buckets.pop(due):
-                start = self.data.start.get(key)
-                if start is None or start + self.every + self.grace != due:
+                if starts.get(key) != start:
                     continue  # stale: the window moved, or the key went silent
-                firings.extend(self._judge_key(key, start, tick))
+                firings.append(misses(key))
+                if key in later:
+                    firings.extend(self._resolve_at_once(key, start))
+                else:
+                    del starts[key]
+                    self.data.silent[key] = start
         return firings
 
-    def _judge_key(self, key: str, start: datetime, tick: Tick) -> list[Firing]:
-        deadline = start + self.every
-        firings = [self.miss(key, start, deadline, 0, [], tick)]
-        missed = Missed(start=start, deadline=deadline, arrived=0)
-        later = self.data.later.pop(key, None)
-        if not later:
-            del self.data.start[key]
-            self.data.missed[key] = missed
-            return firings
+    def _resolve_at_once(self, key: str, start: datetime) -> list[Firing]:
+        """A beat after the deadline arrived during the grace: it resolves the miss now."""
+        later = self.data.later.pop(key)
+        missed = Missed(start=start, deadline=start + self.every, arrived=0)
         resolved = self.resolution(key, missed, later[:1], self.trigger.expect.names[0])
         assert resolved is not None  # one beat is enough to resolve a heartbeat
-        firings.append(resolved)
-        self.data.later[key] = later[1:]
-        if not self.data.later[key]:
-            del self.data.later[key]
+        if len(later) > 1:
+            self.data.later[key] = later[1:]
         self._start(key, later[0][0])
         self._absorb(key)
-        return firings
+        return [resolved]
 
     def from_v1(self, old: V1Data) -> HeartbeatAbsenceData:
         """Version 1 kept each key's window; its start is the silence's start."""
@@ -167,9 +168,7 @@ class HeartbeatAbsence(AbsenceBase):
             data.start[key] = tally.start
         for key, tally in old.missed.items():
             if key not in data.start:
-                data.missed[key] = Missed(
-                    start=tally.start, deadline=tally.deadline, arrived=tally.arrived
-                )
+                data.silent[key] = tally.start
         return data
 
     def restore(self, data: HeartbeatAbsenceData) -> None:

@@ -18,7 +18,7 @@ import msgspec
 from interlock.rules.predicates import MISSING, resolve
 from interlock.sdk.event import Event
 
-__all__ = ["Firing", "key_of"]
+__all__ = ["Firing", "WindowIds", "firing_id", "key_of"]
 
 _NAMESPACE = uuid.UUID("0d9a4b8e-2a8c-4f3e-8f61-6b7b1f2b9c11")
 _NAMESPACE_BYTES = _NAMESPACE.bytes
@@ -59,7 +59,43 @@ def firing_id(rule: str, key: str, status: str, *parts: object) -> uuid.UUID:
     """
     text = "\x1f".join([rule, key, status, *map(str, parts)])
     digest = hashlib.sha1(_NAMESPACE_BYTES + text.encode(), usedforsecurity=False).digest()
-    return uuid.UUID(int=int.from_bytes(digest[:16]) & _NOT_VERSION | _VERSION_5)
+    return _uuid(int.from_bytes(digest[:16]) & _NOT_VERSION | _VERSION_5)
+
+
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)`` without its argument checks (``value`` is a valid UUID5)."""
+    made: uuid.UUID = _new(uuid.UUID)
+    _set(made, "int", value)
+    _set(made, "is_safe", _UNKNOWN)
+    return made
+
+
+class WindowIds:
+    """:func:`firing_id` of one window for many keys: ``ids(key)``.
+
+    The hashing of what the keys have in common is shared (a deadline judged for 10,000
+    keys at once).
+    """
+
+    __slots__ = ("_prefix", "_suffix")
+
+    def __init__(self, rule: str, status: str, *parts: object) -> None:
+        self._prefix = hashlib.sha1(
+            _NAMESPACE_BYTES + rule.encode() + b"\x1f", usedforsecurity=False
+        )
+        self._suffix = ("\x1f" + "\x1f".join([status, *map(str, parts)])).encode()
+
+    def __call__(self, key: str) -> uuid.UUID:
+        """The id of the firing of ``key``."""
+        digest = self._prefix.copy()
+        digest.update(key.encode())
+        digest.update(self._suffix)
+        return _uuid(int.from_bytes(digest.digest()[:16]) & _NOT_VERSION | _VERSION_5)
 
 
 def key_of(event: Event, paths: list[str]) -> str | None:

@@ -67,8 +67,9 @@ __all__ = [
 
 Number = int | float
 
-MAX_KEYS = 64
-"""Keys per spec at most (a disjunction of more is left unindexed)."""
+MAX_KEYS = 1024
+"""Keys per spec at most (a disjunction of more is left unindexed). Each costs a dict
+entry or an interval, not a test per event: a ``OneOf`` of 600 tables is 600 keys."""
 LIST_BUDGET = 8
 """Numeric candidates are listed per segment while that takes at most this many entries
 per interval (plus one per segment); beyond, they are collected up a segment tree."""
