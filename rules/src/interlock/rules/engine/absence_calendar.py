@@ -22,7 +22,7 @@ from datetime import datetime
 import msgspec
 
 from interlock.rules.calendar import Window
-from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
+from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data, WindowMisses
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
 from interlock.rules.engine.trigger_state import Occurrence
@@ -125,14 +125,15 @@ class CalendarAbsence(AbsenceBase):
         while current.deadline + self.grace <= tick.watermark:
             following = self._next(current)
             until = following.start if following.start > current.deadline else following.deadline
+            misses = self.misses(current.start, current.deadline, tick)
             for key in self.data.keys:
-                firings.extend(self._judge_key(key, current, following, until, tick))
+                firings.extend(self._judge_key(key, current, following, until, misses))
             current = Span(following.start, following.deadline)
             self.data.current = current
         return firings
 
     def _judge_key(
-        self, key: str, window: Span, following: Window, until: datetime, tick: Tick
+        self, key: str, window: Span, following: Window, until: datetime, misses: WindowMisses
     ) -> list[Firing]:
         pending = self.data.pending.get(key)
         inside: list[tuple[datetime, uuid.UUID]] = []
@@ -158,7 +159,7 @@ class CalendarAbsence(AbsenceBase):
             return []
         inside.sort()
         ids = [event_id for _, event_id in inside]
-        firings = [self.miss(key, window.start, window.deadline, len(inside), ids, tick)]
+        firings = [misses(key, len(inside), ids)]
         missed = Missed(
             start=window.start,
             deadline=window.deadline,
