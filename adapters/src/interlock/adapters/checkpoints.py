@@ -1,7 +1,12 @@
-"""Persisted checkpoints (watermarks) of polling adapters, one JSON file per adapter.
+"""Where polling adapters' checkpoints (watermarks) are kept: the :class:`CheckpointStore`.
 
-A checkpoint is written atomically (temporary file, fsync, rename), so a crash leaves
-either the old or the new one, never a torn file.
+A checkpoint is a JSON object an adapter returns from a poll and gets back at the next
+one (:meth:`~interlock.adapters.base.PollingAdapter.poll`); the runner saves it once the
+poll's events are published. A store keeps the last one per adapter name.
+:class:`FileCheckpointStore` keeps one JSON file per adapter, written atomically
+(temporary file, fsync, rename), so a crash leaves either the old or the new one, never a
+torn file; another store (the service's database, so that cursors follow an adapter
+between replicas) only has to keep the same two promises.
 """
 
 from __future__ import annotations
@@ -10,17 +15,34 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from interlock.sdk.errors import ConfigurationError
 
-__all__ = ["FileCheckpointStore"]
+__all__ = ["CheckpointStore", "FileCheckpointStore"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+class CheckpointStore(Protocol):
+    """The last checkpoint of each adapter, by adapter name."""
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The saved checkpoint of adapter ``name``, or ``None`` before its first poll.
+
+        Raises:
+            ConfigurationError: it is there but cannot be read (the message says how to
+                start over).
+        """
+        ...
+
+    def save(self, name: str, checkpoint: dict[str, Any]) -> None:
+        """Replace the checkpoint of adapter ``name``: after a crash, the old or the new."""
+        ...
+
+
 class FileCheckpointStore:
-    """Checkpoints as ``<directory>/<adapter name>.json``."""
+    """Checkpoints as ``<directory>/<adapter name>.json`` (a :class:`CheckpointStore`)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)

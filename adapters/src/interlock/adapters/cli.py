@@ -43,8 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         runner = AdapterRunner(section.adapter, publisher, store, interval=section.interval)
         try:
             if args.once:
-                while runner.run_once():
-                    pass
+                runner.drain()
             else:
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())

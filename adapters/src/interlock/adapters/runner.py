@@ -1,25 +1,36 @@
-"""Running a polling adapter: poll, publish, checkpoint, sleep; back off while the source is down.
+"""Running a polling adapter: poll, publish, checkpoint; back off while the source is down.
 
 :class:`AdapterRunner` is what ``interlock adapter run`` and the service's scheduler
-drive. One :meth:`~AdapterRunner.run_once` polls from the saved checkpoint, publishes
-the events (acknowledged by JetStream or spooled on disk: never lost), and only then
-saves the new checkpoint and acknowledges the poll to the adapter (a queue-backed adapter
-deletes its messages there). :meth:`~AdapterRunner.run_forever` repeats it every
-``interval``, backing off exponentially (up to ``max_backoff``) while the source is
-unavailable, and stops on a refusal or a configuration error.
+drive:
+
+- :meth:`~AdapterRunner.run_once` polls from the saved checkpoint, publishes the events
+  (acknowledged by JetStream or spooled on disk: never lost), and only then saves the
+  new checkpoint and acknowledges the poll to the adapter (a queue-backed adapter
+  deletes its messages there);
+- :meth:`~AdapterRunner.drain` polls until the source has nothing more right away (a
+  poll stopped at a page limit says it has more); a poll that fails is counted
+  (:attr:`RunStats.failures`) and raised;
+- :meth:`~AdapterRunner.run_forever` drains every ``interval``, following the policy of
+  long-running loops (:mod:`interlock.sdk.retry`): while the source is unavailable it
+  backs off from twice the interval, doubling up to ``max_backoff``; an unexpected error
+  is logged with its traceback and counted, and it goes on; it stops on a refusal
+  (:class:`~interlock.adapters.base.SourceRefused`) or a configuration error.
+
+Checkpoints are kept by a :class:`~interlock.adapters.checkpoints.CheckpointStore`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
 import msgspec
 
-from interlock.adapters.base import PollingAdapter, SourceUnavailable
-from interlock.adapters.checkpoints import FileCheckpointStore
+from interlock.adapters.base import PollingAdapter, SourceError, SourceRefused
+from interlock.adapters.checkpoints import CheckpointStore
+from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.retry import Backoff, Retry
 from interlock.sdk.sync import SyncPublisher
 
 __all__ = ["AdapterRunner", "RunStats"]
@@ -34,6 +45,7 @@ class RunStats(msgspec.Struct, kw_only=True):
     events: int = 0
     spooled: int = 0
     failures: int = 0
+    """Drains that ended in an error (the source down, or anything else)."""
 
 
 class AdapterRunner:
@@ -43,7 +55,7 @@ class AdapterRunner:
         self,
         adapter: PollingAdapter,
         publisher: SyncPublisher,
-        checkpoints: FileCheckpointStore,
+        checkpoints: CheckpointStore,
         *,
         interval: timedelta = timedelta(seconds=30),
         max_backoff: timedelta = timedelta(minutes=5),
@@ -70,20 +82,45 @@ class AdapterRunner:
             logger.info("adapter %s published %d events", self.adapter.name, len(result.events))
         return result.more
 
+    def drain(self, stop: threading.Event | None = None) -> int:
+        """Poll until the source has nothing more right away (or ``stop`` is set).
+
+        Returns the number of polls made.
+
+        Raises:
+            Exception: what a poll raised, counted in :attr:`RunStats.failures` first.
+        """
+        polls = 0
+        try:
+            while True:
+                polls += 1
+                if not self.run_once() or (stop is not None and stop.is_set()):
+                    return polls
+        except Exception:
+            self.stats.failures += 1
+            raise
+
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll every ``interval`` until ``stop`` is set; back off while the source is down."""
-        backoff = self.interval
+        """Drain every ``interval`` until ``stop`` is set; back off while the source is down.
+
+        Raises:
+            SourceRefused: the source refused (credentials, a missing bucket or table).
+            ConfigurationError: an option or the saved checkpoint is invalid.
+        """
+        first = max(min(self.interval * 2, self.max_backoff).total_seconds(), 0.01)
+        retry = Retry(
+            logger,
+            f"adapter {self.adapter.name}",
+            expected=(SourceError,),
+            backoff=Backoff(first, max(first, self.max_backoff.total_seconds()), jitter=False),
+        )
         while not stop.is_set():
             try:
-                more = self.run_once()
-            except SourceUnavailable as exc:
-                self.stats.failures += 1
-                backoff = min(backoff * 2, self.max_backoff)
-                logger.warning("%s; retrying in %s", exc, backoff)
-                stop.wait(backoff.total_seconds())
+                self.drain(stop)
+            except (SourceRefused, ConfigurationError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                stop.wait(retry.failed(exc))
                 continue
-            backoff = self.interval
-            if not more:
-                stop.wait(self.interval.total_seconds())
-            else:
-                time.sleep(0)
+            retry.succeeded()
+            stop.wait(self.interval.total_seconds())

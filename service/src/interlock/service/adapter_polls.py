@@ -58,13 +58,10 @@ class AdapterPoll:
         if not self.lock.acquire(blocking=False):
             return  # the previous poll still runs
         try:
-            while self.runner.run_once():
-                pass
+            self.runner.drain()  # counts a failure in runner.stats
         except SourceError as exc:
-            self.runner.stats.failures += 1
             logger.warning("adapter %s: %s; next try at the next interval", self.name, exc)
         except Exception:
-            self.runner.stats.failures += 1
             logger.exception(
                 "adapter %s: the poll failed; next try at the next interval", self.name
             )
