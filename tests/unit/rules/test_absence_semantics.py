@@ -150,3 +150,28 @@ def test_after(name: str, case: Case) -> None:
 def test_heartbeat(name: str, case: Case) -> None:
     when, events, until, expected = case
     assert run(when, events, until) == expected
+
+
+def test_the_windows_the_sla_board_lists() -> None:
+    rules = [
+        Rule(name="cal", when=absent("t.up", by=deadline("09:00"), at_least=2,
+                                     for_each="resource.id", keys=["a", "b"])),
+        Rule(name="hb", when=absent("hb", by=heartbeat("10m"))),
+        Rule(name="after", when=absent("j.end", by=after("j.start", within="1h"),
+                                       for_each="resource.id")),
+    ]  # fmt: skip
+    engine = Engine(rules, now=T8)
+    for name, rid, minute in (("t.up", "a", 5), ("j.start", "x", 1)):
+        engine.feed(Event(event=name, resource={"id": rid}, occurred=at(minute)))
+    engine.advance(at(20))  # the heartbeat silence [0, 10) misses
+    views = sorted(
+        (v.rule, v.key, v.state, minutes(v.start), minutes(v.deadline), v.arrived, v.expected)
+        for v in engine.windows()
+    )
+    assert views == [
+        ("after", "x", "pending", 1, 61, 0, 1),
+        ("cal", "a", "pending", -1380, 60, 1, 2),
+        ("cal", "b", "pending", -1380, 60, 0, 2),
+        ("hb", "", "missed", 0, 10, 0, 1),
+    ]
+    assert [v.key for v in engine.windows("cal")] == ["a", "b"]

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import heapq
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
 
-from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
+from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data, missed_view
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
-from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.engine.trigger_state import Occurrence, WindowView
 from interlock.rules.triggers import AbsenceTrigger, AfterWindow, EventMatch
 from interlock.sdk.durations import parse_duration
 
@@ -200,6 +201,19 @@ class AfterAbsence(AbsenceBase):
             ]
             if not self.data.missed[key]:
                 del self.data.missed[key]
+
+    def windows(self) -> Iterator[WindowView]:
+        """Every open window, and every unresolved miss."""
+        for key, windows in self.data.open.items():
+            for window in windows:
+                yield WindowView(
+                    rule=self.rule, key=key, start=window.start, deadline=window.deadline,
+                    due=window.deadline + self.grace, state="pending", expected=self.count,
+                    arrived=len(window.event_ids),
+                )  # fmt: skip
+        for key, misses in self.data.missed.items():
+            for missed in misses:
+                yield missed_view(self, key, missed)
 
     def from_v1(self, old: V1Data) -> AfterAbsenceData:
         """Version 1 kept one window per key, opened by an event it did not name."""

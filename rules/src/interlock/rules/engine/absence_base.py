@@ -30,11 +30,11 @@ import msgspec
 
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing, WindowIds, firing_id
-from interlock.rules.engine.trigger_state import TriggerState
+from interlock.rules.engine.trigger_state import TriggerState, WindowView
 from interlock.rules.triggers import AbsenceTrigger, EventMatch
 from interlock.sdk.durations import format_duration, parse_duration
 
-__all__ = ["AbsenceBase", "Missed"]
+__all__ = ["AbsenceBase", "Missed", "WindowMisses", "missed_view"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -197,6 +197,20 @@ class AbsenceBase(TriggerState):
             arrived=missed.arrived + len(resolving),
             summary=f"{name} for {key or 'the rule'} arrived late: {when}",
         )
+
+
+def missed_view(state: AbsenceBase, key: str, missed: Missed) -> WindowView:
+    """An unresolved miss as the SLA board shows it."""
+    return WindowView(
+        rule=state.rule,
+        key=key,
+        start=missed.start,
+        deadline=missed.deadline,
+        due=missed.deadline + state.grace,
+        state="missed",
+        expected=state.count,
+        arrived=missed.arrived + len(missed.late),
+    )
 
 
 class WindowMisses:

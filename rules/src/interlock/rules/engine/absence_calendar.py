@@ -17,15 +17,22 @@ counts once), so keys that send nothing cost nothing but their name.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
 
 from interlock.rules.calendar import Window
-from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data, WindowMisses
+from interlock.rules.engine.absence_base import (
+    AbsenceBase,
+    Missed,
+    V1Data,
+    WindowMisses,
+    missed_view,
+)
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
-from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.engine.trigger_state import Occurrence, WindowView
 from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
 from interlock.rules.windows import schedule_for
 
@@ -174,6 +181,21 @@ class CalendarAbsence(AbsenceBase):
                 del self.data.missed[key]
                 firings.append(resolved)
         return firings
+
+    def windows(self) -> Iterator[WindowView]:
+        """The current window of every watched key, and each key's unresolved miss."""
+        current = self.data.current
+        assert current is not None
+        due = current.deadline + self.grace
+        for key in self.data.keys:
+            pending = self.data.pending.get(key, {})
+            arrived = sum(1 for at in pending.values() if current.start <= at < current.deadline)
+            yield WindowView(
+                rule=self.rule, key=key, start=current.start, deadline=current.deadline,
+                due=due, state="pending", expected=self.count, arrived=arrived,
+            )  # fmt: skip
+        for key, missed in self.data.missed.items():
+            yield missed_view(self, key, missed)
 
     def from_v1(self, old: V1Data) -> CalendarAbsenceData:
         """This kind's data from a version-1 export.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
@@ -25,7 +26,7 @@ import msgspec
 from interlock.rules.engine.absence_base import AbsenceBase, Missed, V1Data
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
-from interlock.rules.engine.trigger_state import Occurrence
+from interlock.rules.engine.trigger_state import Occurrence, WindowView
 from interlock.rules.triggers import AbsenceTrigger, HeartbeatWindow
 from interlock.sdk.durations import parse_duration
 
@@ -160,6 +161,21 @@ class HeartbeatAbsence(AbsenceBase):
         self._start(key, later[0][0])
         self._absorb(key)
         return [resolved]
+
+    def windows(self) -> Iterator[WindowView]:
+        """The silence of every watched key, pending or missed."""
+        for key, start in self.data.start.items():
+            deadline = start + self.every
+            yield WindowView(
+                rule=self.rule, key=key, start=start, deadline=deadline,
+                due=deadline + self.grace, state="pending", expected=1, arrived=0,
+            )  # fmt: skip
+        for key, start in self.data.silent.items():
+            deadline = start + self.every
+            yield WindowView(
+                rule=self.rule, key=key, start=start, deadline=deadline,
+                due=deadline + self.grace, state="missed", expected=1, arrived=0,
+            )  # fmt: skip
 
     def from_v1(self, old: V1Data) -> HeartbeatAbsenceData:
         """Version 1 kept each key's window; its start is the silence's start."""

@@ -27,7 +27,7 @@ import hashlib
 import heapq
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,12 @@ import msgspec
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing, key_of
 from interlock.rules.engine.matcher import Matcher, MatchSpec
-from interlock.rules.engine.trigger_state import Occurrence, TriggerState, state_for
+from interlock.rules.engine.trigger_state import (
+    Occurrence,
+    TriggerState,
+    WindowView,
+    state_for,
+)
 from interlock.rules.errors import RuleDefinitionError
 from interlock.rules.rule import Rule, duplicate_name_issues
 from interlock.rules.triggers import AbsenceTrigger
@@ -299,6 +304,16 @@ class Engine:
         if self._due_of.get(name) != due:
             self._due_of[name] = due
             heapq.heappush(self._dues, (due, next(self._sequence), name))
+
+    def windows(self, name: str | None = None) -> Iterator[WindowView]:
+        """The windows the rules watch now (``name``: one rule's), for the SLA board.
+
+        Pending windows and unresolved misses; broken and disabled rules watch none.
+        """
+        loaded = [self._loaded[name]] if name is not None else list(self._loaded.values())
+        for item in loaded:
+            if item.state is not None and item.broken is None and item.rule.enabled:
+                yield from item.state.windows()
 
     def due_of(self, name: str) -> datetime | None:
         """When the engine can next judge a window of rule ``name`` (event time), if ever."""

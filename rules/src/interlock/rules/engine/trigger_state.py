@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing
 from interlock.rules.triggers import AnyTrigger, EventMatch
 
-__all__ = ["STATES", "Occurrence", "TriggerState", "state_for"]
+__all__ = ["STATES", "Occurrence", "TriggerState", "WindowView", "state_for"]
 
 
 class Occurrence(msgspec.Struct, frozen=True, array_like=True):
@@ -52,6 +53,21 @@ class Occurrence(msgspec.Struct, frozen=True, array_like=True):
     name: str
     """The event name."""
     resource_id: str
+
+
+class WindowView(msgspec.Struct, frozen=True, kw_only=True):
+    """A window a rule watches, as the SLA board shows it."""
+
+    rule: str
+    key: str
+    start: datetime
+    deadline: datetime
+    due: datetime
+    """When it is judged: the deadline plus grace (event time)."""
+    state: str
+    """``pending`` (not judged yet) or ``missed`` (judged, not resolved yet)."""
+    expected: int
+    arrived: int
 
 
 class TriggerState(ABC):
@@ -90,6 +106,10 @@ class TriggerState(ABC):
     def restore(self, data: Any) -> None:
         """Take over exported data (the engine checked that the trigger is unchanged)."""
         self.data = data
+
+    def windows(self) -> Iterator[WindowView]:
+        """The windows it watches now: pending ones and unresolved misses (absences)."""
+        return iter(())
 
     def decode(self, raw: bytes, version: int) -> Any:
         """Exported data of state version ``version`` as :attr:`data_type`.
