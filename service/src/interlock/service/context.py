@@ -17,6 +17,7 @@ from typing import Protocol
 import msgspec
 
 from interlock.rules.clock import Clock
+from interlock.rules.engine.trigger_state import WindowView
 from interlock.rules.rule import Rule
 from interlock.sdk.publisher import Publisher
 from interlock.service.metrics import Metrics
@@ -70,6 +71,10 @@ class RuleControl(Protocol):
 
     def broken(self) -> dict[str, str]:
         """Every quarantined rule and why."""
+        ...
+
+    def windows(self, name: str | None = None) -> list[WindowView]:
+        """The windows the rules watch now (``name``: one rule's): pending and missed."""
         ...
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from interlock.rules.clock import Clock, SystemClock
+from interlock.rules.engine.trigger_state import WindowView
 from interlock.rules.rule import Rule
 from interlock.sdk import Publisher, PublisherConfig
 from interlock.sdk.errors import ConfigurationError
@@ -54,6 +55,10 @@ class NoRules:
     def broken(self) -> dict[str, str]:
         """Nothing is loaded here, so nothing is broken."""
         return {}
+
+    def windows(self, name: str | None = None) -> list[WindowView]:
+        """Nothing is loaded here, so no window is watched."""
+        return []
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from datetime import datetime
 import msgspec
 
 from interlock.rules.engine.engine import Engine
+from interlock.rules.engine.trigger_state import WindowView
 from interlock.rules.rule import Rule
 from interlock.rules.triggers import AbsenceTrigger, CalendarWindow
 from interlock.rules.windows import schedule_for
@@ -113,6 +114,15 @@ class RuleHost:
         }
         found.update(self.engine.broken)
         return found
+
+    def windows(self, name: str | None = None) -> list[WindowView]:
+        """The windows the engine's rules watch now (``name``: one rule's), for the SLA board.
+
+        Read from the engine on the loop's thread, between batches.
+        """
+        if name is not None and name not in self._records:
+            return []
+        return list(self.engine.windows(name))
 
     def unreadable(self) -> list[UnreadableRule]:
         """Stored rules whose definition cannot be read (quarantined), by name."""
