@@ -27,10 +27,13 @@ from interlock.rules.errors import RuleDefinitionError
 from interlock.rules.rule import Rule, dump_rules, load_rules
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
-from interlock.service.store.errors import NotFound, RuleUnreadable
+from interlock.service.store.errors import InvalidRecord, NotFound, RuleUnreadable
 from interlock.service.store.records import RuleChange, RuleRecord, RuleVersion, UnreadableRule
 
 __all__ = ["Rules"]
+
+_CHUNK = 500
+"""Rules per statement batch (SQLite takes at most 32,766 parameters per statement)."""
 
 
 class Rules:
@@ -45,9 +48,94 @@ class Rules:
         return change
 
     async def apply_all(self, rules: Iterable[Rule]) -> list[RuleChange]:
-        """Apply several rules in one transaction: all are stored, or none."""
+        """Apply several rules in one transaction: all are stored, or none.
+
+        Raises:
+            InvalidRecord: two of the rules have one name.
+
+        A handful of statements per chunk of rules, whatever their number (12,000 rules
+        applied at once read their current digests in a few queries, not one each).
+        """
+        rules = list(rules)
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise InvalidRecord("rule", rule.name, "name", "is given twice in one apply")
+            seen.add(rule.name)
+        documents = [dump_rules([rule]).decode() for rule in rules]
+        digests = [hashlib.sha256(document.encode()).hexdigest() for document in documents]
+        changes: list[RuleChange] = []
         async with self._db.transaction() as connection:
-            return [await self._apply(connection, rule) for rule in rules]
+            for start in range(0, len(rules), _CHUNK):
+                end = start + _CHUNK
+                changes += await self._apply_chunk(
+                    connection, rules[start:end], documents[start:end], digests[start:end]
+                )
+        return changes
+
+    async def _apply_chunk(
+        self,
+        connection: AsyncConnection,
+        rules: builtins.list[Rule],
+        documents: builtins.list[str],
+        digests: builtins.list[str],
+    ) -> builtins.list[RuleChange]:
+        now = self._db.now()
+        names = [rule.name for rule in rules]
+        await connection.execute(
+            self._db.insert(t.rules).on_conflict_do_nothing(),
+            [
+                {"name": name, "current_version": 0, "paused": False, "created_at": now,
+                 "updated_at": now}
+                for name in names
+            ],
+        )  # fmt: skip
+        # Serialize concurrent applies of these rules (row locks; SQLite's write lock).
+        locked = sa.select(t.rules).where(t.rules.c.name.in_(names)).with_for_update()
+        current = {row.name: row for row in (await connection.execute(locked))}
+        stored = sa.select(t.rule_versions.c.rule, t.rule_versions.c.digest).join(
+            t.rules,
+            sa.and_(
+                t.rules.c.name == t.rule_versions.c.rule,
+                t.rules.c.current_version == t.rule_versions.c.version,
+            ),
+        )
+        digest_of = {
+            row.rule: row.digest
+            for row in await connection.execute(stored.where(t.rule_versions.c.rule.in_(names)))
+        }
+        versions: builtins.list[dict[str, Any]] = []
+        changes: builtins.list[RuleChange] = []
+        for rule, document, digest in zip(rules, documents, digests, strict=True):
+            row = current[rule.name]
+            if row.current_version and digest_of.get(rule.name) == digest:
+                record = RuleRecord(
+                    name=rule.name, version=row.current_version, paused=row.paused, rule=rule,
+                    created_at=row.created_at, updated_at=row.updated_at,
+                )  # fmt: skip
+                changes.append(RuleChange(record=record, change="unchanged"))
+                continue
+            version = row.current_version + 1
+            versions.append(
+                {"rule": rule.name, "version": version, "document": document, "digest": digest,
+                 "created_at": now}
+            )  # fmt: skip
+            record = RuleRecord(
+                name=rule.name, version=version, paused=row.paused, rule=rule,
+                created_at=row.created_at, updated_at=now,
+            )  # fmt: skip
+            changes.append(
+                RuleChange(record=record, change="created" if version == 1 else "updated")
+            )
+        if versions:
+            await connection.execute(sa.insert(t.rule_versions), versions)
+            await connection.execute(
+                sa.update(t.rules)
+                .where(t.rules.c.name == sa.bindparam("b_name"))
+                .values(current_version=sa.bindparam("b_version"), updated_at=now),
+                [{"b_name": item["rule"], "b_version": item["version"]} for item in versions],
+            )
+        return changes
 
     async def get(self, name: str) -> RuleRecord:
         """The rule called ``name`` at its current version.
@@ -136,49 +224,6 @@ class Rules:
             deleted = await connection.execute(sa.delete(t.rules).where(t.rules.c.name == name))
             if deleted.rowcount == 0:
                 raise NotFound("rule", name)
-
-    async def _apply(self, connection: AsyncConnection, rule: Rule) -> RuleChange:
-        document = dump_rules([rule]).decode()
-        digest = hashlib.sha256(document.encode()).hexdigest()
-        now = self._db.now()
-        new = {"name": rule.name, "current_version": 0, "paused": False}
-        await connection.execute(
-            self._db.insert(t.rules)
-            .values(**new, created_at=now, updated_at=now)
-            .on_conflict_do_nothing()
-        )
-        # Serialize concurrent applies of one rule (the row lock; SQLite's write lock).
-        locked = sa.select(t.rules).where(t.rules.c.name == rule.name).with_for_update()
-        current = (await connection.execute(locked)).one()
-        if current.current_version:
-            same = sa.select(t.rule_versions.c.digest).where(
-                t.rule_versions.c.rule == rule.name,
-                t.rule_versions.c.version == current.current_version,
-            )
-            if (await connection.execute(same)).scalar_one() == digest:
-                query = _current().where(t.rules.c.name == rule.name)
-                row = (await connection.execute(query)).one()
-                return RuleChange(record=_record(row), change="unchanged")
-        version = current.current_version + 1
-        await connection.execute(
-            sa.insert(t.rule_versions).values(
-                rule=rule.name, version=version, document=document, digest=digest, created_at=now
-            )
-        )
-        await connection.execute(
-            sa.update(t.rules)
-            .where(t.rules.c.name == rule.name)
-            .values(current_version=version, updated_at=now)
-        )
-        record = RuleRecord(
-            name=rule.name,
-            version=version,
-            paused=current.paused,
-            rule=rule,
-            created_at=current.created_at,
-            updated_at=now,
-        )
-        return RuleChange(record=record, change="created" if version == 1 else "updated")
 
 
 def _current() -> sa.Select[tuple[str, int, bool, object, object, str]]:
