@@ -11,6 +11,7 @@ psycopg 3), takes its timestamps from an injected clock, and raises only
 
 from interlock.service.store.api_keys import ApiKeys
 from interlock.service.store.approvals import ApprovalClosed, ApprovalGivenUp, Approvals
+from interlock.service.store.attempts import Attempt, AttemptOutcome, Attempts
 from interlock.service.store.channels import Channels
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import (
@@ -67,6 +68,9 @@ __all__ = [
     "ApprovalRequestState",
     "ApprovalState",
     "Approvals",
+    "Attempt",
+    "AttemptOutcome",
+    "Attempts",
     "BatchResult",
     "Channel",
     "Channels",

@@ -23,6 +23,7 @@ from interlock.rules.clock import Clock
 from interlock.rules.engine.firing import Firing
 from interlock.service.store.api_keys import ApiKeys
 from interlock.service.store.approvals import Approvals
+from interlock.service.store.attempts import Attempts
 from interlock.service.store.channels import Channels
 from interlock.service.store.database import Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
@@ -57,8 +58,8 @@ class Store:
         StoreError: the URL is not a SQLite or PostgreSQL URL, or the key is malformed.
 
     Attributes:
-        rules, firings, outbox, channels, api_keys, queues, deployments, runs,
-            approvals: The repositories.
+        rules, firings, outbox, attempts, channels, api_keys, queues, deployments,
+            runs, approvals: The repositories.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class Store:
         self.rules = Rules(self._db)
         self.firings = Firings(self._db)
         self.outbox = Outbox(self._db)
+        self.attempts = Attempts(self._db)
         self.channels = Channels(self._db, fernet)
         self.api_keys = ApiKeys(self._db)
         self.queues = Queues(self._db)

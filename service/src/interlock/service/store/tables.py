@@ -24,8 +24,10 @@ from interlock.service.store.records import ActionState, RunState
 
 __all__ = [
     "ACTION_STATES",
+    "ATTEMPT_OUTCOMES",
     "RUN_STATES",
     "UtcDateTime",
+    "action_attempts",
     "action_breakers",
     "api_keys",
     "approvals",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 ACTION_STATES: tuple[str, ...] = get_args(ActionState)
+ATTEMPT_OUTCOMES: tuple[str, ...] = ("succeeded", "retry", "failed")
 RUN_STATES: tuple[str, ...] = get_args(RunState)
 
 metadata = sa.MetaData(
@@ -157,6 +160,33 @@ outbox = sa.Table(
     sa.Index(None, "state", "next_attempt_at", "firing_id", "action_index"),
     sa.Index(None, "rule", "action_index", "state"),
 )
+
+
+action_attempts = sa.Table(
+    "action_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "action_key",
+        sa.Uuid,
+        sa.ForeignKey("outbox.idempotency_key", ondelete="CASCADE"),
+        nullable=False,
+        comment="the outbox row's idempotency key",
+    ),
+    sa.Column("firing_id", sa.Uuid, nullable=False),
+    sa.Column("action_index", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, comment="the row's attempts when claimed"),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("duration", sa.Float, comment="seconds; NULL: not measured"),
+    sa.Column("worker", _name(), nullable=False, comment="the dispatcher that ran it"),
+    _states("outcome", ATTEMPT_OUTCOMES),
+    sa.Index(None, "firing_id", "action_index", "attempt"),
+    sa.Index(None, "action_key"),
+)
+"""Each execution of an outbox action that ended (deferrals, which were not attempted,
+excluded): written with the outcome by ``Outbox.finish_many``, in its transaction."""
 
 
 def released(now: object) -> dict[str, object]:
