@@ -356,8 +356,13 @@ class Dispatcher:
                 retryable=True,
             )
         if not ended.deferred:
+            took = time.perf_counter() - began
+            if ended.outcome is not None:  # kept as an attempt (store.attempts)
+                ended.outcome = msgspec.structs.replace(
+                    ended.outcome, started_at=started, duration=took
+                )
             metrics.action_latency.labels(row.kind).observe(max(latency, 0.0))
-            metrics.action_duration.labels(row.kind).observe(time.perf_counter() - began)
+            metrics.action_duration.labels(row.kind).observe(took)
             self._congestion.pop(row.idempotency_key, None)
             self.executed += 1
         self._ended.append(ended)

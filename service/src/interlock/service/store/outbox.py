@@ -71,6 +71,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from interlock.service.store import hot_statements as hot
 from interlock.service.store import tables as t
+from interlock.service.store.attempts import record_attempts
 from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
 from interlock.service.store.records import ActionBreaker, ActionState, OutboxAction
@@ -176,7 +177,8 @@ class Outbox:
         ``pending`` until ``retry_at``, and a ``failed`` one is ``failed``. A final
         failure of an ``approve`` step cancels the actions after it. A ``deferred``
         outcome puts its row back to ``pending`` until ``retry_at``, its attempt
-        uncounted, its breaker untouched.
+        uncounted, its breaker untouched. Every outcome but a deferral is kept as an
+        attempt (:mod:`~interlock.service.store.attempts`), in the same transaction.
 
         Rows ``worker`` no longer holds (its lease expired and another claimed them)
         are left alone and missing from :attr:`FinishReport.applied`.
@@ -201,6 +203,7 @@ class Outbox:
                     await self._fail_one(
                         connection, outcome, worker, suspend_after, report, counts=counts
                     )
+            await record_attempts(connection, outcomes, worker=worker, now=now)
         return report
 
     async def _defer_one(
@@ -408,6 +411,12 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """Why it failed; for a deferral, a note (its ``last_error``) or ``None``."""
     retry_at: datetime | None = None
     """For ``retry``: when to try again; for ``deferred``: when it may run."""
+    attempt: int = 0
+    """The row's attempts when it was claimed: this execution's number."""
+    started_at: datetime | None = None
+    """When the execution started (``None``: not said; kept as the time it was recorded)."""
+    duration: float | None = None
+    """Seconds the execution took, if measured."""
 
     @classmethod
     def succeeded(cls, row: OutboxAction) -> Outcome:
@@ -446,6 +455,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
             verdict=verdict,
             error=error,
             retry_at=retry_at,
+            attempt=row.attempts,
         )
 
 
