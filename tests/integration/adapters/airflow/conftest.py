@@ -5,48 +5,18 @@ virtualenv (cached between sessions), ``airflow db migrate`` and ``dags reserial
 one ``airflow api-server``, and three ``airflow dags test`` runs made with the listener
 plugin loaded — ``interlock_ok`` and ``interlock_fail`` publishing to a JetStream server
 of the session, ``interlock_offline`` with NATS down (its events go to a spool). Tests
-read what those runs left; none starts another Airflow process. Airflow 2's fixtures are
-in ``v2/conftest.py``.
+read what those runs left; none starts another Airflow process. ``airflow_nats``,
+``airflow_home`` and ``airflow_api`` are in ``tests/conftest.py``, shared with the
+executor contract suite (``tests/contract/``); Airflow 2's fixtures are in
+``v2/conftest.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from harness.nats import init_streams, running_nats_server
 from harness.ports import free_port
-from integration.adapters.airflow.airflow_env import (
-    AirflowHome,
-    ApiServer,
-    DagTests,
-    airflow_virtualenv,
-    running_api_server,
-)
-
-
-@pytest.fixture(scope="session")
-def airflow_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JetStream server for the session (the Airflow processes publish to it)."""
-    with running_nats_server(tmp_path_factory.mktemp("airflow-nats")) as server:
-        init_streams(server.url)
-        yield server.url
-
-
-@pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory, airflow_nats: str) -> AirflowHome:
-    """A migrated ``AIRFLOW_HOME`` whose DAGs are in the database."""
-    home = AirflowHome(airflow_virtualenv(), tmp_path_factory.mktemp("airflow-home"), airflow_nats)
-    home.prepare()
-    return home
-
-
-@pytest.fixture(scope="session")
-def airflow_api(airflow_home: AirflowHome) -> Iterator[ApiServer]:
-    """``airflow api-server`` for the session (user ``interlock``, role admin)."""
-    with running_api_server(airflow_home) as server:
-        yield server
+from integration.adapters.airflow.airflow_env import AirflowHome, DagTests
 
 
 @pytest.fixture(scope="session")
