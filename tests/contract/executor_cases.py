@@ -185,38 +185,65 @@ async def _emit_failing(rig: Rig) -> tuple[Action, Environ]:
 WATCHED = "contract-watched"
 
 
-async def _rule(rig: Rig, *, paused: bool) -> None:
-    services = await rig.services()
+def _toggle_case(
+    kind: str,
+    field: str,
+    name: str,
+    arrange: Callable[[Services, bool], Awaitable[None]],
+    state: Callable[[Services], Awaitable[bool]],
+    to: bool,
+) -> Case:
+    """A service executor that sets one flag of a named record (a retry sets it again)."""
+
+    async def working(rig: Rig) -> tuple[Action, Environ]:
+        await arrange(await rig.services(), not to)
+        return {field: name}, {}
+
+    async def acted(rig: Rig, request: ActionRequest) -> int:
+        return int(await state(await rig.services()) is to)
+
+    async def failing(rig: Rig) -> tuple[Action, Environ]:
+        await rig.services()
+        return {field: "no-such-thing", "token": SECRET}, {}
+
+    return Case(kind, service_context, working, acted, failing)
+
+
+async def _set_rule_paused(services: Services, paused: bool) -> None:
     await services.rules.apply([Rule(name=WATCHED, when=on("x.y"), then=[notify("team")])])
     if paused:
         await services.rules.set_paused(WATCHED, True)
 
 
-def _rule_case(kind: str, paused: bool) -> Case:
-    async def working(rig: Rig) -> tuple[Action, Environ]:
-        await _rule(rig, paused=not paused)
-        return {"rule": WATCHED}, {}
-
-    async def acted(rig: Rig, request: ActionRequest) -> int:
-        record = await (await rig.services()).store.rules.get(WATCHED)
-        return int(record.paused is paused)
-
-    async def failing(rig: Rig) -> tuple[Action, Environ]:
-        await rig.services()
-        return {"rule": "no-such-rule", "token": SECRET}, {}
-
-    return Case(kind, service_context, working, acted, failing)
+async def _rule_paused(services: Services) -> bool:
+    return (await services.store.rules.get(WATCHED)).paused
 
 
-async def _deployment(rig: Rig, *, schedule: str | None = None) -> Services:
-    services = await rig.services()
+async def _set_queue_paused(services: Services, paused: bool) -> None:
+    await services.store.queues.create("etl")
+    await services.store.queues.set_paused("etl", paused)
+
+
+async def _queue_paused(services: Services) -> bool:
+    return (await services.store.queues.get("etl")).paused
+
+
+async def _deployment(services: Services, *, schedule: str | None = None) -> None:
     target = {"type": "process", "command": ["true"]}
     await create_deployment(services, "backfill", target=target, schedule=schedule)
-    return services
+
+
+async def _set_schedule_enabled(services: Services, enabled: bool) -> None:
+    await _deployment(services, schedule="0 2 * * *")
+    await services.store.deployments.set_schedule_enabled("backfill", enabled)
+
+
+async def _schedule_enabled(services: Services) -> bool:
+    return (await services.store.deployments.get("backfill")).schedule_enabled
 
 
 async def _run_working(rig: Rig) -> tuple[Action, Environ]:
-    await _deployment(rig)
+    await _deployment(await rig.services())
     return {"deployment": "backfill", "parameters": {"date": "2026-03-02"}}, {}
 
 
@@ -227,41 +254,6 @@ async def _run_acted(rig: Rig, request: ActionRequest) -> int:
 async def _run_failing(rig: Rig) -> tuple[Action, Environ]:
     await rig.services()
     return {"deployment": "nope", "parameters": {"password": SECRET}}, {}
-
-
-def _queue_case(kind: str, paused: bool) -> Case:
-    async def working(rig: Rig) -> tuple[Action, Environ]:
-        services = await rig.services()
-        await services.store.queues.create("etl")
-        await services.store.queues.set_paused("etl", not paused)
-        return {"queue": "etl"}, {}
-
-    async def acted(rig: Rig, request: ActionRequest) -> int:
-        queue = await (await rig.services()).store.queues.get("etl")
-        return int(queue.paused is paused)
-
-    async def failing(rig: Rig) -> tuple[Action, Environ]:
-        await rig.services()
-        return {"queue": "nope", "token": SECRET}, {}
-
-    return Case(kind, service_context, working, acted, failing)
-
-
-def _schedule_case(kind: str, enabled: bool) -> Case:
-    async def working(rig: Rig) -> tuple[Action, Environ]:
-        services = await _deployment(rig, schedule="0 2 * * *")
-        await services.store.deployments.set_schedule_enabled("backfill", not enabled)
-        return {"deployment": "backfill"}, {}
-
-    async def acted(rig: Rig, request: ActionRequest) -> int:
-        deployment = await (await rig.services()).store.deployments.get("backfill")
-        return int(deployment.schedule_enabled is enabled)
-
-    async def failing(rig: Rig) -> tuple[Action, Environ]:
-        await rig.services()
-        return {"deployment": "nope", "token": SECRET}, {}
-
-    return Case(kind, service_context, working, acted, failing)
 
 
 # -- the adapters' executors ----------------------------------------------------------------
@@ -393,13 +385,27 @@ CASES: dict[str, Case] = {
         ),
         Case("webhook", service_context, _webhook_working, _webhook_acted, _webhook_failing),
         Case("emit", service_context, _emit_working, _emit_acted, _emit_failing),
-        _rule_case("pause_rule", paused=True),
-        _rule_case("resume_rule", paused=False),
+        _toggle_case("pause_rule", "rule", WATCHED, _set_rule_paused, _rule_paused, True),
+        _toggle_case("resume_rule", "rule", WATCHED, _set_rule_paused, _rule_paused, False),
         Case("run_deployment", service_context, _run_working, _run_acted, _run_failing),
-        _queue_case("pause_queue", paused=True),
-        _queue_case("resume_queue", paused=False),
-        _schedule_case("pause_schedule", enabled=False),
-        _schedule_case("resume_schedule", enabled=True),
+        _toggle_case("pause_queue", "queue", "etl", _set_queue_paused, _queue_paused, True),
+        _toggle_case("resume_queue", "queue", "etl", _set_queue_paused, _queue_paused, False),
+        _toggle_case(
+            "pause_schedule",
+            "deployment",
+            "backfill",
+            _set_schedule_enabled,
+            _schedule_enabled,
+            False,
+        ),
+        _toggle_case(
+            "resume_schedule",
+            "deployment",
+            "backfill",
+            _set_schedule_enabled,
+            _schedule_enabled,
+            True,
+        ),
         Case(
             "prefect_run_deployment",
             plugin_context,

@@ -307,6 +307,15 @@ def adapters(request: pytest.FixtureRequest, source: Source) -> Iterator[Callabl
         each.close()
 
 
+def _first_checkpoint(case: AdapterCase, source: Source, built: Adapters) -> dict[str, Any]:
+    """The checkpoint of a first poll that found something."""
+    adapter = built.new()
+    if case.pushed:
+        adapter.poll(None)  # listening before the source speaks
+    case.change(source, 1)
+    return adapter.poll(None).checkpoint
+
+
 def _ids(result: PollResult) -> list[str]:
     return sorted(str(event.id) for event in result.events)
 
@@ -367,12 +376,7 @@ NOT_PLAIN_JSON = {
 def test_a_checkpoint_is_plain_json_data(
     kind: str, source: Source, adapters: Callable[[], Adapters]
 ) -> None:
-    case = _case(kind)
-    adapter = adapters().new()
-    if case.pushed:
-        adapter.poll(None)
-    case.change(source, 1)
-    checkpoint = adapter.poll(None).checkpoint
+    checkpoint = _first_checkpoint(_case(kind), source, adapters())
     assert json.loads(json.dumps(checkpoint)) == checkpoint
 
 
@@ -382,11 +386,7 @@ def test_resuming_from_a_round_tripped_checkpoint_finds_the_same(
 ) -> None:
     case = _case(kind)
     built = adapters()
-    adapter = built.new()
-    if case.pushed:
-        adapter.poll(None)
-    case.change(source, 1)
-    checkpoint = adapter.poll(None).checkpoint
+    checkpoint = _first_checkpoint(case, source, built)
     round_tripped = json.loads(json.dumps(checkpoint))
     if case.pushed:
         built.new().poll(round_tripped)  # read back; nothing to replay

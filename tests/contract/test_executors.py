@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,17 @@ def _request(kind: str, action: dict[str, Any], key: uuid.UUID, attempt: int) ->
     )
 
 
-async def _built(kind: str, made: Rig, environ: dict[str, str] | Any) -> Executor:
-    return _factory(kind)(await _case(kind).context(made, environ))
+@asynccontextmanager
+async def _executor(kind: str, made: Rig, environ: Mapping[str, str]) -> AsyncIterator[Executor]:
+    """The kind's executor built from its context; closed (and its target tidied) after."""
+    case = _case(kind)
+    executor = _factory(kind)(await case.context(made, environ))
+    try:
+        yield executor
+    finally:
+        await executor.close()
+        if case.cleanup is not None:
+            await case.cleanup(made)
 
 
 def test_every_installed_executor_has_a_case() -> None:
@@ -96,35 +106,25 @@ async def test_builds_from_a_context(
     # What the process's environment says must not reach a plugin: only its context.
     for name in ("INTERLOCK_PREFECT_API_URL", "INTERLOCK_AIRFLOW_URL"):
         monkeypatch.setenv(name, f"{DOWN}/api")
-    async with rig(request, tmp_path, contract_nats) as made:
-        executor = await _built(kind, made, {})
-        assert inspect.iscoroutinefunction(executor.execute)
-        assert inspect.iscoroutinefunction(executor.close)
-        try:
-            if case.unconfigured is not None:
-                with pytest.raises(ActionFailed) as failed:
-                    await executor.execute(_request(kind, case.unconfigured, uuid.uuid4(), 1))
-                assert failed.value.retryable is False  # not configured, never "unreachable"
-                assert "127.0.0.1:9" not in str(failed.value)
-        finally:
-            await executor.close()
+    async with rig(request, tmp_path, contract_nats) as made, _executor(kind, made, {}) as built:
+        assert inspect.iscoroutinefunction(built.execute)
+        assert inspect.iscoroutinefunction(built.close)
+        if case.unconfigured is not None:
+            with pytest.raises(ActionFailed) as failed:
+                await built.execute(_request(kind, case.unconfigured, uuid.uuid4(), 1))
+            assert failed.value.retryable is False  # not configured, never "unreachable"
+            assert "127.0.0.1:9" not in str(failed.value)
 
 
 @pytest.mark.parametrize("kind", PARAMS)
 async def test_close_twice_is_safe(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path, contract_nats: str
 ) -> None:
-    case = _case(kind)
     async with rig(request, tmp_path, contract_nats) as made:
-        action, environ = await case.working(made)
-        executor = await _built(kind, made, environ)
-        try:
-            await executor.execute(_request(kind, action, uuid.uuid4(), 1))
-        finally:
-            await executor.close()
-            await executor.close()
-            if case.cleanup is not None:
-                await case.cleanup(made)
+        action, environ = await _case(kind).working(made)
+        async with _executor(kind, made, environ) as built:
+            await built.execute(_request(kind, action, uuid.uuid4(), 1))
+            await built.close()  # and once more as the block ends
 
 
 def _once_params() -> list[Any]:
@@ -145,16 +145,11 @@ async def test_a_retry_with_the_same_idempotency_key_acts_once(
     case = _case(kind)
     async with rig(request, tmp_path, contract_nats) as made:
         action, environ = await case.working(made)
-        executor = await _built(kind, made, environ)
         key = uuid.uuid4()
-        try:
-            await executor.execute(_request(kind, action, key, 1))
-            await executor.execute(_request(kind, action, key, 2))  # a retry after a crash
+        async with _executor(kind, made, environ) as built:
+            await built.execute(_request(kind, action, key, 1))
+            await built.execute(_request(kind, action, key, 2))  # a retry after a crash
             assert await case.acted(made, _request(kind, action, key, 2)) == 1
-        finally:
-            await executor.close()
-            if case.cleanup is not None:
-                await case.cleanup(made)
 
 
 @pytest.mark.parametrize("kind", PARAMS)
@@ -164,12 +159,9 @@ async def test_no_secret_in_an_action_failed_message(
     case = _case(kind)
     async with rig(request, tmp_path, contract_nats) as made:
         action, environ = await case.failing(made)
-        executor = await _built(kind, made, environ)
-        try:
+        async with _executor(kind, made, environ) as built:
             with pytest.raises(ActionFailed) as failed:
-                await executor.execute(_request(kind, action, uuid.uuid4(), 1))
-        finally:
-            await executor.close()
+                await built.execute(_request(kind, action, uuid.uuid4(), 1))
     error = failed.value
     assert isinstance(error, InterlockError)
     assert str(error)  # it names what failed...
