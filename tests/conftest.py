@@ -21,11 +21,11 @@ import pytest
 from nats.aio.client import Client
 
 from harness.nats import nats_client, running_nats_server
-from harness.postgres import PostgresCluster
 from interlock.sdk import ensure_streams
 from interlock.service.embedded_nats import EmbeddedNatsServer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by the fixture: the SDK's tests run without psycopg too
+    from harness.postgres import PostgresCluster
     from integration.adapters.airflow.airflow_env import AirflowHome, ApiServer
     from interlock.adapters.prefect import PrefectConnection
 
@@ -51,6 +51,8 @@ def nats_url(nats_server: EmbeddedNatsServer) -> str:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
+    from harness.postgres import PostgresCluster  # noqa: PLC0415 - see the import above
+
     with PostgresCluster() as cluster:
         yield cluster
 

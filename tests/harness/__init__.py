@@ -3,15 +3,7 @@
 ``harness.nats`` runs ``nats-server`` with JetStream through the service's own
 ``EmbeddedNatsServer``; ``harness.postgres`` runs a private PostgreSQL cluster with
 ``initdb``/``pg_ctl``. ``tests/conftest.py`` turns both into fixtures.
+
+Import from the modules themselves: the SDK's tests also run on Python 3.9 without
+psycopg (``make test-sdk-pythons``), so nothing here imports ``harness.postgres`` eagerly.
 """
-
-from harness.nats import nats_client, running_nats_server
-from harness.postgres import PostgresCluster, PostgresClusterError, PostgresNotInstalled
-
-__all__ = [
-    "PostgresCluster",
-    "PostgresClusterError",
-    "PostgresNotInstalled",
-    "nats_client",
-    "running_nats_server",
-]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -30,7 +30,7 @@ def test_mapping_of_the_core_attributes() -> None:
     event = from_cloudevent(document)
     assert event.id == uuid.UUID(document["id"])
     assert event.event == "airflow.dag_run.succeeded"
-    assert event.occurred == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert event.occurred == datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
     assert event.source == "https://airflow.example/dags"
     assert event.resource == {"id": "airflow.sales_daily"}
     assert event.payload == {"run_id": "r1", "rows": 10}

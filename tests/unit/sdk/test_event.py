@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -47,13 +47,13 @@ def test_wire_json_has_exactly_the_contract_fields() -> None:
 
 
 def test_defaults_are_a_new_uuid_and_now_in_utc() -> None:
-    before = datetime.now(UTC)
+    before = datetime.now(timezone.utc)
     first = Event(event="a.b", resource={"id": "x"})
     second = Event(event="a.b", resource={"id": "x"})
     assert first.id != second.id
     assert first.id.version == 4
-    assert first.occurred.tzinfo is UTC
-    assert before <= first.occurred <= datetime.now(UTC)
+    assert first.occurred.tzinfo is timezone.utc
+    assert before <= first.occurred <= datetime.now(timezone.utc)
     assert first.related == []
     assert first.payload == {}
 

@@ -16,15 +16,20 @@
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from datetime import timedelta
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.9 and 3.10
+    import tomli as tomllib
+
 from interlock.adapters.base import AdapterConfigError, PollingAdapter
+from interlock.sdk.compat import entry_points
 from interlock.sdk.config import PublisherConfig
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError
@@ -46,7 +51,7 @@ class AdapterSection(msgspec.Struct, kw_only=True):
 
 def adapter_kinds() -> dict[str, str]:
     """Every installed adapter kind: entry-point name → ``module:Class`` (nothing imported)."""
-    return {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    return {entry.name: entry.value for entry in entry_points(ENTRY_POINT_GROUP)}
 
 
 def adapter_kind(kind: str, adapter: str) -> type[PollingAdapter]:
@@ -55,7 +60,7 @@ def adapter_kind(kind: str, adapter: str) -> type[PollingAdapter]:
     Raises:
         AdapterConfigError: no such kind is installed, or its extra is missing.
     """
-    matches = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == kind]
+    matches = [entry for entry in entry_points(ENTRY_POINT_GROUP) if entry.name == kind]
     if not matches:
         installed = ", ".join(sorted(adapter_kinds())) or "none"
         raise AdapterConfigError(

@@ -31,7 +31,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from interlock.adapters.base import deterministic_id
 from interlock.sdk.event import Event, utc_now
@@ -41,14 +41,17 @@ __all__ = ["FlowRun", "flow", "flow_run"]
 
 logger = logging.getLogger(__name__)
 
-P = ParamSpec("P")
+if TYPE_CHECKING:  # typing.ParamSpec is 3.10+; P appears in annotations only
+    from typing import ParamSpec
+
+    P = ParamSpec("P")
 R = TypeVar("R")
 
 _MAX_VALUE = 200
 
 
 def _summary(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
         return value if len(value) <= _MAX_VALUE else value[: _MAX_VALUE - 1] + "…"

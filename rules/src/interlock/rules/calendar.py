@@ -24,7 +24,7 @@ schedule's zone. A wall-clock time maps to an instant by two rules:
   too: ``15 * * * *`` fires at 02:15 CEST but not again at 02:15 CET, so that window
   lasts two hours. (APScheduler 3.11 fires both occurrences.)
 
-Cron expressions are parsed and matched by :mod:`interlock.rules.cron` (Vixie cron:
+Cron expressions are parsed and matched by :mod:`interlock.rules.crontab` (Vixie cron:
 weekday 0 and 7 both Sunday, names, and the day fields OR'ed when both are restricted),
 the same code that runs deployment schedules; the wall-clock rules above live in
 :mod:`interlock.rules.wallclock`.
@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
 
-from interlock.rules.cron import WEEKDAY_NAMES, CronExpression, format_weekdays
+from interlock.rules.crontab import WEEKDAY_NAMES, CronExpression, format_weekdays
 from interlock.rules.wallclock import next_instant, previous_instant
 
 __all__ = [

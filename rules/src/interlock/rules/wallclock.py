@@ -11,7 +11,7 @@ local time, ``prev_wall(before)`` the last one strictly before. :func:`next_inst
   wall times that land on one instant are one instant;
 * a wall time that occurs twice (fall back) fires once, at its first occurrence.
 
-Both :mod:`interlock.rules.calendar` (rule windows) and :mod:`interlock.rules.cron`
+Both :mod:`interlock.rules.calendar` (rule windows) and :mod:`interlock.rules.crontab`
 (cron expressions, deployment schedules) use these two functions, so a schedule means
 the same instants wherever it is written.
 """

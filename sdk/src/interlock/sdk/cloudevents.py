@@ -35,6 +35,7 @@ from typing import Any
 
 import msgspec
 
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event, check_event_name, utc_now
 
@@ -93,7 +94,7 @@ def _require_string(document: dict[str, Any], name: str) -> str:
 
 def _decode_extension(document: dict[str, Any], name: str) -> Any:
     value = document[name]
-    if not isinstance(value, str | bytes):
+    if not isinstance(value, (str, bytes)):
         raise EventValidationError(name, f"must be a JSON string, not {type(value).__name__}")
     try:
         # msgspec, as for the event itself: it refuses what json.loads lets through
@@ -107,7 +108,7 @@ def _occurred(document: dict[str, Any]) -> datetime:
     if "time" not in document:
         return utc_now()
     try:
-        occurred = datetime.fromisoformat(str(document["time"]))
+        occurred = fromisoformat(str(document["time"]))
     except ValueError as exc:
         raise EventValidationError("time", "is not an RFC 3339 timestamp") from exc
     if occurred.tzinfo is None:

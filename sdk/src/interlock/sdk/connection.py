@@ -126,7 +126,7 @@ async def connect(
     failure = attempt.exception()
     if failure is not None:
         await _discard(client)
-        if isinstance(failure, OSError | nats.errors.Error):
+        if isinstance(failure, (OSError, nats.errors.Error)):
             cause = reason("") or str(failure) or type(failure).__name__
             raise BusError(list(options.servers), cause) from failure
         raise failure

@@ -28,7 +28,7 @@ def parse_duration(text: str | float | timedelta) -> timedelta:
     """
     if isinstance(text, timedelta):
         return text
-    if isinstance(text, int | float) and not isinstance(text, bool):
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
         return timedelta(seconds=text)
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not a duration ({DURATION_HINT})")

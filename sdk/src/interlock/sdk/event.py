@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import msgspec
@@ -39,7 +39,7 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 def utc_now() -> datetime:
     """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def check_event_name(name: object, field: str = "event") -> str:

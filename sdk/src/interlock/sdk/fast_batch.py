@@ -69,7 +69,7 @@ _REFUSES_BATCHES = {  # answers meaning "not here, not now": retried after RETRY
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BatchOutcome:
     """What became of one batch."""
 

@@ -129,7 +129,7 @@ def check_payload(payload: Any, field: str = "payload") -> None:
             continue
         if isinstance(value, dict):
             items: Any = value.items()
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, (list, tuple)):
             items = enumerate(value)
         else:
             continue
@@ -149,7 +149,7 @@ def check_payload(payload: Any, field: str = "payload") -> None:
                 child = f"{path}.{key}" if len(key) <= 64 else f"{path}.{key[:61]}..."
             else:
                 child = f"{path}[{key}]"
-            if isinstance(item, str | dict | list | tuple):
+            if isinstance(item, (str, dict, list, tuple)):
                 stack.append((item, child, depth))
 
 

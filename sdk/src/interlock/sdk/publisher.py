@@ -107,8 +107,10 @@ class Publisher:
         self._nc: NATS | None = None
         self._sender: Sender | None = None
         self._spool: Spool | None = None
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
+        # Made by connect(), in the loop that runs the publisher: on Python 3.9 an asyncio
+        # primitive binds to a loop when it is made, and a publisher may be built outside.
+        self._wake: asyncio.Event
+        self._drained: asyncio.Event
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
@@ -116,6 +118,7 @@ class Publisher:
 
     async def connect(self) -> Publisher:
         """Open the spool (adopting ended producers' segments) and connect to NATS."""
+        self._wake, self._drained = asyncio.Event(), asyncio.Event()
         self._spool = Spool(
             self.config.spool_dir,
             max_bytes=self.config.spool_max_bytes,
@@ -319,7 +322,7 @@ class Publisher:
             if remaining <= 0:
                 return False
             self._wake.set()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout=min(remaining, 0.25))
         if self.connected and self._nc is not None:
             with contextlib.suppress(Exception):
@@ -340,12 +343,12 @@ class Publisher:
                     continue
                 self._drained.set()
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=5)
                 continue
             if self._sender is None or not self.connected:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
                 delay = min(delay * 2, 2.0)
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from nats.aio.client import Client as NATS
 from nats.errors import BadSubjectError, MaxPayloadError
@@ -27,7 +27,7 @@ __all__ = ["REFUSED_FOR_GOOD", "Item", "Sender", "Sent"]
 
 logger = logging.getLogger(__name__)
 
-Item = tuple[str, bytes, str] | None
+Item = Optional[tuple[str, bytes, str]]
 """``(subject, data, msg id)`` of one event; ``None`` is skipped and counts as sent."""
 _CANNOT_SEND = (BadSubjectError, MaxPayloadError)
 REFUSED_FOR_GOOD = (BadRequestError, *_CANNOT_SEND)

@@ -1,4 +1,4 @@
-"""Deployment schedules: cron expressions (:mod:`interlock.rules.cron`) as APScheduler triggers.
+"""Deployment schedules: cron (:mod:`interlock.rules.crontab`) as APScheduler triggers.
 
 A deployment's ``schedule`` is a five-field cron expression, evaluated in UTC, optionally
 preceded by ``CRON_TZ=<IANA zone>`` (as cronie writes it) to evaluate it in that zone
@@ -12,7 +12,7 @@ does not depend on how the expression is represented in memory.
 Errors::
 
     InterlockError
-    └── CronError (ValueError)    not a valid schedule (from interlock.rules.cron)
+    └── CronError (ValueError)    not a valid schedule (from interlock.rules.crontab)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from interlock.rules.cron import CronError, CronExpression
+from interlock.rules.crontab import CronError, CronExpression
 
 __all__ = ["CronScheduleTrigger", "parse_schedule"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import itertools
 import logging
 import os
 import re
@@ -35,9 +34,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING
 
 from interlock.sdk.errors import InterlockError
+
+if TYPE_CHECKING:  # typing.Self is 3.11+: the SDK's tests use this module on 3.9 too
+    from typing_extensions import Self
 
 __all__ = ["EmbeddedNatsServer", "NatsServerError", "NatsServerNotInstalled", "find_nats_server"]
 
@@ -243,15 +245,15 @@ class EmbeddedNatsServer:
         argv += self._extra_args
         offset = self._log_path.stat().st_size if self._log_path.exists() else 0
         with self._log_path.open("ab") as log:  # the child keeps its own descriptor
-            # A process group of its own: a terminal's Ctrl-C (sent to the foreground group)
-            # reaches only its owner, which stops it after its own shutdown; both at once,
-            # the service lost NATS halfway through stopping.
+            # A session (so a process group) of its own: a terminal's Ctrl-C (sent to the
+            # foreground group) reaches only its owner, which stops it after its own
+            # shutdown; both at once, the service lost NATS halfway through stopping.
             process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                process_group=0,
+                start_new_session=True,
                 # The child runs only prctl and getppid before exec: no lock that another
                 # thread could hold at fork time is taken.
                 preexec_fn=_die_with_parent(os.getpid()) if _LINUX else None,  # noqa: PLW1509
@@ -333,7 +335,7 @@ def _serves_store(pid: int, store_dir: Path) -> bool:
     ours = store_dir.resolve()
     return any(
         flag == b"-sd" and (cwd / os.fsdecode(value)).resolve() == ours
-        for flag, value in itertools.pairwise(argv)
+        for flag, value in zip(argv, argv[1:])
     )
 
 

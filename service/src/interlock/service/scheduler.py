@@ -10,7 +10,7 @@ Jobs (in the service's database, table ``apscheduler_jobs``):
   produces are marked late by the engine.
 - ``deployment:<name>``: a deployment's cron schedule (UTC unless it starts with
   ``CRON_TZ=Zone``), as a :class:`~interlock.service.cron_trigger.CronScheduleTrigger`:
-  the cron of :mod:`interlock.rules.cron`, the one rules' ``cron()`` windows use. Each
+  the cron of :mod:`interlock.rules.crontab`, the one rules' ``cron()`` windows use. Each
   firing starts a run with the idempotency key ``schedule:<name>:<minute>``, the minute
   being the scheduled time the run is for (the latest one at or before the job ran), so
   a job run twice (a restart at the wrong moment) starts one run. Schedules missed while

@@ -25,7 +25,7 @@ polls (``max_items_per_poll``), its offsets.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from interlock.adapters.base import (
     SourceRefused,
     SourceUnavailable,
 )
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.event import Event, utc_now
 
 __all__ = ["AirflowRestAdapter"]
@@ -90,24 +91,24 @@ def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        moment = fromisoformat(value)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def _server_time(response: httpx.Response) -> datetime:
     header = response.headers.get("date")
     if header:
         try:
-            return parsedate_to_datetime(header).astimezone(UTC)
+            return parsedate_to_datetime(header).astimezone(timezone.utc)
         except (TypeError, ValueError):
             pass
     return utc_now().replace(microsecond=0)
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def run_changes(item: dict[str, Any]) -> list[DagRunChange]:

@@ -98,9 +98,9 @@ def classify_error(
         return SourceUnavailable(adapter, reason)
     if "fatal:" in lowered:  # the server answered and refused: credentials, database, role
         return SourceRefused(adapter, reason)
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
         return SourceUnavailable(adapter, reason)
-    if isinstance(exc, OSError | TimeoutError):
+    if isinstance(exc, (OSError, TimeoutError)):
         return SourceUnavailable(adapter, reason)
     return SourceRefused(adapter, reason)
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+
+from interlock.sdk.compat import fromisoformat
 
 __all__ = ["MAX_TEXT", "decode_mark", "encode_mark", "is_after", "json_safe", "mark_text"]
 
@@ -25,13 +27,13 @@ MAX_TEXT = 500
 
 def json_safe(value: Any, max_text: int = MAX_TEXT) -> Any:
     """``value`` as JSON: ISO dates, exact numbers, base64 bytes, bounded text."""
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Decimal):
         return _decimal(value)
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
@@ -42,11 +44,11 @@ def json_safe(value: Any, max_text: int = MAX_TEXT) -> Any:
 
 def _composite(value: Any, max_text: int) -> Any:
     """Bytes (base64), arrays and JSON documents; anything else as its text."""
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)[:max_text]).decode("ascii")
     if isinstance(value, dict):
         return {str(key): json_safe(item, max_text) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [json_safe(item, max_text) for item in value]
     return json_safe(str(value), max_text)  # UUID, IP addresses, ranges, enums
 
@@ -65,11 +67,11 @@ def normalize(value: Any) -> Any:
     """A mark as compared: ISO text parsed to a datetime, aware datetimes in UTC."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = fromisoformat(value)
         except ValueError:
             return value
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)
+        return value.astimezone(timezone.utc)
     return value
 
 
@@ -81,7 +83,7 @@ def encode_mark(value: Any) -> dict[str, Any] | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, (bool, int, float, str)):
         return {"type": type(value).__name__, "value": value}
     if isinstance(value, datetime):
         return {"type": "datetime", "value": value.isoformat()}
@@ -105,7 +107,7 @@ def decode_mark(data: Any) -> Any:
         "bool": bool,
         "str": str,
         "decimal": Decimal,
-        "datetime": datetime.fromisoformat,
+        "datetime": fromisoformat,
         "date": date.fromisoformat,
     }
     if kind not in decoders:
@@ -116,7 +118,7 @@ def decode_mark(data: Any) -> Any:
 def mark_text(value: Any) -> str:
     """A mark's canonical text: part of deterministic ids, shown in payloads."""
     value = normalize(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     return str(value)
 

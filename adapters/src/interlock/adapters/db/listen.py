@@ -48,6 +48,7 @@ from interlock.adapters.base import (
 )
 from interlock.adapters.db._source import classify_error
 from interlock.adapters.section_options import Options
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.event import Event, utc_now
 from interlock.sdk.sync import SyncPublisher
 
@@ -87,7 +88,7 @@ def notification_event(
         payload = document.get("payload", {})
         labels = {**labels, **document.get("labels", {})}
         event_id = uuid.UUID(str(document["id"])) if "id" in document else uuid.uuid4()
-        occurred = datetime.fromisoformat(document["occurred"]) if "occurred" in document else now
+        occurred = fromisoformat(document["occurred"]) if "occurred" in document else now
     elif event is None:
         raise ValueError(
             f"a notification on {channel!r} without an 'event' field, and the adapter sets "

@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.event import MAX_EVENT_NAME_TOKENS, Event
 
 __all__ = ["event_name", "label_key", "resource_labels", "to_interlock"]
@@ -109,7 +109,7 @@ def to_interlock(prefect_event: dict[str, Any]) -> Event:
         raise ValueError(f"Prefect event {name!r}: payload is not an object")
     try:
         event_id = uuid.UUID(str(prefect_event["id"]))
-        occurred = datetime.fromisoformat(str(prefect_event["occurred"]))
+        occurred = fromisoformat(str(prefect_event["occurred"]))
     except (KeyError, ValueError) as exc:
         raise ValueError(f"Prefect event {name!r}: bad or missing id/occurred ({exc})") from exc
     return Event(

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock.sdk.compat import fromisoformat
+
 __all__ = ["StreamState"]
 
 MAX_SEEN = 10_000
@@ -27,7 +29,7 @@ class StreamState:
     def __init__(self, resume: datetime | None = None, seen: dict[str, str] | None = None):
         self.resume = resume
         self.seen: dict[str, datetime] = {
-            key: datetime.fromisoformat(value) for key, value in (seen or {}).items()
+            key: fromisoformat(value) for key, value in (seen or {}).items()
         }
 
     @classmethod
@@ -43,7 +45,7 @@ class StreamState:
         seen = checkpoint.get("seen", {})
         if not isinstance(seen, dict) or (resume is not None and not isinstance(resume, str)):
             raise ValueError("not a prefect.events checkpoint (expected 'resume' and 'seen')")
-        return cls(datetime.fromisoformat(resume) if resume else None, seen)
+        return cls(fromisoformat(resume) if resume else None, seen)
 
     def to_checkpoint(self) -> dict[str, Any]:
         """The state as JSON-compatible data."""

@@ -19,11 +19,12 @@ replication, ...) are understood and produce no event. Anything else raises
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote_plus
 
 from interlock.adapters.s3._events import normalize_etag, object_created, object_deleted
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.errors import EventValidationError
 from interlock.sdk.event import Event
 
@@ -73,15 +74,15 @@ def _size(value: Any) -> int | None:
 
 
 def _time(value: Any, where: str) -> datetime:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, timezone.utc)
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value)
+            moment = fromisoformat(value)
         except ValueError:
             pass
         else:
-            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+            return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
     raise NotificationFormatError(f"{where} is not a time: {value!r}")
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Set
 from datetime import datetime, timedelta
+from typing import Union
 
 import msgspec
 
@@ -146,4 +147,4 @@ class KeysCheckpoint(_Base, tag="keys"):
         return {key: self.keys.pop(key) for key in ordered[low:high] if key not in listed}
 
 
-Checkpoint = WatermarkCheckpoint | KeysCheckpoint
+Checkpoint = Union[WatermarkCheckpoint, KeysCheckpoint]

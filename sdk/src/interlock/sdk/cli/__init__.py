@@ -16,14 +16,14 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Union
 
+from interlock.sdk.compat import entry_points
 from interlock.sdk.errors import InterlockError
 
 __all__ = ["Handler", "build_parser", "main"]
 
-Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
+Handler = Callable[[argparse.Namespace], Union[Coroutine[Any, Any, int], int]]
 """What a subcommand's ``handler`` default is: sync or async, returning an exit status."""
 
 
@@ -40,7 +40,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     groups = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    points = sorted(entry_points(group="interlock.commands"), key=lambda e: e.name)
+    points = sorted(entry_points("interlock.commands"), key=lambda e: e.name)
     named = _group_named(argv, {point.name for point in points})
     for entry_point in points:
         if named is None or entry_point.name == named:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from interlock.sdk.codec import decode_event, encode_event
+from interlock.sdk.compat import fromisoformat
 from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.durations import parse_duration
@@ -113,7 +115,7 @@ async def _emit(args: argparse.Namespace) -> int:
     occurred = utc_now()
     if args.occurred:
         try:
-            occurred = datetime.fromisoformat(args.occurred)
+            occurred = fromisoformat(args.occurred)
         except ValueError as exc:
             raise EventValidationError("occurred", "is not an RFC 3339 timestamp") from exc
     config = _config(args)
@@ -156,13 +158,13 @@ def _start(args: argparse.Namespace) -> ConsumerConfig:
             start = utc_now() - parse_duration(args.since)
         except ValueError:
             try:
-                start = datetime.fromisoformat(args.since)
+                start = fromisoformat(args.since)
             except ValueError as exc:
                 raise ConfigurationError(
                     "--since", f"{args.since!r} is neither a duration (1h) nor a timestamp"
                 ) from exc
         if start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
+            start = start.replace(tzinfo=timezone.utc)
         return ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)
     return ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
 
@@ -183,7 +185,7 @@ async def _tail(args: argparse.Namespace) -> int:
         while args.count is None or seen < args.count:
             try:
                 message = await subscription.next_msg(timeout=args.idle_exit or 3600)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 if args.idle_exit:
                     break
                 continue

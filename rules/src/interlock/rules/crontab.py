@@ -25,6 +25,9 @@ at its first occurrence. (APScheduler 3's ``CronTrigger.from_crontab``, which de
 schedules used before, numbers weekdays from Monday = 0, rejects 7, combines the two
 day fields with AND and fires a repeated wall time twice.)
 
+The module is ``crontab``, not ``cron``: importing a submodule named ``cron`` would
+replace the DSL's ``cron()`` that ``interlock.rules`` exports with the module.
+
 Errors::
 
     InterlockError

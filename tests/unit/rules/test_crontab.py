@@ -1,4 +1,4 @@
-"""Cron expressions (interlock.rules.cron): Vixie cron semantics, checked against a table of
+"""Cron expressions (interlock.rules.crontab): Vixie cron semantics, checked against a table of
 known expressions and their next times, DST changes included, and against a brute-force
 reference over drawn expressions. The same class runs rules' cron() windows and deployment
 schedules (see tests/integration/service/test_scheduler.py).
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interlock.rules.cron import CronError, CronExpression
+from interlock.rules.crontab import CronError, CronExpression
 
 
 def utc(*fields: int) -> datetime:
