@@ -230,8 +230,9 @@ async def test_fast_batches_into_a_stream_replicated_on_three_servers(tmp_path: 
             ]
             async with Publisher(config) as publisher:
                 result = await publisher.publish_many(events)
-                assert publisher._sender is not None
-                assert publisher._sender.batches.usable  # went as fast batches
+                link = publisher._link
+                assert link is not None
+                assert link.sender.batches.usable  # went as fast batches
             assert (result.stored, result.spooled) == (1000, 0)
             stored = await read_events(client, 1000)
             assert [event.id for event in stored] == [event.id for event in events]

@@ -11,6 +11,11 @@ NATS is back. So a producer is never held longer than ``timeout``, and the order
 handed events over is the order they are stored in. Each message carries
 ``Nats-Msg-Id`` = the event id, so an event sent twice (acknowledgement lost, spool
 re-sent after a crash) is stored once.
+
+A publisher's life is one state value: ``new`` → open (its spool and, while NATS
+answers, a connection; made by :meth:`Publisher.connect`) → ``closed``. Its background
+tasks, reconnecting and sending the spool, follow the policy of long-running loops
+(:mod:`interlock.sdk.retry`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, NamedTuple, Union
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -35,6 +40,7 @@ from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import BusError, EventValidationError
 from interlock.sdk.event import Event, utc_now
+from interlock.sdk.retry import Backoff, Retry
 from interlock.sdk.sender import REFUSED_FOR_GOOD, Item, Sender
 from interlock.sdk.spool import Spool
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
@@ -53,6 +59,39 @@ class _Head(msgspec.Struct):
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
+
+
+class _Link(NamedTuple):
+    """A NATS connection and the sender publishing through it."""
+
+    nc: NATS
+    sender: Sender
+
+
+class _Open:
+    """A publisher between :meth:`Publisher.connect` and :meth:`Publisher.close`.
+
+    Made inside the event loop that runs the publisher (on Python 3.9 an asyncio
+    primitive binds to a loop when it is made, and a publisher may be built outside).
+
+    Attributes:
+        spool: Where events wait while NATS does not take them.
+        link: The NATS connection once NATS answered (``None`` until then).
+        tasks: Reconnecting (while there is no link) and sending the spool.
+        wake: Set when the spool has work or NATS came back.
+        drained: Set when the spool is empty.
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.link: _Link | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.wake = asyncio.Event()
+        self.drained = asyncio.Event()
+
+
+_State = Union[Literal["new", "closed"], _Open]
+"""A publisher's life: ``new`` (not connected yet), open, ``closed``."""
 
 
 class Refusal(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,75 +143,82 @@ class Publisher:
     def __init__(self, config: PublisherConfig | None = None) -> None:
         self.config = config or PublisherConfig()
         self.stats = PublisherStats()
-        self._nc: NATS | None = None
-        self._sender: Sender | None = None
-        self._spool: Spool | None = None
-        # Made by connect(), in the loop that runs the publisher: on Python 3.9 an asyncio
-        # primitive binds to a loop when it is made, and a publisher may be built outside.
-        self._wake: asyncio.Event
-        self._drained: asyncio.Event
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
+        self._state: _State = "new"
 
     # -- life cycle --------------------------------------------------------------------
 
     async def connect(self) -> Publisher:
-        """Open the spool (adopting ended producers' segments) and connect to NATS."""
-        self._wake, self._drained = asyncio.Event(), asyncio.Event()
-        self._spool = Spool(
+        """Open the spool (adopting ended producers' segments) and connect to NATS.
+
+        Raises:
+            RuntimeError: it was connected before (a publisher is connected once).
+        """
+        if self._state != "new":
+            raise RuntimeError("a publisher is connected once: make another one")
+        spool = Spool(
             self.config.spool_dir,
             max_bytes=self.config.spool_max_bytes,
             fsync=self.config.spool_fsync,
         )
+        state = self._state = _Open(spool)
         try:
-            await self._open_connection()
+            await self._open_connection(state)
         except BusError as exc:
             logger.warning("NATS unreachable, events will be spooled until it is back: %s", exc)
-            self._tasks.append(asyncio.create_task(self._reconnect(), name="interlock-reconnect"))
+            reconnect = asyncio.create_task(self._reconnect(state), name="interlock-reconnect")
+            state.tasks.append(reconnect)
         except BaseException:
-            self._spool.close()  # a configuration error: release the spool's locks
+            spool.close()  # a configuration error: release the spool's locks
+            self._state = "closed"
             raise
-        self._tasks.append(asyncio.create_task(self._drain(), name="interlock-spool-drain"))
+        state.tasks.append(asyncio.create_task(self._drain(state), name="interlock-spool-drain"))
         return self
 
-    async def _open_connection(self) -> None:
-        self._nc = await connect(
+    async def _open_connection(self, state: _Open) -> None:
+        nc = await connect(
             self.config.nats,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             timeout=self.config.timeout,
         )
-        acks = AckedPublishing(self._nc)
+        acks = AckedPublishing(nc)
         await acks.start()
-        self._sender = Sender(
-            self._nc,
+        sender = Sender(
+            nc,
             acks,
             timeout=self.config.timeout,
             max_in_flight=self.config.max_in_flight,
         )
-        self._wake.set()
+        state.link = _Link(nc, sender)
+        state.wake.set()
 
-    async def _reconnect(self) -> None:
-        delay = self.config.nats.reconnect_wait
-        while not self._closed:
-            await asyncio.sleep(delay)
+    async def _reconnect(self, state: _Open) -> None:
+        """Connect until NATS answers (the first attempt at start found it away)."""
+        first = self.config.nats.reconnect_wait
+        backoff = Backoff(first, max(first, 5.0), jitter=False)
+        retry = Retry(logger, "publisher: connecting to NATS", backoff=backoff)
+        await asyncio.sleep(first)
+        while self._state is state:
             try:
-                await self._open_connection()
-            except BusError as exc:
+                await self._open_connection(state)
+            except BusError as exc:  # still away: expected, and said at start already
                 logger.debug("still cannot reach NATS: %s", exc)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(retry.backoff.next())
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                await retry.pause(exc)
             else:
                 logger.info("connected to NATS")
                 return
 
     async def _on_disconnected(self) -> None:
-        if self._closed or self._nc is None:
+        if self._link is None:
             return  # closing, or a failed first attempt (already reported)
         logger.warning("disconnected from NATS; spooling until it is back")
 
     async def _on_reconnected(self) -> None:
         logger.info("reconnected to NATS")
-        self._wake.set()
+        if isinstance(self._state, _Open):
+            self._state.wake.set()
 
     async def __aenter__(self) -> Publisher:
         return await self.connect()
@@ -191,27 +237,34 @@ class Publisher:
         Whatever is still spooled stays on disk; the next producer using the same spool
         directory sends it.
         """
-        if self._closed:
+        state = self._state
+        if not isinstance(state, _Open):
+            self._state = "closed"
             return
         await self.flush(self.config.timeout if timeout is None else timeout)
-        self._closed = True
-        for task in self._tasks:
+        self._state = "closed"
+        for task in state.tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in state.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._nc is not None:
+        if state.link is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nc.close(), self.config.timeout)
-        if self._spool is not None:
-            self._spool.close()
-            if self._spool.used_bytes:
-                logger.warning("%s left for the next producer", self._describe_spool())
+                await asyncio.wait_for(state.link.nc.close(), self.config.timeout)
+        state.spool.close()
+        if state.spool.used_bytes:
+            logger.warning("%s left for the next producer", self._describe_spool(state.spool))
+
+    @property
+    def _link(self) -> _Link | None:
+        """The NATS connection, while the publisher is open and NATS answered."""
+        return self._state.link if isinstance(self._state, _Open) else None
 
     @property
     def connected(self) -> bool:
         """Whether a NATS connection is up right now."""
-        return self._nc is not None and self._nc.is_connected
+        link = self._link
+        return link is not None and link.nc.is_connected
 
     @property
     def spool_directory(self) -> Path:
@@ -221,11 +274,10 @@ class Publisher:
     @property
     def spool_pending(self) -> bool:
         """Whether events are waiting in the spool."""
-        return self._spool is not None and self._spool.has_pending
+        return isinstance(self._state, _Open) and self._state.spool.has_pending
 
-    def _describe_spool(self) -> str:
-        used = self._spool.used_bytes if self._spool else 0
-        return f"{used:,} bytes of spooled events in {self.config.spool_dir}"
+    def _describe_spool(self, spool: Spool) -> str:
+        return f"{spool.used_bytes:,} bytes of spooled events in {self.config.spool_dir}"
 
     # -- publishing --------------------------------------------------------------------
 
@@ -269,39 +321,42 @@ class Publisher:
             SpoolFullError: the spool is full; the events it could not take were
                 neither published nor stored.
         """
-        if self._spool is None or self._closed:
+        state = self._state
+        if not isinstance(state, _Open):
             raise RuntimeError("the publisher is not connected: use `async with Publisher()`")
+        spool = state.spool
         items = [self._encode(event) for event in events]
         position, stored, refused = 0, 0, []
         while (
             position < len(items)
-            and self._sender is not None
-            and self.connected
-            and not self._spool.has_pending
+            and (link := state.link) is not None
+            and link.nc.is_connected
+            and not spool.has_pending
         ):
-            sent = await self._sender.send(items[position:])
+            sent = await link.sender.send(items[position:])
             position += sent.acknowledged
             stored += sent.acknowledged
             if position == len(items) or not isinstance(sent.refusal, REFUSED_FOR_GOOD):
                 break
             _, data, event_id = items[position]
-            self._set_aside(data, event_id, sent.refusal, self._spool.directory)
+            self._set_aside(data, event_id, sent.refusal, spool.directory)
             refused.append(Refusal(index=position, id=event_id, reason=_reason(sent.refusal)))
             position += 1
         self.stats.stored += stored
         rest = items[position:]
         if rest:
-            self._spool.append([item[1] for item in rest])
+            spool.append([item[1] for item in rest])
             self.stats.spooled += len(rest)
-            self._drained.clear()
-            self._wake.set()
+            state.drained.clear()
+            state.wake.set()
         return PublishResult(stored=stored, spooled=len(rest), refused=tuple(refused))
 
     def _encode(self, event: Event) -> tuple[str, bytes, str]:
         if not event.source:
             event = msgspec.structs.replace(event, source=self.config.source)
         data = encode_event(event)
-        limit = self._nc.max_payload if self._nc is not None and self._nc.is_connected else 0
+        link = self._link
+        limit = link.nc.max_payload if link is not None and link.nc.is_connected else 0
         if limit and len(data) > limit:
             raise EventValidationError(
                 "payload",
@@ -314,62 +369,69 @@ class Publisher:
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until the spool is empty (or ``timeout`` passes); return whether it is."""
-        if self._spool is None:
+        state = self._state
+        if not isinstance(state, _Open):
             return True
         deadline = time.monotonic() + (self.config.timeout if timeout is None else timeout)
-        while self._spool.has_pending:
+        while state.spool.has_pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            self._wake.set()
+            state.wake.set()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), timeout=min(remaining, 0.25))
-        if self.connected and self._nc is not None:
+                await asyncio.wait_for(state.drained.wait(), timeout=min(remaining, 0.25))
+        link = state.link
+        if link is not None and link.nc.is_connected:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nc.flush(), max(deadline - time.monotonic(), 0.01))
+                await asyncio.wait_for(link.nc.flush(), max(deadline - time.monotonic(), 0.01))
         return True
 
-    async def _drain(self) -> None:
+    async def _drain(self, state: _Open) -> None:
         """Send the spool, oldest first, whenever NATS takes it."""
-        spool = self._spool
-        assert spool is not None
-        delay = 0.05
+        retry = Retry(logger, "publisher: sending the spool", expected=(OSError,))
         last_adopt = time.monotonic()
-        while not self._closed:
-            if not spool.has_pending:
-                if time.monotonic() - last_adopt > 5:
+        while self._state is state:
+            try:
+                if time.monotonic() - last_adopt > 5 and not state.spool.has_pending:
                     last_adopt = time.monotonic()
-                    spool.adopt_orphans()
-                    continue
-                self._drained.set()
-                self._wake.clear()
+                    state.spool.adopt_orphans()
+                step = await self._send_spooled(state)
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                await retry.pause(exc)
+                continue
+            if step == "sent":
+                retry.succeeded()
+            elif step == "partly":  # NATS took part of a batch: back off, then the rest
+                await asyncio.sleep(retry.backoff.next())
+            else:  # empty, or NATS away: until woken (new events, NATS back)
+                state.wake.clear()
+                wait = 5.0 if step == "empty" else retry.backoff.next()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=5)
-                continue
-            if self._sender is None or not self.connected:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            batch = spool.read_batch(self.config.max_in_flight)
-            if batch is None:
-                continue
-            items = [self._spooled_item(record, spool.directory) for record in batch.records]
-            sent = await self._sender.send(items)
-            self.stats.resent += sent.acknowledged
-            done = sent.acknowledged
-            refused = isinstance(sent.refusal, REFUSED_FOR_GOOD) and done < len(batch)
-            if refused:
-                event_id = item[2] if (item := items[done]) is not None else "?"
-                self._set_aside(batch.records[done], event_id, sent.refusal, spool.directory)
-                done += 1
-            spool.commit(batch, done)
-            if done < len(batch) and not refused:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            else:
-                delay = 0.05
+                    await asyncio.wait_for(state.wake.wait(), timeout=wait)
+
+    async def _send_spooled(self, state: _Open) -> Literal["sent", "partly", "empty", "away"]:
+        """Send one batch of the spool; say how it went."""
+        spool = state.spool
+        if not spool.has_pending:
+            state.drained.set()
+            return "empty"
+        link = state.link
+        if link is None or not link.nc.is_connected:
+            return "away"
+        batch = spool.read_batch(self.config.max_in_flight)
+        if batch is None:
+            return "sent"
+        items = [self._spooled_item(record, spool.directory) for record in batch.records]
+        sent = await link.sender.send(items)
+        self.stats.resent += sent.acknowledged
+        done = sent.acknowledged
+        refused = isinstance(sent.refusal, REFUSED_FOR_GOOD) and done < len(batch)
+        if refused:
+            event_id = item[2] if (item := items[done]) is not None else "?"
+            self._set_aside(batch.records[done], event_id, sent.refusal, spool.directory)
+            done += 1
+        spool.commit(batch, done)
+        return "partly" if done < len(batch) and not refused else "sent"
 
     def _set_aside(
         self, record: bytes, event_id: str, refusal: BaseException | None, directory: Path
