@@ -21,7 +21,8 @@ written as (a) ``resource.id == "dw.t0042"`` (``eq``), (b) ``.glob("dw.t0042*")`
 ``payload.seq`` in a range of its own (``>=`` and ``<``), and ``mixed``: a quarter each
 of glob, regex, startswith and numeric. Each prints events/s and its ratio to ``eq``
 (target: at least 0.5); the slow ones get fewer events (``--shape-seconds`` per round).
-``--only shapes`` runs just these and writes ``engine_shapes.json``.
+``--only shapes`` runs just these and writes ``engine_shapes.json`` (``--only throughput``:
+the workloads above, ``engine_throughput.json``).
 
 Each workload also runs through two baselines on the same events: bare durable_rules
 (its Python ``Host`` without timer threads, the same conditions with ``m.event == name``
@@ -42,7 +43,7 @@ per wall-clock second), so other load on a shared machine does not count against
 engine; lateness cannot be, so each lateness figure comes with the load average.
 
     python tests/perf/bench_engine.py [--out .bench] [--events 50000] [--baseline-events 20000]
-        [--only shapes] [--shape-events 100000] [--shape-seconds 2]
+        [--only shapes|throughput] [--shape-events 100000] [--shape-seconds 2]
 """
 
 from __future__ import annotations
@@ -788,7 +789,9 @@ def main() -> None:
     parser.add_argument("--load-rate", type=int, default=20_000, help="lateness: events/s fed")
     parser.add_argument("--burst", type=int, default=10_000, help="lateness: windows due at once")
     parser.add_argument(
-        "--only", choices=["shapes"], help="run only the predicate shapes (engine_shapes.json)"
+        "--only",
+        choices=["shapes", "throughput"],
+        help="run only the predicate shapes or the throughput workloads (engine_<which>.json)",
     )
     parser.add_argument("--shape-rules", type=int, default=1_000, help="shapes: rules on one name")
     parser.add_argument("--shape-events", type=int, default=100_000, help="shapes: events at most")
@@ -819,12 +822,12 @@ def main() -> None:
         f"engine sources {results['engine_sources_sha256']}; load average "
         + " ".join(f"{x:.2f}" for x in results["load_average_start"])
     )
-    if args.only == "shapes":
-        predicate_shapes(args, results)
+    if args.only:
+        (predicate_shapes if args.only == "shapes" else throughput)(args, results)
         results["wall_s"] = time.perf_counter() - began
         results["load_average_end"] = os.getloadavg()
-        write_figures(args.out / "engine_shapes.json", results)
-        print(f"wrote {args.out / 'engine_shapes.json'} ({results['wall_s']:.0f} s)")
+        out = write_figures(args.out / f"engine_{args.only}.json", results)
+        print(f"wrote {out} ({results['wall_s']:.0f} s)")
         return
     # One child at a time, while this process waits; then the throughput figures.
     memory = child_result(start_child("rss"))

@@ -451,3 +451,17 @@ def test_index_false_leaves_every_narrowable_predicate_to_durable() -> None:
         assert matcher.stats.durable_rules == 10
         assert matcher.stats.python_only_specs == 1
         assert matcher.match(table("dw.x", rows=3)) == ["r0", "r1", "r2", "glob"]
+
+
+def test_a_one_of_six_hundred_tables_is_six_hundred_dict_entries() -> None:
+    rid = Field("resource.id")
+    specs = [
+        MatchSpec("many", ("dw.table.updated",), rid.one_of([f"t{i}" for i in range(600)])),
+        MatchSpec("either", ("dw.table.updated",), rid.glob("t1*") | rid.glob("t2*")),
+    ]
+    with Matcher(specs) as matcher:
+        assert matcher.stats.indexed_specs == 2
+        assert matcher.stats.durable_rules == matcher.stats.python_only_specs == 0
+        events = [table("t599"), table("t17"), table("t600"), table("t3"), table(Text("t5"))]
+        assert matcher.match_batch(events) == [["many"], ["many", "either"], [], ["many"], []]
+        assert matcher.stats.checks == 2  # Text("t5"): both specs, confirmed (== wants a str)

@@ -3,21 +3,22 @@
 A :class:`MatchSpec` is what the engine registers per trigger: event-name patterns and
 an optional predicate. :class:`Matcher` answers ``match(event)`` with the ids of the
 specs the event satisfies, in registration order, exactly as ``Predicate.matches``
-would (hypothesis-tested), with durable_rules doing the condition matching:
+would (hypothesis-tested), with durable_rules and an index doing the condition matching:
 
 1. The event name goes through a :class:`~interlock.rules.engine.names.NameIndex` and a
    per-name plan cache: an event no pattern reaches costs a dict lookup and never
    reaches durable.
 2. Specs without a predicate match on the name alone.
-3. A predicate with a necessary condition :mod:`.predicate_index` can index — a string
-   prefix (a Glob's literal start, ``startswith``, a Regex's after ``^``), a numeric
-   interval, a string equality — and no string equality durable would key on is found
-   through that index in Python: the event's value at the path finds the candidates
-   (one dict probe per prefix length, a bisect), each confirmed with
-   ``Predicate.matches`` unless its key says all the predicate does. 1,000 glob rules on
-   one name then cost a probe or two per event, not 1,000 checks; numeric ranges cost a
-   bisect instead of a durable post through a node of 1,000 tests. A predicate durable
-   cannot narrow and the index cannot either (an unanchored Regex) is checked in Python.
+3. A predicate from which :mod:`.predicate_index` extracts a necessary condition — a
+   string prefix (a Glob's literal start, so ``startswith``; a Regex's after ``^``), a
+   numeric interval, a string — is found through that index in Python, unless it
+   requires a string equality durable keys on (see 5): the event's value at the path
+   finds the candidates (a dict probe per prefix length present, a bisect), each
+   confirmed with ``Predicate.matches`` unless its key says all the predicate does.
+   1,000 glob rules on one name cost a probe or two per event instead of 1,000 checks,
+   1,000 numeric ranges a bisect instead of a durable post through a node of 1,000
+   tests. A predicate neither durable nor the index narrows (an unanchored Regex) is
+   checked in Python on every event of its name.
 4. Every other predicate is compiled (:mod:`.durable_compiler`) into a durable rule
    under its name pattern; identical conditions share one rule. Rules are packed into
    rulesets of at most ``rules_per_ruleset`` rules (:mod:`.durable_pool`), each checked
@@ -385,9 +386,15 @@ class Matcher:
             problem = check_pattern(pattern)
             if problem is not None:
                 raise ValueError(f"match spec {spec.id!r}: {problem}")
-        keys = index_keys(spec.where) if self._use_index else None
+        compiled = compile_predicate(spec.where)
+        cond, exact = compiled
+        # durable keys string equality: it keeps those; the index may take the rest
+        wanted = (cond is True and not exact) or (
+            not isinstance(cond, bool) and not required_strings(cond)
+        )
+        keys = index_keys(spec.where) if self._use_index and wanted else None
         seq = next(self._seqs) if seq is None else seq
-        return _Entry(spec, seq, compile_predicate(spec.where), keys)
+        return _Entry(spec, seq, compiled, keys)
 
     def _register(self, entry: _Entry) -> list[DurableRule]:
         """Index ``entry``; return the durable rules it needs that do not exist yet."""
@@ -403,8 +410,8 @@ class Matcher:
             group = self._groups.setdefault(pattern, _Group())
             if (cond is True and exact) or spec.where is None:
                 group.always[seq] = None
-            elif keys is not None and not required_strings(cond):
-                group.indexed.add(seq, spec.where, keys)  # durable keys string equality
+            elif keys is not None:
+                group.indexed.add(seq, spec.where, keys)
             elif cond is True:
                 group.python[seq] = spec.where
             else:
