@@ -258,3 +258,28 @@ class WindowMisses:
             late=self._late,
             summary=summary,
         )
+
+    def silent(self, keys: list[str]) -> list[Firing]:
+        """The firings of many keys that got nothing (a heartbeat bucket): the fast path."""
+        head, tail = self._length
+        ids = self._ids.many(keys)
+        rule, start, deadline = self._rule, self._start, self._deadline
+        expected, late = self._expected, self._late
+        arrived = "" if self._by else "0"
+        return [
+            Firing(
+                id=firing_id_,
+                rule=rule,
+                key=key,
+                status="fired",
+                at=deadline,
+                window_start=start,
+                window_end=deadline,
+                event_ids=[],
+                expected=expected,
+                arrived=0,
+                late=late,
+                summary=f"{head} for {key}{tail}{arrived}" if key else f"{head}{tail}{arrived}",
+            )
+            for key, firing_id_ in zip(keys, ids, strict=True)
+        ]

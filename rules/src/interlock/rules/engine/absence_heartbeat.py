@@ -139,15 +139,19 @@ class HeartbeatAbsence(AbsenceBase):
             start = due - span
             misses = self.misses(start, start + self.every, tick)
             later = self.data.later
+            silent = self.data.silent
+            quiet: list[str] = []
             for key in self._buckets.pop(due):
                 if starts.get(key) != start:
                     continue  # stale: the window moved, or the key went silent
-                firings.append(misses(key))
                 if key in later:
+                    firings.append(misses(key))
                     firings.extend(self._resolve_at_once(key, start))
                 else:
+                    quiet.append(key)
                     del starts[key]
-                    self.data.silent[key] = start
+                    silent[key] = start
+            firings.extend(misses.silent(quiet))
         return firings
 
     def _resolve_at_once(self, key: str, start: datetime) -> list[Firing]:
