@@ -92,3 +92,27 @@ def test_problems_name_file_line_rule_and_field(tmp_path: Path) -> None:
     assert any("crash.py:2: RuntimeError: boom" in line for line in lines)
     assert any("rule 'fine': name: is used by another rule too" in line for line in lines)
     assert lines[-1] == "2 rule(s) checked: 4 problem(s)"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
+    many = tmp_path / "many.py"
+    many.write_text(
+        "from interlock.rules import Rule, notify, on\n"
+        "rules = [Rule(name=f'rule-{i}', when=on(f'job.{i}.done'), then=[notify('ops')])\n"
+        "         for i in range(2000)]\n"
+    )
+    # As `interlock rules check ... | head -1`: the reader leaves after one line, with far
+    # more than a pipe holds still to come.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interlock.sdk.cli", "rules", "check", str(many)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().startswith(b"rule rule-")
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141  # 128 + SIGPIPE, as a shell's own tools end
+    assert errors == ""

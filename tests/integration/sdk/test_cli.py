@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from interlock.service.embedded_nats import EmbeddedNatsServer
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def interlock(
@@ -175,3 +185,43 @@ def test_tail_with_nats_down_is_a_one_line_error(env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert "interlock: error: NATS at nats://127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_names_every_interlock_package_installed(flag: str, env: dict[str, str]) -> None:
+    result = interlock(flag, env=env)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("interlock ")
+    assert f"interlock-sdk {metadata.version('interlock-sdk')}" in line
+    for distribution in ("interlock-rules", "interlock-adapters", "interlock-service"):
+        if _installed(distribution):
+            assert f"{distribution} {metadata.version(distribution)}" in line
+    assert f"Python {platform.python_version()}" in line
+
+
+@pytest.mark.skipif(
+    _installed("interlock-service"), reason="the SDK alone (make test-pythons): no service"
+)
+@pytest.mark.parametrize(
+    ("group", "distribution"), [("runs", "interlock-service"), ("server", "interlock-service")]
+)
+def test_a_group_of_a_package_not_installed_names_the_package(
+    group: str, distribution: str, env: dict[str, str]
+) -> None:
+    result = interlock(group, "list", env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"interlock: error: 'interlock {group}' comes with {distribution}, which is not "
+        f"installed here: pip install {distribution}\n"
+    )
+
+
+def test_the_group_table_names_every_installed_group() -> None:
+    from interlock.sdk.cli import GROUPS  # noqa: PLC0415
+    from interlock.sdk.compat import entry_points  # noqa: PLC0415
+
+    for point in entry_points("interlock.commands"):
+        dist = getattr(point, "dist", None)  # 3.10+
+        if dist is not None:
+            assert GROUPS.get(point.name) == dist.name, point.name

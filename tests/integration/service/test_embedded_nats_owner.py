@@ -20,7 +20,7 @@ from nats.js.api import StreamConfig
 
 from harness.nats import nats_client
 from harness.ports import free_port
-from interlock.service.embedded_nats import EmbeddedNatsServer, find_nats_server
+from interlock.service.embedded_nats import EmbeddedNatsServer, NatsStoreInUse, find_nats_server
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's"
@@ -135,3 +135,29 @@ def _accepts(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_live_owners_server_is_never_stopped(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(store)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        nats_pid = int(owner.stdout.readline())
+        with pytest.raises(NatsStoreInUse) as refused:
+            EmbeddedNatsServer(store, port=0).start()
+        assert refused.value.owner == owner.pid
+        assert str(refused.value).startswith(
+            f"the NATS store {store} is in use by process {owner.pid}, which runs a "
+            "nats-server on it: stop that process first"
+        )
+        assert alive(nats_pid)  # the live owner's server was left alone
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    assert wait_until_gone(nats_pid)
+    with EmbeddedNatsServer(store, port=0) as server:  # its owner gone, the store is free
+        assert server.running

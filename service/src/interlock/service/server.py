@@ -6,20 +6,29 @@ benchmarks start in-process::
     async with Service(load_settings()) as service:
         await service.serve_forever()
 
-Start order: the embedded nats-server (when ``nats_url`` is ``embedded``), the database
-(migrated), the rules (the store's, then the modules under ``rules_dir`` applied over
-them), the engine checkpoint, the pipeline's consumer, the dispatcher, the in-process
-worker, the scheduler, and last the HTTP API — so ``/api/health`` answers only once
-everything behind it runs.
+Start order: the data directory's lock (one server per data directory, see
+:mod:`.data_dir`), the embedded nats-server (when ``nats_url`` is ``embedded``), the
+database (migrated), the rules (the store's, then the modules under ``rules_dir`` applied
+over them), the engine checkpoint, the pipeline's consumer, the dispatcher, the
+in-process worker, the scheduler, and last the HTTP API — so ``/api/health`` answers only
+once everything behind it runs. Then ``<data_dir>/server.json`` tells local command lines
+where the API and the embedded NATS are (:mod:`interlock.sdk.local_server`).
+
+The embedded nats-server keeps its port across restarts: ``embedded_nats_port`` when set
+(the start fails if it is taken), else the port it had last time, else 4222, else a free
+port — each written to ``server.json`` for the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,10 +41,12 @@ from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.local_server import LocalServer, read_local_server, write_local_server
 from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
+from interlock.service.data_dir import DataDirLock
 from interlock.service.declared import apply_declared
 from interlock.service.deployments.worker import Worker
 from interlock.service.embedded_nats import EmbeddedNatsServer
@@ -75,6 +86,8 @@ class Service:
         self.serve_api = serve_api
         self.run_worker = worker
         self.nats_server: EmbeddedNatsServer | None = None
+        self._data_dir_lock = DataDirLock(settings.data_dir)
+        self._listening: socket.socket | None = None
         self.nats_url = ""
         self.api_url = ""
         self.store: Store | None = None
@@ -102,6 +115,10 @@ class Service:
 
     async def _start(self) -> None:
         settings = self.settings
+        self._data_dir_lock.acquire()
+        if self.serve_api:  # taken first: a port clash stops the start before anything runs
+            api = settings.api
+            self._listening = _bind(api.host, api.port)
         nats_options = self._start_nats()
         store = Store.from_settings(settings, clock=self.clock)
         self.store = store
@@ -157,7 +174,16 @@ class Service:
         # Built now rather than by the first action of each kind, but after the API is up:
         # they are not needed to start (the Airflow and Prefect clients take ~0.3 s).
         self.dispatcher.prepare(host.action_kinds())
+        self._tell_local_command_lines()
         logger.info("interlock service running: API %s, NATS %s", self.api_url, self.nats_url)
+
+    def _tell_local_command_lines(self) -> None:
+        embedded = self.nats_url if self.nats_server is not None else ""
+        about = LocalServer(pid=os.getpid(), api_url=self.api_url, nats_url=embedded)
+        try:
+            write_local_server(self.settings.data_dir, about)
+        except OSError as exc:
+            logger.warning("cannot write %s/server.json (%s)", self.settings.data_dir, exc)
 
     def _start_nats(self) -> NatsOptions:
         settings = self.settings
@@ -165,8 +191,21 @@ class Service:
             options = settings.nats_options()
             self.nats_url = ",".join(options.servers)
             return options
-        server = EmbeddedNatsServer(store_dir=settings.data_dir / "nats", port=4222)
+        port, required = settings.embedded_nats_port, True
+        if port is None:
+            port, required = _remembered_nats_port(settings.data_dir) or 4222, False
+        server = EmbeddedNatsServer(
+            store_dir=settings.data_dir / "nats", port=port, fallback=not required
+        )
         server.start()
+        if server.port != port:
+            logger.warning(
+                "the embedded nats-server listens on %s, not on port %d (taken): producers "
+                "configured with the old URL spool until they are given this one; set "
+                "embedded_nats_port to choose a port",
+                server.url,
+                port,
+            )
         self.nats_server = server
         self.nats_url = server.url
         logger.info("embedded nats-server at %s (store %s)", server.url, server.store_dir)
@@ -202,19 +241,19 @@ class Service:
         await check_can_serve(services)
         app = create_app(services)
         api = self.settings.api
-        config = uvicorn.Config(
-            app, host=api.host, port=api.port, log_level="warning", lifespan="on"
-        )
+        listening = self._listening or _bind(api.host, api.port)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         server = _QuietServer(config)
         self._uvicorn = server
-        self._spawn(server.serve(), "api")
+        self._spawn(server.serve(sockets=[listening]), "api")
         while not server.started:
             if self._tasks[-1].done():
                 self._tasks[-1].result()  # raises why it could not serve
                 raise ConfigurationError("api", f"cannot serve on {api.host}:{api.port}")
             await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1] if server.servers else api.port
-        self.api_url = f"http://{api.host}:{port}"
+        port = listening.getsockname()[1]
+        host = f"[{api.host}]" if ":" in api.host else api.host
+        self.api_url = f"http://{host}:{port}"
 
     def _spawn(self, work: Awaitable[Any], name: str) -> None:
         async def guarded() -> Any:
@@ -259,6 +298,10 @@ class Service:
         if self.nats_server is not None:
             self.nats_server.stop()
             self.nats_server = None
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
+        self._data_dir_lock.release()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -271,6 +314,43 @@ class Service:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _remembered_nats_port(data_dir: Path) -> int | None:
+    """The port the embedded nats-server had the last time (``server.json``)."""
+    last = read_local_server(data_dir)
+    if last is None or not last.nats_url:
+        return None
+    try:
+        return int(last.nats_url.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket for the API, or a one-line :class:`ConfigurationError`.
+
+    Bound here rather than by uvicorn, whose own error for a port in use is a log line
+    and an exit from inside the event loop.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                f"{host}:{port} is in use by another process: stop it, or choose another "
+                "port (--port, INTERLOCK_API__PORT or [api] port)"
+            )
+        else:
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise ConfigurationError("api.port", reason) from None
+    listening.setblocking(False)
+    return listening
 
 
 class _QuietServer(uvicorn.Server):

@@ -9,7 +9,8 @@ Where a value comes from, highest precedence first:
 2. ``INTERLOCK_*`` environment variables; nested groups use ``__``
    (``INTERLOCK_API__PORT=9000``, ``INTERLOCK_ACTIONS__MAX_ATTEMPTS=8``);
 3. the TOML file ``config/interlock.toml`` (relative to the working directory; another
-   file with ``load_settings(config_file=...)``), nested groups as tables (``[api]``);
+   file with ``load_settings(config_file=...)``, which must then exist), nested groups as
+   tables (``[api]``); an invalid value there is reported naming the file;
 4. the defaults below, which make ``interlock server`` with no configuration run
    embedded: a nats-server child process, SQLite under ``.interlock/``, 127.0.0.1:8400.
 
@@ -20,6 +21,8 @@ The secret key encrypts notification channels' Apprise URLs at rest (Fernet). It
 required unless the service runs embedded (embedded NATS and a SQLite database: one
 machine, everything under the data directory); there :meth:`Settings.ensure_secret_key`
 generates one into ``<data_dir>/secret.key`` (mode 0600) the first time, and logs so.
+Any process with that data directory (``interlock worker`` beside an embedded server)
+reads the key from the file when none is configured.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -317,6 +321,23 @@ class Settings(BaseSettings):
         description="[adapters.NAME] sections polled by the service's scheduler (the format "
         "of `interlock adapter run`).",
     )
+    embedded_nats_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Client port of the embedded nats-server; the start fails if it is "
+        "taken. Unset: the port it had last time (kept in <data_dir>/server.json), else "
+        "4222, else a free port, kept for the next starts.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO",
+        description="Log level of `interlock server` (its --log-level and -v win).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="'text': a line per record with its time; 'json': one JSON object per "
+        "line (time, level, logger, message, and the record's structured fields).",
+    )
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     actions: ActionSettings = ActionSettings()
@@ -333,6 +354,11 @@ class Settings(BaseSettings):
         """Init arguments, then the environment, then the TOML file (no dotenv, no secrets)."""
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get())
         return (init_settings, env_settings, toml)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod
@@ -379,11 +405,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret_key_required_unless_embedded(self) -> Settings:
-        if self.secret_key is None and not self.embedded:
+        if self.secret_key is None and not self.embedded and not self.secret_key_file.exists():
             raise ConfigurationError(
                 "secret_key",
-                "required unless running embedded (embedded NATS and SQLite): set "
-                "INTERLOCK_SECRET_KEY or secret_key in config/interlock.toml to a Fernet key",
+                "required unless running embedded (embedded NATS and SQLite) or "
+                f"{self.secret_key_file} holds one: set INTERLOCK_SECRET_KEY or secret_key "
+                "in config/interlock.toml to a Fernet key",
             )
         return self
 
@@ -462,25 +489,64 @@ class Settings(BaseSettings):
         return SecretStr(key.decode())
 
 
-def load_settings(config_file: Path | None = DEFAULT_CONFIG_FILE, **values: Any) -> Settings:
+def load_settings(
+    config_file: Path | None = DEFAULT_CONFIG_FILE,
+    *,
+    config_required: bool = False,
+    **values: Any,
+) -> Settings:
     """Build the settings from ``values``, the environment and ``config_file``.
 
-    ``config_file=None`` reads no file; a missing file is the same as an empty one.
+    ``config_file=None`` reads no file. A missing file is the same as an empty one, unless
+    ``config_required`` (the file was named on the command line): then it is an error.
 
     Raises:
-        ConfigurationError: a setting is invalid; the message names it (as its dotted
-            path and its environment variable) and says what is expected.
+        ConfigurationError: the file is missing (when required), unreadable or not TOML,
+            or a setting is invalid; the message names the setting (as its dotted path,
+            and the file or environment variable it came from) and says what is expected.
     """
-    token = _config_file.set(config_file)
+    document = _read_config(config_file, required=config_required)
+    token = _config_file.set(config_file if document is not None else None)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise _configuration_error(exc) from None
+        raise _configuration_error(exc, config_file, document or {}) from None
     finally:
         _config_file.reset(token)
 
 
-def _configuration_error(exc: ValidationError) -> ConfigurationError:
+def _read_config(path: Path | None, *, required: bool) -> dict[str, Any] | None:
+    """The TOML document at ``path``; ``None`` when there is none (and none is required)."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise ConfigurationError(
+                "--config", f"{path} does not exist (give the path of a TOML settings file)"
+            ) from None
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError("--config", f"{path} cannot be read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError("--config", f"{path} is not valid TOML: {exc}") from None
+
+
+def _in_document(document: Mapping[str, Any], location: tuple[int | str, ...]) -> bool:
+    node: Any = document
+    for part in location:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _configuration_error(
+    exc: ValidationError, config_file: Path | None, document: Mapping[str, Any]
+) -> ConfigurationError:
     problems: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False, include_input=False):
         cause = (error.get("ctx") or {}).get("error")
@@ -490,7 +556,11 @@ def _configuration_error(exc: ValidationError) -> ConfigurationError:
         location = ".".join(str(part) for part in error["loc"])
         variable = "INTERLOCK_" + "__".join(str(part) for part in error["loc"]).upper()
         message = error["msg"].removeprefix("Value error, ")
-        problems.append((location, f"{message} (environment: {variable})"))
+        if variable not in os.environ and _in_document(document, error["loc"]):
+            where = f"in {config_file}"
+        else:
+            where = f"environment: {variable}"
+        problems.append((location, f"{message} ({where})"))
     setting, reason = problems[0]
     if len(problems) > 1:
         reason += "; also " + "; ".join(f"{name}: {why}" for name, why in problems[1:])

@@ -1,4 +1,10 @@
-"""``interlock events``: emit an event from a shell, tail the event stream, set up streams."""
+"""``interlock events``: emit an event from a shell, tail the event stream, set up streams.
+
+The NATS servers come from ``--nats-url``, else ``INTERLOCK_NATS_URL``, else the
+embedded nats-server of an ``interlock server`` running on the data directory
+(``INTERLOCK_DATA_DIR``, default ``.interlock``: see :mod:`interlock.sdk.local_server`),
+else ``nats://127.0.0.1:4222``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 import uuid
@@ -22,11 +29,14 @@ from interlock.sdk.connection import connect
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError, EventValidationError
 from interlock.sdk.event import Event, utc_now
+from interlock.sdk.local_server import data_dir_from, find_local_server
 from interlock.sdk.publisher import REFUSED_FILE, Publisher
 from interlock.sdk.streams import StreamLimits, ensure_streams
 from interlock.sdk.subjects import EVENTS_STREAM, subject_filter
 
 __all__ = ["register"]
+
+logger = logging.getLogger(__name__)
 
 
 def register(groups: Any) -> None:
@@ -79,7 +89,10 @@ def register(groups: Any) -> None:
 
 def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--nats-url", help="server URL(s), comma-separated (default: $INTERLOCK_NATS_URL)"
+        "--nats-url",
+        help="server URL(s), comma-separated (default: $INTERLOCK_NATS_URL, else the "
+        "embedded NATS of a server running on ./.interlock or $INTERLOCK_DATA_DIR, else "
+        "nats://127.0.0.1:4222)",
     )
 
 
@@ -88,6 +101,11 @@ def _config(args: argparse.Namespace) -> PublisherConfig:
     environ = dict(os.environ)
     if args.nats_url:
         environ["INTERLOCK_NATS_URL"] = args.nats_url
+    elif not environ.get("INTERLOCK_NATS_URL"):
+        local = find_local_server(environ)
+        if local is not None and local.nats_url:
+            logger.info("using the NATS of the server running on %s", data_dir_from(environ))
+            environ["INTERLOCK_NATS_URL"] = local.nats_url
     for name in ("source", "spool_dir", "timeout"):
         value = getattr(args, name, None)
         if value is not None:

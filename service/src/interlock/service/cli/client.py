@@ -13,9 +13,11 @@
         print_output(args, rules, columns=["name", "paused", "version"])
         return 0
 
-The base URL comes from ``--api-url``, then ``INTERLOCK_API_URL``, then
-``http://127.0.0.1:8400``; the key from ``--api-key``, then ``INTERLOCK_API_KEY`` (sent
-as ``Authorization: Bearer <key>``; without one, only a local API with no keys answers).
+The base URL comes from ``--api-url``, then ``INTERLOCK_API_URL``, then the API of a
+server running on the data directory (``INTERLOCK_DATA_DIR``, default ``.interlock``; see
+:mod:`interlock.sdk.local_server`), then ``http://127.0.0.1:8400``; the key from
+``--api-key``, then ``INTERLOCK_API_KEY`` (sent as ``Authorization: Bearer <key>``;
+without one, only a local API with no keys answers).
 Errors become one :class:`ApiError` line: the ``detail`` of the server's problem document
 (RFC 9457; its ``title`` when it has none), the rules' ``problems`` or the fields'
 ``extra`` after it, and the HTTP status; or, when nothing answers, how to start the
@@ -38,6 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TextIO
 
 from interlock.sdk.errors import InterlockError
+from interlock.sdk.local_server import find_local_server
 
 if TYPE_CHECKING:
     import httpx
@@ -96,7 +99,8 @@ def add_api_arguments(parser: argparse.ArgumentParser, *, json_flag: bool = True
     parser.add_argument(
         "--api-url",
         default=None,
-        help=f"the API's base URL (default: ${API_URL_VARIABLE} or {DEFAULT_API_URL})",
+        help=f"the API's base URL (default: ${API_URL_VARIABLE}, else the API of a server "
+        f"running on ./.interlock, else {DEFAULT_API_URL})",
     )
     parser.add_argument(
         "--api-key",
@@ -142,7 +146,7 @@ class ApiClient:
     ) -> ApiClient:
         """A client configured by ``--api-url``/``--api-key`` or the environment."""
         env = os.environ if environ is None else environ
-        url = getattr(args, "api_url", None) or env.get(API_URL_VARIABLE) or DEFAULT_API_URL
+        url = getattr(args, "api_url", None) or env.get(API_URL_VARIABLE) or _local_api(env)
         key = getattr(args, "api_key", None) or env.get(API_KEY_VARIABLE) or None
         return cls(url, key)
 
@@ -209,6 +213,11 @@ class ApiClient:
             raise ApiError(
                 response.status_code, f"{method} {path} answered with something not JSON"
             ) from None
+
+
+def _local_api(environ: Mapping[str, str]) -> str:
+    local = find_local_server(environ)
+    return local.api_url if local is not None and local.api_url else DEFAULT_API_URL
 
 
 def _detail(response: httpx.Response) -> str:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, get_args
 
 import msgspec
 
 from interlock.service.cli.client import print_output
-from interlock.service.settings import DEFAULT_CONFIG_FILE, load_settings
+from interlock.service.cli.config import add_config_argument, settings_from
 from interlock.service.store import Scope, Store
 
 __all__ = ["register"]
@@ -72,9 +71,7 @@ def register(groups: Any) -> None:
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG_FILE, help="TOML settings file"
-    )
+    add_config_argument(parser)
     parser.add_argument("--database-url", help="the database (default: from the settings)")
 
 
@@ -84,7 +81,7 @@ def _store(args: argparse.Namespace) -> Store:
         values["database_url"] = args.database_url
     # API keys need no secret key: open the database without one, so that this command
     # never creates the embedded secret key file as a side effect.
-    return Store(load_settings(args.config, **values).database_url)
+    return Store(settings_from(args, **values).database_url)
 
 
 async def _create(args: argparse.Namespace) -> int:

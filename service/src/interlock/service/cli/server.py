@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from interlock.service.settings import DEFAULT_CONFIG_FILE, load_settings
+from interlock.sdk.cli._logging import add_logging_arguments, configure_logging, level_from
+from interlock.service.cli.config import add_config_argument, settings_from
 
 __all__ = ["register"]
 
@@ -25,17 +26,23 @@ def register(subparsers: Any) -> None:
             "Run the service: consume events, fire rules, run actions, serve the API. With "
             "no configuration it runs embedded: a nats-server child process and SQLite "
             "under .interlock/, the rules in config/rules/, the API on 127.0.0.1:8400. "
-            "Configure production with config/interlock.toml or INTERLOCK_* variables."
+            "Configure production with config/interlock.toml or INTERLOCK_* variables. "
+            "One server per data directory. Logs go to standard error, at INFO by default."
         ),
     )
-    parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG_FILE, help="TOML settings file"
-    )
+    add_config_argument(parser)
     parser.add_argument("--host", help="address to bind the API (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="API port (default 8400)")
+    parser.add_argument("--port", type=int, help="API port (default 8400; 0: any free port)")
     parser.add_argument("--data-dir", type=Path, help="embedded state (default .interlock)")
     parser.add_argument("--rules", type=Path, help="rule modules (default config/rules)")
-    parser.set_defaults(handler=_serve)
+    parser.add_argument(
+        "--nats-port",
+        type=int,
+        help="port of the embedded nats-server (default: the one it had last time, else "
+        "4222, else a free one)",
+    )
+    add_logging_arguments(parser, sub=True)
+    parser.set_defaults(handler=_serve, default_log_level="INFO")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,7 +50,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     api: dict[str, Any] = {}
     if args.host:
         api["host"] = args.host
-    if args.port:
+    if args.port is not None:
         api["port"] = args.port
     if api:
         values["api"] = api
@@ -51,6 +58,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["data_dir"] = args.data_dir
     if args.rules:
         values["rules_dir"] = args.rules
+    if args.nats_port is not None:
+        values["embedded_nats_port"] = args.nats_port
     return values
 
 
@@ -63,7 +72,9 @@ def _serve(args: argparse.Namespace) -> int:
 async def _serve_async(args: argparse.Namespace) -> int:
     from interlock.service.server import Service  # noqa: PLC0415 - heavy imports
 
-    settings = load_settings(args.config, **_overrides(args))
+    settings = settings_from(args, **_overrides(args))
+    level = level_from(args, settings.log_level)
+    configure_logging(level, getattr(args, "log_format", None) or settings.log_format)
     service = Service(settings)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

@@ -1,10 +1,13 @@
 """``interlock worker``: run the runs of work queues on this machine.
 
 The worker talks to the database and NATS directly (not to the API): it reads the same
-settings as ``interlock server`` (``config/interlock.toml``, ``INTERLOCK_*``). With the
-default embedded NATS, give the URL the server printed with ``--nats-url``. Stop it
-with Ctrl-C or SIGTERM: it terminates its running processes and marks their runs
-crashed. See :mod:`interlock.service.deployments.worker` for leases and names.
+settings as ``interlock server`` (``config/interlock.toml``, ``INTERLOCK_*``). Beside an
+embedded server it needs nothing more: the server's NATS URL comes from the data
+directory (``<data_dir>/server.json``), and so does the secret key
+(``<data_dir>/secret.key``), as for the server. Elsewhere give ``--nats-url`` (or
+``INTERLOCK_NATS_URL``), the database and ``INTERLOCK_SECRET_KEY``. Stop it with Ctrl-C
+or SIGTERM: it terminates its running processes and marks their runs crashed. See
+:mod:`interlock.service.deployments.worker` for leases and names.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from interlock.sdk.cli._logging import add_logging_arguments
 from interlock.sdk.durations import parse_duration
-from interlock.service.settings import DEFAULT_CONFIG_FILE, load_settings
+from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.local_server import read_local_server
+from interlock.service.cli.config import add_config_argument, settings_from
+from interlock.service.settings import Settings
 
 __all__ = ["register"]
 
@@ -32,7 +39,10 @@ def register(groups: Any) -> None:
         help="run deployments' runs from work queues",
         description="Take runs from work queues and execute them as subprocesses, with "
         "their output in <data_dir>/runs/<run id>.log. Uses the settings of `interlock "
-        "server` (config/interlock.toml, INTERLOCK_*) to reach the database and NATS.",
+        "server` (config/interlock.toml, INTERLOCK_*) to reach the database and NATS. "
+        "Beside a server running embedded with the same data directory, it finds that "
+        "server's NATS and reads its secret key (<data_dir>/secret.key) by itself; "
+        "otherwise give --nats-url and set INTERLOCK_SECRET_KEY as the server has it.",
     )
     parser.add_argument(
         "--queue",
@@ -62,13 +72,19 @@ def register(groups: Any) -> None:
         "--grace", type=float, default=10.0, help="seconds from SIGTERM to SIGKILL (default 10)"
     )
     parser.add_argument(
-        "--nats-url", help="NATS server URLs, comma-separated (the server's, if embedded)"
+        "--nats-url",
+        help="NATS server URLs, comma-separated (default: the settings', or the embedded "
+        "server's found in the data directory)",
     )
-    parser.add_argument("--data-dir", type=Path, help="where run logs go (default .interlock)")
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG_FILE, help="TOML settings file"
+        "--data-dir",
+        type=Path,
+        help="the server's data directory: run logs, its secret key, its NATS URL when "
+        "embedded (default .interlock)",
     )
-    parser.set_defaults(handler=_work)
+    add_config_argument(parser)
+    add_logging_arguments(parser, sub=True)
+    parser.set_defaults(handler=_work, default_log_level="INFO")
 
 
 def _duration(text: str) -> timedelta:
@@ -93,7 +109,7 @@ async def _work_async(args: argparse.Namespace) -> int:
         values["nats_url"] = args.nats_url
     if args.data_dir:
         values["data_dir"] = args.data_dir
-    settings = load_settings(args.config, **values)
+    settings = _beside_embedded(args, settings_from(args, **values), values)
     lease: timedelta = args.lease
     queues = args.queues or ["default"]
     async with standalone_services(settings, name=args.name) as services:
@@ -115,3 +131,20 @@ async def _work_async(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await worker.run()
     return 0
+
+
+def _beside_embedded(
+    args: argparse.Namespace, settings: Settings, values: dict[str, Any]
+) -> Settings:
+    """With embedded NATS in the settings, the URL of the server running on the data dir."""
+    if not settings.nats_embedded:
+        return settings
+    server = read_local_server(settings.data_dir)
+    if server is None or not server.running or not server.nats_url:
+        raise ConfigurationError(
+            "nats_url",
+            f"no server running embedded on the data directory {settings.data_dir} (no "
+            f"live server in {settings.data_dir / 'server.json'}): start `interlock server` "
+            "there, give this worker its --data-dir, or give --nats-url",
+        )
+    return settings_from(args, **values, nats_url=server.nats_url)
