@@ -8,9 +8,13 @@
     [adapters.landing-bucket]      # `interlock adapter run landing-bucket --config FILE`
     kind = "s3.poll"               # an entry point in the group `interlock.adapters`
     interval = "1m"
-    checkpoint_dir = ".interlock/checkpoints"
+    checkpoint_dir = "/var/lib/interlock/checkpoints"   # optional, see below
     bucket = "landing"             # every other key is the adapter's own option
     prefix = "exports/"
+
+Without ``checkpoint_dir``, checkpoints go to the ``checkpoints`` folder of the data
+directory: the service's ``data_dir`` when the service polls the adapter, else
+``$INTERLOCK_DATA_DIR`` or ``.interlock`` (``interlock adapter run``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from interlock.sdk.compat import entry_points
 from interlock.sdk.config import PublisherConfig
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError
+from interlock.sdk.local_server import data_dir_from
 
 __all__ = ["AdapterSection", "adapter_kind", "adapter_kinds", "load_adapter_section"]
 
@@ -79,8 +84,13 @@ def adapter_kind(kind: str, adapter: str) -> type[PollingAdapter]:
     return loaded
 
 
-def load_adapter_section(path: Path, name: str) -> AdapterSection:
+def load_adapter_section(
+    path: Path, name: str, *, checkpoint_dir: Path | None = None
+) -> AdapterSection:
     """Read ``[adapters.<name>]`` (and ``[nats]``) from a TOML file.
+
+    ``checkpoint_dir`` is where checkpoints go when the section does not say (default:
+    ``checkpoints`` in ``$INTERLOCK_DATA_DIR`` or ``.interlock``).
 
     Raises:
         ConfigurationError: the file, the section or an option is missing or invalid.
@@ -103,7 +113,8 @@ def load_adapter_section(path: Path, name: str) -> AdapterSection:
         interval = parse_duration(options.pop("interval", "30s"))
     except ValueError as exc:
         raise AdapterConfigError(name, "interval", str(exc)) from exc
-    checkpoint_dir = Path(options.pop("checkpoint_dir", ".interlock/checkpoints"))
+    default_dir = checkpoint_dir or data_dir_from(os.environ) / "checkpoints"
+    checkpoints = Path(options.pop("checkpoint_dir", default_dir))
     adapter = adapter_kind(kind, name).from_options(name, options)
     nats: dict[str, Any] = document.get("nats", {})
     environ = dict(os.environ)
@@ -119,6 +130,6 @@ def load_adapter_section(path: Path, name: str) -> AdapterSection:
         name=name,
         adapter=adapter,
         interval=interval,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=checkpoints,
         publisher=PublisherConfig.from_env(environ),
     )

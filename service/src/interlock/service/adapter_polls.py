@@ -10,10 +10,14 @@ so an adapter moves between standalone and in-service without a change. In the s
   it has more;
 - events go out through a :class:`~interlock.sdk.SyncPublisher` on the service's own
   NATS servers (the file's ``[nats]`` table is for standalone runs), with its spool under
-  ``<data_dir>/spool/adapters``; checkpoints stay where the section says;
+  ``<data_dir>/spool/adapters``; checkpoints go where the section says, by default to
+  ``<data_dir>/checkpoints``;
 - an adapter whose section is invalid is reported and skipped; the others and the
   service run on. A poll that fails (the source is down, refuses us) is logged and
-  retried at the next interval.
+  retried at the next interval;
+- at start, one INFO line per adapter says what is polled, how often, where its
+  checkpoints are; every poll is reported to the :class:`~.adapter_status.AdapterBoard`
+  (``GET /api/adapters``, ``interlock adapters list``, ``interlock_adapter_*`` metrics).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import threading
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -31,8 +36,10 @@ from interlock.adapters.checkpoints import FileCheckpointStore
 from interlock.adapters.config import AdapterSection, load_adapter_section
 from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import NatsOptions
+from interlock.sdk.durations import format_duration
 from interlock.sdk.errors import ConfigurationError, InterlockError
 from interlock.sdk.sync import SyncPublisher
+from interlock.service.adapter_status import AdapterBoard
 
 __all__ = ["AdapterPoll", "load_adapter_polls"]
 
@@ -46,6 +53,7 @@ class AdapterPoll:
     section: AdapterSection
     runner: AdapterRunner
     publisher: SyncPublisher
+    board: AdapterBoard = field(default_factory=AdapterBoard)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,14 +65,22 @@ class AdapterPoll:
         """Poll until the source has nothing more; failures are logged, not raised."""
         if not self.lock.acquire(blocking=False):
             return  # the previous poll still runs
+        stats = self.runner.stats
+        before = (stats.events, stats.spooled)
+        self.board.started(self.name, _now())
         try:
-            self.runner.drain()  # counts a failure in runner.stats
+            polls = self.runner.drain()  # counts a failure in runner.stats
         except SourceError as exc:
+            self.board.failed(self.name, _now(), str(exc))
             logger.warning("adapter %s: %s; next try at the next interval", self.name, exc)
-        except Exception:
+        except Exception as exc:
+            self.board.failed(self.name, _now(), f"{type(exc).__name__}: {exc}")
             logger.exception(
                 "adapter %s: the poll failed; next try at the next interval", self.name
             )
+        else:
+            events, spooled = stats.events - before[0], stats.spooled - before[1]
+            self.board.succeeded(self.name, _now(), polls=polls, events=events, spooled=spooled)
         finally:
             self.lock.release()
 
@@ -73,9 +89,26 @@ class AdapterPoll:
         self.publisher.close()
 
 
-def load_adapter_polls(path: Path, nats: NatsOptions, spool_dir: Path) -> list[AdapterPoll]:
-    """Every valid ``[adapters.NAME]`` of ``path`` (a missing file: none), ready to poll."""
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_adapter_polls(
+    path: Path,
+    nats: NatsOptions,
+    spool_dir: Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    board: AdapterBoard | None = None,
+) -> list[AdapterPoll]:
+    """Every valid ``[adapters.NAME]`` of ``path`` (a missing file: none), ready to poll.
+
+    ``checkpoint_dir`` is where checkpoints go when a section does not say; each adapter
+    is registered on ``board``.
+    """
+    board = board if board is not None else AdapterBoard()
     if not path.exists():
+        logger.info("adapters: no %s, so the service polls none", path)
         return []
     try:
         names = list(tomllib.loads(path.read_text()).get("adapters", {}))
@@ -85,7 +118,7 @@ def load_adapter_polls(path: Path, nats: NatsOptions, spool_dir: Path) -> list[A
     polls = []
     for name in names:
         try:
-            section = load_adapter_section(path, name)
+            section = load_adapter_section(path, name, checkpoint_dir=checkpoint_dir)
         except (ConfigurationError, InterlockError) as exc:
             logger.error("adapters: %s: %s; this adapter is skipped", path, exc)
             continue
@@ -101,7 +134,16 @@ def load_adapter_polls(path: Path, nats: NatsOptions, spool_dir: Path) -> list[A
             FileCheckpointStore(section.checkpoint_dir),
             interval=section.interval,
         )
-        polls.append(AdapterPoll(section=section, runner=runner, publisher=publisher))
-    if polls:
-        logger.info("adapters polled by the service: %s", ", ".join(p.name for p in polls))
+        kind = section.adapter.kind
+        board.register(name, kind, section.interval)
+        polls.append(AdapterPoll(section=section, runner=runner, publisher=publisher, board=board))
+        logger.info(
+            "adapter %s (%s) polled every %s; checkpoints in %s",
+            name,
+            kind,
+            format_duration(section.interval),
+            section.checkpoint_dir,
+        )
+    if not polls:
+        logger.info("adapters: %s names none the service can poll", path)
     return polls

@@ -10,7 +10,7 @@ one engine the pipeline owns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from interlock.rules.clock import Clock
 from interlock.rules.engine.trigger_state import WindowView
 from interlock.rules.rule import Rule
 from interlock.sdk.publisher import Publisher
+from interlock.service.adapter_status import AdapterBoard
 from interlock.service.metrics import Metrics
 from interlock.service.settings import Settings
 from interlock.service.store import RuleChange, RuleRecord, Store
@@ -90,6 +91,7 @@ class Services:
         clock: Wall-clock time (a ``FakeClock`` in tests).
         metrics: Prometheus metrics of this service.
         rules: Rule changes reaching the store and the engine.
+        adapters: The adapters the service polls, and how their polls go.
     """
 
     settings: Settings
@@ -98,3 +100,4 @@ class Services:
     clock: Clock
     metrics: Metrics
     rules: RuleControl
+    adapters: AdapterBoard = field(default_factory=AdapterBoard)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import socket
@@ -45,6 +46,7 @@ from interlock.sdk.local_server import LocalServer, read_local_server, write_loc
 from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
+from interlock.service.adapter_status import AdapterBoard
 from interlock.service.context import Services
 from interlock.service.data_dir import DataDirLock
 from interlock.service.declared import apply_declared
@@ -135,6 +137,7 @@ class Service:
         await publisher.connect()
         self._publisher = publisher
         self._closers.append(publisher.close)
+        metrics = Metrics()
         engine = Engine(now=self.clock.now(), lateness_tolerance=settings.engine.lateness_tolerance)
         host = RuleHost(store, engine)
         await host.load()
@@ -144,8 +147,9 @@ class Service:
             store=store,
             publisher=publisher,
             clock=self.clock,
-            metrics=Metrics(),
+            metrics=metrics,
             rules=host,
+            adapters=AdapterBoard(metrics),
         )
         self.broken_rules = BrokenRuleReporter(services)
         host.on_broken = self.broken_rules.report
@@ -163,10 +167,14 @@ class Service:
         )
         await self.scheduler.start()
         polls = await asyncio.to_thread(
-            load_adapter_polls,
-            settings.adapters_file,
-            nats_options,
-            settings.data_dir / "spool" / "adapters",
+            functools.partial(
+                load_adapter_polls,
+                settings.adapters_file,
+                nats_options,
+                settings.data_dir / "spool" / "adapters",
+                checkpoint_dir=settings.data_dir / "checkpoints",
+                board=services.adapters,
+            )
         )
         await self.scheduler.add_adapter_polls(polls)
         if self.serve_api:

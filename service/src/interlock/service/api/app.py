@@ -61,6 +61,7 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         "interlock.service.api.deployments",
         ("DeploymentController", "RunController", "QueueController"),
     ),
+    ("interlock.service.api.adapters", ("AdapterController",)),
 )
 """Controllers written by other parts of the service: (module, class names)."""
 
