@@ -4,9 +4,9 @@
 trigger-state protocol) from one rule of each kind, after a few events and 95 minutes:
 a calendar window with one of two events counted, a missed calendar window, an open
 after-window, heartbeats missed, a threshold at two of three, a sequence at two of three
-steps, a compound at one of two (the threshold's events had expired by then). Restored, every rule goes on where it was: the rules'
-fingerprints are unchanged, nothing restarts afresh, and the next events complete what
-the old engine had begun.
+steps, a compound at one of two (the threshold's events had expired by then). Restored,
+every rule goes on where it was: the rules' fingerprints are unchanged, nothing restarts
+afresh, and the next events complete what the old engine had begun.
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def test_mistakes_are_refused_before_anything_changes(matcher: Matcher) -> None:
     assert matcher.match(ev()) == ["a"]
 
 
-def test_removing_everything_drops_every_ruleset(matcher: Matcher) -> None:
+def test_removing_everything_drops_every_ruleset(durable_matcher: Matcher) -> None:
+    matcher = durable_matcher
     for index in range(300):
         matcher.add(MatchSpec(f"s{index}", ("db.table.updated",), eq("resource.id", f"t{index}")))
     assert matcher.stats.rulesets == 2
@@ -392,7 +393,7 @@ def test_a_keyed_path_holding_no_string_reaches_no_keyed_ruleset() -> None:
     specs = [
         MatchSpec(f"t{i}", ("db.table.updated",), eq("payload.table", f"t{i}")) for i in range(8)
     ]
-    with Matcher(specs, rules_per_ruleset=2) as matcher:
+    with Matcher(specs, rules_per_ruleset=2, index=False) as matcher:
         odd = [5, ["t5"], {"t5": 1}, None, True, 5.0]
         events = [ev(table=value) for value in odd] + [ev(), ev(table="t5")]
         assert matcher.match_batch(events) == [expected(specs, event) for event in events]
@@ -470,7 +471,8 @@ def test_only_the_owning_thread_may_use_a_matcher(matcher: Matcher) -> None:
 
 def test_no_durable_timers_and_no_threads() -> None:
     before = threading.active_count()
-    with Matcher([MatchSpec("a", ("db.table.updated",), eq("resource.id", "r"))]) as matcher:
+    spec = MatchSpec("a", ("db.table.updated",), eq("resource.id", "r"))
+    with Matcher([spec], index=False) as matcher:
         assert matcher.match(ev(rid="r")) == ["a"]
         assert matcher.stats.posts == 1
         assert threading.active_count() == before

@@ -429,17 +429,18 @@ def test_numeric_ranges_listed_and_in_a_tree_find_exactly_their_specs() -> None:
         assert matcher.stats.posts == 0
 
 
-def test_string_equality_stays_in_durable() -> None:
+def test_string_equality_goes_through_the_index_and_durable_keeps_the_rest() -> None:
     specs = [
         MatchSpec(f"e{i}", ("dw.table.updated",), Field("resource.id") == f"dw.t{i:04d}")
         for i in range(300)
     ]
     specs.append(MatchSpec("both", ("dw.table.updated",), Field("resource.id").glob("dw.t000*")))
+    specs.append(MatchSpec("not", ("dw.table.updated",), ~(Field("resource.id") == "dw.t0007")))
     with Matcher(specs) as matcher:
-        assert matcher.stats.durable_rules == 300
-        assert matcher.stats.indexed_specs == 1
+        assert matcher.stats.indexed_specs == 301
+        assert matcher.stats.durable_rules == 1  # the negation: nothing to look up
         assert matcher.match(table("dw.t0007")) == ["e7", "both"]
-        assert matcher.stats.posts == 1
+        assert matcher.match(table("dw.t0008")) == ["e8", "both", "not"]
 
 
 def test_index_false_leaves_every_narrowable_predicate_to_durable() -> None:

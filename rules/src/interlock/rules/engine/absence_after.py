@@ -185,7 +185,7 @@ class AfterAbsence(AbsenceBase):
             self.data.missed.setdefault(key, []).append(missed)
         return firings
 
-    def prune(self, tick: Tick) -> None:
+    def prune(self, tick: Tick) -> bool:
         """Forget expected events and openers no window within the horizon could take."""
         cutoff = tick.watermark - tick.horizon - self.within
         for kept_by_key in (self.data.seen, self.data.openers):
@@ -201,6 +201,7 @@ class AfterAbsence(AbsenceBase):
             ]
             if not self.data.missed[key]:
                 del self.data.missed[key]
+        return bool(self.data.seen or self.data.openers or self.data.missed)
 
     def windows(self) -> Iterator[WindowView]:
         """Every open window, and every unresolved miss."""

@@ -76,14 +76,15 @@ class CompoundState(OrderedState):
     def take(self, roles: tuple[int, ...], occurrence: Occurrence, tick: Tick) -> list[Firing]:
         """Feed an event (in event-time order) to the parts it matched."""
         firings = []
+        key = occurrence.key
         for index in roles:
-            part_firing = self.parts[index].count(occurrence, tick)
-            if part_firing is None:
+            completed = self.parts[index].complete(occurrence, tick)
+            if completed is None:
                 continue
-            key = part_firing.key
+            at = completed[-1][0]
             fired = self.data.fired.setdefault(key, {})
-            fired[index] = SubFiring(at=part_firing.at, event_ids=part_firing.event_ids)
-            cutoff = part_firing.at - self.within
+            fired[index] = SubFiring(at=at, event_ids=[event_id for _, event_id in completed])
+            cutoff = at - self.within
             for stale in [i for i, item in fired.items() if item.at < cutoff]:
                 del fired[stale]
             if len(fired) >= self.required:
@@ -108,7 +109,7 @@ class CompoundState(OrderedState):
             ),
         )
 
-    def prune(self, tick: Tick) -> None:
+    def prune(self, tick: Tick) -> bool:
         """Forget part firings too old to combine with any future one."""
         cutoff = tick.watermark - self.within
         for key in list(self.data.fired):
@@ -117,8 +118,8 @@ class CompoundState(OrderedState):
                 del fired[stale]
             if not fired:
                 del self.data.fired[key]
-        for part in self.parts:
-            part.prune(tick)
+        left = [part.prune(tick) for part in self.parts]
+        return bool(self.data.fired) or any(left)
 
     def restore(self, data: CompoundStateData) -> None:
         """Take over exported state."""

@@ -165,6 +165,8 @@ class Engine:
         self._due_of: dict[str, datetime] = {}
         self._sequence = itertools.count()
         self._newly_broken: list[tuple[str, str]] = []
+        self._prunable: set[str] = set()
+        """Rules fed (or restored) since their state last said it keeps nothing old."""
         self.apply(rules)
 
     # -- rules ---------------------------------------------------------------------------
@@ -399,6 +401,7 @@ class Engine:
             occurrence = Occurrence(event.id, event.occurred, key, event.event, event.resource_id)
             try:
                 firings.extend(state.on_event(tuple(sorted(matched)), occurrence, tick))
+                self._prunable.add(name)
                 self._schedule(name)
             except Exception as exc:  # noqa: BLE001 - the per-rule boundary
                 reason = f"failed on event {event.id} ({event.event}): {_describe(exc)}"
@@ -432,9 +435,13 @@ class Engine:
             self._judge_due(tick, firings)
         if self._watermark - self._last_prune >= _PRUNE_EVERY:
             self._last_prune = self._watermark
-            for name, loaded in list(self._loaded.items()):
-                if loaded.broken is None and loaded.state is not None:
-                    self._guarded(name, "pruning its state failed", self._prune, loaded, tick)
+            for name in list(self._prunable):
+                loaded = self._loaded.get(name)
+                if loaded is None or loaded.broken is not None or loaded.state is None:
+                    self._prunable.discard(name)
+                    continue
+                if not self._guarded(name, "pruning its state failed", loaded.state.prune, tick):
+                    self._prunable.discard(name)
         return firings
 
     def _judge_due(self, tick: Tick, firings: list[Firing]) -> None:
@@ -451,11 +458,6 @@ class Engine:
                 self._break(name, f"judging its windows failed: {_describe(exc)}")
                 continue
             firings.extend(judged)
-
-    @staticmethod
-    def _prune(loaded: _Loaded, tick: Tick) -> None:
-        if loaded.state is not None:
-            loaded.state.prune(tick)
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -503,6 +505,7 @@ class Engine:
                     self._schedule(name)
                 continue
             restored.append(name)
+            self._prunable.add(name)
         self._watermark = saved.watermark
         self._last_prune = saved.watermark
         return restored

@@ -63,6 +63,29 @@ class Threshold:
                 event_ids=[occurrence.id],
                 summary=f"{occurrence.name} for {occurrence.resource_id}",
             )
+        completed = self.complete(occurrence, tick)
+        if completed is None:
+            return None
+        ids = [event_id for _, event_id in completed]
+        return Firing(
+            id=firing_id(self.rule, key, "fired", *ids),
+            rule=self.rule,
+            key=key,
+            status="fired",
+            at=completed[-1][0],
+            window_start=completed[0][0],
+            window_end=completed[-1][0],
+            event_ids=ids,
+            summary=f"{len(ids)} matching events within {format_duration(self.within)}",
+        )
+
+    def complete(
+        self, occurrence: Occurrence, tick: Tick
+    ) -> list[tuple[datetime, uuid.UUID]] | None:
+        """Count one event; the events of the threshold it completes, oldest first."""
+        key = occurrence.key
+        if self.threshold == 1:
+            return [(occurrence.occurred, occurrence.id)]
         entries = self.data.pending.setdefault(key, [])
         if any(event_id == occurrence.id for _, event_id in entries) or (
             occurrence.id in self.data.fired.get(key, ())
@@ -83,22 +106,11 @@ class Threshold:
                 del self.data.pending[key]
             return None
         del self.data.pending[key]
-        ids = [event_id for _, event_id in entries]
-        self.data.fired[key] = ids
-        return Firing(
-            id=firing_id(self.rule, key, "fired", *ids),
-            rule=self.rule,
-            key=key,
-            status="fired",
-            at=newest,
-            window_start=entries[0][0],
-            window_end=newest,
-            event_ids=ids,
-            summary=f"{len(ids)} matching events within {format_duration(self.within)}",
-        )
+        self.data.fired[key] = [event_id for _, event_id in entries]
+        return entries
 
-    def prune(self, tick: Tick) -> None:
-        """Forget events that can no longer be part of a threshold."""
+    def prune(self, tick: Tick) -> bool:
+        """Forget events that can no longer be part of a threshold; whether any are left."""
         if self.threshold > 1:
             cutoff = tick.watermark - self.within
             for key in [
@@ -106,6 +118,7 @@ class Threshold:
             ]:
                 del self.data.pending[key]
             self.data.fired.clear()  # a re-delivery this much later counts anew
+        return bool(self.data.pending)
 
 
 class EventState(OrderedState):
@@ -135,9 +148,9 @@ class EventState(OrderedState):
         firing = self.counter.count(occurrence, tick)
         return [firing] if firing is not None else []
 
-    def prune(self, tick: Tick) -> None:
+    def prune(self, tick: Tick) -> bool:
         """Forget events that can no longer be part of a threshold."""
-        self.counter.prune(tick)
+        return self.counter.prune(tick)
 
     def restore(self, data: EventStateData) -> None:
         """Take over exported state."""

@@ -102,8 +102,9 @@ class SequenceState(OrderedState):
             ),
         )
 
-    def prune(self, tick: Tick) -> None:
+    def prune(self, tick: Tick) -> bool:
         """Drop partial sequences that can no longer complete in time."""
         cutoff = tick.watermark - self.within
         for key in [key for key, item in self.data.partial.items() if item.start < cutoff]:
             del self.data.partial[key]
+        return bool(self.data.partial)

@@ -13,7 +13,7 @@ and saves and restores its data. A new trigger kind is one module: a
     state.on_event(roles, occurrence, tick)  -> firings   # an event matched these roles
     state.next_due()                          -> when judge() has work (event time)
     state.judge(tick)                         -> firings   # decide what the watermark passed
-    state.prune(tick)                                      # forget what can no longer matter
+    state.prune(tick)                         -> anything left to forget later
     state.data / state.restore(data)                       # export and import (msgspec)
 
 An **occurrence** is what a state sees of an event: its id, time, name, resource and its
@@ -96,8 +96,13 @@ class TriggerState(ABC):
         """Decide what ``tick.watermark`` has passed (called when :meth:`next_due` is due)."""
         return []
 
-    def prune(self, tick: Tick) -> None:  # noqa: B027 - optional: most states keep nothing old
-        """Forget what can no longer count (called periodically, at most once a minute)."""
+    def prune(self, tick: Tick) -> bool:
+        """Forget what can no longer count; whether anything is left for a later prune.
+
+        Called at most once a minute of event time, for states fed since they last
+        answered ``False`` (a state that keeps nothing old is not visited again).
+        """
+        return False
 
     def next_due(self) -> datetime | None:
         """When :meth:`judge` next has work (event time), or ``None``."""
