@@ -613,8 +613,10 @@ def child_rss() -> dict[str, Any]:
     windows = {}
     for name, item in saved.items():
         data = item["state"]
-        if name.startswith(("hb", "job")):
-            windows[name] = len(data["open"])
+        if name.startswith("hb"):
+            windows[name] = len(data["start"])  # each key's silence is a window
+        elif name.startswith("job"):
+            windows[name] = sum(len(opened) for opened in data["open"].values())
         elif name.startswith("tbl"):
             windows[name] = len(data["keys"])  # each watched key waits for this deadline
     figures["open_windows"] = sum(windows.values())
