@@ -13,6 +13,7 @@ entries are skipped, since they were queued with it the first time.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -104,22 +105,83 @@ class Firings:
         *,
         rule: str | None = None,
         key: str | None = None,
+        status: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
         limit: int = 100,
     ) -> list[Firing]:
-        """Firings, newest first, optionally of one rule and key, ``since <= at < until``."""
-        query = sa.select(t.firings).order_by(t.firings.c.at.desc(), t.firings.c.id).limit(limit)
+        """Firings, newest first (``at``, then ``id``), filtered; ``since <= at < until``.
+
+        ``after``: the ``(at, id)`` of the last firing of the previous page; this page
+        continues after it (a cursor that stays right while firings are added).
+        """
+        f = t.firings
+        query = sa.select(f).order_by(f.c.at.desc(), f.c.id).limit(limit)
         if rule is not None:
-            query = query.where(t.firings.c.rule == rule)
+            query = query.where(f.c.rule == rule)
         if key is not None:
-            query = query.where(t.firings.c.key == key)
+            query = query.where(f.c.key == key)
+        if status is not None:
+            query = query.where(f.c.status == status)
         if since is not None:
-            query = query.where(t.firings.c.at >= since)
+            query = query.where(f.c.at >= since)
         if until is not None:
-            query = query.where(t.firings.c.at < until)
+            query = query.where(f.c.at < until)
+        if after is not None:
+            at, firing = after
+            query = query.where(sa.or_(f.c.at < at, sa.and_(f.c.at == at, f.c.id > firing)))
         async with self._db.transaction() as connection:
             return [_firing(row) for row in await connection.execute(query)]
+
+    async def citing(
+        self, event_id: uuid.UUID, *, since: datetime, limit: int = 100
+    ) -> builtins.list[Firing]:
+        """Firings whose causing events include ``event_id``, among those at or after ``since``.
+
+        A firing is never earlier than the events that caused it, so ``since`` (the event's
+        time) bounds the scan: the firings since then are read, not all of them.
+        """
+        f = t.firings
+        cites = sa.cast(f.c.event_ids, sa.Text).contains(str(event_id), autoescape=True)
+        query = (
+            sa.select(f).where(f.c.at >= since, cites).order_by(f.c.at.desc(), f.c.id).limit(limit)
+        )
+        async with self._db.transaction() as connection:
+            return [_firing(row) for row in await connection.execute(query)]
+
+    async def latest_per_key(
+        self, rules: Sequence[str], *, since: datetime
+    ) -> dict[tuple[str, str], Firing]:
+        """The newest firing at or after ``since`` of each (rule, key) of these rules."""
+        f = t.firings
+        found: dict[tuple[str, str], Firing] = {}
+        async with self._db.transaction() as connection:
+            for start in range(0, len(rules), 500):
+                chunk = list(rules[start : start + 500])
+                newest = (
+                    sa.select(f.c.rule, f.c.key, sa.func.max(f.c.at).label("at"))
+                    .where(f.c.rule.in_(chunk), f.c.at >= since)
+                    .group_by(f.c.rule, f.c.key)
+                    .subquery()
+                )
+                query = sa.select(f).join(
+                    newest,
+                    sa.and_(
+                        f.c.rule == newest.c.rule, f.c.key == newest.c.key, f.c.at == newest.c.at
+                    ),
+                )
+                for row in await connection.execute(query):
+                    firing = _firing(row)
+                    found[(firing.rule, firing.key)] = firing
+        return found
+
+    async def last_per_rule(self) -> dict[str, datetime]:
+        """When each rule last fired (or resolved), by rule."""
+        f = t.firings
+        query = sa.select(f.c.rule, sa.func.max(f.c.at)).group_by(f.c.rule)
+        async with self._db.transaction() as connection:
+            return {row[0]: row[1] for row in (await connection.execute(query)).all()}
 
     async def checkpoint(self, name: str = "default") -> Checkpoint | None:
         """The engine checkpoint saved under ``name``, if any."""
