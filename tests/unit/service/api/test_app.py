@@ -56,8 +56,9 @@ def test_own_controllers() -> None:
     names = [controller.__name__ for controller in api_controllers()]
     assert names == [
         "HealthController",
-        "EventController",
+        "EventsController",  # publishing and querying events
         "RuleController",
+        "WindowController",
         "FiringController",
         "ChannelController",
         "KeyController",

@@ -9,7 +9,8 @@ Every handler may declare ``services: ServicesDep`` (:mod:`.deps`; a dependency
 registered here). The
 controllers of other parts of the service (approvals, deployments, runs, queues) are
 included when their modules exist; once a module exists, any error importing it fails
-the app loudly. OpenAPI is served at ``/schema``.
+the app loudly. OpenAPI is served at ``/schema`` (its page's script is served by the
+service: it works offline), the web UI (:mod:`interlock.service.ui`) at ``/``.
 
 The HTTP boundary, in the order a request meets it:
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from litestar import Controller, Litestar
 from litestar.datastructures import State
@@ -40,6 +41,7 @@ from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import EXCEPTION_HANDLERS, log_unexpected
 from interlock.service.api.key_cache import DEFAULT_TTL, KeyCache
 from interlock.service.api.local_mode import LocalModeGuard
+from interlock.service.api.openapi import SECURITY, add_rule_components, openapi_components
 from interlock.service.context import Services
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "create_app",
     "default_controllers",
     "optional_controllers",
+    "stop_streams",
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
@@ -67,18 +70,20 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 
 def api_controllers() -> list[type[Controller]]:
-    """The API's own controllers: health, events, rules, firings, channels, keys."""
+    """The API's own controllers: health, events, rules, windows, firings, channels, keys."""
     from interlock.service.api.channels import ChannelController  # noqa: PLC0415
-    from interlock.service.api.events import EventController  # noqa: PLC0415
+    from interlock.service.api.events_query import EventsController  # noqa: PLC0415
     from interlock.service.api.firings import FiringController  # noqa: PLC0415
     from interlock.service.api.health import HealthController  # noqa: PLC0415
     from interlock.service.api.keys import KeyController  # noqa: PLC0415
     from interlock.service.api.rules import RuleController  # noqa: PLC0415
+    from interlock.service.api.windows import WindowController  # noqa: PLC0415
 
     return [
         HealthController,
-        EventController,
+        EventsController,
         RuleController,
+        WindowController,
         FiringController,
         ChannelController,
         KeyController,
@@ -124,9 +129,10 @@ def create_app(
     controllers: Sequence[type[Controller]] | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     key_cache_ttl: float = DEFAULT_TTL,
+    ui: bool = True,
     debug: bool = False,
 ) -> Litestar:
-    """The HTTP API of one service.
+    """The HTTP API of one service, and its web UI.
 
     Args:
         services: The running service's resources; handlers receive it as ``services``.
@@ -134,16 +140,30 @@ def create_app(
         max_body_size: Largest request body in bytes; larger ones are refused with 413.
         key_cache_ttl: Seconds an API-key check is reused (0: ask the store on every
             request); see :mod:`.key_cache`.
+        ui: Serve the web UI at ``/`` (:mod:`interlock.service.ui`).
         debug: Litestar's debug mode (tracebacks in error answers: never in production).
+
+    Before stopping the web server, call :func:`stop_streams` (open Server-Sent Events
+    streams otherwise hold it until they end).
     """
-    handlers = list(controllers) if controllers is not None else default_controllers()
-    return Litestar(
+    from interlock.service.api.event_log import EventLog  # noqa: PLC0415
+    from interlock.service.api.events_query import EVENT_LOG_STATE  # noqa: PLC0415
+    from interlock.service.ui import openapi_plugins, template_config  # noqa: PLC0415
+    from interlock.service.ui.routes import ui_router, ui_state  # noqa: PLC0415
+
+    handlers: list[Any] = list(controllers) if controllers is not None else default_controllers()
+    if ui:
+        handlers.append(ui_router())
+    event_log = EventLog(services.publisher.config.nats)
+    app = Litestar(
         route_handlers=handlers,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
         state=State(
             {
                 "services": services,
                 KEY_CACHE_STATE: KeyCache(services.store.api_keys, ttl=key_cache_ttl),
+                EVENT_LOG_STATE: event_log,
+                **ui_state(services),
             }
         ),
         middleware=[LocalModeGuard(), BodyPolicy()],
@@ -151,15 +171,31 @@ def create_app(
         after_exception=[log_unexpected],
         logging_config=None,  # the service configures logging, not the web framework
         request_max_body_size=max_body_size,
+        template_config=template_config(),
+        on_shutdown=[event_log.close],
         openapi_config=OpenAPIConfig(
             title="Interlock",
             version="0.1.0",
             description="Interlock's coordination plane: events, rules, firings, actions.",
             path="/schema",
+            components=openapi_components(),
+            security=SECURITY,
+            render_plugins=openapi_plugins(),
         ),
         signature_namespace={"Services": Services, "ServicesDep": ServicesDep},
         debug=debug,
     )
+    add_rule_components(app)
+    return app
+
+
+def stop_streams(app: Litestar) -> None:
+    """End the UI's open Server-Sent Events streams (before the web server stops)."""
+    from interlock.service.ui.stream import STREAMS_STATE  # noqa: PLC0415
+
+    streams = app.state.get(STREAMS_STATE)
+    if streams is not None:
+        streams.stop()
 
 
 async def check_can_serve(services: Services) -> None:

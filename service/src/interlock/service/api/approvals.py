@@ -17,14 +17,16 @@
   decides nothing (chat apps and mail scanners open links to preview them): it shows the
   approval and a form asking for the person's name and a reason;
 - ``POST`` to the same link (that form, or ``curl -d by=ana URL``) decides, recording the
-  name given (``approval link`` when none is).
+  name given (``approval link`` when none is). The pages are the web UI's templates
+  (``ui/approval_link.html``); their form carries a CSRF token bound to the link, which
+  a browser's ``POST`` must send back (a command line sends no ``Origin`` and needs none).
 
 A decided approval cannot be decided again: 409, saying who decided it and when.
 """
 
 from __future__ import annotations
 
-import html
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +36,7 @@ import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
+from litestar.response import Template
 
 from interlock.service.actions.approvals import decide, effect
 from interlock.service.api.auth import current_key, require_read, require_write
@@ -47,8 +50,17 @@ from interlock.service.store import (
     ApprovalState,
     NotFound,
 )
+from interlock.service.ui.pages.approvals import LinkForm, link_page
+from interlock.service.ui.security import signer_of
 
-__all__ = ["ApprovalController", "ApprovalView", "Decided", "Decision", "LinkDecision"]
+__all__ = [
+    "ApprovalController",
+    "ApprovalView",
+    "Decided",
+    "Decision",
+    "LinkDecision",
+    "LinkFormBody",
+]
 
 _MAX_NAME = 200
 _MAX_REASON = 2000
@@ -65,13 +77,18 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 @dataclass
 class LinkDecision:
-    """The form of an approval link: who decides, and why (both optional)."""
+    """The form of an approval link: who decides, and why (both optional).
+
+    ``csrf_token``: the token of the link's page; required when a browser posts it
+    (``curl -d by=ana URL`` need not send it: the link's token is the credential).
+    """
 
     by: str = ""
     reason: str = ""
+    csrf_token: str = ""
 
 
-LinkForm = Annotated[LinkDecision, Body(media_type=RequestEncodingType.URL_ENCODED)]
+LinkFormBody = Annotated[LinkDecision, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,29 +146,17 @@ def _conflict(exc: ApprovalClosed) -> Response[dict[str, Any]]:
     return problem(409, str(exc))
 
 
-def _page(status: int, title: str, *paragraphs: str, form: str = "") -> Response[str]:
-    """A small HTML page (everything but ``form`` is escaped here)."""
-    body = "".join(f"<p>{html.escape(text)}</p>" for text in paragraphs)
-    page = (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width">'
-        f"<title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}{form}</body></html>\n"
-    )
-    return Response(page, status_code=status, media_type=MediaType.HTML)
+def _not_found() -> Template:
+    return link_page(404, "No such approval", "The link is wrong or incomplete.")
 
 
-def _not_found() -> Response[str]:
-    return _page(404, "No such approval", "The link is wrong or incomplete.")
+def _given_up(exc: ApprovalGivenUp) -> Template:
+    return link_page(409, "Nothing to decide", str(exc))
 
 
-def _given_up(exc: ApprovalGivenUp) -> Response[str]:
-    return _page(409, "Nothing to decide", str(exc))
-
-
-def _decided(approval: Approval) -> Response[str]:
+def _decided(approval: Approval) -> Template:
     when = f" at {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
-    return _page(
+    return link_page(
         409,
         "Already decided",
         f"{approval.title} (rule {approval.rule}) was {approval.decision} "
@@ -159,20 +164,25 @@ def _decided(approval: Approval) -> Response[str]:
     )
 
 
-def _form(approval: Approval, *, approve: bool) -> Response[str]:
+def _link_csrf(request: Request[Any, Any, Any], token: str) -> str:
+    """The CSRF token of an approval link's form (bound to the link's own token)."""
+    return signer_of(request).csrf(f"approval-link:{token}")
+
+
+def _form(request: Request[Any, Any, Any], approval: Approval, *, approve: bool) -> Template:
     verb = "Approve" if approve else "Reject"
     then = "the actions after it run" if approve else "the actions after it are cancelled"
     lines = [f"Rule {approval.rule} asks: {approval.title}", f"{verb}: {then}."]
     if approval.expires_at is not None:
         outcome = "approved" if approval.on_timeout == "approve" else "rejected"
         lines.append(f"Undecided at {approval.expires_at:%Y-%m-%d %H:%M} UTC it is {outcome}.")
-    form = (
-        '<form method="post">'
-        f'<p><label>Your name <input name="by" maxlength="{_MAX_NAME}" required></label></p>'
-        f'<p><label>Reason <input name="reason" maxlength="{_MAX_REASON}"></label></p>'
-        f'<p><button type="submit">{verb}</button></p></form>'
-    )
-    return _page(200, f"{verb}? {approval.title}", *lines, form=form)
+    form = LinkForm(verb=verb, csrf_token=_link_csrf(request, approval.token))
+    return link_page(200, f"{verb}? {approval.title}", *lines, form=form)
+
+
+def _from_a_page(request: Request[Any, Any, Any]) -> bool:
+    """Whether a browser sent the request (its headers say which page it came from)."""
+    return "origin" in request.headers or "sec-fetch-site" in request.headers
 
 
 class ApprovalController(Controller):
@@ -250,16 +260,20 @@ class ApprovalController(Controller):
         summary="Approve link: the form",
         media_type=MediaType.HTML,
     )
-    async def approve_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
+    async def approve_link(
+        self, request: Request[Any, Any, Any], token: FromPath[str], services: ServicesDep
+    ) -> Template:
         """The approve link of an approval request: the approval and a form; no decision."""
-        return await self._show(services, token, approve=True)
+        return await self._show(request, services, token, approve=True)
 
     @get(
         "/approvals/{token:str}/reject", summary="Reject link: the form", media_type=MediaType.HTML
     )
-    async def reject_link(self, token: FromPath[str], services: ServicesDep) -> Response[str]:
+    async def reject_link(
+        self, request: Request[Any, Any, Any], token: FromPath[str], services: ServicesDep
+    ) -> Template:
         """The reject link of an approval request: the approval and a form; no decision."""
-        return await self._show(services, token, approve=False)
+        return await self._show(request, services, token, approve=False)
 
     @post(
         "/approvals/{token:str}/approve",
@@ -268,10 +282,14 @@ class ApprovalController(Controller):
         status_code=200,
     )
     async def approve_by_link(
-        self, token: FromPath[str], services: ServicesDep, data: LinkForm
-    ) -> Response[str]:
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        services: ServicesDep,
+        data: LinkFormBody,
+    ) -> Template:
         """Approve (the token is the credential); ``by`` and ``reason`` are form fields."""
-        return await self._link(services, token, data, approve=True)
+        return await self._link(request, services, token, data, approve=True)
 
     @post(
         "/approvals/{token:str}/reject",
@@ -280,10 +298,14 @@ class ApprovalController(Controller):
         status_code=200,
     )
     async def reject_by_link(
-        self, token: FromPath[str], services: ServicesDep, data: LinkForm
-    ) -> Response[str]:
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        services: ServicesDep,
+        data: LinkFormBody,
+    ) -> Template:
         """Reject (the token is the credential); ``by`` and ``reason`` are form fields."""
-        return await self._link(services, token, data, approve=False)
+        return await self._link(request, services, token, data, approve=False)
 
     async def _decide(
         self,
@@ -305,7 +327,9 @@ class ApprovalController(Controller):
             return _conflict(exc)
         return Decided.of(approval)
 
-    async def _show(self, services: Any, token: str, *, approve: bool) -> Response[str]:
+    async def _show(
+        self, request: Request[Any, Any, Any], services: Any, token: str, *, approve: bool
+    ) -> Template:
         try:
             approval = await services.store.approvals.by_token(token)
         except NotFound:
@@ -314,11 +338,29 @@ class ApprovalController(Controller):
             return _decided(approval)
         if approval.request_state == "given_up":
             return _given_up(ApprovalGivenUp(approval))
-        return _form(approval, approve=approve)
+        return _form(request, approval, approve=approve)
 
     async def _link(
-        self, services: Any, token: str, data: LinkDecision, *, approve: bool
-    ) -> Response[str]:
+        self,
+        request: Request[Any, Any, Any],
+        services: Any,
+        token: str,
+        data: LinkDecision,
+        *,
+        approve: bool,
+    ) -> Template:
+        try:
+            await services.store.approvals.by_token(token)
+        except NotFound:
+            return _not_found()
+        if _from_a_page(request) and not hmac.compare_digest(
+            data.csrf_token, _link_csrf(request, token)
+        ):
+            return link_page(
+                403,
+                "The form expired",
+                "Open the link again and decide from the page it shows.",
+            )
         by = data.by.strip()[:_MAX_NAME] or "approval link"
         try:
             approval = await decide(
@@ -335,6 +377,6 @@ class ApprovalController(Controller):
         except ApprovalClosed as exc:
             return _decided(exc.approval)
         verb = "Approved" if approve else "Rejected"
-        return _page(
+        return link_page(
             200, f"{verb}: {approval.title}", f"Rule {approval.rule}: {effect(approval)}. By {by}."
         )
