@@ -281,3 +281,42 @@ async def test_every_command_has_help(served: Served) -> None:
         status, out, _ = await served.cli(*command, "--help")
         assert status == 0
         assert "usage: interlock" in out
+
+
+async def test_the_openapi_document_types_bodies_and_declares_security(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        document = (await client.get("/schema/openapi.json")).json()
+    paths, components = document["paths"], document["components"]
+    # POST /api/rules: the rule model itself, in its three accepted forms.
+    for path in ("/api/rules", "/api/rules/check"):
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        ruleset, listed, one = body["oneOf"]
+        assert one == {"$ref": "#/components/schemas/rules.Rule"}
+        assert listed["items"] == one
+        assert ruleset["properties"]["rules"]["items"] == one
+    rule = components["schemas"]["rules.Rule"]
+    assert {"name", "when"} <= set(rule["required"])
+    assert "then" in rule["properties"]
+    assert "rules.Webhook" in components["schemas"]
+    # POST /api/events: an event (native or CloudEvents), or a batch of them.
+    events = paths["/api/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert events["schema"]["oneOf"][0]["anyOf"][0]["required"] == ["event", "resource"]
+    # The API key, declared and offered to every operation (or none, where none is needed).
+    assert components["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert document["security"] == [{"apiKey": []}, {}]
+    # /metrics: text, not JSON.
+    assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+async def test_metrics_are_prometheus_text_with_process_and_python_collectors(
+    served: Served,
+) -> None:
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        response = await client.get("/metrics")
+    assert response.headers.get_list("content-type") == ["text/plain; version=0.0.4; charset=utf-8"]
+    text = response.text
+    assert "_created" not in text
+    for series in ("process_cpu_seconds_total", "process_resident_memory_bytes", "python_info"):
+        assert f"\n{series}" in text, series
+    assert "python_gc_collections_total" in text
+    assert "# HELP interlock_runs_total Runs entering a state, by that state" in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, MediaType, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from interlock.service.api.deps import ServicesDep
@@ -48,7 +48,9 @@ class HealthController(Controller):
             status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
         )
 
-    @get("/metrics", summary="Prometheus metrics")
+    @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
     async def metrics(self, services: ServicesDep) -> Response[bytes]:
-        """The service's counters in Prometheus' text format (no key needed)."""
-        return Response(await services.metrics.collect(), media_type=CONTENT_TYPE)
+        """The service's counters in Prometheus' text format 0.0.4 (no key needed)."""
+        # Litestar adds the charset to a text/* type: give it the type without one.
+        media_type = CONTENT_TYPE.replace("; charset=utf-8", "")
+        return Response(await services.metrics.collect(), media_type=media_type)

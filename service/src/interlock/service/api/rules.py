@@ -29,7 +29,7 @@ from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import invalid_rules
-from interlock.service.api.openapi import raw_json_body
+from interlock.service.api.openapi import RULES_BODY_SCHEMA, raw_json_body
 from interlock.service.api.plan import PlannedChange, plan, rule_document
 from interlock.service.context import RuleStatus, Services
 from interlock.service.rule_references import reference_warnings
@@ -318,7 +318,8 @@ class RuleController(Controller):
         summary="Apply rules",
         operation_class=raw_json_body(
             'Rules in their stored JSON form: {"schema_version": 1, "rules": [...]}, a list '
-            "of rules, or one rule (as `GET /api/rules/{name}` shows under `rule`)."
+            "of rules, or one rule (as `GET /api/rules/{name}` shows under `rule`).",
+            schema=RULES_BODY_SCHEMA,
         ),
     )
     async def apply_rules(
@@ -360,7 +361,8 @@ class RuleController(Controller):
         status_code=HTTP_200_OK,
         summary="Check rules against the service",
         operation_class=raw_json_body(
-            "Rules in their stored JSON form, as `POST /api/rules` takes them."
+            "Rules in their stored JSON form, as `POST /api/rules` takes them.",
+            schema=RULES_BODY_SCHEMA,
         ),
     )
     async def check_rules(
