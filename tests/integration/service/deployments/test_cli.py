@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,48 @@ async def test_cancel_and_errors_through_the_cli(service: Service) -> None:
     assert (status, err) == (1, "interlock: error: no deployment 'nope' (HTTP 404)\n")
     status, _, err = await cli(service, "deployments", "run", "sleepy", "--param", "novalue")
     assert (status, err) == (1, "interlock: error: --param 'novalue' must read key=value\n")
+
+
+async def test_deployments_list_their_next_run_and_can_be_deleted(service: Service) -> None:
+    assert service.services is not None
+    services = service.services
+    status, _, err = await cli(
+        service,
+        *("deployments", "create", "weekly", "--schedule", "0 9 * * 1"),
+        *("--command", sys.executable, "-c", "print('weekly')"),
+    )
+    assert status == 0, err
+    status, out, _ = await cli(service, "deployments", "list", "--json")
+    [weekly] = [d for d in json.loads(out) if d["name"] == "weekly"]
+    now = datetime.now(UTC)
+    monday = now.date() + timedelta(days=(7 - now.weekday()) % 7)
+    due = datetime.combine(monday, time(9), UTC)
+    if due <= now:
+        due += timedelta(days=7)
+    assert weekly["next_run"] == due.isoformat().replace("+00:00", "Z")
+    status, out, _ = await cli(service, "deployments", "list")
+    header, *rows = out.splitlines()
+    [row] = [line for line in rows if line.startswith("weekly ")]
+    assert "NEXT_RUN" in header.split()
+    assert due.isoformat().replace("+00:00", "Z") in row.split()
+
+    # A run waiting in a paused queue: the deployment cannot go yet.
+    await cli(service, "queues", "pause", "default")
+    status, out, _ = await cli(service, "deployments", "run", "weekly", "--json")
+    waiting = json.loads(out)["id"]
+    status, _, err = await cli(service, "deployments", "delete", "weekly")
+    assert status == 1
+    assert err == (
+        "interlock: error: deployment 'weekly' has runs not finished (1 pending): cancel "
+        "them first (interlock runs list --deployment weekly; interlock runs cancel ID) "
+        "(HTTP 409)\n"
+    )
+    await cli(service, "runs", "cancel", waiting)
+    await cli(service, "queues", "resume", "default")
+
+    status, out, err = await cli(service, "deployments", "delete", "weekly")
+    assert (status, out, err) == (0, "deployment weekly deleted, with its 1 finished run(s)\n", "")
+    assert "weekly" not in [d.name for d in await services.store.deployments.list()]
+    assert await services.store.runs.list(deployment="weekly") == []
+    status, _, err = await cli(service, "deployments", "delete", "weekly")
+    assert (status, err) == (1, "interlock: error: no deployment 'weekly' (HTTP 404)\n")

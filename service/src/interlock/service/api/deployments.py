@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -38,6 +38,7 @@ from interlock.service.store import Deployment, Run, RunState, WorkQueue
 
 __all__ = [
     "DeploymentController",
+    "DeploymentDeleted",
     "NewDeployment",
     "NewQueue",
     "QueueController",
@@ -65,6 +66,14 @@ class NewDeployment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         default_factory=list
     )
     description: Description = ""
+
+
+class DeploymentDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    """What deleting a deployment did."""
+
+    deployment: str
+    runs_deleted: int
+    """Its finished runs, deleted with it (their log files stay)."""
 
 
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -122,6 +131,24 @@ class DeploymentController(Controller):
     async def show(self, name: FromPath[str], services: ServicesDep) -> Deployment:
         """One deployment; 404 if none."""
         return await services.store.deployments.get(name)
+
+    @delete(
+        "/{name:str}",
+        guards=[require_admin],
+        summary="Delete a deployment",
+        status_code=200,
+    )
+    async def delete_deployment(
+        self, name: FromPath[str], services: ServicesDep
+    ) -> DeploymentDeleted:
+        """Delete a deployment, its schedule and its finished runs (scope ``admin``).
+
+        404 if there is none; 409 while some of its runs are not finished (cancel them
+        first). A deployment declared in the service's ``deployments_file`` comes back at
+        its next start: remove it there too.
+        """
+        runs = await services.store.deployments.delete(name)
+        return DeploymentDeleted(deployment=name, runs_deleted=runs)
 
     @post("/{name:str}/run", guards=[require_write], summary="Start a run")
     async def run(

@@ -20,6 +20,7 @@ error                                  status
 ``AlreadyExists``                      409
 ``InvalidRecord``                      400
 ``InvalidTransition``                  409
+``InUse``                              409
 ``StoreUnavailable``                   503
 other ``StoreError``                   500 (logged; the detail is not sent)
 ``EventValidationError``               400
@@ -48,6 +49,7 @@ from interlock.rules.errors import RuleDefinitionError
 from interlock.sdk.errors import BusError, EventValidationError, InterlockError
 from interlock.service.store import (
     AlreadyExists,
+    InUse,
     InvalidRecord,
     InvalidTransition,
     NotFound,
@@ -109,7 +111,7 @@ def _title(status_code: int) -> str:
 def _status(exc: Exception) -> int:
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, AlreadyExists | InvalidTransition):
+    if isinstance(exc, AlreadyExists | InvalidTransition | InUse):
         return 409
     if isinstance(exc, InvalidRecord | EventValidationError):
         return 400

@@ -1,8 +1,11 @@
-"""``interlock deployments list | show | create | run``: deployments on a running service.
+"""``interlock deployments list | show | create | run | delete``: deployments on a service.
 
-``run NAME --param k=v ...`` starts a run (a value is JSON when it parses as JSON —
-``n=3``, ``full=true``, ``tags=["a"]`` — else a string); ``--wait`` waits for it to
-finish and exits 0 only if it completed.
+``list`` shows each deployment's ``NEXT_RUN``: when its schedule runs it next (the cron of
+:mod:`interlock.rules.crontab`, as the service's scheduler computes it), ``-`` without a
+schedule or while it is paused. ``run NAME --param k=v ...`` starts a run (a value is JSON
+when it parses as JSON — ``n=3``, ``full=true``, ``tags=["a"]`` — else a string);
+``--wait`` waits for it to finish and exits 0 only if it completed. ``delete NAME``
+deletes it with its finished runs (refused while a run is not finished).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from interlock.sdk.errors import InterlockError
@@ -17,7 +21,7 @@ from interlock.service.cli.client import ApiClient, add_api_arguments, print_out
 
 __all__ = ["parse_params", "register"]
 
-_COLUMNS = ["name", "queue", "schedule", "schedule_enabled", "tags", "target"]
+_COLUMNS = ["name", "queue", "schedule", "schedule_enabled", "next_run", "tags", "target"]
 _RUN_COLUMNS = ["id", "deployment", "state", "queue", "message"]
 _FINAL = frozenset({"completed", "failed", "cancelled", "crashed"})
 
@@ -70,7 +74,11 @@ def register(groups: Any) -> None:
     what.add_argument("--entrypoint", help="package.module:function")
     what.add_argument("--command", nargs=argparse.REMAINDER, help="the command line (last)")
     create.add_argument("--queue", default="default", help="its work queue (default: default)")
-    create.add_argument("--schedule", help="a cron expression, UTC (e.g. '0 6 * * 1-5')")
+    create.add_argument(
+        "--schedule",
+        help="a cron expression, UTC (e.g. '0 6 * * 1-5'), or after CRON_TZ=Zone in that zone "
+        "('CRON_TZ=Europe/Berlin 0 6 * * 1-5')",
+    )
     create.add_argument("--param", action="append", metavar="KEY=VALUE", help="a default")
     create.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     create.add_argument("--cwd", help="working directory of its runs")
@@ -92,14 +100,53 @@ def register(groups: Any) -> None:
     add_api_arguments(run)
     run.set_defaults(handler=_run)
 
+    remove = commands.add_parser(
+        "delete",
+        help="delete a deployment",
+        description="Delete NAME, its schedule and its finished runs (their logs stay). "
+        "Refused while one of its runs is waiting or running: cancel it first. A deployment "
+        "declared in the service's deployments file (config/deployments.toml) comes back "
+        "at the next start: remove it there too.",
+    )
+    remove.add_argument("name", metavar="NAME")
+    add_api_arguments(remove)
+    remove.set_defaults(handler=_delete)
+
 
 def _list(args: argparse.Namespace) -> int:
     with ApiClient.from_args(args) as api:
         deployments = api.get("/api/deployments", params={"queue": args.queue})
-    if not args.json:
-        for deployment in deployments:
+    now = datetime.now(UTC)
+    for deployment in deployments:
+        deployment["next_run"] = _next_run(deployment, now)
+        if not args.json:
             deployment["target"] = _describe(deployment["target"])
     print_output(args, deployments, columns=_COLUMNS)
+    return 0
+
+
+def _next_run(deployment: dict[str, Any], now: datetime) -> str | None:
+    """When the deployment's schedule runs it next (ISO 8601, UTC), if it is scheduled."""
+    from interlock.service.cron_trigger import CronScheduleTrigger  # noqa: PLC0415
+
+    schedule = deployment.get("schedule")
+    if not schedule or not deployment.get("schedule_enabled"):
+        return None
+    try:
+        due = CronScheduleTrigger(schedule).get_next_fire_time(None, now)
+    except ValueError:
+        return "invalid schedule"
+    return None if due is None else due.isoformat().replace("+00:00", "Z")
+
+
+def _delete(args: argparse.Namespace) -> int:
+    with ApiClient.from_args(args) as api:
+        deleted = api.delete(f"/api/deployments/{args.name}")
+    if args.json:
+        print_output(args, deleted, columns=[])
+    else:
+        runs = deleted["runs_deleted"]
+        print(f"deployment {args.name} deleted, with its {runs} finished run(s)")
     return 0
 
 

@@ -16,6 +16,7 @@ from interlock.service.store.channels import Channels
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import (
     AlreadyExists,
+    InUse,
     InvalidRecord,
     InvalidTransition,
     NotFound,
@@ -79,6 +80,7 @@ __all__ = [
     "Deployments",
     "FinishReport",
     "Firings",
+    "InUse",
     "InvalidRecord",
     "InvalidTransition",
     "NewApiKey",

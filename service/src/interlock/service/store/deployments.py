@@ -18,9 +18,10 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from interlock.sdk.vocabulary import FINAL_RUN_STATES
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
-from interlock.service.store.errors import AlreadyExists, InvalidRecord, NotFound
+from interlock.service.store.errors import AlreadyExists, InUse, InvalidRecord, NotFound
 from interlock.service.store.names import check_name
 from interlock.service.store.records import Deployment, WorkQueue
 
@@ -186,6 +187,38 @@ class Deployments:
             query = query.where(t.deployments.c.queue == queue)
         async with self._db.transaction() as connection:
             return [_deployment_record(row) for row in await connection.execute(query)]
+
+    async def delete(self, name: str) -> int:
+        """Delete the deployment and its finished runs; return how many runs went with it.
+
+        Its runs' log files stay on disk. A deployment declared in ``deployments_file``
+        is created again at the service's next start.
+
+        Raises:
+            NotFound: there is no such deployment.
+            InUse: some of its runs are not finished (cancel them first).
+        """
+        runs = t.runs.c
+        waiting = (
+            sa.select(runs.state, sa.func.count())
+            .where(runs.deployment == name, runs.state.not_in(sorted(FINAL_RUN_STATES)))
+            .group_by(runs.state)
+            .order_by(runs.state)
+        )
+        async with self._db.transaction() as connection:
+            await _deployment(connection, name)
+            unfinished = [(row[0], row[1]) for row in await connection.execute(waiting)]
+            if unfinished:
+                counts = ", ".join(f"{count} {state}" for state, count in unfinished)
+                raise InUse(
+                    "deployment",
+                    name,
+                    f"has runs not finished ({counts}): cancel them first "
+                    f"(interlock runs list --deployment {name}; interlock runs cancel ID)",
+                )
+            removed = await connection.execute(sa.delete(t.runs).where(runs.deployment == name))
+            await connection.execute(sa.delete(t.deployments).where(t.deployments.c.name == name))
+            return int(removed.rowcount or 0)
 
     async def set_schedule_enabled(self, name: str, enabled: bool) -> Deployment:
         """Switch the deployment's schedule on or off (its runs on events go on).

@@ -9,6 +9,8 @@
         ├── AlreadyExists (ValueError)          a record of that kind has that name already
         ├── InvalidRecord (ValueError)          a value given to the store is malformed
         ├── InvalidTransition (ValueError)      a run cannot move from its state to that one
+        ├── InUse (ValueError)                  a record others still depend on (a deployment
+        │                                       with runs not finished)
         └── RuleUnreadable (ValueError)         a stored rule no longer reads as a rule
 
 Messages name the database by its URL with the password hidden, and never hold a secret
@@ -21,6 +23,7 @@ from interlock.sdk.errors import InterlockError
 
 __all__ = [
     "AlreadyExists",
+    "InUse",
     "InvalidRecord",
     "InvalidTransition",
     "NotFound",
@@ -124,6 +127,22 @@ class InvalidTransition(StoreError, ValueError):
             f"run {self.run_id} is {current} and cannot become {requested}; "
             f"from {current} it may become {then}"
         )
+
+
+class InUse(StoreError, ValueError):
+    """A record cannot be deleted while others still depend on it.
+
+    Attributes:
+        kind: What it is (``"deployment"``).
+        name: Its name.
+        reason: What depends on it and how to free it.
+    """
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} {reason}")
+        self.reason = reason
 
 
 class RuleUnreadable(StoreError, ValueError):
