@@ -10,7 +10,7 @@ JavaScript; with it, regions refresh in place and live parts follow Server-Sent 
 - :mod:`.stream`: SSE plumbing; :mod:`.render`: the Jinja environment and page answers;
 - :mod:`.assets`: static files with digests in their URLs.
 
-:func:`openapi_plugins` serves ``/schema`` from the service's own copy of Redoc, so the
+:func:`openapi_plugins` serves ``/schema`` from the service's own copy of RapiDoc, so the
 API's documentation works offline too.
 """
 
@@ -21,24 +21,31 @@ from typing import Any
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 
-from interlock.service.ui.assets import REDOC, static_url
+from interlock.service.ui.assets import API_DOCS, static_url
 from interlock.service.ui.render import template_config
 
-__all__ = ["OfflineRedoc", "openapi_plugins", "template_config"]
+__all__ = ["OfflineDocs", "openapi_plugins", "template_config"]
+
+_FONTS = (
+    'regular-font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" '
+    'mono-font="ui-monospace, Menlo, Consolas, monospace" load-fonts="false"'
+)
 
 
-class OfflineRedoc(OpenAPIRenderPlugin):
-    """Redoc from the service's static files, reading the schema's JSON by URL.
+class OfflineDocs(OpenAPIRenderPlugin):
+    """RapiDoc from the service's static files, reading the schema's JSON by URL.
 
-    No CDN script, no web fonts, no inline script: ``<redoc spec-url=...>`` and one
-    ``<script src>`` of this origin.
+    No CDN script, no web fonts (``load-fonts="false"``: its default font comes from
+    Google; the system's are named instead), no inline script: ``<rapi-doc spec-url=...>`` and one
+    ``<script src>`` of this origin. (Redoc 2 was tried first: its sidebar loads a logo
+    from its CDN, unconditionally.)
     """
 
     def __init__(self, *, path: str = "/") -> None:
         super().__init__(path=path, favicon="", style="")
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        """The page: the schema's title, the Redoc element and its script."""
+        """The page: the schema's title, the RapiDoc element and its script."""
         from html import escape  # noqa: PLC0415
 
         title = escape(str(openapi_schema.get("info", {}).get("title", "API")))
@@ -47,12 +54,13 @@ class OfflineRedoc(OpenAPIRenderPlugin):
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{title} API</title></head><body>"
-            f'<redoc spec-url="{spec}"></redoc>'
-            f'<script src="{escape(static_url(REDOC))}"></script>'
+            f'<rapi-doc spec-url="{spec}" {_FONTS} show-header="false" render-style="read" '
+            'allow-server-selection="false" theme="light"></rapi-doc>'
+            f'<script src="{escape(static_url(API_DOCS))}"></script>'
             "</body></html>"
         ).encode()
 
 
 def openapi_plugins() -> list[OpenAPIRenderPlugin]:
-    """``/schema``: Redoc served locally; ``/schema/openapi.json``: the document."""
-    return [OfflineRedoc(path="/"), JsonRenderPlugin(path="/openapi.json")]
+    """``/schema``: RapiDoc served locally; ``/schema/openapi.json``: the document."""
+    return [OfflineDocs(path="/"), JsonRenderPlugin(path="/openapi.json")]

@@ -21,9 +21,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 __all__ = [
+    "API_DOCS",
     "HTMX",
     "HTMX_SSE",
-    "REDOC",
     "STATIC_DIR",
     "StaticFile",
     "serve_static",
@@ -35,7 +35,7 @@ __all__ = [
 STATIC_DIR: Final = Path(__file__).parent / "static"
 HTMX: Final = "vendor/htmx-2.0.11.min.js"
 HTMX_SSE: Final = "vendor/htmx-ext-sse-2.2.4.min.js"
-REDOC: Final = "vendor/redoc-2.5.4.standalone.js"
+API_DOCS: Final = "vendor/rapidoc-9.3.8.min.js"
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
 _SERVED = frozenset({".js", ".css", ".svg", ".png", ".ico", ".txt", ".woff2"})

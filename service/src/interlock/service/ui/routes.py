@@ -15,11 +15,13 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response, Router
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 
 from interlock.rules.errors import RuleDefinitionError
 from interlock.sdk.errors import BusError, EventValidationError
+from interlock.service.api.bodies import BODY_MEDIA_TYPES_OPT
 from interlock.service.context import Services
 from interlock.service.store import (
     AlreadyExists,
@@ -27,6 +29,7 @@ from interlock.service.store import (
     InvalidRecord,
     InvalidTransition,
     NotFound,
+    StoreError,
     StoreUnavailable,
 )
 from interlock.service.ui.assets import serve_static
@@ -39,6 +42,8 @@ __all__ = ["ErrorPage", "ui_router", "ui_state"]
 
 logger = logging.getLogger(__name__)
 
+FORM_MEDIA_TYPES = (RequestEncodingType.URL_ENCODED.value, RequestEncodingType.MULTI_PART.value)
+"""What the UI's routes take as bodies: the forms of its pages."""
 _TITLES = {
     400: "That request cannot be answered",
     403: "Not allowed",
@@ -150,6 +155,18 @@ def ui_router() -> Router:
             ApprovalsController,
             AdminController,
         ],
-        exception_handlers={HTTPException: _http_error, Exception: _domain_error},
+        # The application's handlers answer problem documents for these: the UI's own
+        # must name them too (a handler is chosen by the error's class, nearest first).
+        exception_handlers={
+            HTTPException: _http_error,
+            StoreError: _domain_error,
+            RuleDefinitionError: _domain_error,
+            EventValidationError: _domain_error,
+            BusError: _domain_error,
+            Exception: _domain_error,
+        },
         include_in_schema=False,
+        # The pages' forms post form bodies (see interlock.service.api.bodies): every
+        # action carries at least its CSRF token.
+        opt={BODY_MEDIA_TYPES_OPT: FORM_MEDIA_TYPES},
     )

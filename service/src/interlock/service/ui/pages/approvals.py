@@ -151,6 +151,21 @@ class ApprovalsController(Controller):
                 title="Approvals",
                 status_code=status,
             )
+        if status == 409:
+            notice = (
+                f"{approval.title} (rule {approval.rule}) was decided already: "
+                f"{approval.decision or 'its request was given up'}"
+                + (f" by {approval.decided_by}" if approval.decided_by else "")
+                + "."
+            )
+            return await page(
+                request,
+                await build_approvals(services, notice=notice),
+                template="ui/approvals.html",
+                section="approvals",
+                title="Approvals",
+                status_code=409,
+            )
         return Redirect("/approvals", status_code=303)
 
 

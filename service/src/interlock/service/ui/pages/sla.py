@@ -4,8 +4,9 @@ Each row is a window the engine watches (``services.rules.windows()``), in one o
 states: ``pending`` (its deadline is ahead, fewer events arrived than expected; with a
 countdown), ``met`` (enough arrived), ``missed`` (judged and not resolved) and
 ``resolved late`` (its last miss was resolved, by an event that came after the
-deadline: the key's newest firing is a resolution, in this window). Filters: state,
-rule, tag, owner. A page shows :data:`PAGE_SIZE` rows.
+deadline: the key's newest firing is a resolution, in this window; or, for a key whose
+rule watches no window any more, the resolution of the last day). Filters: state, rule,
+tag, owner. A page shows :data:`PAGE_SIZE` rows.
 
 The stream (``/sla/stream``) looks at the windows every :data:`TICK` seconds: a row whose
 state, counts or window changed is sent alone (``sla-update``, swapped out of band by
@@ -32,7 +33,7 @@ from interlock.rules.engine.firing import Firing
 from interlock.rules.engine.trigger_state import WindowView
 from interlock.service.api.deps import ServicesDep
 from interlock.service.context import Services
-from interlock.service.ui.catalog import RuleCatalog, catalog_of
+from interlock.service.ui.catalog import CatalogEntry, RuleCatalog, catalog_of
 from interlock.service.ui.pages.rows import dom_id
 from interlock.service.ui.render import countdown_text, fragment, page
 from interlock.service.ui.security import ui_read
@@ -43,8 +44,9 @@ __all__ = ["PAGE_SIZE", "SlaBoard", "SlaController", "SlaFilters", "SlaRow", "bu
 PAGE_SIZE: Final = 200
 TICK: Final = 1.0
 STATES: Final = ("pending", "met", "missed", "resolved")
-_LOOKBACK = timedelta(days=30)
-"""How far back a key's newest firing is looked for (to say "resolved late")."""
+_LOOKBACK = timedelta(hours=24)
+"""How far back a key's newest firing is looked for: a miss resolved late in the last day
+is listed even when its rule watches no window for the key any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,64 +127,107 @@ def digest(rows: tuple[SlaRow, ...]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _row(
+    entry: CatalogEntry,
+    key: str,
+    *,
+    state: str,
+    word: str,
+    counts: tuple[int, int],
+    span: tuple[datetime, datetime],
+    now: datetime,
+    resolved_at: datetime | None = None,
+) -> SlaRow:
+    rule = entry.rule
+    start, deadline = span
+    return SlaRow(
+        dom_id=dom_id("sla", entry.record.name, key, start.isoformat()),
+        rule=entry.record.name,
+        key=key,
+        state=state,
+        state_word=word,
+        arrived=counts[0],
+        expected=counts[1],
+        start=start,
+        deadline=deadline,
+        countdown=countdown_text(deadline, now),
+        owner=rule.owner or "",
+        tags=tuple(rule.tags),
+        resolved_at=resolved_at,
+    )
+
+
 async def build_sla_board(
     services: Services, catalog: RuleCatalog, filters: SlaFilters, *, page_size: int = PAGE_SIZE
 ) -> SlaBoard:
-    """The board as of now."""
+    """The board as of now: the windows watched, and the misses resolved in the last day."""
     now = services.clock.now()
     entries = await catalog.entries()
-    windows = [
-        w
-        for w in services.rules.windows(filters.rule or None)
-        if w.rule in entries
-        and (not filters.tag or filters.tag in entries[w.rule].rule.tags)
-        and (not filters.owner or entries[w.rule].rule.owner == filters.owner)
-    ]
-    rules = sorted({w.rule for w in windows})
-    newest = await services.store.firings.latest_per_key(rules, since=now - _LOOKBACK)
-    rows: list[SlaRow] = []
-    counts = dict.fromkeys(STATES, 0)
-    for w in sorted(windows, key=lambda w: (w.deadline, w.rule, w.key)):
+    absence = {
+        name: entry
+        for name, entry in entries.items()
+        if entry.absence
+        and (not filters.rule or name == filters.rule)
+        and (not filters.tag or filters.tag in entry.rule.tags)
+        and (not filters.owner or entry.rule.owner == filters.owner)
+    }
+    windows = [w for w in services.rules.windows(filters.rule or None) if w.rule in absence]
+    newest = await services.store.firings.latest_per_key(sorted(absence), since=now - _LOOKBACK)
+    everything: list[SlaRow] = []
+    for w in windows:
         state, word, resolved_at = _state(w, newest.get((w.rule, w.key)))
-        counts[state] += 1
-        if filters.state and state != filters.state:
-            continue
-        rule = entries[w.rule].rule
-        rows.append(
-            SlaRow(
-                dom_id=dom_id("sla", w.rule, w.key, w.start.isoformat()),
-                rule=w.rule,
-                key=w.key,
+        counts, span = (w.arrived, w.expected), (w.start, w.deadline)
+        everything.append(
+            _row(
+                absence[w.rule],
+                w.key,
                 state=state,
-                state_word=word,
-                arrived=w.arrived,
-                expected=w.expected,
-                start=w.start,
-                deadline=w.deadline,
-                countdown=countdown_text(w.deadline, now),
-                owner=rule.owner or "",
-                tags=tuple(rule.tags),
+                word=word,
+                counts=counts,
+                span=span,
+                now=now,
                 resolved_at=resolved_at,
             )
         )
+    watched = {(w.rule, w.key) for w in windows}
+    for (rule, key), firing in newest.items():
+        if firing.status == "resolved" and (rule, key) not in watched:
+            span = (firing.window_start or firing.at, firing.window_end or firing.at)
+            counts = (firing.arrived or 0, firing.expected or 0)
+            row = _row(
+                absence[rule],
+                key,
+                state="resolved",
+                word="resolved late",
+                counts=counts,
+                span=span,
+                now=now,
+                resolved_at=firing.at,
+            )
+            everything.append(row)
+    everything.sort(key=lambda row: (row.deadline, row.rule, row.key))
+    counts_by_state = dict.fromkeys(STATES, 0)
+    for row in everything:
+        counts_by_state[row.state] += 1
+    rows = [row for row in everything if not filters.state or row.state == filters.state]
     number = max(1, filters.page)
     first = (number - 1) * page_size
     shown = tuple(rows[first : first + page_size])
-    absence = [entry for entry in entries.values() if entry.absence]
+    every_absence = [entry for entry in entries.values() if entry.absence]
     return SlaBoard(
         filters=filters,
         rows=shown,
         total=len(rows),
-        counts=tuple(counts.items()),
+        counts=tuple(counts_by_state.items()),
         cursor=digest(shown),
         stream_url=f"/sla/stream?{filters.query(after=digest(shown))}",
         previous_url=f"/sla?{filters.query(page=str(number - 1))}" if number > 1 else None,
         next_url=f"/sla?{filters.query(page=str(number + 1))}"
         if first + page_size < len(rows)
         else None,
-        tags=tuple(sorted({tag for entry in absence for tag in entry.rule.tags})),
-        owners=tuple(sorted({entry.rule.owner for entry in absence if entry.rule.owner})),
-        rules=tuple(sorted(entry.record.name for entry in absence)),
+        tags=tuple(sorted({tag for entry in every_absence for tag in entry.rule.tags})),
+        owners=tuple(sorted({e.rule.owner for e in every_absence if e.rule.owner})),
+        rules=tuple(sorted(entry.record.name for entry in every_absence)),
     )
 
 
