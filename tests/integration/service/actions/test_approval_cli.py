@@ -38,8 +38,10 @@ async def test_list_approve_and_reject_from_the_command_line(
         ask = f"json://127.0.0.1:{receiver.port}/ask"
         yes = make_rule("yes", [approve(ask, title="Ship it?"), webhook(f"{receiver.url}/y")])
         no = make_rule("no", [approve(ask), webhook(f"{receiver.url}/n")])
+        plain = make_rule("plain", [webhook(f"{receiver.url}/p")])
         (to_approve,) = await queue(services, yes)
         (to_reject,) = await queue(services, no)
+        (unasked,) = await queue(services, plain)
         async with serving_api(services) as url, dispatching(services):
             for name in ("yes", "no"):
                 await eventually(lambda n=name: _is(services, n, ["waiting", "held"]), what=name)
@@ -48,8 +50,8 @@ async def test_list_approve_and_reject_from_the_command_line(
             assert str(to_approve.id) in out
             assert "Ship it?" in out
 
-            status, out, err = await cli(
-                url, tmp_path, "approvals", "approve", str(to_approve.id), "--by", "ana"
+            status, out, err = await cli(  # a unique prefix of the id will do
+                url, tmp_path, "approvals", "approve", str(to_approve.id)[:8], "--by", "ana"
             )
             assert (status, out.strip()) == (
                 0,
@@ -74,6 +76,21 @@ async def test_list_approve_and_reject_from_the_command_line(
             status, out, err = await cli(url, tmp_path, "approvals", "approve", str(to_reject.id))
             assert status != 0
             assert len(err.strip().splitlines()) == 1  # one clear line, no traceback
+            assert "was rejected by api" in err  # decided already: not "no approval"
+            # What was not found: the firing, or the approval step of a firing that exists.
+            status, _, err = await cli(url, tmp_path, "approvals", "approve", str(unasked.id))
+            assert (status, err) == (
+                1,
+                f"interlock: error: firing {unasked.id} (rule 'plain') has no approval step: "
+                "its approve action has not run yet, or its rule has none (see interlock "
+                f"firings show {unasked.id}) (HTTP 404)\n",
+            )
+            status, _, err = await cli(url, tmp_path, "approvals", "reject", "0000ffff")
+            assert (status, err) == (
+                1,
+                "interlock: error: no firing with the id '0000ffff' (no firing id starts so) "
+                "(HTTP 404)\n",
+            )
         assert len(receiver.paths("/y")) == 1
         assert receiver.paths("/n") == []
 

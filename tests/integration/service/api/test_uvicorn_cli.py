@@ -320,3 +320,45 @@ async def test_metrics_are_prometheus_text_with_process_and_python_collectors(
         assert f"\n{series}" in text, series
     assert "python_gc_collections_total" in text
     assert "# HELP interlock_runs_total Runs entering a state, by that state" in text
+
+
+async def test_ids_may_be_given_by_a_unique_prefix(served: Served) -> None:
+    def firing(id_: str, key: str) -> Firing:
+        return Firing(
+            id=uuid.UUID(id_),
+            rule="job-failed",
+            key=key,
+            status="fired",
+            at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+            summary=f"{key} failed",
+        )
+
+    await served.rig.services.store.store_batch(
+        [
+            firing("1f2e3d4c-5b6a-4978-8a9b-000000000001", "job-1"),
+            firing("1f2e3d4c-5b6a-4978-8a9b-000000000002", "job-2"),
+            firing("abcdef01-5b6a-4978-8a9b-000000000003", "job-3"),
+        ]
+    )
+    status, out, err = await served.cli("firings", "show", "ABCDEF")  # case and length: any
+    assert (status, err) == (0, "")
+    assert "job-3" in out
+    status, out, _ = await served.cli("firings", "show", "1f2e3d4c-5b6a-4978-8a9b-0000000000")
+    assert "job-1" not in out
+    status, _, err = await served.cli("firings", "show", "1f2e")
+    assert status == 1
+    assert err == (
+        "interlock: error: the firing id prefix '1f2e' is ambiguous: it starts "
+        "1f2e3d4c-5b6a-4978-8a9b-000000000001, 1f2e3d4c-5b6a-4978-8a9b-000000000002; give "
+        "more of the id (HTTP 400)\n"
+    )
+    for text, why in [
+        ("9999", "no firing id starts so"),
+        ("abc", "give at least 4 hexadecimal digits of it"),
+        ("not-an-id", "an id is 32 hexadecimal digits, dashes optional"),
+    ]:
+        status, _, err = await served.cli("firings", "show", text)
+        assert (status, err) == (
+            1,
+            f"interlock: error: no firing with the id {text!r} ({why}) (HTTP 404)\n",
+        )

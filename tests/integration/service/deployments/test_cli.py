@@ -95,6 +95,8 @@ async def test_deployments_through_the_cli_and_a_rule(
     assert run["state"] == "completed"
     status, out, _ = await cli(service, "runs", "logs", run["id"])
     assert (status, out) == (0, "hello cli\n")
+    status, out, _ = await cli(service, "runs", "logs", run["id"][:8])  # a unique prefix
+    assert (status, out) == (0, "hello cli\n")
     status, out, _ = await cli(service, "runs", "logs", run["id"], "--follow")
     assert (status, out) == (0, "hello cli\n")
     status, out, _ = await cli(service, "runs", "list", "--deployment", "hello")

@@ -37,6 +37,9 @@ async def worker_process(
         "INTERLOCK_DATABASE_URL": services.settings.database_url,
         "INTERLOCK_SECRET_KEY": SECRET_KEY,
     }
+    # An empty settings file (a --config named must exist): set up before the process runs.
+    data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+    (data_dir / "none.toml").write_text("")
     process = await asyncio.create_subprocess_exec(
         INTERLOCK,
         "worker",
@@ -127,6 +130,7 @@ async def test_a_worker_killed_with_sigkill_leaves_a_crashed_run(
 async def test_the_worker_command_explains_embedded_nats(tmp_path: Path) -> None:
     env = {**os.environ, "INTERLOCK_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
     env.pop("INTERLOCK_NATS_URL", None)
+    (tmp_path / "none.toml").write_text("")
     process = await asyncio.create_subprocess_exec(
         INTERLOCK,
         "worker",
@@ -141,6 +145,7 @@ async def test_the_worker_command_explains_embedded_nats(tmp_path: Path) -> None
     assert process.returncode == 1
     lines = err.decode().strip().splitlines()
     assert lines == [
-        "interlock: error: nats_url: is 'embedded', which a separate worker cannot reach: "
-        "give the NATS URL that `interlock server` printed (--nats-url or INTERLOCK_NATS_URL)"
+        f"interlock: error: nats_url: no server running embedded on the data directory "
+        f"{tmp_path} (no live server in {tmp_path / 'server.json'}): start `interlock "
+        "server` there, give this worker its --data-dir, or give --nats-url"
     ]

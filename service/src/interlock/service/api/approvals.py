@@ -39,6 +39,7 @@ from litestar.params import Body, FromPath, JSONBody, QueryParameter
 from litestar.response import Template
 
 from interlock.service.actions.approvals import decide, effect
+from interlock.service.api import ids
 from interlock.service.api.auth import current_key, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.errors import problem
@@ -201,7 +202,8 @@ class ApprovalController(Controller):
             bool, QueryParameter(description="Decided and given-up ones too.")
         ] = False,
         firing_id: Annotated[
-            uuid.UUID | None, QueryParameter(description="Only this firing's.")
+            str | None,
+            QueryParameter(description="Only this firing's (its id, or a unique prefix)."),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[ApprovalView]:
@@ -211,20 +213,21 @@ class ApprovalController(Controller):
         ``sending``, ``request_failed`` (with ``request_error`` and ``retry_at``) or
         ``request_given_up`` before.
         """
+        firing = None if firing_id is None else await ids.firing_id(services, firing_id)
         found = await services.store.approvals.list(
-            pending=not decided, rule=rule, firing_id=firing_id, limit=limit
+            pending=not decided, rule=rule, firing_id=firing, limit=limit
         )
         return [ApprovalView.of(approval) for approval in found]
 
     @post(
-        "/firings/{firing_id:uuid}/approve",
+        "/firings/{firing_id:str}/approve",
         guards=[require_write],
         summary="Approve a firing",
         status_code=200,
     )
     async def approve_firing(
         self,
-        firing_id: FromPath[uuid.UUID],
+        firing_id: FromPath[str],
         services: ServicesDep,
         request: Request[Any, Any, Any],
         data: JSONBody[Decision | None] = None,
@@ -237,14 +240,14 @@ class ApprovalController(Controller):
         return await self._decide(services, request, firing_id, data, approve=True)
 
     @post(
-        "/firings/{firing_id:uuid}/reject",
+        "/firings/{firing_id:str}/reject",
         guards=[require_write],
         summary="Reject a firing",
         status_code=200,
     )
     async def reject_firing(
         self,
-        firing_id: FromPath[uuid.UUID],
+        firing_id: FromPath[str],
         services: ServicesDep,
         request: Request[Any, Any, Any],
         data: JSONBody[Decision | None] = None,
@@ -311,7 +314,7 @@ class ApprovalController(Controller):
         self,
         services: Any,
         request: Request[Any, Any, Any],
-        firing_id: uuid.UUID,
+        firing_id: str,
         data: Decision | None,
         *,
         approve: bool,
@@ -319,12 +322,17 @@ class ApprovalController(Controller):
         data = data or Decision()
         key = current_key(request)
         by = data.by or (key.name if key is not None else "api")
+        firing = await ids.firing_id(services, firing_id)
         try:
             approval = await decide(
-                services, firing_id=firing_id, approve=approve, by=by, reason=data.reason
+                services, firing_id=firing, approve=approve, by=by, reason=data.reason
             )
         except ApprovalClosed as exc:
             return _conflict(exc)
+        except NotFound as exc:
+            if exc.kind != "approval":
+                raise
+            raise await ids.approval_not_found(services, firing) from None
         return Decided.of(approval)
 
     async def _show(

@@ -11,7 +11,6 @@ the same data directory); otherwise the answer says so (404).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from interlock.service.api import ids
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.fields import (
@@ -201,20 +201,20 @@ class RunController(Controller):
             deployment=deployment, queue=queue, state=run_state, limit=limit
         )
 
-    @get("/{run_id:uuid}", guards=[require_read], summary="Show a run")
-    async def show(self, run_id: FromPath[uuid.UUID], services: ServicesDep) -> Run:
-        """One run; 404 if none."""
-        return await services.store.runs.get(run_id)
+    @get("/{run_id:str}", guards=[require_read], summary="Show a run")
+    async def show(self, run_id: FromPath[str], services: ServicesDep) -> Run:
+        """One run, by its id or a unique prefix of it (at least 4 hex digits); 404 if none."""
+        return await services.store.runs.get(await ids.run_id(services, run_id))
 
     @get(
-        "/{run_id:uuid}/logs",
+        "/{run_id:str}/logs",
         guards=[require_read],
         summary="A run's output",
         media_type=MediaType.TEXT,
     )
     async def logs(
         self,
-        run_id: FromPath[uuid.UUID],
+        run_id: FromPath[str],
         services: ServicesDep,
         tail: Annotated[
             int | None, QueryParameter(ge=1, le=100_000, description="Only the last N lines.")
@@ -238,7 +238,7 @@ class RunController(Controller):
         asks for). Header ``X-Log-Size`` is the log's size in bytes; with ``?json=true``
         the answer is ``{"text": ..., "size": ...}``.
         """
-        run = await services.store.runs.get(run_id)
+        run = await services.store.runs.get(await ids.run_id(services, run_id))
         data, size = b"", 0
         if run.log_path is not None:
             data, size = await _log(run, offset)
@@ -249,10 +249,11 @@ class RunController(Controller):
             return Response({"text": text, "size": size}, media_type=MediaType.JSON)
         return Response(text, media_type=MediaType.TEXT, headers={"X-Log-Size": str(size)})
 
-    @post("/{run_id:uuid}/cancel", guards=[require_write], summary="Cancel a run", status_code=200)
-    async def cancel(self, run_id: FromPath[uuid.UUID], services: ServicesDep) -> Run:
+    @post("/{run_id:str}/cancel", guards=[require_write], summary="Cancel a run", status_code=200)
+    async def cancel(self, run_id: FromPath[str], services: ServicesDep) -> Run:
         """Cancel a run that has not finished (409 if it has); a running one is terminated."""
-        return await cancel_run(services, run_id, message="cancelled through the API")
+        found = await ids.run_id(services, run_id)
+        return await cancel_run(services, found, message="cancelled through the API")
 
 
 async def _log(run: Run, offset: int) -> tuple[bytes, int]:

@@ -21,6 +21,7 @@ error                                  status
 ``InvalidRecord``                      400
 ``InvalidTransition``                  409
 ``InUse``                              409
+``AmbiguousId`` (an id prefix)         400 (the message lists the ids it starts)
 ``StoreUnavailable``                   503
 other ``StoreError``                   500 (logged; the detail is not sent)
 ``EventValidationError``               400
@@ -56,6 +57,7 @@ from interlock.service.store import (
     StoreError,
     StoreUnavailable,
 )
+from interlock.service.store.ids import AmbiguousId
 from interlock.service.store.names import NAME_HELP, NAME_PATTERN
 
 __all__ = [
@@ -111,6 +113,8 @@ def _title(status_code: int) -> str:
 def _status(exc: Exception) -> int:
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, AmbiguousId):
+        return 400
     if isinstance(exc, AlreadyExists | InvalidTransition | InUse):
         return 409
     if isinstance(exc, InvalidRecord | EventValidationError):

@@ -24,6 +24,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, QueryParameter
 
 from interlock.rules.engine.firing import Firing
+from interlock.service.api import ids
 from interlock.service.api.auth import require_read
 from interlock.service.api.deps import ServicesDep
 from interlock.service.store import Attempt, OutboxAction
@@ -95,14 +96,16 @@ class FiringController(Controller):
             headers = {"X-Next-Cursor": following, "Link": f'<{link}>; rel="next"'}
         return Response(firings, headers=headers)
 
-    @get("/{firing_id:uuid}", guards=[require_read], summary="Show a firing")
-    async def get_firing(
-        self, firing_id: FromPath[uuid.UUID], services: ServicesDep
-    ) -> FiringDetail:
-        """The firing, the state of each action it queued, and each attempt; 404 if none."""
-        firing = await services.store.firings.get(firing_id)
-        actions = await services.store.outbox.list(firing_id=firing_id, limit=_MAX_LIMIT)
-        attempts = await services.store.attempts.of_firing(firing_id)
+    @get("/{firing_id:str}", guards=[require_read], summary="Show a firing")
+    async def get_firing(self, firing_id: FromPath[str], services: ServicesDep) -> FiringDetail:
+        """The firing, the state of each action it queued, and each attempt; 404 if none.
+
+        ``firing_id`` is the whole id or a unique prefix of it (at least 4 hex digits).
+        """
+        found = await ids.firing_id(services, firing_id)
+        firing = await services.store.firings.get(found)
+        actions = await services.store.outbox.list(firing_id=found, limit=_MAX_LIMIT)
+        attempts = await services.store.attempts.of_firing(found)
         return FiringDetail(firing=firing, actions=actions, attempts=attempts)
 
 

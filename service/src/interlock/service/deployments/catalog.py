@@ -47,7 +47,7 @@ def check_schedule(deployment: str, schedule: str | None) -> None:
             "deployment",
             deployment,
             "schedule",
-            f"is not a valid schedule ('minute hour day month weekday', e.g. "
+            f"is not a cron expression ('minute hour day month weekday', e.g. "
             f"'0 6 * * 1-5', optionally after CRON_TZ=Europe/Berlin): {exc}",
         ) from None
 

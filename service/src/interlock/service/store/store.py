@@ -29,6 +29,7 @@ from interlock.service.store.database import Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import StoreError
 from interlock.service.store.firings import Firings
+from interlock.service.store.ids import Ids
 from interlock.service.store.outbox import Outbox
 from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
 from interlock.service.store.rules import Rules
@@ -82,6 +83,7 @@ class Store:
         self.deployments = Deployments(self._db)
         self.runs = Runs(self._db)
         self.approvals = Approvals(self._db)
+        self.ids = Ids(self._db)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Store:
