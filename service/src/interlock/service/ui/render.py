@@ -32,6 +32,7 @@ from interlock.service.ui.security import Viewer, csrf_token, viewer_of
 __all__ = [
     "SECURITY_HEADERS",
     "Chrome",
+    "Stamp",
     "environment",
     "page",
     "template_config",
@@ -97,6 +98,21 @@ def _utc(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """A time ready to show: ISO 8601 for ``datetime=`` and the UTC text (long lists)."""
+
+    iso: str
+    utc: str
+
+    @classmethod
+    def of(cls, value: datetime | None) -> Stamp | None:
+        """The stamp of ``value`` (``None`` stays ``None``)."""
+        if value is None:
+            return None
+        return cls(iso=_iso(value), utc=_utc(value))
 
 
 def _duration(seconds: float | None) -> str:

@@ -20,11 +20,11 @@ from interlock.rules.describe import describe_rule
 from interlock.service.actions.breaker import resume_action
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.plan import diff, rule_document
-from interlock.service.context import RuleStatus, Services
+from interlock.service.context import Services
 from interlock.service.store import NotFound
 from interlock.service.ui.catalog import CatalogEntry, RuleCatalog, catalog_of
 from interlock.service.ui.pages.rows import FiringRow, dom_id
-from interlock.service.ui.render import countdown_text, page
+from interlock.service.ui.render import Stamp, countdown_text, page
 from interlock.service.ui.security import ui_read, ui_write
 
 __all__ = [
@@ -65,8 +65,8 @@ class RuleRow:
     owner: str
     tags: tuple[str, ...]
     description: str
-    last_fired: datetime | None
-    next_deadline: datetime | None
+    last_fired: Stamp | None
+    next_deadline: Stamp | None
     next_countdown: str
     broken: str | None
 
@@ -132,34 +132,45 @@ class RuleDetailPage:
     suspended_actions: int
 
 
-def _next(status: RuleStatus) -> datetime | None:
-    candidates = [*status.next_deadlines, *([status.next_due] if status.next_due else [])]
-    return min(candidates) if candidates else None
-
-
-def _state(entry: CatalogEntry, status: RuleStatus) -> str:
-    if status.broken is not None:
+def _state(entry: CatalogEntry, broken: str | None) -> str:
+    if broken is not None:
         return "broken"
     if entry.record.paused:
         return "paused"
     return "active" if entry.rule.enabled else "disabled"
 
 
-def _row(entry: CatalogEntry, status: RuleStatus, last: datetime | None, now: datetime) -> RuleRow:
-    upcoming = _next(status)
+def _row(
+    entry: CatalogEntry,
+    broken: str | None,
+    last: datetime | None,
+    upcoming: datetime | None,
+    now: datetime,
+) -> RuleRow:
     return RuleRow(
         name=entry.record.name,
         dom_id=dom_id("rule", entry.record.name),
-        state=_state(entry, status),
+        state=_state(entry, broken),
         kind=entry.kind,
         owner=entry.rule.owner or "",
         tags=tuple(entry.rule.tags),
         description=entry.rule.description,
-        last_fired=last,
-        next_deadline=upcoming,
+        last_fired=Stamp.of(last),
+        next_deadline=Stamp.of(upcoming),
         next_countdown=countdown_text(upcoming, now) if upcoming else "",
-        broken=status.broken,
+        broken=broken,
     )
+
+
+def _deadlines(services: Services, name: str | None = None) -> dict[str, datetime]:
+    """Each rule's nearest deadline still ahead among the windows it watches."""
+    nearest: dict[str, datetime] = {}
+    for window in services.rules.windows(name):
+        if window.state == "pending":
+            held = nearest.get(window.rule)
+            if held is None or window.deadline < held:
+                nearest[window.rule] = window.deadline
+    return nearest
 
 
 def _keep(row: RuleRow, filters: RuleFilters) -> bool:
@@ -178,8 +189,10 @@ async def build_rules(services: Services, catalog: RuleCatalog, filters: RuleFil
     now = services.clock.now()
     entries = await catalog.entries()
     last = await services.store.firings.last_per_rule()
+    broken = services.rules.broken()  # once: a rule's status() reads every rule's
+    nearest = _deadlines(services)
     rows = [
-        _row(entry, services.rules.status(name), last.get(name), now)
+        _row(entry, broken.get(name), last.get(name), nearest.get(name), now)
         for name, entry in entries.items()
     ]
     for unreadable in await catalog.unreadable():
@@ -192,7 +205,7 @@ async def build_rules(services: Services, catalog: RuleCatalog, filters: RuleFil
                 owner="",
                 tags=(),
                 description="",
-                last_fired=last.get(unreadable.name),
+                last_fired=Stamp.of(last.get(unreadable.name)),
                 next_deadline=None,
                 next_countdown="",
                 broken=f"its stored definition cannot be read: {unreadable.problem}",
@@ -229,6 +242,7 @@ async def build_rule_detail(services: Services, catalog: RuleCatalog, name: str)
     status = services.rules.status(name)
     firings = await services.store.firings.list(rule=name, limit=_FIRINGS)
     last = firings[0].at if firings else None
+    upcoming = _deadlines(services, name).get(name)
     try:
         versions = await services.store.rules.versions(name)
     except NotFound:
@@ -250,7 +264,7 @@ async def build_rule_detail(services: Services, catalog: RuleCatalog, name: str)
     breakers = [b for b in await services.store.outbox.breakers() if b.rule == name]
     suspended = await services.store.outbox.list(state="suspended", rule=name, limit=1000)
     return RuleDetailPage(
-        row=_row(entry, status, last, now),
+        row=_row(entry, status.broken, last, upcoming, now),
         plan=describe_rule(entry.rule, now),
         versions=tuple(reversed(version_rows)),
         windows=tuple(

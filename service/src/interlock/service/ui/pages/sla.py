@@ -111,6 +111,10 @@ class SlaBoard:
     rules: tuple[str, ...]
 
 
+_Found = tuple[datetime, str, str, str, str, tuple[int, int], datetime, datetime | None]
+"""(deadline, rule, key, state, state word, (arrived, expected), start, resolved at)."""
+
+
 def _state(window: WindowView, newest: Firing | None) -> tuple[str, str, datetime | None]:
     if window.state == "missed":
         return "missed", "missed", None
@@ -173,46 +177,43 @@ async def build_sla_board(
     }
     windows = [w for w in services.rules.windows(filters.rule or None) if w.rule in absence]
     newest = await services.store.firings.latest_per_key(sorted(absence), since=now - _LOOKBACK)
-    everything: list[SlaRow] = []
+    # Every window is judged and counted, but rows are built only for the page shown.
+    found: list[_Found] = []
     for w in windows:
         state, word, resolved_at = _state(w, newest.get((w.rule, w.key)))
-        counts, span = (w.arrived, w.expected), (w.start, w.deadline)
-        everything.append(
-            _row(
-                absence[w.rule],
-                w.key,
-                state=state,
-                word=word,
-                counts=counts,
-                span=span,
-                now=now,
-                resolved_at=resolved_at,
-            )
+        found.append(
+            (w.deadline, w.rule, w.key, state, word, (w.arrived, w.expected), w.start, resolved_at)
         )
     watched = {(w.rule, w.key) for w in windows}
     for (rule, key), firing in newest.items():
         if firing.status == "resolved" and (rule, key) not in watched:
-            span = (firing.window_start or firing.at, firing.window_end or firing.at)
             counts = (firing.arrived or 0, firing.expected or 0)
-            row = _row(
-                absence[rule],
-                key,
-                state="resolved",
-                word="resolved late",
-                counts=counts,
-                span=span,
-                now=now,
-                resolved_at=firing.at,
-            )
-            everything.append(row)
-    everything.sort(key=lambda row: (row.deadline, row.rule, row.key))
+            start, end = firing.window_start or firing.at, firing.window_end or firing.at
+            found.append((end, rule, key, "resolved", "resolved late", counts, start, firing.at))
+    found.sort(key=lambda item: (item[0], item[1], item[2]))
     counts_by_state = dict.fromkeys(STATES, 0)
-    for row in everything:
-        counts_by_state[row.state] += 1
-    rows = [row for row in everything if not filters.state or row.state == filters.state]
+    for item in found:
+        counts_by_state[item[3]] += 1
+    if filters.state:
+        found = [item for item in found if item[3] == filters.state]
     number = max(1, filters.page)
     first = (number - 1) * page_size
-    shown = tuple(rows[first : first + page_size])
+    shown = tuple(
+        _row(
+            absence[rule],
+            key,
+            state=state,
+            word=word,
+            counts=counts,
+            span=(start, deadline),
+            now=now,
+            resolved_at=resolved_at,
+        )
+        for deadline, rule, key, state, word, counts, start, resolved_at in found[
+            first : first + page_size
+        ]
+    )
+    rows = found
     every_absence = [entry for entry in entries.values() if entry.absence]
     return SlaBoard(
         filters=filters,
