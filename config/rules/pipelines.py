@@ -25,9 +25,10 @@ workers_beat = Rule(
     name="workers-heartbeat",
     when=absent("worker.heartbeat", by=heartbeat("10m"), for_each="resource.id"),
     then=[
+        # No credential in the rule: a rule is stored as written, in plain text (see
+        # docs/operations/secrets.md); notifications take a channel, stored encrypted.
         webhook(
             "https://status.example.com/api/incidents",
-            headers={"Authorization": "Bearer {{ 'token-from-channel' }}"},
             body={"worker": "{{ key }}", "since": "{{ window.start }}"},
         )
     ],

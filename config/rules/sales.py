@@ -1,4 +1,8 @@
-"""The sales table must be refreshed by 09:00 (Berlin) on workdays; if not, page and backfill."""
+"""The sales table is updated daily by 09:00 (Berlin) on workdays; if not, page and backfill.
+
+"Daily": an update counts for the day it happens, so each window starts at local midnight
+(``start="start_of_day"``); without it, yesterday's 10:00 update would count for today.
+"""
 
 from interlock.rules import (
     Rule,
@@ -18,7 +22,13 @@ sales_table_by_0900 = Rule(
     when=absent(
         "db.table.updated",
         where=resource.id == "warehouse.sales",
-        by=deadline("09:00", tz="Europe/Berlin", days=workdays(), holidays=["2026-12-25"]),
+        by=deadline(
+            "09:00",
+            tz="Europe/Berlin",
+            days=workdays(),
+            holidays=["2026-12-25"],
+            start="start_of_day",
+        ),
         grace="5m",
     ),
     then=[

@@ -5,7 +5,8 @@ Other packages add subcommands to the group through the entry-point group
 called with the group's subparsers (the service adds ``apply``, ``list``, ``pause``,
 ``resume``, which talk to a running service's API).
 
-``check`` works offline: it loads and validates the modules. ``check --strict`` also
+``check`` works offline: it loads and validates the modules, and warns of credentials
+written in the rules (:mod:`interlock.rules.inline_secrets`). ``check --strict`` also
 asks whether what the rules name (deployments, queues, channels, other rules) exists,
 which only a running service knows: the package that can ask (``interlock-service``)
 sets the ``check`` parser's default ``check_references``, a function
@@ -25,6 +26,7 @@ from typing import Any
 
 from interlock.rules.describe import describe_rule
 from interlock.rules.errors import RuleIssue
+from interlock.rules.inline_secrets import inline_secret_warnings
 from interlock.rules.loader import load_paths
 from interlock.rules.rule import Rule
 
@@ -65,11 +67,16 @@ def _check(args: argparse.Namespace) -> int:
             print(describe_rule(rule, now))
             print()
     problems = [str(problem) for problem in result.problems]
-    if args.strict:
+    warnings = [] if args.strict else inline_secret_warnings(result.rules)
+    if args.strict:  # the service's warnings include these, as errors
         problems.extend(_strict_problems(args, result.rules))
     for problem in problems:
         print(f"error: {problem}")
+    for warning in warnings:
+        print(f"warning: {warning}")
     status = "ok" if not problems else f"{len(problems)} problem(s)"
+    if warnings:
+        status += f", {len(warnings)} warning(s)"
     print(f"{len(result.rules)} rule(s) checked: {status}")
     return 1 if problems else 0
 

@@ -38,6 +38,7 @@ from nats.aio.client import Client as NATS
 
 from interlock.rules.clock import Clock, SystemClock
 from interlock.rules.engine.engine import Engine
+from interlock.rules.inline_secrets import inline_secret_warnings
 from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
@@ -227,6 +228,8 @@ class Service:
         loaded = load_paths([rules_dir])
         for problem in loaded.problems:
             logger.error("rules: %s (the other rules still load)", problem)
+        for warning in inline_secret_warnings(loaded.rules):
+            logger.warning("rules: %s", warning)
         allowed = []
         for rule in loaded.rules:
             issues = webhook_destination_issues(rule, self.settings)

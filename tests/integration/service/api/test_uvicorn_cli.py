@@ -362,3 +362,26 @@ async def test_ids_may_be_given_by_a_unique_prefix(served: Served) -> None:
             1,
             f"interlock: error: no firing with the id {text!r} ({why}) (HTTP 404)\n",
         )
+
+
+async def test_credentials_written_in_rules_are_warned_of_at_apply_and_check(
+    served: Served,
+) -> None:
+    module = served.tmp / "rules" / "inline.py"
+    module.parent.mkdir()
+    module.write_text(
+        "from interlock.rules import Rule, notify, on\n"
+        "r = Rule(name='inline', when=on('job.failed'), "
+        "then=[notify('slack://T0KEN-A/T0KEN-B/T0KEN-C')])\n"
+    )
+    status, out, err = await served.cli("rules", "apply", str(module.parent))
+    assert status == 0, err
+    assert (
+        "  warning  then[0].url: an Apprise URL of slack:// (its path holds the service's "
+        "tokens) is written in the rule: it is stored in plain text (add it as a channel, "
+        'stored encrypted (interlock channels add NAME URL), and write notify("NAME"))'
+    ) in out.splitlines()
+    assert "1 warning(s)" in err
+    status, out, _ = await served.cli("rules", "check", "-q", str(module.parent))
+    assert status == 0
+    assert out.splitlines()[-1] == "1 rule(s) checked: ok, 1 warning(s)"

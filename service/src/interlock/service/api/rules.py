@@ -24,6 +24,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from interlock.rules.errors import RuleDefinitionError, RuleIssue
+from interlock.rules.inline_secrets import inline_secret_warnings
 from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
 from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.api.auth import require_admin, require_read, require_write
@@ -346,6 +347,7 @@ class RuleController(Controller):
             return invalid_rules(exc)
         planned = await plan(services.store, rules)
         warnings = await reference_warnings(services.store, rules)
+        warnings += inline_secret_warnings(rules)
         if not dry_run:
             changes = await services.rules.apply(rules)
             versions = {change.record.name: change.record.version for change in changes}
@@ -381,6 +383,7 @@ class RuleController(Controller):
         except RuleDefinitionError as exc:
             return invalid_rules(exc)
         warnings = await reference_warnings(services.store, rules)
+        warnings += inline_secret_warnings(rules)
         return Response(RulesChecked(rules=[rule.name for rule in rules], warnings=warnings))
 
     @post("/{name:str}/pause", guards=[require_write], status_code=HTTP_200_OK, summary="Pause")

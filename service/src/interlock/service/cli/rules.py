@@ -5,7 +5,8 @@ Registered into the ``rules`` group (which owns ``check``) through the entry-poi
 :mod:`interlock.service.cli.client` for ``--api-url``/``--api-key``).
 
 ``apply`` prints, under each rule of its plan, the warnings of the API's answer: a
-deployment, queue, channel or rule it names that the service does not hold (yet). The
+deployment, queue, channel or rule it names that the service does not hold (yet), a
+credential written in the rule (stored in plain text: use a channel). The
 service also gives ``check`` (offline, owned by ``interlock.rules``) what its
 ``--strict`` needs: ``--api-url``/``--api-key`` and :func:`check_references`, which asks
 ``POST /api/rules/check`` for those warnings; ``check --strict`` reports them as errors.
@@ -130,7 +131,7 @@ def _apply(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     verb = "would be applied (dry run: nothing changed)" if args.dry_run else "applied"
     if warnings:
-        summary += f"; {len(warnings)} warning(s): the rules name what does not exist (yet)"
+        summary += f"; {len(warnings)} warning(s), shown under their rules"
     print(f"{len(changes)} rule(s) {verb}: {summary}", file=sys.stderr)
     return 0
 
