@@ -89,3 +89,18 @@ def _csrf(page: Page) -> str:
     value = page.locator('input[name="csrf_token"]').first.get_attribute("value")
     assert value
     return value
+
+
+def test_running_a_deployment_follows_its_log_and_state_live(
+    server: RunningServer, page: Page
+) -> None:
+    page.goto(f"{server.url}/runs")
+    page.get_by_role("button", name="Run ui-slow").click()
+    expect(page.get_by_role("heading", name="Run of ui-slow")).to_be_visible()
+    log = page.get_by_role("log", name="Run log")
+    expect(log).to_contain_text("step 0")
+    expect(log).to_contain_text("step 5")  # appended as it is written: no reload
+    state = page.locator("#run-state")
+    expect(state.get_by_text("completed", exact=True)).to_be_visible()
+    expect(state.get_by_role("listitem").filter(has_text="started")).to_be_visible()
+    assert log.inner_text().count("step 0") == 1

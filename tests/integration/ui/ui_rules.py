@@ -8,7 +8,8 @@
 - ``ui-webhook``: each ``ui.hook.requested`` posts to the receiver's ``/hook``, which
   fails the first two times (503) and then succeeds;
 - ``ui-approval``: each ``ui.approval.requested`` asks for an approval (Apprise to the
-  receiver), then runs ``ui-job``.
+  receiver), then runs ``ui-job``;
+- deployment ``ui-slow`` prints a line every half second, six times (a log to follow).
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ SERVER_ENV = {
 }
 
 _PYTHON = json.dumps(sys.executable)
+_SLOW = "import time\\nfor i in range(6):\\n    print(f'step {i}', flush=True)\\n    time.sleep(0.5)"
 DEPLOYMENTS = f"""
 [deployments.ui-job]
 queue = "default"
 target = {{ type = "process", command = [{_PYTHON}, "-c", "print('ui job ran')"] }}
+
+[deployments.ui-slow]
+queue = "default"
+target = {{ type = "process", command = [{_PYTHON}, "-u", "-c", "{_SLOW}"] }}
 
 [deployments.ui-report]
 queue = "default"

@@ -32,7 +32,7 @@ __all__ = ["KEEP_ALIVE", "STREAMS_STATE", "Streams", "resume_from", "sse"]
 STREAMS_STATE: Final = "interlock_ui_streams"
 KEEP_ALIVE: Final = 15.0
 RETRY_MS: Final = 2000
-MAX_AGE: Final = 600.0
+MAX_AGE: Final = 3600.0
 """Seconds a stream lasts at most; the browser reconnects with ``Last-Event-ID``."""
 
 

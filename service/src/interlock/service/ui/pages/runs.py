@@ -8,7 +8,8 @@ a queue, cancel a run; each answers with a redirect back.
 
 A run's log streams (``/runs/<id>/stream``): every second the new bytes of its log file
 since the last message (``id``: the byte offset, so a reconnection goes on from there),
-until the run has ended and its log was read to its end.
+until the run has ended and its log was read to its end; then ``run-done``, on which
+the page closes the stream.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _LIST = 100
 _TAIL_BYTES: Final = 64 * 1024
 _CHUNK: Final = 64 * 1024
 _POLL = 1.0
+_DONE_GRACE = 10.0
+"""Seconds a finished run's stream stays open for the page to close it."""
 _WORKER_PREFIX = "running on worker "
 
 
@@ -313,5 +316,9 @@ async def _tail(
             yield ServerSentEventMessage(event="run-log", id=offset, data=text)
             continue
         if run.state in FINAL_RUN_STATES and offset >= size:
+            # Tell the page it is over (it closes the stream: sse-close), rather than end
+            # the response, which a browser takes for a lost connection and retries.
+            yield ServerSentEventMessage(event="run-done", id=offset, data="")
+            await asyncio.sleep(_DONE_GRACE)
             return
         await asyncio.sleep(_POLL)
