@@ -28,7 +28,9 @@ SERVER_ENV = {
 }
 
 _PYTHON = json.dumps(sys.executable)
-_SLOW = "import time\\nfor i in range(6):\\n    print(f'step {i}', flush=True)\\n    time.sleep(0.5)"
+_SLOW = (
+    "import time\\nfor i in range(6):\\n    print(f'step {i}', flush=True)\\n    time.sleep(0.5)"
+)
 DEPLOYMENTS = f"""
 [deployments.ui-job]
 queue = "default"
