@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -116,3 +117,19 @@ def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
     process.stderr.close()
     assert process.wait(timeout=60) == 141  # 128 + SIGPIPE, as a shell's own tools end
     assert errors == ""
+
+
+def test_the_sales_example_is_updated_daily_by_0900() -> None:
+    from interlock.rules.loader import load_paths  # noqa: PLC0415
+    from interlock.rules.windows import schedule_for  # noqa: PLC0415
+
+    loaded = load_paths([ROOT / "config" / "rules" / "sales.py"])
+    [sales] = [rule for rule in loaded.rules if rule.name == "sales-table-by-0900"]
+    window = sales.when.window  # type: ignore[union-attr]
+    assert window.start == "start_of_day"  # an update counts for the day it happens
+    schedule = schedule_for(window)
+    monday_0900 = datetime(2026, 12, 7, 8, tzinfo=UTC)  # 09:00 in Berlin
+    assert schedule.window_for(monday_0900, window.start).start == datetime(
+        2026, 12, 6, 23, tzinfo=UTC
+    )  # Monday 00:00 in Berlin, not Friday 09:00
+    assert 'start="start_of_day"' in (ROOT / "README.md").read_text()

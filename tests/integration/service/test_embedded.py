@@ -1,9 +1,11 @@
 """``make run``: ``interlock server`` on embedded defaults with the repository's config/.
 
 It starts its own nats-server child, keeps SQLite and the NATS store under
-``.interlock/``, loads ``config/rules`` and ``config/deployments.toml``; the Airflow DAG
-event the README tells people to emit fires the bridge rule, whose deployment runs on
-the in-process worker and completes.
+``.interlock/``, loads ``config/rules`` and ``config/deployments.toml``; then the
+README's walkthrough, as written: with no port given to any command (they find the
+server in ``.interlock/server.json``), the Airflow DAG event fires the bridge rule, whose
+deployment runs on the in-process worker and completes; a finance DAG failing notifies
+the ``data-team-slack`` channel, pointed at a local receiver, which gets it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from harness.receiver import http_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +70,10 @@ def test_embedded_server_runs_the_readme_walkthrough(tmp_path: Path) -> None:
         nats_port = int(nats_url.rsplit(":", 1)[1])
         assert (tmp_path / ".interlock" / "interlock.db").exists()
         assert (tmp_path / ".interlock" / "nats").is_dir()
-        env["INTERLOCK_API_URL"] = api
-        interlock(
+        interlock(  # no --nats-url: found in .interlock/server.json
             "events", "emit", "airflow.dag_run.succeeded",
             "--resource-id", "airflow.load_sales",
             "--payload", '{"run_id": "manual__1", "dag_id": "load_sales"}',
-            "--nats-url", nats_url,
             env=env, cwd=tmp_path,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -83,10 +85,31 @@ def test_embedded_server_runs_the_readme_walkthrough(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert runs[0]["state"] == "completed", runs
         assert runs[0]["parameters"] == {"run": "manual__1"}
-        logs = interlock("runs", "logs", runs[0]["id"], env=env, cwd=tmp_path)
+        fired = interlock("firings", "list", env=env, cwd=tmp_path)  # no --api-url either
+        assert "load-sales-starts-reports" in fired
+        logs = interlock("runs", "logs", runs[0]["id"][:8], env=env, cwd=tmp_path)
         assert "building reports for run manual__1" in logs
         rules = json.loads(interlock("rules", "list", "--json", env=env, cwd=tmp_path))
         assert len(rules) >= 10
+
+        # See a notification: the channel to a local receiver, then a finance DAG fails.
+        with http_receiver() as receiver:
+            interlock(
+                "channels", "add", "data-team-slack", f"json://127.0.0.1:{receiver.port}/data-team",
+                env=env, cwd=tmp_path,
+            )  # fmt: skip
+            interlock(
+                "events", "emit", "airflow.dag_run.failed",
+                "--resource-id", "airflow.load_sales", "--label", "team=finance",
+                "--payload", '{"run_id": "manual__2", "error": "disk full"}',
+                env=env, cwd=tmp_path,
+            )  # fmt: skip
+            [notified] = receiver.wait_for(1, "/data-team", timeout=60)
+        said = notified.json()
+        assert (said["title"], said["message"]) == (
+            "DAG airflow.load_sales failed",
+            "run manual__2: disk full",
+        )
     finally:
         os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         server.wait(timeout=30)
