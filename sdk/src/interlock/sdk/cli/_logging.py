@@ -128,7 +128,6 @@ def add_logging_arguments(parser: argparse.ArgumentParser, *, sub: bool = False)
     parser.add_argument(
         "--log-format",
         choices=FORMATS,
-        help="text (a line per record, with its time; the default) or json (one object "
-        "per line)",
+        help="text (a line per record, with its time; the default) or json (one object per line)",
         **default,
     )
