@@ -68,7 +68,7 @@ def test_every_page_renders_offline_without_console_errors(
         assert page.locator("h1").count() == 1, path
         if path == "/":
             expect(page.get_by_role("region", name="Health")).to_contain_text("ok")
-            shoot(page, "overview")
+        shoot(page, path.strip("/").replace("/", "-") or "overview")
     firing = _some(seeded, "/api/firings", {"rule": "ui-downstream"})
     page.goto(f"{seeded.url}/firings/{firing}")
     expect(page.get_by_role("heading", name="Firing of ui-downstream")).to_be_visible()

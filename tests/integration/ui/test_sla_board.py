@@ -22,14 +22,20 @@ def test_a_window_moves_from_pending_to_missed_and_a_late_event_resolves_it(
     row = board.get_by_role("row").filter(has_text=key)
     expect(row.get_by_text("pending", exact=True)).to_be_visible()
     expect(row.get_by_text("0 of 1")).to_be_visible()
-    shoot(page, "sla-board")
 
     # The board is live: the miss shows without reloading the page.
     expect(row.get_by_text("missed", exact=True)).to_be_visible(timeout=20_000)
 
+    others = [f"{key}-{n}" for n in ("eu", "us", "apac")]
+    started = [Event(event="ui.load.started", resource={"id": other}) for other in others]
+    publish(server.nats_url, started, tmp_path)
     publish(server.nats_url, [Event(event="ui.load.finished", resource={"id": key})], tmp_path)
     expect(row.get_by_text("resolved late")).to_be_visible()
     expect(row.get_by_text("missed", exact=True)).to_have_count(0)
+    for other in others:  # new rows come in live too
+        expect(board.get_by_role("row").filter(has_text=other)).to_contain_text("pending")
+    expect(page.get_by_text("1 resolved late")).to_be_visible()  # and the counts
+    shoot(page, "sla-board")
 
     page.get_by_label("State").select_option("resolved")
     page.get_by_role("button", name="Filter").click()

@@ -222,9 +222,17 @@ async def page(
 
 
 def countdown_text(target: datetime, now: datetime) -> str:
-    """``in 4 min 10 s`` before ``target``, ``4 min 10 s ago`` after (what ui.js keeps up)."""
+    """``in 4 min 10 s`` before ``target``, ``4 min 10 s ago`` after (as ui.js keeps it)."""
     seconds = (target - now).total_seconds()
-    text = _duration(abs(seconds)) if abs(seconds) >= 1 else "0 s"
+    whole = int(abs(seconds))
+    if whole < 60:
+        text = f"{whole} s"
+    elif whole < 3600:
+        text = f"{whole // 60} min {whole % 60} s"
+    elif whole < 48 * 3600:
+        text = f"{whole // 3600} h {whole % 3600 // 60} min"
+    else:
+        text = f"{whole // 86400} days"
     return f"in {text}" if seconds >= 0 else f"{text} ago"
 
 

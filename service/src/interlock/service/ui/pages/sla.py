@@ -294,9 +294,13 @@ async def _updates(
             if shown is not None and ids == [row.dom_id for row in shown]:
                 before = {row.dom_id: row.fingerprint for row in shown}
                 changed = [row for row in board.rows if row.fingerprint != before[row.dom_id]]
-                text = fragment(request, "ui/sla/_update.html", rows=changed, body=False)
+                text = fragment(
+                    request, "ui/sla/_update.html", page=board, rows=changed, body=False
+                )
             else:
-                text = fragment(request, "ui/sla/_update.html", rows=board.rows, body=True)
+                text = fragment(
+                    request, "ui/sla/_update.html", page=board, rows=board.rows, body=True
+                )
             seen = board.cursor
             yield ServerSentEventMessage(event="sla-update", id=seen, data=text)
         shown = board.rows
