@@ -27,6 +27,7 @@ needs_workspace = pytest.mark.skipif(
 
 EVERY_GROUP = {
     "adapter",
+    "adapters",
     "approvals",
     "channels",
     "deployments",
