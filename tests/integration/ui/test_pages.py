@@ -72,6 +72,8 @@ def test_every_page_renders_offline_without_console_errors(
     firing = _some(seeded, "/api/firings", {"rule": "ui-downstream"})
     page.goto(f"{seeded.url}/firings/{firing}")
     expect(page.get_by_role("heading", name="Firing of ui-downstream")).to_be_visible()
+    page.get_by_role("region", name="Why it fired").get_by_role("link").last.click()
+    expect(page.get_by_role("heading", name="Event ui.table.updated")).to_be_visible()
     run = _some(seeded, "/api/runs", {"deployment": "ui-report"})
     page.goto(f"{seeded.url}/runs/{run}")
     expect(page.get_by_role("log", name="Run log")).to_contain_text("report")
