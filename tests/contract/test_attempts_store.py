@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import msgspec
@@ -64,3 +65,17 @@ async def test_attempts_are_listed_per_firing_by_action(store: Store, clock: Fak
         (1, "failed"),
     ]
     assert len(await store.attempts.of_firing(second.id)) == 1
+
+
+async def test_an_outcome_not_applied_leaves_no_attempt(store: Store, clock: FakeClock) -> None:
+    firing = make_firing()
+    await store.store_batch([firing], entries_for(firing, 1))
+    (row,) = await store.outbox.claim(worker="w1", lease=timedelta(seconds=5))
+    clock.advance(timedelta(seconds=10))  # w1's lease expired: w2 takes the row
+    (again,) = await store.outbox.claim(worker="w2")
+    late = await store.outbox.finish_many([Outcome.succeeded(row)], worker="w1", suspend_after=10)
+    unknown = msgspec.structs.replace(Outcome.succeeded(again), key=uuid.uuid4())
+    await store.outbox.finish_many([unknown], worker="w2", suspend_after=10)
+
+    assert late.applied == set()
+    assert await store.attempts.of_firing(firing.id) == []

@@ -5,7 +5,8 @@ that ended (a deferral, which was not attempted, excluded) leaves a row in
 ``action_attempts``, written by :func:`record_attempts` in the transaction of
 :meth:`Outbox.finish_many <interlock.service.store.outbox.Outbox.finish_many>` that
 records its outcome: an attempt is kept exactly when its outcome is. An execution whose
-row another dispatcher took over meanwhile (its lease expired) is kept too: it ran.
+row another dispatcher took over meanwhile (its lease expired) is not: its outcome is
+left alone, and the dispatcher holding the row keeps its own.
 
 :class:`Attempts` reads them back, per firing (the web UI's firing page).
 """

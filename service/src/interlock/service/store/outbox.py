@@ -177,8 +177,8 @@ class Outbox:
         ``pending`` until ``retry_at``, and a ``failed`` one is ``failed``. A final
         failure of an ``approve`` step cancels the actions after it. A ``deferred``
         outcome puts its row back to ``pending`` until ``retry_at``, its attempt
-        uncounted, its breaker untouched. Every outcome but a deferral is kept as an
-        attempt (:mod:`~interlock.service.store.attempts`), in the same transaction.
+        uncounted, its breaker untouched. Every applied outcome but a deferral is kept as
+        an attempt (:mod:`~interlock.service.store.attempts`), in the same transaction.
 
         Rows ``worker`` no longer holds (its lease expired and another claimed them)
         are left alone and missing from :attr:`FinishReport.applied`.
@@ -203,7 +203,8 @@ class Outbox:
                     await self._fail_one(
                         connection, outcome, worker, suspend_after, report, counts=counts
                     )
-            await record_attempts(connection, outcomes, worker=worker, now=now)
+            kept = [outcome for outcome in outcomes if outcome.key in report.applied]
+            await record_attempts(connection, kept, worker=worker, now=now)
         return report
 
     async def _defer_one(
