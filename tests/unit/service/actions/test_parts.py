@@ -10,9 +10,9 @@ import pytest
 
 from interlock.rules import Rule, call, emit, on, webhook
 from interlock.rules.engine.firing import Firing, firing_id
+from interlock.sdk.executors import ActionFailed
 from interlock.service.actions.apprise_send import describe_target
 from interlock.service.actions.dispatcher import Dispatcher
-from interlock.sdk.executors import ActionFailed
 from interlock.service.actions.redact import SecretFilter, hiding, redact_text, url_origin
 from interlock.service.actions.registry import Registry
 from interlock.service.settings import ActionSettings
