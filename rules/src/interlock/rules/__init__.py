@@ -57,11 +57,13 @@ from interlock.rules.dsl import (
 )
 from interlock.rules.errors import RuleDefinitionError, RuleIssue
 from interlock.rules.fields import event, payload, related, resource, source
+from interlock.rules.holiday_calendars import CountryHolidays, country
 from interlock.rules.rule import Rule, dump_rules, load_rules
 
 __all__ = [
     "Approve",
     "Call",
+    "CountryHolidays",
     "Emit",
     "Notify",
     "PauseQueue",
@@ -82,6 +84,7 @@ __all__ = [
     "approve",
     "at_least",
     "call",
+    "country",
     "cron",
     "deadline",
     "dump_rules",

@@ -2,10 +2,11 @@
 
 A :class:`Schedule` names wall-clock deadlines in a time zone: :class:`DailySchedule`
 (``09:00 Europe/Berlin on workdays``) or :class:`CronSchedule` (``0 9 * * 1-5``), each
-with holidays. Both are frozen ``msgspec`` structs tagged by ``kind``; decode them with
-``msgspec.json.decode(data, type=AnySchedule)``. A :class:`Window` is the span
-``[start, deadline)`` in which an expected event must arrive. Instants in and out are
-aware datetimes; every instant returned is UTC.
+with holidays: dates, and the calendars of countries and regions
+(:mod:`interlock.rules.holiday_calendars`). Both are frozen ``msgspec`` structs tagged by
+``kind``; decode them with ``msgspec.json.decode(data, type=AnySchedule)``. A
+:class:`Window` is the span ``[start, deadline)`` in which an expected event must arrive.
+Instants in and out are aware datetimes; every instant returned is UTC.
 
 Time zones and DST. Weekdays, holidays and day boundaries are local dates in the
 schedule's zone. A wall-clock time maps to an instant by two rules:
@@ -42,6 +43,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import msgspec
 
 from interlock.rules.crontab import WEEKDAY_NAMES, CronExpression, format_weekdays
+from interlock.rules.holiday_calendars import HolidayEntry, Holidays
 from interlock.rules.wallclock import next_instant, previous_instant
 
 __all__ = [
@@ -95,9 +97,9 @@ class _Plan:
 
     __slots__ = ("holidays", "zone")
 
-    def __init__(self, tz: str, holidays: Collection[date | str]) -> None:
+    def __init__(self, tz: str, holidays: Collection[HolidayEntry | date]) -> None:
         self.zone = _zone(tz)
-        self.holidays = frozenset(_date(day) for day in holidays)
+        self.holidays = Holidays(holidays)
 
     def next_wall(self, after: datetime) -> datetime:
         """Return the first matching naive wall-clock time strictly after ``after``."""
@@ -211,27 +213,29 @@ class DailySchedule(Schedule, frozen=True, kw_only=True, tag="daily"):
         tz: An IANA time zone name.
         days: Weekday names (``"mon"``, ``"monday"``) or numbers (0 = Monday, as
             ``date.weekday()``); stored as names in week order. Default: every day.
-        holidays: Local dates, ``"YYYY-MM-DD"``, on which no deadline falls; stored sorted.
+        holidays: Local dates, ``"YYYY-MM-DD"``, on which no deadline falls, and countries'
+            calendars (:func:`~interlock.rules.holiday_calendars.country`); dates stored
+            sorted, then the calendars.
     """
 
     at: str
     tz: str = "UTC"
     days: Collection[str | int] = _DAY_NAMES
-    holidays: Collection[str] = ()
+    holidays: Collection[HolidayEntry] = ()
 
     def _compile(self) -> _DailyPlan:
         plan = _DailyPlan(self.tz, self.holidays, self.at, self.days)
         force = msgspec.structs.force_setattr
         force(self, "at", plan.at.isoformat("seconds" if plan.at.second else "minutes"))
         force(self, "days", tuple(_DAY_NAMES[day] for day in sorted(plan.days)))
-        force(self, "holidays", tuple(day.isoformat() for day in sorted(plan.holidays)))
+        force(self, "holidays", plan.holidays.stored())
         return plan
 
     def describe(self) -> str:
         """Say in words when the deadlines are ("09:00 Europe/Berlin on Mon-Fri")."""
         days = cast("_DailyPlan", self._plan()).days
         when = "every day" if len(days) == 7 else f"on {format_weekdays(days)}"
-        return f"{self.at} {self.tz} {when}{_except(self.holidays)}"
+        return f"{self.at} {self.tz} {when}{self._plan().holidays.describe()}"
 
 
 class CronSchedule(Schedule, frozen=True, kw_only=True, tag="cron"):
@@ -240,24 +244,23 @@ class CronSchedule(Schedule, frozen=True, kw_only=True, tag="cron"):
     Attributes:
         expression: ``minute hour day month weekday``, e.g. ``"0 9 * * MON-FRI"``.
         tz: An IANA time zone name.
-        holidays: Local dates, ``"YYYY-MM-DD"``, on which no deadline falls; stored sorted.
+        holidays: Local dates and countries' calendars, as for :class:`DailySchedule`.
     """
 
     expression: str
     tz: str = "UTC"
-    holidays: Collection[str] = ()
+    holidays: Collection[HolidayEntry] = ()
 
     def _compile(self) -> _CronPlan:
         plan = _CronPlan(self.tz, self.holidays, self.expression)
         msgspec.structs.force_setattr(self, "expression", " ".join(self.expression.split()))
-        holidays = tuple(day.isoformat() for day in sorted(plan.holidays))
-        msgspec.structs.force_setattr(self, "holidays", holidays)
+        msgspec.structs.force_setattr(self, "holidays", plan.holidays.stored())
         return plan
 
     def describe(self) -> str:
         """Say in words when the deadlines are ("every hour at :15 UTC")."""
         when, days = cast("_CronPlan", self._plan()).cron.describe()
-        return " ".join(filter(None, [when, self.tz, days])) + _except(self.holidays)
+        return " ".join(filter(None, [when, self.tz, days])) + self._plan().holidays.describe()
 
 
 AnySchedule = DailySchedule | CronSchedule
@@ -266,7 +269,9 @@ AnySchedule = DailySchedule | CronSchedule
 class _DailyPlan(_Plan):
     __slots__ = ("at", "days")
 
-    def __init__(self, tz: str, holidays: Collection[date | str], at: str, days: object) -> None:
+    def __init__(
+        self, tz: str, holidays: Collection[HolidayEntry | date], at: str, days: object
+    ) -> None:
         match = _TIME.fullmatch(at) if isinstance(at, str) else None
         if not match or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3] or 0) > 59:
             raise ValueError(f"{at!r} is not a time of day (use HH:MM, e.g. '09:00')")
@@ -294,7 +299,7 @@ class _DailyPlan(_Plan):
 class _CronPlan(_Plan):
     __slots__ = ("cron",)
 
-    def __init__(self, tz: str, holidays: Collection[date | str], expression: str) -> None:
+    def __init__(self, tz: str, holidays: Collection[HolidayEntry | date], expression: str) -> None:
         self.cron = CronExpression.parse(expression)
         super().__init__(tz, holidays)
 
@@ -322,17 +327,6 @@ def _zone(tz: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {tz!r} ({hint})") from None
 
 
-def _date(value: date | str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(value)  # type: ignore[arg-type]  # a datetime: TypeError
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"holiday {value!r} is not a date (use 'YYYY-MM-DD', e.g. '2026-12-25')"
-        ) from None
-
-
 def _weekday(value: str | int) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
         return value
@@ -341,8 +335,3 @@ def _weekday(value: str | int) -> int:
         if key in (name, name[:3]):
             return number
     raise ValueError(f"{value!r} is not a weekday (use 'mon'...'sun', or 0-6 with 0 = Monday)")
-
-
-def _except(holidays: Collection[str]) -> str:
-    count = len(holidays)
-    return f", except {count} holiday{'s' * (count != 1)}" if count else ""

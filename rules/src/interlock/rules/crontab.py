@@ -37,7 +37,7 @@ Errors::
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -158,7 +158,7 @@ class CronExpression:
         in_month, in_week = day.day in self.days, day.weekday() in self.weekdays
         return (in_month or in_week) if self.either else (in_month and in_week)
 
-    def next_wall(self, after: datetime, skip: Collection[date] = ()) -> datetime:
+    def next_wall(self, after: datetime, skip: Container[date] = ()) -> datetime:
         """The first matching naive wall-clock time strictly after naive ``after``.
 
         Days in ``skip`` (holidays) never match.
@@ -180,7 +180,7 @@ class CronExpression:
                     return datetime.combine(day, time(self.hours[i], self.minutes[0]))
             day, hour, minute = day + _DAY, 0, 0
 
-    def prev_wall(self, before: datetime, skip: Collection[date] = ()) -> datetime:
+    def prev_wall(self, before: datetime, skip: Container[date] = ()) -> datetime:
         """The last matching naive wall-clock time strictly before naive ``before``."""
         end = before.replace(second=0, microsecond=0)
         end -= _MINUTE if end == before else timedelta(0)

@@ -35,6 +35,7 @@ from interlock.rules.actions import (
     Webhook,
 )
 from interlock.rules.fields import Field
+from interlock.rules.holiday_calendars import CountryHolidays, HolidayEntry
 from interlock.rules.predicates import Predicate
 from interlock.rules.triggers import (
     AbsenceTrigger,
@@ -219,22 +220,47 @@ def deadline(
     *,
     tz: str = "UTC",
     days: Sequence[str] = (),
-    holidays: Sequence[str] = (),
+    holidays: Sequence[HolidayEntry] | CountryHolidays = (),
     start: Literal["previous_deadline", "start_of_day"] = "previous_deadline",
 ) -> CalendarWindow:
-    """A deadline at a time of day (``"09:00"``) in a time zone, on some days."""
-    return CalendarWindow(at=at, tz=tz, days=list(days), holidays=list(holidays), start=start)
+    """A deadline at a time of day (``"09:00"``) in a time zone, on some days.
+
+    ``holidays`` takes local dates (``"2026-12-24"``) and countries' calendars
+    (``country("DE", subdiv="BE")``), one or a list: no deadline falls on them.
+    """
+    return CalendarWindow(
+        at=at, tz=tz, days=list(days), holidays=_holidays(holidays, "deadline()"), start=start
+    )
 
 
 def cron(
     expression: str,
     *,
     tz: str = "UTC",
-    holidays: Sequence[str] = (),
+    holidays: Sequence[HolidayEntry] | CountryHolidays = (),
     start: Literal["previous_deadline", "start_of_day"] = "previous_deadline",
 ) -> CalendarWindow:
-    """Deadlines from a five-field cron expression (``"0 9 * * mon-fri"``)."""
-    return CalendarWindow(cron=expression, tz=tz, holidays=list(holidays), start=start)
+    """Deadlines from a five-field cron expression (``"0 9 * * mon-fri"``).
+
+    No deadline falls on ``holidays`` (dates and countries' calendars, as for
+    :func:`deadline`).
+    """
+    return CalendarWindow(
+        cron=expression, tz=tz, holidays=_holidays(holidays, "cron()"), start=start
+    )
+
+
+def _holidays(value: object, where: str) -> list[HolidayEntry]:
+    if isinstance(value, CountryHolidays | str):
+        value = [value]
+    if not isinstance(value, Sequence) or not all(
+        isinstance(entry, str | CountryHolidays) for entry in value
+    ):
+        raise TypeError(
+            f"{where}: holidays takes dates ('2026-12-25') and country('DE', subdiv='BE'), "
+            f"one or a list, not {_kind(value)}"
+        )
+    return list(value)
 
 
 def after(names: Names, where: Predicate | None = None, *, within: Duration) -> AfterWindow:

@@ -22,6 +22,7 @@ from typing import Literal
 
 import msgspec
 
+from interlock.rules.holiday_calendars import HolidayEntry
 from interlock.rules.predicates import AnyPredicate
 
 __all__ = [
@@ -69,8 +70,9 @@ class CalendarWindow(msgspec.Struct, frozen=True, kw_only=True, tag_field="windo
     tz: str = "UTC"
     days: list[str] = msgspec.field(default_factory=list)
     """Weekday names (``mon``..``sun``); empty means every day."""
-    holidays: list[str] = msgspec.field(default_factory=list)
-    """ISO dates (local) on which there is no deadline."""
+    holidays: list[HolidayEntry] = msgspec.field(default_factory=list)
+    """ISO dates (local) on which there is no deadline, and countries' or regions'
+    calendars (``{"country": "DE", "subdiv": "BE"}``)."""
     start: Literal["previous_deadline", "start_of_day"] = "previous_deadline"
     """Where each window begins: at the previous deadline (windows tile time), or at
     local midnight of the deadline's day."""

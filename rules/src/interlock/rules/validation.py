@@ -21,6 +21,9 @@ not the :class:`~interlock.rules.rule.Rule`, which calls it on construction.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -60,7 +63,7 @@ from interlock.rules.triggers import (
 from interlock.sdk.durations import DURATION_HINT, parse_duration
 from interlock.sdk.event import check_event_name
 
-__all__ = ["raw_shape_issues", "rule_issues"]
+__all__ = ["decoded_by_schema", "raw_shape_issues", "rule_issues"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ROOTS = ("event", "source", "id", "resource", "payload")
@@ -226,12 +229,31 @@ def raw_shape_issues(name: str, raw: Any) -> list[RuleIssue]:
     return check.issues
 
 
+_DECODED: ContextVar[bool] = ContextVar("interlock_rules_decoded", default=False)
+
+
+@contextmanager
+def decoded_by_schema() -> Iterator[None]:
+    """Mark rules built inside as decoded by msgspec against their schema.
+
+    Their types are right, so :func:`rule_issues` does not check them again (a third of
+    the time it takes to load 12,000 stored rules).
+    """
+    token = _DECODED.set(True)
+    try:
+        yield
+    finally:
+        _DECODED.reset(token)
+
+
 def _typed(check: _Collector, path: str, value: Any, kind: Any) -> bool:
     """Whether ``value`` has the types its schema says; an issue if not.
 
     Rules decoded from JSON always do; rules built in Python may hold anything (a
     msgspec struct does not check types on construction).
     """
+    if _DECODED.get():
+        return True
     try:
         msgspec.convert(msgspec.to_builtins(value), type=kind)
     except TypeError as exc:
@@ -355,11 +377,17 @@ def _trigger(check: _Collector, path: str, trigger: AnyTrigger) -> None:  # noqa
 
 def _window(check: _Collector, path: str, window: Any) -> None:
     if isinstance(window, CalendarWindow):
+        from interlock.rules.holiday_calendars import Holidays  # noqa: PLC0415
         from interlock.rules.windows import schedule_for  # noqa: PLC0415 - optional part
 
         if (window.at is None) == (window.cron is None):
             check.add(path, "give exactly one of at='HH:MM' or cron='m h dom mon dow'")
             return
+        try:
+            Holidays(window.holidays)
+        except ValueError as exc:
+            check.add(f"{path}.holidays", str(exc))
+            window = msgspec.structs.replace(window, holidays=[])
         try:
             schedule_for(window)
         except ValueError as exc:
