@@ -143,6 +143,18 @@ async def test_rules_list_pause_and_delete(store: Store) -> None:
     assert (await store.rules.apply(make_rule("a-rule"))).record.version == 1
 
 
+async def test_current_reads_many_rules_at_their_latest_version(store: Store) -> None:
+    """A plan of 12,000 rules asks once: the batch is larger than a query's chunk."""
+    await store.rules.apply_all([make_rule(f"r{i}") for i in range(1_200)])
+    await store.rules.apply(make_rule("r7", title="changed"))
+    wanted = [f"r{i}" for i in range(0, 1_200, 3)] + ["absent", "r7", "r7"]
+    found = await store.rules.current(wanted)
+    assert sorted(found) == sorted({f"r{i}" for i in range(0, 1_200, 3)} | {"r7"})
+    assert found["r7"].version == 2
+    assert found["r3"].version == 1
+    assert found["r7"] == await store.rules.get("r7")
+
+
 @pytest.mark.parametrize("call", ["get", "versions", "set_paused", "delete"])
 async def test_unknown_rule_is_not_found(store: Store, call: str) -> None:
     method = getattr(store.rules, call)

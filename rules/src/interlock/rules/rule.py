@@ -14,9 +14,10 @@ from typing import Any
 import msgspec
 
 from interlock.rules.actions import AnyAction
+from interlock.rules.collector import collector_paused
 from interlock.rules.errors import RuleDefinitionError, RuleIssue
 from interlock.rules.triggers import AnyTrigger
-from interlock.rules.validation import raw_shape_issues, rule_issues
+from interlock.rules.validation import decoded_by_schema, raw_shape_issues, rule_issues
 
 __all__ = ["SCHEMA_VERSION", "Rule", "RuleSet", "dump_rules", "load_rules"]
 
@@ -103,12 +104,18 @@ def load_rules(data: bytes | str) -> list[Rule]:
                 )
             ]
         )
+    with collector_paused():
+        return _rules(header.get("rules", []))
+
+
+def _rules(documents: Any) -> list[Rule]:
     issues: list[RuleIssue] = []
     rules: list[Rule] = []
-    for index, raw in enumerate(header.get("rules", [])):
+    for index, raw in enumerate(documents):
         name = raw.get("name", f"#{index}") if isinstance(raw, dict) else f"#{index}"
         try:
-            rules.append(msgspec.convert(raw, type=Rule))
+            with decoded_by_schema():
+                rules.append(msgspec.convert(raw, type=Rule))
         except RuleDefinitionError as exc:
             issues.extend(exc.issues)
         except msgspec.ValidationError as exc:

@@ -13,10 +13,12 @@ import pytest
 
 from integration.service.actions.api_cli import cli, serving_api
 from interlock.service.api.app import create_app
+from interlock.service.api.rules import RULES_MAX_BODY_SIZE
 
 from .conftest import Rig, RigFactory, api_client
 from .test_malformed_input import assert_problem
 
+JSON = {"content-type": "application/json"}
 RULE_WITHOUT_TRIGGER = {"name": "no-trigger", "then": []}
 
 
@@ -66,8 +68,20 @@ async def test_too_large_says_the_limit_and_how_to_split(make_rig: RigFactory) -
         batch = [{"event": "a.b", "resource": {"id": f"r{i}"}} for i in range(100)]
         events = await api.post("/api/events", json=batch)
         assert_problem(events, 413, "limit of 2,048 bytes", "split the array of events")
-        rules = await api.post("/api/rules", json=[{"name": "x" * 100}] * 50)
-        assert_problem(rules, 413, "limit of 2,048 bytes", "several smaller requests")
+        queues = await api.post("/api/queues", json={"name": "q", "padding": "x" * 4096})
+        assert_problem(queues, 413, "limit of 2,048 bytes", "several smaller requests")
+
+
+async def test_rules_take_a_whole_estate_in_one_apply(make_rig: RigFactory) -> None:
+    """Rules have a limit of their own (64 MiB): 12,000 rules are ~16 MB, one apply."""
+    rig = await make_rig(max_body_size=2048)
+    async with api_client(create_app(rig.services, max_body_size=2048)) as api:
+        invalid = [{"name": "x" * 100}] * 50  # past the app's limit, judged on content
+        assert_problem(await api.post("/api/rules", json=invalid), 422)
+        huge = b"[" + b" " * RULES_MAX_BODY_SIZE + b"]"
+        for path in ("/api/rules", "/api/rules/check"):
+            refused = await api.post(path, content=huge, headers=JSON)
+            assert_problem(refused, 413, "limit of 67,108,864 bytes", "split the rules")
 
 
 async def test_the_command_line_shows_the_detail(rig: Rig, tmp_path: Path) -> None:

@@ -23,8 +23,6 @@ broke it still reaches them. Applying the rule again (a new version) rebuilds it
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import heapq
 import itertools
@@ -35,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from interlock.rules.collector import collector_paused
 from interlock.rules.engine.context import Tick
 from interlock.rules.engine.firing import Firing, key_of
 from interlock.rules.engine.matcher import Matcher, MatchSpec
@@ -106,25 +105,6 @@ class _Loaded:
         self.fingerprint = fingerprint(rule) if broken is None else ""
         self.matches = state.matches() if state is not None else []
         self.spec_ids = [f"{rule.name}{_SEPARATOR}{role}" for role in range(len(self.matches))]
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while windows are judged.
-
-    A deadline passing for a million keys makes a million firings, none in a reference
-    cycle; each collection the allocations would trigger walks the young objects (and,
-    as they pile up, every object), a third of the judging's time. Reference counting
-    still frees everything; the collector runs again afterwards.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _describe(exc: BaseException) -> str:
@@ -199,8 +179,9 @@ class Engine:
         issues = duplicate_name_issues(rules)
         if issues:
             raise RuleDefinitionError(issues)
-        for rule in rules:
-            self.put(rule)
+        with collector_paused():
+            for rule in rules:
+                self.put(rule)
 
     def put(self, rule: Rule) -> None:
         """Load ``rule``, replacing a loaded rule of the same name.
@@ -431,7 +412,7 @@ class Engine:
         self._watermark = max(self._watermark, watermark if watermark is not None else now)
         tick = self._tick()
         firings: list[Firing] = []
-        with _collector_paused():
+        with collector_paused():
             self._judge_due(tick, firings)
         if self._watermark - self._last_prune >= _PRUNE_EVERY:
             self._last_prune = self._watermark
@@ -480,6 +461,10 @@ class Engine:
         starts afresh. The watermark goes back to the exported one, so the next
         :meth:`advance` judges every window that expired meanwhile, marked late.
         """
+        with collector_paused():
+            return self._import_state(data)
+
+    def _import_state(self, data: bytes) -> list[str]:
         try:
             saved = msgspec.json.decode(data, type=_SavedEngine)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

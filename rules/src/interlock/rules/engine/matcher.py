@@ -118,6 +118,10 @@ class MatcherStats(msgspec.Struct, frozen=True, kw_only=True):
     """Errors durable returned (each also counted as a fallback)."""
 
 
+_INDEXED = Compiled(True, False)
+"""What an indexed spec holds for durable: nothing (candidates are confirmed in Python)."""
+
+
 class _Entry(NamedTuple):
     spec: MatchSpec
     seq: int
@@ -385,14 +389,13 @@ class Matcher:
             problem = check_pattern(pattern)
             if problem is not None:
                 raise ValueError(f"match spec {spec.id!r}: {problem}")
-        compiled = compile_predicate(spec.where)
-        cond, exact = compiled
         # The index takes every predicate it can narrow, string equality included (a
         # dict probe beats a durable post, and 70,000 equality specs on one name filled
         # 280 rulesets holding about 3 MB of durable's memory each); durable decides the
-        # rest (negations, contains, exists, unanchored patterns in a conjunction...).
-        wanted = not (cond is True and exact)
-        keys = index_keys(spec.where) if self._use_index and wanted else None
+        # rest (negations, contains, exists, unanchored patterns in a conjunction...),
+        # so only those are compiled for it.
+        keys = index_keys(spec.where) if self._use_index else None
+        compiled = _INDEXED if keys is not None else compile_predicate(spec.where)
         seq = next(self._seqs) if seq is None else seq
         return _Entry(spec, seq, compiled, keys)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from interlock.rules.rule import Rule
-from interlock.service.store import NotFound, Store
+from interlock.service.store import Store, UnreadableRule
 
 __all__ = ["FieldChange", "PlannedChange", "diff", "plan", "rule_document"]
 
@@ -69,14 +69,17 @@ def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
 
 async def plan(store: Store, rules: list[Rule]) -> list[PlannedChange]:
     """What applying ``rules`` would do to the stored rules (nothing is changed)."""
+    stored = await store.rules.current(rule.name for rule in rules)
     planned = []
     for rule in rules:
-        try:
-            record = await store.rules.get(rule.name)
-        except NotFound:
+        record = stored.get(rule.name)
+        if record is None:
             planned.append(PlannedChange(name=rule.name, change="created", version=None))
             continue
-        changes = diff(rule_document(record.rule), rule_document(rule))
+        before = (
+            record.document if isinstance(record, UnreadableRule) else rule_document(record.rule)
+        )
+        changes = diff(before, rule_document(rule))
         planned.append(
             PlannedChange(
                 name=rule.name,

@@ -176,6 +176,24 @@ class Rules:
             for row in rows
         ]
 
+    async def current(self, names: Iterable[str]) -> dict[str, RuleRecord | UnreadableRule]:
+        """The stored rules of these names at their current version (absent ones left out).
+
+        A few queries whatever the number of names (a plan of 12,000 rules asks once).
+        """
+        wanted = builtins.list(dict.fromkeys(names))
+        found: dict[str, RuleRecord | UnreadableRule] = {}
+        async with self._db.transaction() as connection:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = await connection.execute(_current().where(t.rules.c.name.in_(chunk)))
+                for row in rows:
+                    try:
+                        found[row.name] = _record(row)
+                    except RuleUnreadable as exc:
+                        found[row.name] = _unreadable(row, exc.problem)
+        return found
+
     async def list(self) -> list[RuleRecord]:
         """Every rule at its current version, by name (unreadable ones left out)."""
         records, _ = await self.list_all()
