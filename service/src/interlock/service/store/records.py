@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from interlock.rules.action_rendering import action_fields
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
 from interlock.sdk.vocabulary import RunState
@@ -138,10 +139,7 @@ def outbox_entries(firing: Firing, actions: Sequence[msgspec.Struct]) -> list[Ou
     """
     entries = []
     for index, action in enumerate(actions):
-        data = msgspec.to_builtins(action)
-        kind = action_kind(data) or type(action).__name__
-        if data.get("action") == "call":  # an adapter's executor: params are its fields
-            data = {"action": "call", "kind": kind, **data.get("params", {})}
+        kind, data = action_fields(action)  # the same fields scenarios render
         entries.append(
             OutboxEntry(firing_id=firing.id, index=index, rule=firing.rule, kind=kind, action=data)
         )
