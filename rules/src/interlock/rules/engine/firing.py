@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Literal
 
 import msgspec
 
 from interlock.rules.predicates import MISSING, resolve
 from interlock.sdk.event import Event
+from interlock.sdk.vocabulary import FiringStatus
 
 __all__ = ["Firing", "WindowIds", "firing_id", "key_of"]
 
@@ -33,7 +33,7 @@ class Firing(msgspec.Struct, frozen=True, kw_only=True):
     rule: str
     key: str
     """The ``for_each`` key (values joined by ``|``); empty without ``for_each``."""
-    status: Literal["fired", "resolved"]
+    status: FiringStatus
     at: datetime
     """Event time it happened: the deadline of a missed window, or the time of the last
     event that completed a match."""

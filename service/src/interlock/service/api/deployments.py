@@ -20,6 +20,7 @@ from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from interlock.sdk.vocabulary import INITIAL_RUN_STATES
 from interlock.service.api import ids
 from interlock.service.api.auth import require_admin, require_read, require_write
 from interlock.service.api.deps import ServicesDep
@@ -261,7 +262,7 @@ async def _log(run: Run, offset: int) -> tuple[bytes, int]:
     try:
         return await anyio.to_thread.run_sync(_read_log, Path(run.log_path), offset)
     except FileNotFoundError:
-        if run.state in ("pending", "scheduled"):
+        if run.state in INITIAL_RUN_STATES:
             return b"", 0
         raise NotFoundException(
             detail=f"the log of run {run.id} ({Path(run.log_path).name}) is not on "

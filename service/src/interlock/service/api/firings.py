@@ -15,7 +15,7 @@ import base64
 import binascii
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -24,6 +24,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, QueryParameter
 
 from interlock.rules.engine.firing import Firing
+from interlock.sdk.vocabulary import FiringStatus
 from interlock.service.api import ids
 from interlock.service.api.auth import require_read
 from interlock.service.api.deps import ServicesDep
@@ -59,7 +60,7 @@ class FiringController(Controller):
         rule: Annotated[str | None, QueryParameter(description="Only this rule's.")] = None,
         key: Annotated[str | None, QueryParameter(description="Only this for_each key.")] = None,
         status: Annotated[
-            Literal["fired", "resolved"] | None,
+            FiringStatus | None,
             QueryParameter(description="Only firings (fired) or resolutions (resolved)."),
         ] = None,
         since: Annotated[

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock.sdk.errors import InterlockError
+from interlock.sdk.vocabulary import FINAL_RUN_STATES
 from interlock.service.cli.client import ApiClient, add_api_arguments, print_output
 
 __all__ = ["parse_params", "register"]
 
 _COLUMNS = ["name", "queue", "schedule", "schedule_enabled", "next_run", "tags", "target"]
 _RUN_COLUMNS = ["id", "deployment", "state", "queue", "message"]
-_FINAL = frozenset({"completed", "failed", "cancelled", "crashed"})
 
 
 class BadParameter(InterlockError, ValueError):
@@ -190,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
             print_output(args, run, columns=_RUN_COLUMNS)
             return 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
-        while run["state"] not in _FINAL:
+        while run["state"] not in FINAL_RUN_STATES:
             if deadline is not None and time.monotonic() > deadline:
                 raise WaitTimedOut(run["id"], run["state"], args.timeout)
             time.sleep(0.5)

@@ -8,13 +8,12 @@ import sys
 import time
 from typing import Any
 
+from interlock.sdk.vocabulary import FINAL_RUN_STATES, RUN_STATES
 from interlock.service.cli.client import ApiClient, add_api_arguments, print_output
 
 __all__ = ["register"]
 
 _COLUMNS = ["id", "deployment", "state", "queue", "started_at", "ended_at", "message"]
-_FINAL = frozenset({"completed", "failed", "cancelled", "crashed"})
-_STATES = ("scheduled", "pending", "running", "completed", "failed", "cancelled", "crashed")
 
 
 def register(groups: Any) -> None:
@@ -25,7 +24,7 @@ def register(groups: Any) -> None:
     listing = commands.add_parser("list", help="list runs", description="List runs, newest first.")
     listing.add_argument("--deployment", help="only this deployment's")
     listing.add_argument("--queue", help="only this queue's")
-    listing.add_argument("--state", choices=_STATES, help="only in this state")
+    listing.add_argument("--state", choices=RUN_STATES, help="only in this state")
     listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     add_api_arguments(listing)
     listing.set_defaults(handler=_list)
@@ -84,7 +83,7 @@ def _logs(args: argparse.Namespace) -> int:
         sys.stdout.write(first["text"])
         offset = first["size"]
         while args.follow:
-            if api.get(f"/api/runs/{args.run_id}")["state"] in _FINAL:
+            if api.get(f"/api/runs/{args.run_id}")["state"] in FINAL_RUN_STATES:
                 args.follow = False  # one last read: what it wrote before it ended
             else:
                 time.sleep(0.5)

@@ -20,7 +20,8 @@ from typing import get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from interlock.service.store.records import ActionState, RunState
+from interlock.sdk.vocabulary import FIRING_STATUSES, RUN_STATES
+from interlock.service.store.records import ActionState
 
 __all__ = [
     "ACTION_STATES",
@@ -46,7 +47,6 @@ __all__ = [
 
 ACTION_STATES: tuple[str, ...] = get_args(ActionState)
 ATTEMPT_OUTCOMES: tuple[str, ...] = ("succeeded", "retry", "failed")
-RUN_STATES: tuple[str, ...] = get_args(RunState)
 
 metadata = sa.MetaData(
     naming_convention={
@@ -131,7 +131,7 @@ firings = sa.Table(
     sa.Column("late", sa.Boolean, nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("stored_at", UtcDateTime, nullable=False),
-    _states("status", ("fired", "resolved")),
+    _states("status", FIRING_STATUSES),
     sa.Index(None, "rule", "at"),
     sa.Index(None, "at"),
 )

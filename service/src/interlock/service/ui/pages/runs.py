@@ -29,7 +29,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 
-from interlock.sdk.vocabulary import FINAL_RUN_STATES
+from interlock.sdk.vocabulary import FINAL_RUN_STATES, RUN_STATES, RunState
 from interlock.service.api.deps import ServicesDep
 from interlock.service.context import Services
 from interlock.service.deployments.runs import cancel_run, start_run
@@ -129,6 +129,8 @@ class RunsPage:
     """(worker, runs it runs now)."""
     runs: tuple[RunRow, ...]
     state: str
+    states: tuple[RunState, ...] = RUN_STATES
+    """Every state a run can be in (the filter's choices)."""
 
 
 @dataclass(frozen=True, slots=True)
