@@ -19,17 +19,16 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from interlock.sdk.errors import ActionFailed
+from interlock.sdk.vocabulary import RULE_BROKEN
 from interlock.service.actions import apprise_send
 from interlock.service.actions.notify import resolve_url
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
 
-__all__ = ["BROKEN_EVENT", "BrokenRule", "BrokenRuleReporter"]
+__all__ = ["BrokenRule", "BrokenRuleReporter"]
 
 logger = logging.getLogger(__name__)
-
-BROKEN_EVENT = "interlock.rule.broken"
 
 
 class BrokenRule(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,14 +61,14 @@ class BrokenRuleReporter:
     async def _report(self, broken: BrokenRule) -> None:
         publisher = self.services.publisher
         event = publisher.event(
-            BROKEN_EVENT,
+            RULE_BROKEN,
             broken.name,
             payload={"reason": broken.reason, "version": broken.version, "owner": broken.owner},
         )
         try:
             await publisher.publish(event)
         except Exception:
-            logger.exception("publishing %s for rule %s failed", BROKEN_EVENT, broken.name)
+            logger.exception("publishing %s for rule %s failed", RULE_BROKEN, broken.name)
         if broken.owner:
             await self._notify(broken, broken.owner)
 
