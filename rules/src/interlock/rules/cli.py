@@ -1,4 +1,6 @@
-"""``interlock rules``: check rule modules and print them as a readable plan.
+"""``interlock rules``: check rule modules and print them as a readable plan; test them.
+
+``test`` runs scenario files against the rules (:mod:`interlock.rules.testing.cli`).
 
 Other packages add subcommands to the group through the entry-point group
 ``interlock.rules_commands``: each entry point is a function ``register(commands)``
@@ -55,8 +57,26 @@ def register(groups: Any) -> None:
         "interlock-service; see --api-url): a name that does not exist is an error",
     )
     check.set_defaults(handler=_check, check_references=None)
+    test = commands.add_parser(
+        "test",
+        help="run scenario files (*.test.toml) against the rules they name",
+        description="Run the scenarios of the scenario files under PATH (a file, or a folder "
+        "searched for *.test.toml): each feeds events to the rules in simulated time and "
+        "compares what fires with what it expects. Exit status 0: all passed; 1: a scenario "
+        "failed (its diff is printed); 2: a file or its rules could not be loaded. See "
+        "docs/rules-testing.md for the format.",
+    )
+    test.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    test.add_argument("--quiet", "-q", action="store_true", help="print failures and errors only")
+    test.set_defaults(handler=_test)
     for entry_point in sorted(entry_points(group="interlock.rules_commands"), key=lambda e: e.name):
         entry_point.load()(commands)
+
+
+def _test(args: argparse.Namespace) -> int:
+    from interlock.rules.testing.cli import run_test_command  # noqa: PLC0415 - the engine
+
+    return run_test_command(args.paths, quiet=args.quiet)
 
 
 def _check(args: argparse.Namespace) -> int:
