@@ -229,3 +229,31 @@ async def test_a_scheduled_run_is_keyed_by_the_time_it_is_for(services: Services
         due -= timedelta(days=7)
     [run] = await services.store.runs.list(deployment="weekly")
     assert run.idempotency_key == f"schedule:weekly:{due:%Y-%m-%dT%H:%MZ}"
+
+
+async def test_keeping_jobs_in_step_outlives_an_error_and_counts_it(services: Services) -> None:
+    """The loop never stops (interlock.sdk.retry): a bug is counted, and the job placed after."""
+    due = services.clock.now() + timedelta(hours=1)
+    broken = [True]
+
+    def next_due() -> datetime:
+        if broken[0]:
+            raise RuntimeError("a bug in the engine's next due time")
+        return due
+
+    scheduler = Scheduler(services, on_deadline=lambda: None, next_due=next_due)
+    await scheduler.start()
+    try:
+        await until(lambda: scheduler.errors >= 2, "two errors counted")
+        broken[0] = False
+        await until(lambda: scheduler.jobs() == [(DEADLINE_JOB, due)], "the deadline job")
+    finally:
+        await scheduler.stop()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout} s")

@@ -2,8 +2,9 @@
 
 **The policy.** It holds for every loop that runs as long as its process does: the
 pipeline's consumer and its store retries, the dispatcher's claim, recorder and
-housekeeping loops, the announcer, the deployment worker, the adapters' runner, and the
-publisher's reconnect and spool drain.
+housekeeping loops, the announcer, the deployment worker, the scheduler's loop keeping
+its jobs in step, the adapters' runner and ``db.listen``'s, and the publisher's reconnect
+and spool drain (the table in ``docs/operations/loops.md``).
 
 1. An error never ends a loop. Only cancellation, the loop's own stop, or an error that
    says running on is pointless (a source that refuses us, a bad configuration) ends it.

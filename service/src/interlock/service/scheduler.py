@@ -31,6 +31,12 @@ thread (``BackgroundScheduler``) and every call that writes jobs is made from a 
 thread: the store's I/O (and SQLite's wait for its write lock) never blocks the event
 loop. Jobs hand their work to the loop with ``call_soon_threadsafe`` /
 ``run_coroutine_threadsafe``.
+
+Keeping the jobs in step with the engine and the store is a loop that never stops, under
+the policy of :mod:`interlock.sdk.retry`: the database down or busy (``StoreError``,
+SQLAlchemy's ``OperationalError`` from the job store) is a warning and a retry after the
+backoff; anything else is logged with its traceback, counted in :attr:`Scheduler.errors`
+and retried the same way. A deadline move that failed is tried again.
 """
 
 from __future__ import annotations
@@ -50,10 +56,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from interlock.sdk.retry import Retry
 from interlock.service.adapter_polls import AdapterPoll
 from interlock.service.context import Services
 from interlock.service.cron_trigger import CronScheduleTrigger
+from interlock.service.store import StoreError
 
 __all__ = ["DEADLINE_JOB", "Scheduler", "sync_url"]
 
@@ -64,6 +73,8 @@ _DEPLOYMENT_PREFIX = "deployment:"
 _ADAPTER_PREFIX = "adapter:"
 _RUNNING: dict[str, Scheduler] = {}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+_FOLLOW_EVERY = 0.25
+"""Seconds between two checks of the engine's next due time."""
 
 
 def sync_url(url: str) -> str:
@@ -136,6 +147,8 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self.adapters: dict[str, AdapterPoll] = {}
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self.errors = 0
+        """Unexpected errors of the loop keeping the jobs in step (each retried)."""
 
     async def start(self) -> None:
         """Start running jobs (missed ones run now) and following the engine and store."""
@@ -176,9 +189,9 @@ class Scheduler:
         earlier = due is not None and (self._deadline is None or due < self._deadline)
         if not earlier and time.monotonic() - self._deadline_moved < 1.0:
             return
-        self._deadline = due
-        self._deadline_moved = time.monotonic()
+        moved = time.monotonic()
         await asyncio.to_thread(self._move_deadline, due)
+        self._deadline, self._deadline_moved = due, moved  # only once it moved
 
     def _move_deadline(self, due: datetime | None) -> None:
         if due is None:
@@ -195,16 +208,27 @@ class Scheduler:
         )
 
     async def _follow(self) -> None:
+        retry = Retry(
+            logger,
+            "scheduler: keeping jobs in step",
+            expected=(StoreError, OperationalError),
+            on_unexpected=self._count_error,
+        )
         last_sync = time.monotonic()
         while True:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(_FOLLOW_EVERY)
             try:
                 await self.track_deadline()
                 if time.monotonic() - last_sync >= self.sync_interval.total_seconds():
-                    last_sync = time.monotonic()
                     await self.sync_deployments()
-            except Exception:  # the scheduler must outlive a bad moment of the database
-                logger.exception("scheduler: keeping jobs in step failed; retrying")
+                    last_sync = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
+                await retry.pause(exc)
+            else:
+                retry.succeeded()
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.errors += 1
 
     # -- deployment schedules ------------------------------------------------------------
 

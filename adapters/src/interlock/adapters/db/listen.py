@@ -13,7 +13,8 @@ notification becomes one event:
 Two ways to run it, sharing :meth:`ListenAdapter.receive`:
 
 - :class:`ListenRunner` pushes: it publishes each batch as soon as it arrives and, when
-  the connection drops, reconnects with exponential backoff (100 ms doubling to 30 s).
+  the connection drops, reconnects after a backoff (100 ms doubling to 30 s), following
+  the policy of long-running loops (:mod:`interlock.sdk.retry`): only a refusal ends it.
 - ``interlock adapter run`` drives :meth:`ListenAdapter.poll` like any polling adapter:
   a poll returns as soon as a notification arrives (or after ``wait``), with whatever
   else has arrived too, and asks to be called again at once only after a full batch
@@ -49,7 +50,9 @@ from interlock.adapters.base import (
 from interlock.adapters.db._source import classify_error
 from interlock.adapters.section_options import Options
 from interlock.sdk.compat import fromisoformat
+from interlock.sdk.errors import SpoolError
 from interlock.sdk.event import Event, utc_now
+from interlock.sdk.retry import Backoff, Retry
 from interlock.sdk.sync import SyncPublisher
 
 if TYPE_CHECKING:
@@ -299,7 +302,8 @@ class ListenStats(msgspec.Struct, kw_only=True):
     events: int = 0
     spooled: int = 0
     failures: int = 0
-    """Times the connection was found down (each followed by a backoff)."""
+    """Failures, each followed by a backoff: the connection found down, the spool
+    refusing events, or an unexpected error (logged with its traceback)."""
 
 
 class ListenRunner:
@@ -307,7 +311,8 @@ class ListenRunner:
 
     No checkpoint is kept: a notification cannot be replayed, so there is nothing to
     resume from. Events are published as soon as :meth:`ListenAdapter.receive` returns
-    them (stored by JetStream or spooled by the SDK).
+    them (stored by JetStream or spooled by the SDK); a batch that could not be published
+    is published again before anything more is received.
     """
 
     def __init__(
@@ -326,18 +331,27 @@ class ListenRunner:
 
     def run(self, stop: threading.Event) -> None:
         """Listen and publish until ``stop`` is set; raise :class:`SourceRefused` on refusal."""
-        backoff = self.min_backoff
+        first = self.min_backoff.total_seconds()
+        retry = Retry(
+            logger,
+            f"adapter {self.adapter.name}",
+            expected=(SourceUnavailable, SpoolError),
+            backoff=Backoff(first, max(first, self.max_backoff.total_seconds()), jitter=False),
+        )
+        events: list[Event] = []
         while not stop.is_set():
             try:
-                events = self.adapter.receive(self.adapter.wait.total_seconds())
-            except SourceUnavailable as exc:
+                if not events:
+                    events = self.adapter.receive(self.adapter.wait.total_seconds())
+                if events:
+                    result = self.publisher.publish_many(events)
+                    self.stats.events += len(events)
+                    self.stats.spooled += result.spooled
+                    events = []
+            except SourceRefused:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
                 self.stats.failures += 1
-                logger.warning("%s; reconnecting in %s", exc, backoff)
-                stop.wait(backoff.total_seconds())
-                backoff = min(backoff * 2, self.max_backoff)
+                stop.wait(retry.failed(exc))
                 continue
-            backoff = self.min_backoff
-            if events:
-                result = self.publisher.publish_many(events)
-                self.stats.events += len(events)
-                self.stats.spooled += result.spooled
+            retry.succeeded()
