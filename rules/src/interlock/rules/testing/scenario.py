@@ -215,10 +215,18 @@ class Scenario:
     def _render_problems(self, firing: Firing) -> list[str]:
         rule = self.rules[firing.rule]
         events = [self.events[i] for i in firing.event_ids if i in self.events]
-        return [
-            f"{describe_firing(firing, self.zone)}: {action.error}"
+        errors = [
+            f"    {action.error}"
             for action in render_actions(firing, rule, events)
             if action.error is not None
+        ]
+        if not errors:
+            return []
+        return [
+            "an action of this firing does not render (the service would fail it with "
+            "render_error):",
+            f"  {describe_firing(firing, self.zone)}",
+            *errors,
         ]
 
     def __enter__(self) -> Scenario:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,7 +179,8 @@ def read_scenario_file(path: Path) -> ScenarioFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(found[1]) if found else None
         raise ScenarioFileError(str(path), line, "", f"is not valid TOML: {exc}") from exc
     reader = _Reader(path, text)
     result = _read(reader, data)
