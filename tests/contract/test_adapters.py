@@ -355,24 +355,7 @@ def test_a_repeated_poll_gives_the_same_ids(
     assert _ids(again) == _ids(first)
 
 
-def _json_params() -> list[Any]:
-    params = []
-    for param in _params():
-        (kind,) = param.values
-        marks = list(param.marks)
-        if kind in NOT_PLAIN_JSON:
-            marks.append(pytest.mark.xfail(reason=NOT_PLAIN_JSON[kind], strict=True))
-        params.append(pytest.param(kind, id=kind, marks=marks))
-    return params
-
-
-NOT_PLAIN_JSON = {
-    "s3.poll": "its checkpoint holds tuples (a recent key's etag and time): lists after JSON, "
-    "the same in meaning (the resume test passes) but not equal",
-}
-
-
-@pytest.mark.parametrize("kind", _json_params())
+@pytest.mark.parametrize("kind", _params())
 def test_a_checkpoint_is_plain_json_data(
     kind: str, source: Source, adapters: Callable[[], Adapters]
 ) -> None:

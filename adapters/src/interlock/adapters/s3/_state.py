@@ -37,7 +37,7 @@ from typing import Union
 
 import msgspec
 
-__all__ = ["Checkpoint", "KeysCheckpoint", "Listed", "Scope", "WatermarkCheckpoint"]
+__all__ = ["Checkpoint", "KeysCheckpoint", "Listed", "Scope", "Seen", "WatermarkCheckpoint"]
 
 VERSION = 1
 
@@ -57,6 +57,18 @@ class Scope(msgspec.Struct, frozen=True, kw_only=True):
     bucket: str
     prefix: str
     pattern: str | None
+
+
+class Seen(msgspec.Struct, frozen=True, array_like=True):
+    """A recent key's ETag and LastModified, kept as ``[etag, time]``.
+
+    An array-like Struct rather than a tuple: it becomes a JSON list and reads back
+    from one, so a checkpoint is plain JSON data that survives a round trip unchanged
+    (and reads checkpoints written with tuples, which were lists in JSON too).
+    """
+
+    etag: str
+    modified: datetime
 
 
 class _Base(msgspec.Struct, kw_only=True, tag_field="track"):
@@ -91,7 +103,7 @@ class WatermarkCheckpoint(_Base, tag="watermark"):
     horizon: datetime | None = None
     listing_started: datetime | None = None
     """When (S3's clock) the listing in progress began."""
-    recent: dict[str, tuple[str, datetime]] = msgspec.field(default_factory=dict)
+    recent: dict[str, Seen] = msgspec.field(default_factory=dict)
 
     def start_listing(self, moment: datetime) -> None:
         self.listing_started = moment
@@ -101,13 +113,13 @@ class WatermarkCheckpoint(_Base, tag="watermark"):
         if self.horizon is not None and modified < self.horizon:
             return False
         seen = self.recent.get(item.key)
-        if seen is not None and seen[0] == item.etag:
+        if seen is not None and seen.etag == item.etag:
             # The same content uploaded again: no new version, but remember the later
             # time, or the key would be pruned early and reported again.
-            if modified > seen[1]:
-                self.recent[item.key] = (item.etag, modified)
+            if modified > seen.modified:
+                self.recent[item.key] = Seen(item.etag, modified)
             return False
-        self.recent[item.key] = (item.etag, modified)
+        self.recent[item.key] = Seen(item.etag, modified)
         return True
 
     def finish(self, cursor: str | None, lookback: timedelta) -> None:
@@ -123,10 +135,12 @@ class WatermarkCheckpoint(_Base, tag="watermark"):
         if cursor is None:
             self.horizon = horizon
             self.listing_started = None
-            self.recent = {k: v for k, v in self.recent.items() if v[1] >= horizon}
+            self.recent = {k: v for k, v in self.recent.items() if v.modified >= horizon}
         else:
             # Keys after the cursor are still to be listed by this listing: keep them all.
-            self.recent = {k: v for k, v in self.recent.items() if k > cursor or v[1] >= horizon}
+            self.recent = {
+                k: v for k, v in self.recent.items() if k > cursor or v.modified >= horizon
+            }
 
 
 class KeysCheckpoint(_Base, tag="keys"):
