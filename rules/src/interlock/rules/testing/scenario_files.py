@@ -108,6 +108,8 @@ class _Reader:
         return table.get(key)
 
     def string(self, value: object, where: FieldPath) -> str | None:
+        if value is None:  # missing: reported by required()
+            return None
         if isinstance(value, str) and value:
             return value
         self.problem(where, f"must be a non-empty string, not {_kind(value)}")
@@ -121,6 +123,8 @@ class _Reader:
         return list(items)
 
     def time(self, value: object, where: FieldPath, zone: str) -> TimeLike | None:
+        if value is None:  # missing: reported by required()
+            return None
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             value = value.isoformat()
         if isinstance(value, dt.time):
