@@ -34,6 +34,7 @@ from interlock.sdk import NatsOptions, PublisherConfig
 from interlock.sdk.local_server import find_local_server
 from interlock.service.backtest import (
     ApiLiveRecord,
+    BacktestError,
     BacktestReport,
     TerminalProgress,
     parse_horizon,
@@ -41,7 +42,6 @@ from interlock.service.backtest import (
     write_text,
 )
 from interlock.service.cli.client import ApiClient, add_api_arguments
-from interlock.service.cli.rules import RulesNotLoaded
 
 __all__ = ["register"]
 
@@ -110,10 +110,13 @@ def nats_options(args: argparse.Namespace) -> NatsOptions:
 async def _backtest(args: argparse.Namespace) -> int:
     horizon = parse_horizon(args.since, args.until, args.warmup, now=datetime.now(UTC))
     loaded = load_paths(args.paths)
+    if len(loaded.problems) == 1:
+        raise BacktestError(f"the rules do not load: {loaded.problems[0]}")
     if loaded.problems:
-        raise RulesNotLoaded([str(problem) for problem in loaded.problems])
+        listed = "\n  ".join(str(problem) for problem in loaded.problems)
+        raise BacktestError(f"the rules do not load ({len(loaded.problems)} problems):\n  {listed}")
     if not loaded.rules:
-        raise RulesNotLoaded([f"no rules found in {', '.join(map(str, args.paths))}"])
+        raise BacktestError(f"no rules found in {', '.join(map(str, args.paths))}")
     nats = nats_options(args)
     api = None if args.no_compare else ApiClient.from_args(args)
     progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
