@@ -88,13 +88,15 @@ def _dead_config(limits: StreamLimits) -> StreamConfig:
     )
 
 
-async def _ensure(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+async def _ensure(js: JetStreamContext, config: StreamConfig, *, update: bool) -> StreamInfo:
     assert config.name is not None
     try:
         current = await js.stream_info(config.name)
     except NotFoundError:
         logger.info("creating stream %s", config.name)
         return await js.add_stream(config)
+    if not update:
+        return current
     wanted = config.as_dict()
     have = current.config.as_dict()
     if all(have.get(key) == value for key, value in wanted.items()):
@@ -104,11 +106,16 @@ async def _ensure(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
 
 
 async def ensure_streams(
-    js: JetStreamContext, limits: StreamLimits | None = None
+    js: JetStreamContext, limits: StreamLimits | None = None, *, update: bool = True
 ) -> tuple[StreamInfo, StreamInfo]:
-    """Create or update ``INTERLOCK_EVENTS`` and ``INTERLOCK_DEAD``; return their info."""
+    """Create or update ``INTERLOCK_EVENTS`` and ``INTERLOCK_DEAD``; return their info.
+
+    ``update=False`` creates a missing stream and leaves an existing one as it is: the
+    service starts that way, so the replicas, retention and limits an operator gave a
+    stream (``interlock events init-streams``) are not reset at every start.
+    """
     limits = limits or StreamLimits()
     batched = server_takes_fast_batches(js._nc)  # nats-py keeps the connection private
-    events = await _ensure(js, _events_config(limits, batched=batched))
-    dead = await _ensure(js, _dead_config(limits))
+    events = await _ensure(js, _events_config(limits, batched=batched), update=update)
+    dead = await _ensure(js, _dead_config(limits), update=update)
     return events, dead

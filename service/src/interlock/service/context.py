@@ -9,10 +9,10 @@ one engine the pipeline owns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -92,6 +92,8 @@ class Services:
         metrics: Prometheus metrics of this service.
         rules: Rule changes reaching the store and the engine.
         adapters: The adapters the service polls, and how their polls go.
+        replica: This replica's name and leases (owner or standby of each), when the
+            service runs as one of several replicas (:mod:`interlock.service.ownership`).
     """
 
     settings: Settings
@@ -101,3 +103,4 @@ class Services:
     metrics: Metrics
     rules: RuleControl
     adapters: AdapterBoard = field(default_factory=AdapterBoard)
+    replica: Callable[[], dict[str, Any] | None] | None = None

@@ -14,6 +14,13 @@ in-process worker, the scheduler, and last the HTTP API — so ``/api/health`` a
 once everything behind it runs. Then ``<data_dir>/server.json`` tells local command lines
 where the API and the embedded NATS are (:mod:`interlock.sdk.local_server`).
 
+With ``replicas.enabled`` (PostgreSQL and a NATS server or cluster, see
+:mod:`.ownership`), the pipeline and the scheduler are not started directly: they run on
+whichever replica holds their lease, and this one may stand by (``/api/health`` says
+which). The dispatcher, the worker and the API run on every replica. Without it, a second
+server on the same SQLite file or on this server's embedded nats-server is refused
+(:mod:`.ownership.refusal`).
+
 The embedded nats-server keeps its port across restarts: ``embedded_nats_port`` when set
 (the start fails if it is taken), else the port it had last time, else 4222, else a free
 port — each written to ``server.json`` for the next start.
@@ -54,6 +61,14 @@ from interlock.service.declared import apply_declared
 from interlock.service.deployments.worker import Worker
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
+from interlock.service.ownership import (
+    EMBEDDED_NATS_NAME,
+    EngineRole,
+    Replica,
+    ScheduleRole,
+    SqliteLock,
+    refuse_embedded_nats_of_another,
+)
 from interlock.service.pipeline.broken_rules import BrokenRuleReporter
 from interlock.service.pipeline.consumer import Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
@@ -90,6 +105,8 @@ class Service:
         self.run_worker = worker
         self.nats_server: EmbeddedNatsServer | None = None
         self._data_dir_lock = DataDirLock(settings.data_dir)
+        self._sqlite_lock = SqliteLock(settings.database_url)
+        self.replica: Replica | None = None
         self._listening: socket.socket | None = None
         self.nats_url = ""
         self.api_url = ""
@@ -119,6 +136,7 @@ class Service:
     async def _start(self) -> None:
         settings = self.settings
         self._data_dir_lock.acquire()
+        self._sqlite_lock.acquire()
         if self.serve_api:  # taken first: a port clash stops the start before anything runs
             api = settings.api
             self._listening = _bind(api.host, api.port)
@@ -130,6 +148,8 @@ class Service:
         await apply_declared(store, settings.deployments_file)
         self._nc = await connect(nats_options)
         self._closers.append(self._nc.close)
+        if self.nats_server is None:
+            refuse_embedded_nats_of_another(self._nc, self.nats_url)
         publisher = Publisher(
             PublisherConfig(
                 nats=nats_options, source="interlock", spool_dir=settings.data_dir / "spool"
@@ -151,12 +171,32 @@ class Service:
             metrics=metrics,
             rules=host,
             adapters=AdapterBoard(metrics),
+            replica=self._replica_status if settings.replicas.enabled else None,
         )
         self.broken_rules = BrokenRuleReporter(services)
         host.on_broken = self.broken_rules.report
         host.flush_broken()  # rules found broken while loading
         services.metrics.rules_broken.set_function(lambda: len(host.broken()))
         self.dispatcher = Dispatcher(services)
+        if settings.replicas.enabled:
+            await self._start_replica(services, host, nats_options)
+        else:
+            await self._start_engine(services, host, engine, nats_options)
+        if self.serve_api:
+            await self._start_api(services)
+        # Built now rather than by the first action of each kind, but after the API is up:
+        # they are not needed to start (the Airflow and Prefect clients take ~0.3 s).
+        self.dispatcher.prepare(host.action_kinds())
+        self._tell_local_command_lines()
+        logger.info("interlock service running: API %s, NATS %s", self.api_url, self.nats_url)
+
+    async def _start_engine(
+        self, services: Services, host: RuleHost, engine: Engine, nats_options: NatsOptions
+    ) -> None:
+        """One server: the pipeline, dispatcher, worker and scheduler, all here."""
+        assert self.dispatcher is not None
+        assert self._nc is not None
+        settings = self.settings
         self.pipeline = Pipeline(services, host, self._nc, on_queued=self.dispatcher.wake)
         await self.pipeline.start()
         self._spawn(self.pipeline.run(), "pipeline")
@@ -178,13 +218,32 @@ class Service:
             )
         )
         await self.scheduler.add_adapter_polls(polls)
-        if self.serve_api:
-            await self._start_api(services)
-        # Built now rather than by the first action of each kind, but after the API is up:
-        # they are not needed to start (the Airflow and Prefect clients take ~0.3 s).
-        self.dispatcher.prepare(host.action_kinds())
-        self._tell_local_command_lines()
-        logger.info("interlock service running: API %s, NATS %s", self.api_url, self.nats_url)
+
+    async def _start_replica(
+        self, services: Services, host: RuleHost, nats_options: NatsOptions
+    ) -> None:
+        """One of several replicas: the engine and the schedules run under their leases."""
+        assert self.dispatcher is not None
+        assert self._nc is not None
+        engine_role = EngineRole(services, host, self._nc, on_queued=self.dispatcher.wake)
+        schedules = ScheduleRole(services, engine_role, nats_options)
+        self.replica = Replica(self.settings, self._nc, engine_role, schedules)
+        campaigns = await self.replica.open()
+        logger.info(
+            "replica %s: the engine and the schedules run where their leases are "
+            "(bucket %s, TTL %s)",
+            self.replica.name,
+            self.settings.replicas.lease_bucket,
+            self.settings.replicas.lease_ttl,
+        )
+        for name, campaign in zip(self.replica.campaigns, campaigns, strict=True):
+            self._spawn(campaign, f"{name}-lease")
+        self._spawn(self.dispatcher.run(), "dispatcher")
+        if self.run_worker:
+            await self._start_worker(services)
+
+    def _replica_status(self) -> dict[str, Any] | None:
+        return self.replica.status() if self.replica is not None else None
 
     def _tell_local_command_lines(self) -> None:
         embedded = self.nats_url if self.nats_server is not None else ""
@@ -204,7 +263,10 @@ class Service:
         if port is None:
             port, required = _remembered_nats_port(settings.data_dir) or 4222, False
         server = EmbeddedNatsServer(
-            store_dir=settings.data_dir / "nats", port=port, fallback=not required
+            store_dir=settings.data_dir / "nats",
+            port=port,
+            fallback=not required,
+            name=EMBEDDED_NATS_NAME,  # how a second server on it is refused
         )
         server.start()
         if server.port != port:
@@ -243,7 +305,12 @@ class Service:
 
     async def _start_worker(self, services: Services) -> None:
         # Every queue, those created while the service runs included.
-        self.worker = Worker(services, None, name=f"embedded-{socket.gethostname()}")
+        # One of several replicas: a name per process, so a replica starting on the same
+        # host does not take the other's running runs for its own lost ones.
+        name = f"embedded-{socket.gethostname()}"
+        if self.settings.replicas.enabled:
+            name += f"-{os.getpid()}"
+        self.worker = Worker(services, None, name=name)
         self._spawn(self.worker.run(), "worker")
 
     async def _start_api(self, services: Services) -> None:
@@ -289,9 +356,15 @@ class Service:
     async def stop(self) -> None:
         """Stop every component, the newest first."""
         if self._uvicorn is not None:
+            from interlock.service.api.app import stop_streams  # noqa: PLC0415
+
+            # Open pages' streams end first: the web server waits for them before it stops.
+            stop_streams(self._uvicorn.config.app)
             self._uvicorn.should_exit = True
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.replica is not None:
+            await self.replica.stop()  # each campaign stops its work, then its lease
         for component in (self.worker, self.dispatcher, self.pipeline):
             if component is not None:
                 with contextlib.suppress(Exception):
@@ -312,6 +385,7 @@ class Service:
         if self._listening is not None:
             self._listening.close()
             self._listening = None
+        self._sqlite_lock.release()
         self._data_dir_lock.release()
 
     async def __aenter__(self) -> Self:

@@ -68,6 +68,7 @@ __all__ = [
     "ActionSettings",
     "ApiSettings",
     "EngineSettings",
+    "ReplicaSettings",
     "Settings",
     "WebhookSettings",
     "load_settings",
@@ -79,6 +80,13 @@ DEFAULT_CONFIG_FILE = Path("config/interlock.toml")
 EMBEDDED = "embedded"
 """The value of ``nats_url`` that starts a nats-server child process."""
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+
+SCALE_OUT_NEEDS = (
+    "several interlock servers need PostgreSQL (database_url = postgresql://...) and a "
+    "NATS server or cluster (nats_url = nats://...), shared by all of them; SQLite and the "
+    "embedded nats-server belong to one server (see docs/operations/scale-out.md)"
+)
+"""Why a second server on one SQLite file or embedded NATS is refused, and what to use."""
 
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "interlock_config_file", default=DEFAULT_CONFIG_FILE
@@ -132,6 +140,52 @@ class EngineSettings(BaseModel):
         "that fires always saves one); after a crash, events since the last one are "
         "fed again.",
     )
+
+
+class ReplicaSettings(BaseModel):
+    """Running as one of several replicas (issue 19, step 1: one fenced owner).
+
+    Off by default: one server runs everything, with no lease. On, the replicas share a
+    NATS server or cluster and PostgreSQL; one owns the engine and one the scheduled
+    work, each under a lease in the NATS KV bucket ``lease_bucket`` (see
+    :mod:`interlock.service.ownership` and docs/operations/scale-out.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(
+        default=False,
+        description="Run as one of several replicas (needs PostgreSQL and a NATS server "
+        "or cluster, not SQLite or the embedded nats-server).",
+    )
+    lease_ttl: Duration = Field(
+        default=timedelta(seconds=10),
+        description="How long a lease outlives its last renewal: a standby takes over "
+        "at most this long after its owner died (renewed every third of it).",
+    )
+    lease_bucket: str = Field(
+        default="INTERLOCK_LEASES",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The NATS KV bucket holding the leases (created if missing).",
+    )
+    lease_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Replicas of the lease bucket on a NATS cluster (3 on a 3-node cluster).",
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="This replica's name in leases and logs (default: host name and pid).",
+    )
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl_in_range(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 1 second and 10 minutes")
+        return value
 
 
 def _split_list(value: Any) -> Any:
@@ -341,6 +395,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     actions: ActionSettings = ActionSettings()
+    replicas: ReplicaSettings = ReplicaSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -412,6 +467,16 @@ class Settings(BaseSettings):
                 f"{self.secret_key_file} holds one: set INTERLOCK_SECRET_KEY or secret_key "
                 "in config/interlock.toml to a Fernet key",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _replicas_need_shared_services(self) -> Settings:
+        if not self.replicas.enabled:
+            return self
+        if not self.database_url.startswith("postgresql"):
+            raise ConfigurationError("replicas.enabled", SCALE_OUT_NEEDS)
+        if self.nats_embedded:
+            raise ConfigurationError("replicas.enabled", SCALE_OUT_NEEDS)
         return self
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

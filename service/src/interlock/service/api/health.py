@@ -32,7 +32,9 @@ class HealthController(Controller):
         """Whether NATS and the database answer.
 
         200 ``{"status": "ok", "nats": "ok", "database": "ok"}`` when both do; 503 with
-        ``"status": "unavailable"`` and the failing part's reason otherwise.
+        ``"status": "unavailable"`` and the failing part's reason otherwise. One of several
+        replicas adds ``"replica": {"name": ..., "engine": "owner" | "standby",
+        "scheduler": ...}`` (a standby is healthy: it is ready to take over).
         """
         nats = "ok" if services.publisher.connected else "disconnected"
         try:
@@ -43,10 +45,15 @@ class HealthController(Controller):
         except StoreError as exc:
             database = str(exc)
         healthy = nats == "ok" and database == "ok"
-        return Response(
-            {"status": "ok" if healthy else "unavailable", "nats": nats, "database": database},
-            status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        body: dict[str, Any] = {
+            "status": "ok" if healthy else "unavailable",
+            "nats": nats,
+            "database": database,
+        }
+        replica = services.replica() if services.replica is not None else None
+        if replica is not None:
+            body["replica"] = replica
+        return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 
     @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
     async def metrics(self, services: ServicesDep) -> Response[bytes]:

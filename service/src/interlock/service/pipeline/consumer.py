@@ -77,7 +77,7 @@ from interlock.service.pipeline.announcer import Announcer
 from interlock.service.pipeline.pull import PullFetcher, stream_sequence
 from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 from interlock.service.pipeline.rule_host import RuleHost
-from interlock.service.store import Checkpoint, OutboxEntry, StoreError
+from interlock.service.store import BatchResult, Checkpoint, Fenced, OutboxEntry, StoreError
 
 __all__ = ["CONSUMER_NAME", "Pipeline", "PipelineStats"]
 
@@ -114,6 +114,10 @@ class Pipeline:
         host: The rules and the engine (the pipeline is the engine's only user).
         nc: A connected NATS client.
         on_queued: Called after actions were queued (wakes the dispatcher).
+        epoch: The engine lease's epoch when running as one of several replicas
+            (:mod:`interlock.service.ownership`): the checkpoint is claimed with it,
+            every batch is fenced by it (:class:`~interlock.service.store.Fenced` stops
+            :meth:`run`), and the consumer is this epoch's own. ``None``: one server.
     """
 
     def __init__(
@@ -123,8 +127,11 @@ class Pipeline:
         nc: NATS,
         *,
         on_queued: Callable[[], None] | None = None,
+        epoch: int | None = None,
     ) -> None:
         self.services = services
+        self.epoch = epoch
+        self.consumer = CONSUMER_NAME if epoch is None else f"{CONSUMER_NAME}-{epoch}"
         self.host = host
         self.engine: Engine = host.engine
         self.nc = nc
@@ -136,7 +143,7 @@ class Pipeline:
         self.checkpoint_interval = settings.checkpoint_interval.total_seconds()
         self.recent = RecentEvents()
         self.stats = PipelineStats()
-        self._fetcher = PullFetcher(nc, EVENTS_STREAM, CONSUMER_NAME)
+        self._fetcher = PullFetcher(nc, EVENTS_STREAM, self.consumer)
         self.announcer = Announcer(services.publisher)
         self._last_sequence = 0
         self._next_batch = 1
@@ -152,8 +159,12 @@ class Pipeline:
 
     async def start(self) -> None:
         """Import the checkpoint and (re)create the durable consumer after it."""
-        await ensure_streams(self.js)
-        checkpoint = await self.services.store.checkpoint()
+        await ensure_streams(self.js, update=False)
+        store = self.services.store
+        if self.epoch is None:
+            checkpoint = await store.checkpoint()
+        else:  # claimed before it is read: an older owner can commit no more after it
+            checkpoint = await store.claim_checkpoint(self.epoch)
         if checkpoint is not None:
             self._last_sequence = checkpoint.stream_sequence
             try:
@@ -179,21 +190,23 @@ class Pipeline:
 
     async def _read_lag(self) -> None:
         """``interlock_consumer_lag`` from NATS: right even while nothing is fetched."""
-        info = await self.js.consumer_info(EVENTS_STREAM, CONSUMER_NAME)
+        info = await self.js.consumer_info(EVENTS_STREAM, self.consumer)
         self.services.metrics.consumer_lag.set(info.num_pending or 0)
 
     async def _create_consumer(self) -> None:
         with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(EVENTS_STREAM, CONSUMER_NAME)
+            await self.js.delete_consumer(EVENTS_STREAM, self.consumer)
         start = self._last_sequence + 1
         config = ConsumerConfig(
-            durable_name=CONSUMER_NAME,
+            durable_name=self.consumer,
             ack_policy=AckPolicy.ALL,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
             filter_subject=subject_filter(">"),
             max_ack_pending=max(20_000, self.batch_size * 8),
             ack_wait=120,
+            # An epoch's consumer outlives its owner (killed) by an hour at most.
+            inactive_threshold=None if self.epoch is None else 3600.0,
         )
         await self.js.add_consumer(EVENTS_STREAM, config)
         await self._fetcher.start()
@@ -240,6 +253,8 @@ class Pipeline:
                 self._rewind = bool(messages)  # cleared once the batch is acknowledged
                 await self._process(messages)
                 self._rewind = False
+            except Fenced:
+                raise  # a newer owner holds the engine: this one stops
             except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
                 # After an unexpected error too, the loop goes on from the last event fed
                 # (the consumer is re-created after it).
@@ -251,7 +266,7 @@ class Pipeline:
 
     async def _recreate_after_loss(self) -> None:
         """Re-create the consumer to deliver from the event after the last one fed."""
-        await ensure_streams(self.js)
+        await ensure_streams(self.js, update=False)
         await self._create_consumer()
         self._rewind = False
 
@@ -343,9 +358,20 @@ class Pipeline:
             expected=(StoreError,),
             on_unexpected=self._count_error,
         )
-        result = await retry.until_done(
-            lambda: self.services.store.store_batch(firings, entries, checkpoint)
-        )
+        fenced: list[Fenced] = []
+
+        async def store() -> BatchResult | None:
+            try:
+                return await self.services.store.store_batch(
+                    firings, entries, checkpoint, epoch=self.epoch
+                )
+            except Fenced as exc:  # never retried: it cannot succeed
+                fenced.append(exc)
+                return None
+
+        result = await retry.until_done(store)
+        if result is None:
+            raise fenced[0]
         if checkpoint is not None:
             self._dirty = False
             self._last_checkpoint = time.monotonic()
@@ -364,7 +390,7 @@ class Pipeline:
     async def _save_checkpoint(self) -> None:
         """Save the engine's state on a clean stop, so the next start replays nothing."""
         with contextlib.suppress(StoreError):
-            await self.services.store.store_batch([], [], self._checkpoint())
+            await self.services.store.store_batch([], [], self._checkpoint(), epoch=self.epoch)
             self._dirty = False
 
     # -- side effects --------------------------------------------------------------------

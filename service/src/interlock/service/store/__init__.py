@@ -16,6 +16,7 @@ from interlock.service.store.channels import Channels
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.errors import (
     AlreadyExists,
+    Fenced,
     InUse,
     InvalidRecord,
     InvalidTransition,
@@ -78,6 +79,7 @@ __all__ = [
     "Checkpoint",
     "Deployment",
     "Deployments",
+    "Fenced",
     "FinishReport",
     "Firings",
     "InUse",

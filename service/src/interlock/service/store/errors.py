@@ -11,7 +11,9 @@
         ├── InvalidTransition (ValueError)      a run cannot move from its state to that one
         ├── InUse (ValueError)                  a record others still depend on (a deployment
         │                                       with runs not finished)
-        └── RuleUnreadable (ValueError)         a stored rule no longer reads as a rule
+        ├── RuleUnreadable (ValueError)         a stored rule no longer reads as a rule
+        └── Fenced                              a newer owner holds the engine: this
+                                                replica's writes are refused (scale-out)
 
 Messages name the database by its URL with the password hidden, and never hold a secret
 (a channel's Apprise URL, an API token): SQL parameters are hidden too.
@@ -23,6 +25,7 @@ from interlock.sdk.errors import InterlockError
 
 __all__ = [
     "AlreadyExists",
+    "Fenced",
     "InUse",
     "InvalidRecord",
     "InvalidTransition",
@@ -162,4 +165,27 @@ class RuleUnreadable(StoreError, ValueError):
         super().__init__(
             f"rule {name!r}: its stored definition cannot be read ({problem}); apply a "
             "fixed version of it, or delete it"
+        )
+
+
+class Fenced(StoreError):
+    """A batch was refused: a newer owner claimed the checkpoint ``name`` (scale-out).
+
+    The replica that wrote it lost its lease (it was paused, partitioned, or too slow to
+    renew); it must stop its engine. Never retried: retrying cannot succeed.
+
+    Attributes:
+        name: The checkpoint row (``default``: the one engine of step 1).
+        epoch: This replica's epoch.
+        current: The epoch the row holds (``None``: the row is gone).
+    """
+
+    def __init__(self, name: str, epoch: int, current: int | None) -> None:
+        self.name = name
+        self.epoch = epoch
+        self.current = current
+        holder = f"epoch {current}" if current is not None else "no claim (the row is gone)"
+        super().__init__(
+            f"checkpoint {name!r} belongs to {holder}, not to this replica's epoch {epoch}: "
+            "another replica took the engine over; this one stops its engine"
         )

@@ -25,6 +25,7 @@ from interlock.rules.engine.firing import Firing
 from interlock.service.store import hot_statements as hot
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
+from interlock.service.store.epochs import DEFAULT_CHECKPOINT, fence
 from interlock.service.store.errors import NotFound
 from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
 
@@ -42,13 +43,18 @@ class Firings:
         firings: Sequence[Firing],
         outbox: Sequence[OutboxEntry] = (),
         checkpoint: Checkpoint | None = None,
+        *,
+        epoch: int | None = None,
     ) -> BatchResult:
         """Store firings, queue their actions and save the checkpoint, atomically.
 
         Outbox entries of firings that were stored before are skipped; entries of other
         firings (in the database, not in this batch) are queued unless queued already.
+        With an ``epoch`` (scale-out), the checkpoint row is locked and checked first
+        (:func:`~.epochs.fence`), in the same transaction.
 
         Raises:
+            Fenced: ``epoch`` no longer owns the checkpoint row; nothing was stored.
             StoreError: nothing was stored (an entry names an unknown firing, the
                 database failed); the batch may be retried as a whole.
         """
@@ -58,6 +64,10 @@ class Firings:
             first.setdefault(firing.id, firing)
         unique = list(first.values())
         async with self._db.transaction() as connection:
+            if epoch is not None:
+                await fence(
+                    connection, checkpoint.name if checkpoint else DEFAULT_CHECKPOINT, epoch
+                )
             stored: set[uuid.UUID] = set()
             if unique:
                 insert = hot.insert_firings(self._db.dialect)
@@ -188,7 +198,7 @@ class Firings:
         query = sa.select(t.engine_checkpoints).where(t.engine_checkpoints.c.name == name)
         async with self._db.transaction() as connection:
             row = (await connection.execute(query)).one_or_none()
-        if row is None:
+        if row is None or not row.state:  # an epoch-only row (scale-out) is no checkpoint
             return None
         return Checkpoint(
             name=row.name,

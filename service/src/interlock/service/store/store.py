@@ -27,6 +27,7 @@ from interlock.service.store.attempts import Attempts
 from interlock.service.store.channels import Channels
 from interlock.service.store.database import Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
+from interlock.service.store.epochs import claim
 from interlock.service.store.errors import StoreError
 from interlock.service.store.firings import Firings
 from interlock.service.store.ids import Ids
@@ -153,12 +154,25 @@ class Store:
         firings: Sequence[Firing],
         outbox: Sequence[OutboxEntry] = (),
         checkpoint: Checkpoint | None = None,
+        *,
+        epoch: int | None = None,
     ) -> BatchResult:
         """Store firings, queue their actions and save the checkpoint in one transaction.
 
-        See :meth:`~interlock.service.store.firings.Firings.store_batch`.
+        See :meth:`~interlock.service.store.firings.Firings.store_batch`; ``epoch``:
+        refused with :class:`~.errors.Fenced` unless it still owns the checkpoint row.
         """
-        return await self.firings.store_batch(firings, outbox, checkpoint)
+        return await self.firings.store_batch(firings, outbox, checkpoint, epoch=epoch)
+
+    async def claim_checkpoint(self, epoch: int) -> Checkpoint | None:
+        """Claim the engine checkpoint for lease epoch ``epoch``; return it, if saved.
+
+        See :func:`interlock.service.store.epochs.claim`.
+
+        Raises:
+            Fenced: a newer epoch claimed it already.
+        """
+        return await claim(self._db, epoch)
 
     async def checkpoint(self, name: str = "default") -> Checkpoint | None:
         """The engine checkpoint saved under ``name``, if any."""

@@ -205,6 +205,13 @@ engine_checkpoints = sa.Table(
     sa.Column("state", sa.LargeBinary, nullable=False, comment="Engine.export_state()"),
     sa.Column("stream_sequence", sa.BigInteger, nullable=False),
     sa.Column("saved_at", UtcDateTime, nullable=False),
+    sa.Column(
+        "epoch",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="the lease revision of the owner that may write it (0: no lease)",
+    ),
 )
 
 channels = sa.Table(
