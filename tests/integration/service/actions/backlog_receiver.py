@@ -121,15 +121,17 @@ class _Handler(BaseHTTPRequestHandler):
             with cls.lock:
                 if key:
                     cls.keys[key] += 1
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
         finally:
+            # Before the answer is written: once the client has it, it may send the
+            # next request, which must not find this one still counted.
             with cls.lock:
                 cls.active -= 1
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a burst would flood the test's output."""
