@@ -253,3 +253,23 @@ def test_rules_come_from_rule_modules() -> None:
     assert [rule.name for rule in rules] == ["sales-table-by-0900"]
     with pytest.raises(ScenarioError, match="no such file"):
         rules_in("config/rules/nope.py")
+
+
+def test_catching_up_in_batches_does_not_fake_a_miss() -> None:
+    """An event stored after a full batch still counts: that batch's watermark is its last."""
+    rule = Rule(
+        name="x-by-0015",
+        when=absent("x.done", by=deadline("00:15", tz="UTC")),
+        then=[notify("team")],
+    )
+    scenario = Scenario([rule], start="2026-06-01 00:00")
+    first = datetime(2026, 6, 1, 0, 10, tzinfo=UTC)
+    for second in range(256):  # one full batch of other traffic, stored by 00:14:15
+        scenario.event("other.thing", resource="o", at=first + timedelta(seconds=second))
+    # Occurred before the deadline, stored after it: within the backlog, it counts.
+    scenario.event(
+        "x.done", resource="x", at="2026-06-01 00:14:40", published="2026-06-01 00:15:30"
+    )
+    scenario.advance_to("2026-06-01 00:30", lag="1h")
+    scenario.advance_to("2026-06-01 01:10")  # the backlog ends: fed in two batches
+    scenario.expect()
