@@ -125,7 +125,8 @@ async def test_two_campaigns_one_owner_then_a_takeover(bucket: KeyValue) -> None
     tasks = [asyncio.create_task(campaign.run()) for campaign in campaigns]
     try:
         async with asyncio.timeout(5):
-            while sorted(c.state for c in campaigns) != ["owner", "standby"]:
+            # Polled: either may become the owner.
+            while sorted(c.state for c in campaigns) != ["owner", "standby"]:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
         owner = next(i for i, c in enumerate(campaigns) if c.state == "owner")
         other = 1 - owner
@@ -137,9 +138,7 @@ async def test_two_campaigns_one_owner_then_a_takeover(bucket: KeyValue) -> None
         await campaigns[owner].stop()
         await tasks[owner]
         assert works[owner].running is None
-        async with asyncio.timeout(5):
-            while campaigns[other].state != "owner":
-                await asyncio.sleep(0.02)
+        await _state(campaigns[other], "owner")
         assert works[other].epochs[0] > works[owner].epochs[0]
     finally:
         for campaign in campaigns:
@@ -148,6 +147,14 @@ async def test_two_campaigns_one_owner_then_a_takeover(bucket: KeyValue) -> None
 
 
 RULE = Rule(name="each", when=on("fence.tick"))
+
+
+async def _state(campaign: Campaign, state: str, timeout: float = 5) -> None:
+    """Wait until ``campaign`` is in ``state`` (it sets ``changed`` at every change)."""
+    async with asyncio.timeout(timeout):
+        while campaign.state != state:
+            campaign.changed.clear()
+            await campaign.changed.wait()
 
 
 async def _pipeline(
@@ -199,7 +206,7 @@ async def _publish(nats_url: str, tmp: Path, first: int, count: int) -> None:
 
 async def _count_firings(store: Store, count: int) -> None:
     async with asyncio.timeout(30):
-        while len(await store.firings.list(limit=10_000)) < count:
+        while len(await store.firings.list(limit=10_000)) < count:  # noqa: ASYNC110 - a database
             await asyncio.sleep(0.05)
 
 
@@ -221,7 +228,7 @@ async def test_an_owner_whose_lease_expired_unnoticed_cannot_commit(
             # The old owner is cut off from renewing (a partition): its lease expires.
             new_epoch = None
             async with asyncio.timeout(10):
-                while (new_epoch := await new_lease.try_acquire()) is None:
+                while (new_epoch := await new_lease.try_acquire()) is None:  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
             assert new_epoch > old_epoch
             new = await _pipeline(postgres_url, nats_url, tmp_path / "new", new_nc, new_epoch)
