@@ -11,12 +11,16 @@ through two replicas while the owner is killed or paused:
 - ``SIGSTOP`` of the owner past its lease, then ``SIGCONT``: its engine stops (its
   store is refused by the epoch, or its renewal finds the lease taken, whichever comes
   first), the firings are the reference's, and no action runs twice;
+- a clean stop (SIGTERM) of the owner releases its leases: the standby takes over at
+  once and resumes after the last event (nothing replayed);
 - a second server on another's SQLite database or embedded nats-server is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import re
 import subprocess
 import sys
 import threading
@@ -29,10 +33,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from harness.interlock_server import interlock_server
-from harness.nats import running_nats_server
+from harness.nats import nats_client, running_nats_server
 from harness.postgres import PostgresCluster
 from harness.receiver import HttpReceiver, http_receiver
 from harness.replicas import ReplicaProcess, firing_ids, make_events, publish_events
+from interlock.sdk import EVENTS_STREAM
 from interlock.sdk.event import Event
 
 pytestmark = pytest.mark.slow
@@ -233,6 +238,35 @@ def test_a_paused_owner_is_fenced_and_stops_its_engine(
     lost = "was taken over by another replica" in log
     assert fenced or lost, log[-3000:]
     assert "engine lease: epoch" in log  # it said its tenure ended, and why
+
+
+def test_a_clean_stop_of_the_owner_hands_over_at_once_and_replays_nothing(
+    tmp_path: Path, nats_url: str, postgres_url: str, receiver: HttpReceiver
+) -> None:
+    a, b = _pair(tmp_path, nats_url, postgres_url, receiver)
+    events = make_events(1000, mark_every=MARK_EVERY, start=datetime.now(UTC))
+    try:
+        publish_events(nats_url, events, tmp_path / "spool")
+        _wait_firings(postgres_url, 1000 // MARK_EVERY + 1000 // THRESHOLD, 60)
+        started = time.monotonic()
+        a.stop()  # SIGTERM: checkpoint, then the leases are released
+        takeover = b.wait_role("owner", TTL + 10)
+        last = asyncio.run(_last_sequence(nats_url))
+        assert b.health()["replica"]["scheduler"] == "owner"
+    finally:
+        a.stop()
+        b.stop()
+    assert takeover < TTL / 2, f"{takeover:.2f} s: the lease was not released"
+    assert time.monotonic() - started < TTL
+    resumed = re.findall(r"resuming after stream sequence (\d+)", b.output())
+    assert resumed, b.output()[-3000:]
+    assert int(resumed[-1]) == last  # the whole stream was checkpointed: nothing replays
+
+
+async def _last_sequence(nats_url: str) -> int:
+    async with nats_client(nats_url) as client:
+        info = await client.jetstream().stream_info(EVENTS_STREAM)
+        return int(info.state.last_seq)
 
 
 def test_a_second_server_on_sqlite_or_embedded_nats_is_refused(tmp_path: Path) -> None:
