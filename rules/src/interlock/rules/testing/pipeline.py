@@ -45,6 +45,10 @@ class _Stored:
         return (self.stored, self.order) < (other.stored, other.order)
 
 
+def _stored_at(item: _Stored) -> datetime:
+    return item.stored
+
+
 class SimulatedPipeline:
     """A stream of stored events and the consumer that feeds them to ``engine``.
 
@@ -75,7 +79,7 @@ class SimulatedPipeline:
         return self._count_stored_by(self.now)
 
     def _count_stored_by(self, moment: datetime) -> int:
-        return bisect.bisect_right([item.stored for item in self._waiting], moment)
+        return bisect.bisect_right(self._waiting, moment, key=_stored_at)
 
     def _reached(self, stored: datetime, lag: timedelta) -> datetime:
         """The wall time at which the position reaches ``stored``."""
