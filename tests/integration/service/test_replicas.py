@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -253,6 +254,9 @@ def test_a_clean_stop_of_the_owner_hands_over_at_once_and_replays_nothing(
         takeover = b.wait_role("owner", TTL + 10)
         last = asyncio.run(_last_sequence(nats_url))
         assert b.health()["replica"]["scheduler"] == "owner"
+        overview = httpx.get(f"{b.url}/", timeout=10).text
+        assert "Overview" in overview
+        assert "consumer does not exist" not in overview
     finally:
         a.stop()
         b.stop()

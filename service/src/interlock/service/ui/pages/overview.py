@@ -85,9 +85,16 @@ async def _health(services: Services, log: EventLog) -> Health:
     except StoreError as exc:
         database = str(exc)
     lag: int | None = None
+    consumer = CONSUMER_NAME
+    replica = services.replica() if services.replica is not None else None
+    if replica is not None and replica.get("engine") == "owner":
+        consumer = f"{CONSUMER_NAME}-{replica.get('engine_epoch')}"  # the epoch's own
     try:
-        lag = await asyncio.wait_for(log.consumer_lag(CONSUMER_NAME), _PING_TIMEOUT)
-        pipeline = "ok" if lag is not None else "its consumer does not exist"
+        if replica is not None and consumer == CONSUMER_NAME:
+            pipeline = "ok"  # a standby: the engine runs on the replica owning its lease
+        else:
+            lag = await asyncio.wait_for(log.consumer_lag(consumer), _PING_TIMEOUT)
+            pipeline = "ok" if lag is not None else "its consumer does not exist"
     except Exception as exc:  # noqa: BLE001 - shown on the page, not raised
         pipeline = f"cannot read its consumer: {exc}"
     broken = len(services.rules.broken())
