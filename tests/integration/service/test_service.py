@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -169,6 +170,31 @@ async def test_an_sla_missed_in_real_time_then_resolved_by_a_late_event(
         [resolved] = await received(receiver, 1, "/resolved")
         assert resolved.json() == {"table": "warehouse.sales"}
         assert resolved.headers.get("Idempotency-Key")
+
+
+async def test_stopping_with_a_live_page_open_ends_its_stream_and_does_not_wait_for_it(
+    running_service: ServiceFactory,
+) -> None:
+    """Service.stop ends the UI's open streams before the web server stops.
+
+    A web server waits for open responses before it stops; an events page's stream sends
+    only a keep-alive every 15 s, so without this the stop waited for Service.stop's
+    10 s limit on its components and then cancelled the web server.
+    """
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with running_service(worker=False) as service:
+            request = client.build_request("GET", f"{service.api_url}/events/stream")
+            response = await client.send(request, stream=True)
+            assert response.status_code == 200, await response.aread()
+            lines = response.aiter_lines()
+            assert await anext(lines) == ": connected"  # the stream is open
+            stopping = time.monotonic()
+        took = time.monotonic() - stopping  # the service stopped, the page still open
+        assert took < 5, f"stopping took {took:.1f} s with a page open"
+        async with asyncio.timeout(5):
+            rest = [line async for line in lines]  # the server ended it, no error
+        await response.aclose()
+    assert ": keep-alive" not in rest
 
 
 async def finished_run(client: httpx.AsyncClient, deployment: str) -> dict[str, Any]:
