@@ -57,12 +57,20 @@ class EventValidationError(InterlockError, ValueError):
         field: The dotted path of the offending field (``resource.id``, ``related[1].role``);
             empty when the document as a whole is wrong (not JSON, not an object).
         reason: What is wrong with the field.
+        index: The event's position in the batch it came in (``None``: a lone event, or
+            not known).
     """
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, *, index: int | None = None) -> None:
         self.field = field
         self.reason = reason
-        super().__init__(f"{field} {reason}" if field else reason)
+        self.index = index
+        problem = f"{field} {reason}" if field else reason
+        super().__init__(problem if index is None else f"event [{index}]: {problem}")
+
+    def at(self, index: int) -> EventValidationError:
+        """The same error, naming the event's position in its batch."""
+        return EventValidationError(self.field, self.reason, index=index)
 
 
 class BusError(InterlockError, ConnectionError):

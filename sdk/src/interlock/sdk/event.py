@@ -33,6 +33,9 @@ MAX_EVENT_NAME_TOKENS = 16
 
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,15}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_VALID_NAMES: set[str] = set()
+"""Names found valid: a process sees few distinct ones, and each event checks its own."""
+_MAX_REMEMBERED_NAMES = 10_000
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -48,6 +51,8 @@ def check_event_name(name: object, field: str = "event") -> str:
     A valid name is 1 to 16 tokens of ``[A-Za-z0-9_-]`` joined by dots, e.g.
     ``airflow.dag_run.succeeded``. The error says which token is wrong and why.
     """
+    if type(name) is str and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str):
         raise EventValidationError(field, f"must be a string, not {type(name).__name__}")
     if len(name) > MAX_NAME_LENGTH:
@@ -55,6 +60,8 @@ def check_event_name(name: object, field: str = "event") -> str:
             field, f"is {len(name):,} characters long; at most {MAX_NAME_LENGTH} are allowed"
         )
     if _EVENT_NAME.fullmatch(name):
+        if len(_VALID_NAMES) < _MAX_REMEMBERED_NAMES:
+            _VALID_NAMES.add(str(name))
         return name
     if not name:
         raise EventValidationError(field, "is required (a dotted name like 's3.object.created')")
@@ -78,6 +85,29 @@ def check_event_name(name: object, field: str = "event") -> str:
 
 
 def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> None:
+    """Check a resource (or related resource): string keys and values within the limits.
+
+    The common case, plain strings within every limit, is one pass with no messages
+    built; anything else takes :func:`_explain_string_map`, which names what is wrong.
+    """
+    if type(value) is dict and len(value) <= MAX_LABELS:
+        for key, item in value.items():
+            if not (
+                type(key) is str
+                and type(item) is str
+                and 0 < len(key) <= MAX_LABEL_KEY_LENGTH
+                and len(item) <= MAX_LABEL_VALUE_LENGTH
+            ):
+                break
+        else:
+            for key in required:
+                if not value.get(key):
+                    raise EventValidationError(f"{field}.{key}", "is required")
+            return
+    _explain_string_map(value, field, required)
+
+
+def _explain_string_map(value: object, field: str, required: tuple[str, ...]) -> None:
     if not isinstance(value, dict):
         raise EventValidationError(field, f"must be an object, not {type(value).__name__}")
     if len(value) > MAX_LABELS:
@@ -141,7 +171,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
             raise EventValidationError(
                 "occurred", f"must be a datetime, not {type(self.occurred).__name__}"
             )
-        if self.occurred.tzinfo is None or self.occurred.utcoffset() is None:
+        tzinfo = self.occurred.tzinfo
+        if type(tzinfo) is not timezone and (tzinfo is None or self.occurred.utcoffset() is None):
             raise EventValidationError(
                 "occurred", "must carry a UTC offset (an aware datetime, e.g. 2026-01-31T09:00Z)"
             )

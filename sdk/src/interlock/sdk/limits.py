@@ -53,6 +53,7 @@ __all__ = [
     "check_encoded_size",
     "check_no_nul",
     "check_payload",
+    "is_flat",
     "payload_needs_walk",
 ]
 
@@ -90,20 +91,26 @@ def payload_needs_walk(document: bytes | str, payload: Any = None) -> bool:
     """Whether the encoded ``document`` could hold a payload breaking a limit.
 
     ``False`` is certain (no walk needed); ``True`` means :func:`check_payload` must
-    look. A flat ``payload`` (given: no object or array among its values) cannot nest too
-    deep; otherwise it costs two byte counts, no parsing.
+    look. It counts brackets (two byte counts, no parsing) and, only when there are
+    many, looks whether ``payload`` (when given) is flat: no object or array among its
+    values, so it cannot nest too deep.
     """
     if len(document) > MAX_STRING_LENGTH:
         return True
-    if isinstance(payload, dict) and not any(
-        type(value) in _CONTAINERS for value in payload.values()
-    ):
-        return False
     if isinstance(document, str):
         brackets = document.count("{") + document.count("[")
     else:
         brackets = document.count(b"{") + document.count(b"[")
-    return brackets > MAX_PAYLOAD_DEPTH + _ENVELOPE_BRACKETS
+    if brackets <= MAX_PAYLOAD_DEPTH + _ENVELOPE_BRACKETS:
+        return False
+    return not is_flat(payload)
+
+
+def is_flat(payload: Any) -> bool:
+    """Whether ``payload`` is an object holding no object or array: it cannot nest deep."""
+    return isinstance(payload, dict) and not any(
+        type(value) in _CONTAINERS for value in payload.values()
+    )
 
 
 _CONTAINERS = (dict, list)

@@ -35,10 +35,10 @@ import msgspec
 from nats.aio.client import Client as NATS
 
 from interlock.sdk.acked_publish import AckedPublishing
-from interlock.sdk.codec import encode_event
 from interlock.sdk.config import PublisherConfig
 from interlock.sdk.connection import connect
-from interlock.sdk.errors import BusError, EventValidationError
+from interlock.sdk.encoded import EncodedEvent, encode_batch
+from interlock.sdk.errors import BusError
 from interlock.sdk.event import Event, utc_now
 from interlock.sdk.retry import Backoff, Retry
 from interlock.sdk.sender import REFUSED_FOR_GOOD, Item, Sender
@@ -317,15 +317,26 @@ class Publisher:
 
         Raises:
             EventValidationError: an event cannot be encoded or is larger than NATS
-                accepts; no event of the call was published or spooled.
+                accepts (its ``index`` says which); no event of the call was published
+                or spooled.
             SpoolFullError: the spool is full; the events it could not take were
                 neither published nor stored.
         """
         state = self._state
         if not isinstance(state, _Open):
             raise RuntimeError("the publisher is not connected: use `async with Publisher()`")
+        link = state.link
+        limit = link.nc.max_payload if link is not None and link.nc.is_connected else 0
+        batch = encode_batch(
+            events if isinstance(events, Sequence) else list(events),
+            source=self.config.source,
+            max_payload=limit,
+        )
+        return await self._publish(state, batch)
+
+    async def _publish(self, state: _Open, items: list[EncodedEvent]) -> PublishResult:
+        """Send encoded events, spooling what NATS does not acknowledge."""
         spool = state.spool
-        items = [self._encode(event) for event in events]
         position, stored, refused = 0, 0, []
         while (
             position < len(items)
@@ -350,20 +361,6 @@ class Publisher:
             state.drained.clear()
             state.wake.set()
         return PublishResult(stored=stored, spooled=len(rest), refused=tuple(refused))
-
-    def _encode(self, event: Event) -> tuple[str, bytes, str]:
-        if not event.source:
-            event = msgspec.structs.replace(event, source=self.config.source)
-        data = encode_event(event)
-        link = self._link
-        limit = link.nc.max_payload if link is not None and link.nc.is_connected else 0
-        if limit and len(data) > limit:
-            raise EventValidationError(
-                "payload",
-                f"makes the event {len(data):,} bytes; the NATS server accepts at most "
-                f"{limit:,} (max_payload): store large data elsewhere and send a reference",
-            )
-        return EVENTS_SUBJECT_PREFIX + event.event, data, str(event.id)
 
     # -- the spool ---------------------------------------------------------------------
 

@@ -189,6 +189,34 @@ async def test_an_event_over_the_wire_contract_limits_is_400(make_rig: RigFactor
     assert await stream(rig) == []
 
 
+async def test_what_only_the_encoded_event_shows_names_its_index_and_field(
+    make_rig: RigFactory,
+) -> None:
+    """Limits checked on the encoded event (its size, a NUL character) answer 400 naming
+    the event's position and field, as the decoder's errors do; nothing is published."""
+    rig = await make_rig(max_body_size=4 * 1024 * 1024)
+    quarter = "x" * 250_000  # each string within the limit, the event over 1,000,000 bytes
+    large = event(2, payload=dict.fromkeys("abcd", quarter))
+    response = await rig.client.post("/api/events", json=[event(0), event(1), large])
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["index"], body["field"]) == (2, "payload")
+    assert body["detail"].startswith("event [2]: payload makes the event 1,000,")
+    assert "at most 1,000,000 are allowed" in body["detail"]
+
+    nul = event(1, payload={"text": "a\u0000b"})
+    response = await rig.client.post("/api/events", json=[event(0), nul])
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["index"], body["field"]) == (1, "payload.text")
+    assert body["detail"] == "event [1]: payload.text holds the NUL character (\\u0000)"
+
+    alone = await rig.client.post("/api/events", json=nul)  # one event: no index
+    assert alone.status_code == 400
+    assert (alone.json()["index"], alone.json()["field"]) == (None, "payload.text")
+    assert await stream(rig) == []
+
+
 async def test_an_event_the_stream_refuses_is_422_and_the_others_go_on(rig: Rig) -> None:
     async with nats_client(rig.nats_url) as client:
         js = client.jetstream()

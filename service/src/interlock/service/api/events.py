@@ -47,6 +47,10 @@ class EventsAccepted(msgspec.Struct, frozen=True, kw_only=True):
     """Written to the spool (NATS unreachable); published once it is back."""
 
 
+_encode = msgspec.json.Encoder().encode
+"""The answer's encoder: the route hands Litestar bytes, which it sends as they are."""
+
+
 class EventController(Controller):
     """Event ingestion."""
 
@@ -97,8 +101,12 @@ class EventController(Controller):
             return problem(400, f"the body cannot be read as events ({type(exc).__name__}: {exc})")
         try:
             result = await services.publisher.publish_many(events)
-        except EventValidationError as exc:  # larger than NATS' max_payload
-            return problem(400, str(exc), field=exc.field)
+        except EventValidationError as exc:  # what only the encoded event shows (its size)
+            batch = body.lstrip()[:1] == b"["
+            index = exc.index if batch else None
+            detail = f"{exc.field} {exc.reason}" if exc.field else exc.reason
+            detail = f"event [{index}]: {detail}" if index is not None else detail
+            return problem(400, detail, index=index, field=exc.field)
         except SpoolError as exc:
             return problem(
                 503,
@@ -125,4 +133,4 @@ class EventController(Controller):
             stored=result.stored,
             spooled=result.spooled,
         )
-        return Response(accepted, status_code=HTTP_202_ACCEPTED)
+        return Response(_encode(accepted), status_code=HTTP_202_ACCEPTED, media_type=JSON)

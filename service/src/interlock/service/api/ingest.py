@@ -25,7 +25,7 @@ import msgspec
 from interlock.sdk.codec import decode_event
 from interlock.sdk.errors import EventValidationError, InterlockError
 from interlock.sdk.event import Event
-from interlock.sdk.limits import check_payload, payload_needs_walk
+from interlock.sdk.limits import MAX_STRING_LENGTH, check_payload, is_flat, payload_needs_walk
 
 __all__ = [
     "API_SOURCE",
@@ -145,8 +145,11 @@ def _fast(body: bytes) -> list[Event] | None:
         return None
     if not events:
         return None
-    if payload_needs_walk(body):
+    if payload_needs_walk(body):  # the body as a whole might: look at each payload
+        long_strings = len(body) > MAX_STRING_LENGTH
         for index, event in enumerate(events):
+            if not long_strings and is_flat(event.payload):
+                continue
             try:
                 check_payload(event.payload)
             except EventValidationError as exc:
