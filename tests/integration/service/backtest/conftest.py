@@ -9,7 +9,7 @@ import pytest
 from harness.backtest_recording import Recorded, record
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     """A server that ran the scenario of :mod:`harness.backtest_recording`, still running."""
     with record(tmp_path_factory.mktemp("backtest")) as done:

@@ -65,6 +65,7 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         ("DeploymentController", "RunController", "QueueController"),
     ),
     ("interlock.service.api.adapters", ("AdapterController",)),
+    ("interlock.service.api.backtests", ("BacktestController",)),
 )
 """Controllers written by other parts of the service: (module, class names)."""
 

@@ -52,6 +52,8 @@ def parse_time(option: str, text: str, now: datetime) -> datetime:
             return now - parse_duration(value)
         except ValueError:
             pass
+        except OverflowError:
+            raise HorizonError(option, text, "reaches before the year 1") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -62,7 +64,10 @@ def parse_time(option: str, text: str, now: datetime) -> datetime:
         raise HorizonError(
             option, text, "an ISO time needs a UTC offset, e.g. 2026-12-01T09:00:00Z"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise HorizonError(option, text, "falls outside years 1 to 9999 in UTC") from None
 
 
 def parse_horizon(
@@ -78,12 +83,16 @@ def parse_horizon(
     until_at = parse_time("--until", until, now) if until else now
     try:
         warm = parse_duration(warmup) if warmup is not None else DEFAULT_WARMUP
-    except ValueError:
+    except (ValueError, OverflowError):
         raise HorizonError("--warmup", str(warmup), DURATION_HINT) from None
+    try:
+        start = since_at - warm
+    except OverflowError:
+        raise HorizonError("--since", since, "with the warm-up, it is before year 1") from None
     if until_at > now:
         raise HorizonError("--until", str(until), "lies in the future: nothing is recorded yet")
     if since_at >= until_at:
         raise HorizonError(
             "--since", since, f"must be before --until ({until_at.isoformat(timespec='seconds')})"
         )
-    return Horizon(start=since_at - warm, since=since_at, until=until_at)
+    return Horizon(start=start, since=since_at, until=until_at)

@@ -22,7 +22,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -119,6 +119,8 @@ class StreamReader:
         stop_sequence: Read no message after this stream sequence.
         stream: The stream's name.
         batch: Messages per request.
+        accepts: When the subjects are wider than what is wanted: whether to hand over a
+            message of this subject (the others are skipped).
     """
 
     def __init__(
@@ -131,7 +133,9 @@ class StreamReader:
         stop_sequence: int,
         stream: str = EVENTS_STREAM,
         batch: int = BATCH,
+        accepts: Callable[[str], bool] | None = None,
     ) -> None:
+        self._accepts = accepts
         self._nc = nc
         self._subjects = list(subjects)
         self._start = start
@@ -215,6 +219,7 @@ class StreamReader:
         """Stored messages in stream order, a batch at a time, until the stop."""
         if self.pending == 0:
             return
+        accepts = self._accepts
         requested = self._ended + 1
         await self._request()
         while True:
@@ -228,7 +233,8 @@ class StreamReader:
                 if sequence > self._stop or stored_at >= self._until:
                     done = True
                     break
-                batch.append(StoredMessage(sequence, stored_at, message.subject, message.data))
+                if accepts is None or accepts(message.subject):
+                    batch.append(StoredMessage(sequence, stored_at, message.subject, message.data))
                 self.pending = pending
                 if pending == 0 or sequence >= self._stop:
                     done = True

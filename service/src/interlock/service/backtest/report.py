@@ -50,6 +50,9 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
     warmup_firings: int
     """Firings of the warm-up, dropped."""
     seconds: float
+    """Wall-clock time of the replay (reading, feeding, rendering)."""
+    cpu_seconds: float
+    """CPU time of the replay's process meanwhile."""
     rules: list[RuleReport]
     render_problems: list[RenderProblem]
     warnings: list[str]

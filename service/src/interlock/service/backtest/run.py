@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from datetime import datetime
 
+import msgspec
 from nats.aio.client import Client as NATS
 
 from interlock.rules.engine.firing import Firing
@@ -30,22 +31,42 @@ from interlock.service.backtest.horizon import Horizon
 from interlock.service.backtest.live import LiveRecord, LiveRule
 from interlock.service.backtest.progress import Progress
 from interlock.service.backtest.reader import StreamFacts, StreamReader, stream_facts
-from interlock.service.backtest.replay import Replay
+from interlock.service.backtest.replay import RenderProblem, Replay
 from interlock.service.backtest.report import BacktestReport, RuleReport
-from interlock.service.backtest.subjects import event_patterns, filter_subjects, reads_internal
+from interlock.service.backtest.subjects import (
+    SubjectTest,
+    event_patterns,
+    filter_subjects,
+    reads_internal,
+)
 
 __all__ = ["Replayed", "compare_live", "replay_stream", "run_backtest"]
 
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass
-class Replayed:
-    """A replay's outcome, before the comparison."""
+class Replayed(msgspec.Struct, frozen=True, kw_only=True):
+    """A replay's outcome, before the comparison (it crosses a process boundary as JSON)."""
 
-    replay: Replay
+    start: datetime
+    since: datetime
+    until: datetime
+    firings: list[Firing]
+    """Firings from ``since`` on, in the order the engine produced them."""
+    render_problems: list[RenderProblem]
+    broken: dict[str, str]
+    events: int
+    invalid: int
+    warmup_firings: int
     warnings: list[str]
     seconds: float
+    cpu_seconds: float
+    """CPU time of the whole process meanwhile (other threads' too)."""
+
+    @property
+    def horizon(self) -> Horizon:
+        """The horizon replayed."""
+        return Horizon(start=self.start, since=self.since, until=self.until)
 
 
 def _warnings(rules: Sequence[Rule], horizon: Horizon, facts: StreamFacts) -> list[str]:
@@ -89,20 +110,22 @@ async def replay_stream(
     """
     if not rules:
         raise BacktestError("no rules to backtest")
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     nc = nats if isinstance(nats, NATS) else await connect(nats)
     try:
         facts = await stream_facts(nc)
         warnings = _warnings(rules, horizon, facts)
         replay = Replay(rules, horizon)
         progress = Progress(last_sequence=facts.last_sequence)
-        subjects = filter_subjects(event_patterns(rules))
+        patterns = event_patterns(rules)
+        subjects, exact = filter_subjects(patterns)
         reader = StreamReader(
             nc,
             subjects,
             start=horizon.start,
             until=horizon.until,
             stop_sequence=facts.last_sequence,
+            accepts=None if exact else SubjectTest(patterns),
         )
         async with reader:
             async for batch in reader.batches():
@@ -118,25 +141,41 @@ async def replay_stream(
     finally:
         if nc is not nats:
             await nc.close()
-    return Replayed(replay=replay, warnings=warnings, seconds=time.monotonic() - began)
+    counts = replay.counts
+    return Replayed(
+        start=horizon.start,
+        since=horizon.since,
+        until=horizon.until,
+        firings=replay.firings,
+        render_problems=replay.render_problems,
+        broken=replay.broken,
+        events=counts.events,
+        invalid=counts.invalid,
+        warmup_firings=counts.warmup_firings,
+        warnings=warnings,
+        seconds=time.monotonic() - began,
+        cpu_seconds=time.process_time() - cpu,
+    )
 
 
 async def compare_live(
-    replayed: Replayed, live: LiveRecord | None, held: dict[str, LiveRule] | None = None
+    replayed: Replayed,
+    rules: Sequence[Rule],
+    live: LiveRecord | None,
+    held: dict[str, LiveRule] | None = None,
 ) -> BacktestReport:
     """Compare with the live firings (``live`` ``None``: no comparison) and report.
 
     ``held``: the live rules, when read already (else they are read now).
     """
-    replay = replayed.replay
-    horizon = replay.horizon
+    horizon = replayed.horizon
     if held is None:
-        held = await live.rules(rule.name for rule in replay.rules) if live is not None else {}
-    of_rule: dict[str, list[Firing]] = {rule.name: [] for rule in replay.rules}
-    for firing in replay.firings:
+        held = await live.rules(rule.name for rule in rules) if live is not None else {}
+    of_rule: dict[str, list[Firing]] = {rule.name: [] for rule in rules}
+    for firing in replayed.firings:
         of_rule[firing.rule].append(firing)
     reports = []
-    for rule in replay.rules:
+    for rule in rules:
         firings = of_rule[rule.name]
         comparison = None
         if live is not None and rule.name in held:
@@ -149,19 +188,20 @@ async def compare_live(
                 resolved=sum(1 for f in firings if f.status == "resolved"),
                 firings=firings,
                 live=comparison,
-                broken=replay.broken.get(rule.name),
+                broken=replayed.broken.get(rule.name),
             )
         )
     return BacktestReport(
         start=horizon.start,
         since=horizon.since,
         until=horizon.until,
-        events=replay.counts.events,
-        invalid=replay.counts.invalid,
-        warmup_firings=replay.counts.warmup_firings,
+        events=replayed.events,
+        invalid=replayed.invalid,
+        warmup_firings=replayed.warmup_firings,
         seconds=replayed.seconds,
+        cpu_seconds=replayed.cpu_seconds,
         rules=reports,
-        render_problems=replay.render_problems,
+        render_problems=replayed.render_problems,
         warnings=replayed.warnings,
         compared=live is not None,
     )
@@ -181,4 +221,4 @@ async def run_backtest(
     """
     held = await live.rules(rule.name for rule in rules) if live is not None else None
     replayed = await replay_stream(rules, horizon, nats, on_progress=on_progress)
-    return await compare_live(replayed, live, held)
+    return await compare_live(replayed, rules, live, held)
