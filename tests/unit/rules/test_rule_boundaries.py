@@ -253,12 +253,16 @@ def test_a_rule_whose_evaluation_raises_is_quarantined_and_the_event_reaches_the
     firings = engine.feed(ev("job.done"))
     assert sorted(f.rule for f in firings) == ["first", "last"]
     assert "ZeroDivisionError: a bug in a trigger state" in engine.broken["broken"]
+    assert engine.broken_reason("broken") == engine.broken["broken"]
+    assert engine.broken_reason("first") is None
+    assert engine.broken_reason("no-such-rule") is None
     assert [name for name, _ in engine.take_broken()] == ["broken"]
     assert engine.take_broken() == []  # reported once
     assert sorted(f.rule for f in engine.feed(ev("job.done"))) == ["first", "last"]
     assert "broken" not in msgspec.json.decode(engine.export_state())["rules"]
     engine.put(Rule(name="broken", when=on("job.done"), description="fixed"))
     assert engine.broken == {}
+    assert engine.broken_reason("broken") is None
     assert sorted(f.rule for f in engine.feed(ev("job.done"))) == ["broken", "first", "last"]
 
 

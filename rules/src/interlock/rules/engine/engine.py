@@ -213,12 +213,21 @@ class Engine:
 
     @property
     def broken(self) -> dict[str, str]:
-        """The broken rules and why each is broken."""
+        """The broken rules and why each is broken (built anew on each read)."""
         return {
             name: loaded.broken
             for name, loaded in self._loaded.items()
             if loaded.broken is not None
         }
+
+    def broken_reason(self, name: str) -> str | None:
+        """Why rule ``name`` is broken; ``None`` if it is not (or is not loaded).
+
+        One rule's answer without building :attr:`broken` for every rule: what asking
+        about each rule in turn needs.
+        """
+        loaded = self._loaded.get(name)
+        return loaded.broken if loaded is not None else None
 
     def take_broken(self) -> list[tuple[str, str]]:
         """(rule, reason) for every rule that broke since the last call."""

@@ -198,7 +198,7 @@ class RuleHost:
                     else None
                 ),
             )
-        broken = self.engine.broken.get(name)
+        broken = self.engine.broken_reason(name)
         enabled = record.rule.enabled and not record.paused and broken is None
         deadlines: list[datetime] = []
         trigger = record.rule.when

@@ -189,7 +189,7 @@ async def build_rules(services: Services, catalog: RuleCatalog, filters: RuleFil
     now = services.clock.now()
     entries = await catalog.entries()
     last = await services.store.firings.last_per_rule()
-    broken = services.rules.broken()  # once: a rule's status() reads every rule's
+    broken = services.rules.broken()  # every quarantined rule, the unreadable ones too
     nearest = _deadlines(services)
     rows = [
         _row(entry, broken.get(name), last.get(name), nearest.get(name), now)
