@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from interlock.rules.rule import Rule
@@ -125,7 +125,10 @@ class BacktestController(Controller):
         summary="Start a backtest",
     )
     async def start(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: BacktestRequest
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        data: JSONBody[BacktestRequest],
     ) -> BacktestJob:
         """Start a backtest job; 202 with the job, 409 while another runs."""
         rules = await _rules(data, services)
