@@ -108,6 +108,13 @@ MISTAKES = [
      ":21: scenario[0].expect[1].status: must be 'fired' or 'resolved', not the boolean true"),
     ("until = 2026-06-02T12:00:00", 'until = "2026-05-01 12:00"',
      ":7: scenario[0].until: is before start"),
+    ('event = "db.table.updated"', 'every = "1h", event = "db.table.updated"',
+     ":10: scenario[0].events[0]: a repeated event needs both 'every' and 'until' ('until' is "
+     "missing)"),
+    ('event = "db.table.updated"', 'every = "0s", until = "2026-06-02 11:00", event = "a.b"',
+     ":10: scenario[0].events[0].every: must be longer than 0s"),
+    ('event = "db.table.updated"', 'every = "1h", until = "x", event = "a.b"',
+     ":10: scenario[0].events[0].until: 'x' is not a time"),
 ]  # fmt: skip
 
 

@@ -6,7 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from interlock.rules import Rule, absent, deadline, notify, on, resource, run_deployment, workdays
+from interlock.rules import (
+    Rule,
+    absent,
+    deadline,
+    heartbeat,
+    notify,
+    on,
+    resource,
+    run_deployment,
+    workdays,
+)
 from interlock.rules.testing import (
     Scenario,
     ScenarioError,
@@ -273,3 +283,29 @@ def test_catching_up_in_batches_does_not_fake_a_miss() -> None:
     scenario.advance_to("2026-06-01 00:30", lag="1h")
     scenario.advance_to("2026-06-01 01:10")  # the backlog ends: fed in two batches
     scenario.expect()
+
+
+def test_an_event_repeated_at_a_steady_pace() -> None:
+    rule = Rule(
+        name="beat",
+        when=absent("worker.heartbeat", by=heartbeat("10m"), for_each="resource.id"),
+        then=[notify("team", title="{{ key }} silent since {{ window.start }}")],
+    )
+    with Scenario([rule], tz=BERLIN, start="2026-03-29 00:00") as scenario:
+        # Across the spring-forward gap: elapsed time, 01:55 CET then 03:04 CEST.
+        beats = scenario.repeat(
+            "worker.heartbeat", every="9m", at="2026-03-29 01:00", until="2026-03-29 03:30",
+            resource="w1",
+        )  # fmt: skip
+        assert len(beats) == 11  # 01:00 .. 03:30 local is 90 minutes of elapsed time
+        scenario.advance_to("2026-03-29 04:00")
+        scenario.expect(fired("beat", "w1", window=("2026-03-29 03:30", "2026-03-29 03:40")))
+    with pytest.raises(ScenarioError, match="every: must be longer than 0s"):
+        scenario.repeat("x.y", every="0s", at="2026-03-29 05:00", until="2026-03-29 06:00",
+                        resource="r")  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"until: .* is before at"):
+        scenario.repeat("x.y", every="1m", at="2026-03-29 06:00", until="2026-03-29 05:00",
+                        resource="r")  # fmt: skip
+    with pytest.raises(ScenarioError, match="every: 1,296,001 events"):
+        scenario.repeat("x.y", every="1s", at="2026-03-29 05:00", until="2026-04-13 05:00",
+                        resource="r")  # fmt: skip

@@ -131,11 +131,18 @@ def _run(scenario_file: ScenarioFile, index: int, spec: ScenarioSpec, rules: lis
         raise error(spec.line, "", exc) from exc
     for number, event in enumerate(spec.events):
         try:
-            scenario.event(
-                event.event, at=event.at, resource=event.resource, payload=event.payload,
-                related=event.related, source=event.source, id=event.id,
-                published=event.published,
-            )  # fmt: skip
+            if event.every is not None and event.until is not None:
+                scenario.repeat(
+                    event.event, every=event.every, at=event.at, until=event.until,
+                    resource=event.resource, payload=event.payload, related=event.related,
+                    source=event.source,
+                )  # fmt: skip
+            else:
+                scenario.event(
+                    event.event, at=event.at, resource=event.resource, payload=event.payload,
+                    related=event.related, source=event.source, id=event.id,
+                    published=event.published,
+                )  # fmt: skip
         except ScenarioError as exc:
             raise error(event.line, f".events[{number}]", exc) from exc
     try:

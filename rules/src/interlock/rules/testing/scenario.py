@@ -12,6 +12,8 @@
             scenario.advance_to("2026-03-30 12:00")
             scenario.expect(fired("sales-table-by-0900", window=("2026-03-30", "2026-03-30 09:00")))
 
+:meth:`Scenario.repeat` publishes an event at a steady pace (heartbeats).
+
 Events go through a :class:`~.pipeline.SimulatedPipeline` — stored at their time, fed in
 stored order, time judged on the live pipeline's watermark — into a real
 :class:`~interlock.rules.engine.Engine`. :meth:`Scenario.expect` compares the firings
@@ -48,7 +50,10 @@ from interlock.rules.testing.times import (
 )
 from interlock.sdk.event import Event
 
-__all__ = ["Scenario"]
+__all__ = ["MAX_REPEATS", "Scenario"]
+
+MAX_REPEATS = 100_000
+"""The most events one :meth:`Scenario.repeat` makes."""
 
 _EVENT_IDS = uuid.UUID("6f1d7f9a-2b4e-4c1a-9d57-3c2e8b0a5e21")
 
@@ -156,6 +161,55 @@ class Scenario:
             raise ScenarioError(f"event {name!r}: {exc}") from exc
         self.events[made.id] = made
         self.pipeline.publish(made, stored)
+        return made
+
+    def repeat(
+        self,
+        name: str,
+        *,
+        every: str | timedelta,
+        at: TimeLike,
+        until: TimeLike,
+        resource: str | Mapping[str, str],
+        payload: Mapping[str, Any] | None = None,
+        related: Iterable[Mapping[str, str]] = (),
+        source: str = "scenario",
+    ) -> list[Event]:
+        """Publish the event every ``every`` from ``at`` to ``until`` (both included).
+
+        Heartbeats, a steady stream of uploads. The steps are of elapsed time (``1d``
+        across a DST change is 24 hours, not the same local time).
+
+        Raises:
+            ScenarioError: as :meth:`event`; ``every`` is not a positive duration,
+                ``until`` is before ``at``, or it would make more than
+                :data:`MAX_REPEATS` events.
+        """
+        with _readable("every"):
+            step = parse_lag(every)
+        if step <= timedelta():
+            raise ScenarioError("every: must be longer than 0s")
+        with _readable("at"):
+            first = parse_time(at, self.zone)
+        with _readable("until"):
+            last = parse_time(until, self.zone)
+        if last < first:
+            raise ScenarioError(
+                f"until: {show_time(last, self.zone)} is before at, {show_time(first, self.zone)}"
+            )
+        count = (last - first) // step + 1
+        if count > MAX_REPEATS:
+            raise ScenarioError(
+                f"every: {count:,} events from {show_time(first, self.zone)} to "
+                f"{show_time(last, self.zone)}; at most {MAX_REPEATS:,}"
+            )
+        related = list(related)  # used for every event
+        made = []
+        for index in range(count):
+            at_step = first + index * step
+            event = self.event(name, at=at_step, resource=resource, payload=payload,
+                               related=related, source=source)  # fmt: skip
+            made.append(event)
         return made
 
     def advance_to(self, time: TimeLike, *, lag: str | timedelta | None = None) -> list[Firing]:

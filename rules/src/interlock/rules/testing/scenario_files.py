@@ -28,7 +28,9 @@ __all__ = ["EventSpec", "ScenarioFile", "ScenarioSpec", "read_scenario_file"]
 
 _FILE_KEYS = {"rules", "select", "tz", "lateness_tolerance", "scenario"}
 _SCENARIO_KEYS = {"name", "start", "until", "tz", "lag", "select", "events", "expect"}
-_EVENT_KEYS = {"at", "event", "resource", "payload", "related", "source", "id", "published"}
+_EVENT_KEYS = {
+    "at", "event", "resource", "payload", "related", "source", "id", "published", "every", "until",
+}  # fmt: skip
 _EXPECT_KEYS = {"rule", "status", "key", "window", "at", "expected", "arrived", "late"}
 
 
@@ -44,6 +46,9 @@ class EventSpec:
     source: str = "scenario"
     id: str | None = None
     published: TimeLike | None = None
+    every: dt.timedelta | None = None
+    """Repeated at this pace from ``at`` to ``until`` (both included)."""
+    until: TimeLike | None = None
     line: int | None = None
 
 
@@ -291,13 +296,39 @@ def _event(reader: _Reader, value: object, where: FieldPath, tz: str) -> EventSp
     published = None
     if "published" in table:
         published = reader.time(table["published"], (*where, "published"), tz)
+    every, until = _repeat(reader, table, where, tz)
+    if every is not None and ("published" in table or "id" in table):
+        reader.problem(where, "a repeated event ('every') takes no 'published' or 'id'")
     source = reader.string(table.get("source", "scenario"), (*where, "source")) or "scenario"
     event_id = reader.string(table["id"], (*where, "id")) if "id" in table else None
     return EventSpec(
         at=at or "", event=name or "?", resource=resource, payload=_plain(payload),
         related=related, source=source, id=event_id, published=published,
-        line=reader.line(where),
+        every=every, until=until, line=reader.line(where),
     )  # fmt: skip
+
+
+def _repeat(
+    reader: _Reader, table: dict[str, Any], where: FieldPath, tz: str
+) -> tuple[dt.timedelta | None, TimeLike | None]:
+    """``every`` and ``until`` of a repeated event: both, or neither."""
+    if "every" not in table and "until" not in table:
+        return None, None
+    if "every" not in table or "until" not in table:
+        missing = "until" if "every" in table else "every"
+        reader.problem(
+            where, f"a repeated event needs both 'every' and 'until' ({missing!r} is missing)"
+        )
+        return None, None
+    every = None
+    found = reader.check(table["every"], (*where, "every"), parse_lag)
+    if found is not None:
+        every = parse_lag(found)
+        if every <= dt.timedelta():
+            reader.problem((*where, "every"), "must be longer than 0s")
+            every = None
+    until = reader.time(table["until"], (*where, "until"), tz)
+    return (every, until) if every is not None and until is not None else (None, None)
 
 
 def _plain(value: Any) -> Any:
