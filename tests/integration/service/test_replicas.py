@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from harness.interlock_server import interlock_server
@@ -147,6 +148,16 @@ def _pair(
     return a, b
 
 
+def _checkpoint_epoch(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = sa.text("SELECT epoch FROM engine_checkpoints WHERE name = 'default'")
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def _action_keys(receiver: HttpReceiver) -> collections.Counter[str]:
     return collections.Counter(r.headers["Idempotency-Key"] for r in receiver.requests)
 
@@ -224,6 +235,7 @@ def test_a_paused_owner_is_fenced_and_stops_its_engine(
         a.wait_role("standby", 15)  # its engine stopped
         time.sleep(2 * TTL)  # a fenced owner that went on would write now
         assert b.role() == "owner"
+        assert _checkpoint_epoch(postgres_url) == b.health()["replica"]["engine_epoch"]
         receiver.wait_for(TICKS // MARK_EVERY, "/acted", 60)
         time.sleep(1)
     finally:
