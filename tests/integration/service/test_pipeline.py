@@ -23,7 +23,7 @@ from harness.nats import nats_client, read_events
 from interlock.rules import Rule, absent, heartbeat, notify, on, payload, webhook
 from interlock.rules.clock import SystemClock
 from interlock.rules.engine.engine import Engine
-from interlock.sdk import DEAD_STREAM, NatsOptions, Publisher, PublisherConfig
+from interlock.sdk import DEAD_STREAM, EVENTS_STREAM, NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.streams import ensure_streams
 from interlock.sdk.subjects import DEAD_REASON_HEADER
 from interlock.service.context import Services
@@ -202,6 +202,33 @@ async def test_metrics_count_the_work_and_the_lag_is_read_at_its_source(
     assert "interlock_consumer_lag 5.0" in samples
     assert "interlock_events_consumed_total 4.0" in samples
     await rig.crash()
+
+
+async def test_a_trickle_is_acknowledged_in_few_acks_and_fully_by_the_end(
+    rig: Rig, nats_url: str, tmp_path: Path
+) -> None:
+    # Acks are flow control (the checkpoint decides what is replayed): at a trickle one
+    # AckAll covers what was fed over ACK_AFTER, not one per message; stopping acks the
+    # rest.
+    pipeline = await rig.start([FAILED])
+    async with nats_client(nats_url) as watcher:
+        acks: list[str] = []
+
+        async def seen(msg: Any) -> None:
+            acks.append(msg.subject)
+
+        await watcher.subscribe(f"$JS.ACK.{EVENTS_STREAM}.{pipeline.consumer}.>", cb=seen)
+        await watcher.flush()
+        for _ in range(20):
+            await publish(nats_url, tmp_path, ("job.ok", "etl.sales", {}))
+            await asyncio.sleep(0.03)
+        await until(lambda: pipeline.stats.events >= 20)
+        await rig.stop()
+        await watcher.flush()
+        info = await watcher.jetstream().consumer_info(EVENTS_STREAM, pipeline.consumer)
+    assert info.num_ack_pending == 0
+    assert info.ack_floor.stream_seq == 20
+    assert 1 <= len(acks) <= 12, acks
 
 
 async def test_an_invalid_message_is_dead_lettered_and_the_rest_flows(

@@ -92,3 +92,35 @@ async def test_a_deleted_consumer_is_reported_and_a_new_one_redelivers_from_its_
     await fetcher.start()
     assert [m.data for m in await fetcher.fetch(5, 1)] == [b"1", b"2"]
     await fetcher.close()
+
+
+async def test_a_trickle_is_served_by_one_open_request_each_message_as_it_arrives(
+    streams_client: NATS, nats_url: str
+) -> None:
+    # Caught up, a fetch of a whole batch returns each message the moment it arrives
+    # (its pending count says nothing more waits), and the next fetch waits on the same
+    # open request instead of sending one per message.
+    watcher = NATS()
+    await watcher.connect(nats_url)
+    requests: list[bytes] = []
+
+    async def count(msg: object) -> None:
+        requests.append(getattr(msg, "data", b""))
+
+    await watcher.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.{CONSUMER}", cb=count)
+    await watcher.flush()
+    fetcher = await started_fetcher(streams_client)
+    try:
+        for n in range(5):
+            fetching = asyncio.ensure_future(fetcher.fetch(256, 10))
+            await asyncio.sleep(0.05)
+            await publish(streams_client, 1, first=n)
+            started = time.monotonic()
+            [message] = await fetching
+            assert message.data == str(n).encode()
+            assert time.monotonic() - started < 5  # not at the request's expiry
+        await watcher.flush()
+        assert len(requests) == 1, requests
+    finally:
+        await fetcher.close()
+        await watcher.close()

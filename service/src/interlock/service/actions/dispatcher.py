@@ -94,6 +94,10 @@ _UNKNOWN: Any = object()
 """Not looked up yet (in :attr:`Dispatcher._routes`)."""
 _CONGESTION_MEMORY = 65_536
 """Actions whose congestion retries are remembered (the oldest forgotten beyond it)."""
+RECORD_LINGER = 0.02
+"""Seconds outcomes wait for others before they are recorded: at a steady trickle, one
+transaction (and one announcement) for several actions instead of one each. A full
+batch (``batch_size`` outcomes) is recorded at once."""
 
 
 class _Ended(msgspec.Struct, kw_only=True):
@@ -461,6 +465,8 @@ class Dispatcher:
         retry = self._retry("dispatcher: recording outcomes")
         while True:
             await self._ended_ready.wait()
+            if len(self._ended) < self.batch_size:
+                await asyncio.sleep(RECORD_LINGER)
             self._ended_ready.clear()
             try:
                 await self._record()

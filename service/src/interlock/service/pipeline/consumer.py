@@ -8,7 +8,8 @@ One task owns the engine (durable_rules is single-threaded) and runs this loop::
       → engine.feed_batch(events); engine.advance(now, watermark)
       → render the firings' actions; store firings + outbox (+ engine checkpoint) in
         one transaction, retried until the database takes it
-      → ack the batch with one AckAll of its last message
+      → ack with one AckAll of the last message fed, once ``ACK_EVERY`` messages or
+        ``ACK_AFTER`` seconds have passed since the last ack (or nothing more came)
       → hand the firings to the announcer (interlock.rule.fired / .resolved, published
         from its own task); wake the dispatcher
 
@@ -91,6 +92,10 @@ TRUNCATED_HEADER = "Interlock-Dead-Truncated"
 _HEADER_ROOM = 4096
 """Bytes kept free for a dead letter's headers when its data must be cut."""
 _MIN_WAIT = 0.005
+ACK_EVERY = 256
+"""Messages fed before they are acknowledged, at the latest (see ``Pipeline._ack``)."""
+ACK_AFTER = 0.1
+"""Seconds after the last ack that the next batch fed is acknowledged, at the latest."""
 
 
 @dataclass
@@ -146,7 +151,9 @@ class Pipeline:
         self._fetcher = PullFetcher(nc, EVENTS_STREAM, self.consumer)
         self.announcer = Announcer(services.publisher)
         self._last_sequence = 0
-        self._next_batch = 1
+        self._unacked: Msg | None = None
+        self._unacked_count = 0
+        self._acked_at = 0.0
         self._last_checkpoint = 0.0
         self._dirty = False
         self._wake = asyncio.Event()
@@ -209,6 +216,7 @@ class Pipeline:
             inactive_threshold=None if self.epoch is None else 3600.0,
         )
         await self.js.add_consumer(EVENTS_STREAM, config)
+        self._unacked, self._unacked_count = None, 0  # the deleted consumer's
         await self._fetcher.start()
 
     # -- the loop ------------------------------------------------------------------------
@@ -229,6 +237,7 @@ class Pipeline:
         self.announcer.start()
         try:
             await self._consume()
+            await self._ack(())
             await self._save_checkpoint()
             await self.announcer.close()
         finally:
@@ -282,16 +291,9 @@ class Pipeline:
         return min(self.max_wait, max(_MIN_WAIT, until))
 
     async def _fetch(self, timeout: float) -> list[Msg]:
-        messages = await self._fetcher.fetch(self._next_batch, timeout)
-        if not messages:
-            self._next_batch = 1
-            return []
-        # A pull request waits until its whole batch is there (or it expires), so ask for
-        # what is already waiting: one message when caught up (it returns the moment one
-        # arrives), up to batch_size in a backlog (returned at once).
-        pending = messages[-1].metadata.num_pending if messages else 0
-        self._next_batch = max(1, min(self.batch_size, pending))
-        return messages
+        # One request for a whole batch stays open while caught up: the fetcher returns
+        # each message as it arrives (see PullFetcher), a backlog a full batch at once.
+        return await self._fetcher.fetch(self.batch_size, timeout)
 
     async def _process(self, messages: Sequence[Msg]) -> None:
         fresh = [m for m in messages if stream_sequence(m) > self._last_sequence]
@@ -321,13 +323,31 @@ class Pipeline:
             self.services.metrics.consumer_lag.set(0)
         entries = self._entries(firings)
         await self._store(firings, entries)
-        if messages:
-            await messages[-1].ack()  # AckAll: acknowledges the whole batch
+        await self._ack(messages)
         self.stats.events += len(events)
         self.stats.batches += 1 if messages else 0
         self.stats.last_sequence = self._last_sequence
         self.services.metrics.events_consumed.inc(len(events))
         await self.announcer.submit(firings)
+
+    async def _ack(self, messages: Sequence[Msg]) -> None:
+        """Acknowledge what was fed with one AckAll, at most every ``ACK_AFTER`` seconds.
+
+        Acks are flow control (the checkpoint decides what is fed again after a
+        restart), so at a trickle one ack covers many small batches; a fetch that came
+        back empty acks at once what is left, as does the end of :meth:`run`.
+        """
+        if messages:
+            self._unacked = messages[-1]
+            self._unacked_count += len(messages)
+        if self._unacked is None:
+            return
+        now = time.monotonic()
+        if messages and self._unacked_count < ACK_EVERY and now - self._acked_at < ACK_AFTER:
+            return
+        last, self._unacked, self._unacked_count = self._unacked, None, 0
+        self._acked_at = now
+        await last.ack()  # AckAll: acknowledges it and every message before it
 
     def _watermark(self, fresh: Sequence[Msg], now: datetime) -> datetime:
         if not fresh or fresh[-1].metadata.num_pending == 0:

@@ -8,6 +8,11 @@ itself: one ``$JS.API.CONSUMER.MSG.NEXT`` request for ``batch`` messages that ex
 after ``timeout``; the server delivers them to the inbox, and ends a request it cannot
 fill with a status message (``408 Request Timeout``, ``409 ...``).
 
+A request stays open until it is filled or expires: caught up, the messages that
+arrive are delivered to it one by one, and :meth:`PullFetcher.fetch` returns as soon
+as the last one delivered says nothing more is pending, without a new request for each
+(at a steady trickle, a request per message was most of the pipeline's round trips).
+
 At most one request is open at a time, so messages arrive in stream order; a message
 that arrives after :meth:`PullFetcher.fetch` gave up waiting is kept for the next call,
 never dropped. A request lost with the connection is forgotten after its expiry (plus
@@ -35,8 +40,8 @@ _STATUS = "Status"
 _DESCRIPTION = "Description"
 _HEARTBEAT = "100"
 _LOST_MARGIN = 1.0
-_V1_TOKENS = 9  # reply subjects without a JetStream domain
 """Seconds after its expiry that an unanswered request is taken for lost."""
+_V1_TOKENS = 9  # reply subjects without a JetStream domain
 _GONE = ("consumer deleted", "consumer not found", "stream not found")
 
 
@@ -50,6 +55,16 @@ def stream_sequence(message: Msg) -> int:
     if len(tokens) == _V1_TOKENS:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...
         return int(tokens[5])
     return message.metadata.sequence.stream  # the domain form, or an error for non-JS
+
+
+def _caught_up(message: Msg) -> bool:
+    """Whether nothing more was waiting when the server delivered ``message``.
+
+    Read from its reply subject's pending count, as :func:`stream_sequence` reads the
+    sequence; a reply subject of another form says "not known", which waits as before.
+    """
+    tokens = (message.reply or "").split(".")
+    return len(tokens) == _V1_TOKENS and tokens[8] == "0"
 
 
 class PullFetcher:
@@ -117,8 +132,8 @@ class PullFetcher:
             now = time.monotonic()
             if self._open and now > self._lost_at:
                 self._open = False  # its answer was lost (a reconnect); ask again
-            if self._buffer and not self._open:
-                break  # what the last request brought; the caller asks again for more
+            if self._buffer and (not self._open or _caught_up(self._buffer[-1])):
+                break  # what the last request brought, or all there is for now
             if now >= deadline or self._gone is not None:
                 break
             if not self._open:
