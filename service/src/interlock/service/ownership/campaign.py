@@ -4,12 +4,14 @@ A :class:`Campaign` drives one :class:`~.lease.KvLease` and one :class:`Role` (t
 the lease guards: the engine, the scheduled work)::
 
     standby ── lease free: try_acquire() ──▶ role.start(epoch) ──▶ owner
-       ▲                                                             │ renew every ttl/3
+       ▲                                                             │ renew every second
        └──── role.stop() ◀── lease lost, renewals failing until it expired,
                              or the role's work ended (fenced by the store) ◀──┘
 
-A standby tries to take the lease every ``poll`` seconds, so it takes over at most
-``ttl + poll`` after its owner's last renewal. An owner that cannot reach NATS keeps its
+The owner renews every third of the TTL, at least every second, so the lease outlives
+an outage of the bucket (a leader election of its RAFT group after a node died) of up to
+TTL - 1 s. A standby tries to take the lease every ``poll`` seconds, so it takes over at
+most ``ttl + poll`` after its owner's last renewal. An owner that cannot reach NATS keeps its
 role until its lease has :meth:`~.lease.KvLease.expired` by its own clock, then stops
 it: by then another replica may hold the lease, and the store refuses this one's writes
 anyway (:mod:`interlock.service.store.epochs`). On a clean stop the owner stops its role
@@ -32,6 +34,9 @@ __all__ = ["Campaign", "Role", "State"]
 
 logger = logging.getLogger(__name__)
 
+_RENEW_AT_MOST_EVERY = 1.0
+"""Seconds between renewals at most: the lease outlives an outage of the bucket (a
+leader election of its RAFT group, ~5-7 s on a 3-node cluster here) up to TTL - 1 s."""
 _WATCH = 0.25
 """Seconds between looks at whether the owner's work ended by itself."""
 
@@ -67,7 +72,7 @@ class Campaign:
         self.lease = lease
         self.role = role
         self.poll = poll
-        self.renew_every = lease.ttl / 3
+        self.renew_every = min(lease.ttl / 3, _RENEW_AT_MOST_EVERY)
         self.state: State = "starting"
         self.epoch: int | None = None
         self.tenures = 0
