@@ -134,6 +134,7 @@ class Campaign:
     async def _hold(self) -> str:
         """Renew until the lease is lost or the work ends; return why it stopped."""
         key = self.lease.key
+        failing = 0
         while not self._stopping.is_set():
             await self._sleep(_WATCH)  # the work is watched more often than renewed
             if self._stopping.is_set():
@@ -150,7 +151,18 @@ class Campaign:
             except (NatsError, OSError) as exc:
                 if self.lease.expired():
                     return f"it could not be renewed within its TTL ({exc})"
-                logger.warning("%s lease: renewal failed (%s); retrying", key, exc)
+                failing += 1
+                if failing == 1:  # one line per outage, not one per attempt
+                    logger.warning(
+                        "%s lease: renewal failed (%s); retrying for %.1f s more",
+                        key,
+                        exc,
+                        self.lease.remaining(),
+                    )
+            else:
+                if failing:
+                    logger.info("%s lease: renewed again after %d failures", key, failing)
+                failing = 0
         return "the service stops"
 
     async def _step_down(self, reason: str) -> None:
