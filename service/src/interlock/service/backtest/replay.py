@@ -2,21 +2,16 @@
 
 **The watermark rule.** The live pipeline (:mod:`interlock.service.pipeline.consumer`)
 judges windows on a watermark that is the time JetStream stored the last message fed,
-or the wall clock once it has caught up; a caught-up consumer sees each message the
-moment it is stored, and between messages the clock runs on, so a deadline is judged
-when it is due, before any message stored after it. A replay has no wall clock of its
-own: its clock *is* the stored time of the messages. So :class:`Replay`
-
-- judges every window due before a message's stored time before feeding it, each at
-  its due time (``advance(now=due, watermark=due)``: judged on time, as the live
-  service caught up judges it), and
-- feeds the messages between two due times, at most :data:`SEGMENT` (0.1 s) of stored
-  time of them, as one batch (``feed_batch``) after moving the watermark to the first
-  one's stored time, then advances to the last one's (what the live pipeline
-  does after each batch; a window that one of these events opens and that falls due
-  within the same 0.1 s is judged after the batch, as the live pipeline judges it
-  after a batch of a backlog),
-- ends by judging what is due up to the horizon's ``until``.
+or the wall clock once it has caught up; caught up, it wakes when the engine's next
+window is due. A replay has no wall clock of its own: its clock is the stored time of
+the messages. :class:`Replay` feeds them through the rule-testing scenarios' simulated
+pipeline (:class:`interlock.rules.testing.pipeline.SimulatedPipeline`, the same code, so
+scenarios and backtests follow one rule), with no lag and the stream's real stored
+times: each message is fed when the clock reaches its stored time (messages stored at
+the same time together, at most 256 at a time, as the consumer batches), and every
+window due before it is judged first, at its due time (on time, as the live service
+caught up judges it; events stored at the same instant are fed first). It ends by
+judging what is due up to the horizon's ``until``.
 
 Messages that are not valid events, or whose body names another event than their
 subject, are skipped: the live pipeline moves those to ``INTERLOCK_DEAD`` and never
@@ -37,6 +32,7 @@ import msgspec
 from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
+from interlock.rules.testing.pipeline import SimulatedPipeline
 from interlock.sdk import decode_event
 from interlock.sdk.event import Event
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
@@ -47,8 +43,6 @@ from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 __all__ = ["RenderProblem", "Replay"]
 
 _LATENESS = timedelta(seconds=30)
-SEGMENT = timedelta(milliseconds=100)
-"""The longest stretch of stored time fed as one batch (see the module)."""
 
 
 class RenderProblem(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +98,7 @@ class Replay:
         self.engine = Engine(
             self.rules, now=self.horizon.start, lateness_tolerance=self.lateness_tolerance
         )
+        self._pipeline = SimulatedPipeline(self.engine, self.horizon.start)
         self._by_name = {rule.name: rule for rule in self.rules}
         self._recent = RecentEvents()
 
@@ -111,44 +106,28 @@ class Replay:
         """Feed stored messages (in stream order) with the live watermark rule."""
         if not messages:
             return
-        engine = self.engine
-        start = 0
-        while start < len(messages):
-            first = messages[start].stored_at
-            self._judge_before(first)
-            due = engine.next_due()
-            limit = first + SEGMENT if due is None else min(due, first + SEGMENT)
-            end = start + 1
-            while end < len(messages) and messages[end].stored_at < limit:
-                end += 1
-            segment = messages[start:end]
-            events = [event for event in map(decoded, segment) if event is not None]
-            self.counts.invalid += len(segment) - len(events)
-            self.counts.events += len(events)
-            self._recent.add_all(events)
-            engine.advance(first, first)  # nothing due before ``first`` is left
-            fed = engine.feed_batch(events)
-            last = segment[-1].stored_at
-            fed.extend(engine.advance(last, last))
-            self._keep(fed)
-            start = end
-        self.counts.event_time = messages[-1].stored_at
-        self.counts.sequence = messages[-1].sequence
-
-    def _judge_before(self, at: datetime) -> None:
-        """Judge, each at its time, every window due strictly before ``at``."""
-        engine = self.engine
-        while (due := engine.next_due()) is not None and due < at:
-            self._keep(engine.advance(due, due))
-            if engine.next_due() == due:  # judged nothing at its own time: go on after it
-                break
+        pipeline = self._pipeline
+        events = []
+        for message in messages:
+            event = decoded(message)
+            if event is None:
+                self.counts.invalid += 1
+                continue
+            events.append(event)
+            # JetStream's stored times never go back; a clock step of its host could.
+            pipeline.publish(event, max(message.stored_at, pipeline.now))
+        self.counts.events += len(events)
+        self._recent.add_all(events)
+        last = messages[-1]
+        self._keep(pipeline.run_until(max(last.stored_at, pipeline.now)))
+        self.counts.event_time = last.stored_at
+        self.counts.sequence = last.sequence
 
     def finish(self) -> None:
         """Judge what is due up to the horizon's end; collect broken rules."""
-        until = self.horizon.until
-        self._judge_before(until)
-        self._keep(self.engine.advance(until, until))
-        self.counts.event_time = until
+        pipeline = self._pipeline
+        self._keep(pipeline.run_until(max(self.horizon.until, pipeline.now)))
+        self.counts.event_time = self.horizon.until
         self.broken = self.engine.broken
 
     def _keep(self, firings: Iterable[Firing]) -> None:
