@@ -70,6 +70,32 @@ async def test_a_batch_longer_than_the_flow_window_is_stored_whole_and_in_order(
         assert await stored_payloads(client, "ORDERS") == messages(count)
 
 
+async def test_concurrent_batches_share_one_subscription_and_each_gets_its_replies(
+    nats_url: str,
+) -> None:
+    """Batches sent at once through one FastBatches have ids of their own: each learns
+    its own outcome from the replies on the one inbox subscription."""
+    async with nats_client(nats_url) as client:
+        await stream_with(client, "ORDERS", allow_batched=True)
+        batches = FastBatches(client)
+        sizes = [FLOW * 2 + 3, 1, 40, FLOW]
+        subscriptions = len(client._subs)  # nats-py keeps its subscriptions there
+        outcomes = await asyncio.gather(
+            *(
+                batches.publish(messages(size, prefix=f"b{index}"), timeout=5)
+                for index, size in enumerate(sizes)
+            )
+        )
+        assert [(o.stored, o.refusal) for o in outcomes] == [(size, None) for size in sizes]
+        assert len(client._subs) == subscriptions + 1
+        stored = await stored_payloads(client, "ORDERS")
+        assert sorted(stored) == sorted(
+            m for index, size in enumerate(sizes) for m in messages(size, prefix=f"b{index}")
+        )
+        assert (await batches.publish(messages(3, prefix="after"), timeout=5)).stored == 3
+        assert len(client._subs) == subscriptions + 1
+
+
 async def test_repeated_ids_are_stored_once_and_count_as_stored(nats_url: str) -> None:
     async with nats_client(nats_url) as client:
         await stream_with(client, "ORDERS", allow_batched=True, duplicate_window=120)

@@ -8,11 +8,15 @@ answers once when the batch starts, every ``flow`` messages, and at the end with
 PubAck counting the messages stored. ``Nats-Msg-Id`` still de-duplicates each message:
 a repeated one is skipped and counted as stored.
 
-The protocol lives in the reply subject, ``<inbox>.<flow>.fail.<seq>.<op>.$FI``: ``op``
-is 0 for the first message, 1 for the next ones and 2 for the last (which ends the
-batch); ``fail`` makes a gap end the batch. The batch id is the inbox's last token, and
-each batch subscribes to its own inbox, which keeps within the ``_INBOX.>`` permission
-clients usually have.
+The protocol lives in the reply subject, ``<prefix>.<batch id>.<flow>.fail.<seq>.<op>.$FI``:
+``op`` is 0 for the first message, 1 for the next ones and 2 for the last (which ends
+the batch); ``fail`` makes a gap end the batch. The server reads the subject from its end,
+so the batch id is the token before ``<flow>``, whatever the prefix. Each
+:class:`FastBatches` subscribes once to an inbox of its own (``<inbox>.>``, within the
+``_INBOX.>`` permission clients usually have) and gives each batch the id ``<inbox
+token>-<n>``, unique on the server; replies are routed to their batch by that id. (A
+subscription per batch cost a SUB and an UNSUB, with nats-py's task and queue for each,
+on every batch.)
 
 Flow control follows ADR-50's recommendation: at most twice ``flow`` messages beyond the
 last one the server acknowledged, then wait for its next acknowledgement.
@@ -25,7 +29,6 @@ a message that was sent twice one stored message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -167,6 +170,11 @@ class FastBatches:
             self._unusable = "the inbox prefix has more than one token"
         self._checked_server: str | None = None
         self._server_ok = False
+        self._inbox = nc.new_inbox()
+        self._batch_id_prefix = self._inbox.rsplit(".", 1)[-1] + "-"
+        self._count = 0
+        self._batches: dict[str, _Batch] = {}
+        self._subscribed = False
 
     @property
     def usable(self) -> bool:
@@ -197,18 +205,41 @@ class FastBatches:
             MaxPayloadError: a message is larger than the server accepts (likewise).
         """
         nc = self._nc
-        inbox = nc.new_inbox()
-        frames = _frames(items, f"{inbox}.{FLOW}.fail.", nc.max_payload)
+        self._count += 1
+        batch_id = f"{self._batch_id_prefix}{self._count}"
+        frames = _frames(items, f"{self._inbox}.{batch_id}.{FLOW}.fail.", nc.max_payload)
+        await self._subscribe()
         batch = _Batch(len(frames), asyncio.get_running_loop())
-        subscription = await nc.subscribe(f"{inbox}.>", cb=batch.on_reply)
+        self._batches[batch_id] = batch
         try:
             outcome = await self._send(batch, frames, timeout)
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            del self._batches[batch_id]  # a late reply finds no batch and is dropped
         if outcome.refusal is not None:
             self._note_refusal(outcome.refusal)
         return outcome
+
+    async def _subscribe(self) -> None:
+        """Subscribe to this instance's inbox, once (nats-py renews it on reconnecting).
+
+        nats-py queues the SUB before it first yields, so a batch sent meanwhile by
+        another task goes out after it.
+        """
+        if self._subscribed:
+            return
+        self._subscribed = True
+        try:
+            await self._nc.subscribe(f"{self._inbox}.>", cb=self._on_reply)
+        except BaseException:
+            self._subscribed = False
+            raise
+
+    async def _on_reply(self, msg: Msg) -> None:
+        """Hand a reply to its batch, named by the token after the inbox."""
+        batch_id = msg.subject[len(self._inbox) + 1 :].split(".", 1)[0]
+        batch = self._batches.get(batch_id)
+        if batch is not None:
+            await batch.on_reply(msg)
 
     async def _send(self, batch: _Batch, frames: list[bytes], timeout: float) -> BatchOutcome:
         sent = 0
