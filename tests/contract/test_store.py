@@ -524,7 +524,7 @@ async def test_channels_store_urls_encrypted_and_show_them_redacted(
     assert "p4ss" not in shown
 
     with sync_engine(database_url) as engine, engine.connect() as connection:
-        raw = connection.execute(sa.text("SELECT * FROM channels")).all()
+        raw = connection.execute(sa.text("SELECT * FROM connections")).all()
     assert SECRET_PART.encode() not in repr(raw).encode()
 
     await store.channels.delete("b-channel")

@@ -21,7 +21,9 @@ What every executor promises (``tests/contract/test_executors.py`` checks each i
 one):
 
 - it is built from the context alone, and reads its settings from it: the environment
-  it may read is :attr:`ExecutorContext.environ`, never ``os.environ``;
+  it may read is :attr:`ExecutorContext.environ`, never ``os.environ``; a connection an
+  action names (``connection="prod-airflow"``) is resolved through
+  :attr:`ExecutorContext.connections` each time it runs, never kept;
 - :meth:`Executor.execute` raises :class:`~interlock.sdk.errors.ActionFailed` for a
   failure, whose message never holds a secret (a password, a token, an Apprise URL);
 - two attempts with the same idempotency key act once;
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from interlock.sdk.connections import ConnectionLookup, no_connections
 from interlock.sdk.errors import ActionFailed
 
 __all__ = [
@@ -60,10 +63,14 @@ class ExecutorContext(msgspec.Struct, frozen=True, kw_only=True):
             after that); a sensible time limit for the executor's own calls.
         environ: The environment variables the executor may read (its default
             connection, credentials): a copy the host took once at start.
+        connections: Resolves the connections actions name, as they are at the time
+            (see :mod:`interlock.sdk.connections`); a host without connections knows
+            none.
     """
 
     action_timeout: float = 30.0
     environ: Mapping[str, str] = msgspec.field(default_factory=dict)
+    connections: ConnectionLookup = msgspec.field(default_factory=no_connections)
 
 
 class ActionRequest(msgspec.Struct, frozen=True, kw_only=True):

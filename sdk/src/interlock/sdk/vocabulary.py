@@ -18,6 +18,9 @@ event                                  ``resource.id``     published when
                                                            ``approved``, ``rejected``,
                                                            ``expired``
 ``interlock.run.<state>``              the deployment      a run entered a :data:`RunState`
+``interlock.connection.updated``       the connection      a connection was created, changed,
+                                                           rotated or removed (its payload
+                                                           names the fields, never a secret)
 =====================================  ==================  ===================================
 
 A run goes ``scheduled`` → ``pending`` → ``running`` → ``completed`` | ``failed`` |
@@ -38,6 +41,8 @@ from typing import Literal, get_args
 __all__ = [
     "ACTION_OUTCOMES",
     "APPROVAL_OUTCOMES",
+    "CONNECTION_CHANGES",
+    "CONNECTION_UPDATED",
     "FINAL_RUN_STATES",
     "FIRING_STATUSES",
     "INITIAL_RUN_STATES",
@@ -47,6 +52,7 @@ __all__ = [
     "SOURCE",
     "ActionOutcome",
     "ApprovalOutcome",
+    "ConnectionChange",
     "FiringStatus",
     "RunState",
     "action_event_name",
@@ -63,6 +69,12 @@ FiringStatus = Literal["fired", "resolved"]
 FIRING_STATUSES: tuple[FiringStatus, ...] = get_args(FiringStatus)
 
 RULE_BROKEN = "interlock.rule.broken"
+
+CONNECTION_UPDATED = "interlock.connection.updated"
+"""A connection changed; ``payload.change`` says how (a :data:`ConnectionChange`)."""
+ConnectionChange = Literal["created", "updated", "rotated", "removed"]
+"""What happened to a connection: ``rotated`` replaced secrets only."""
+CONNECTION_CHANGES: tuple[ConnectionChange, ...] = get_args(ConnectionChange)
 
 ActionOutcome = Literal["succeeded", "failed", "suspended"]
 """How an attempt of an action ended as an event (a retried attempt is ``failed``)."""

@@ -17,7 +17,9 @@ Where a value comes from, highest precedence first:
 ``INTERLOCK_NATS_URL`` has the same name and form as the SDK's (comma-separated URLs),
 so a producer and the service on one machine read the same variable.
 
-The secret key encrypts notification channels' Apprise URLs at rest (Fernet). It is
+The secret key encrypts secrets at rest (Fernet): connections and notification
+channels' Apprise URLs; ``previous_secret_keys`` are still accepted for reading (rotating
+the key without downtime: :mod:`interlock.service.store.keyring`). It is
 required unless the service runs embedded (embedded NATS and a SQLite database: one
 machine, everything under the data directory); there :meth:`Settings.ensure_secret_key`
 generates one into ``<data_dir>/secret.key`` (mode 0600) the first time, and logs so.
@@ -363,6 +365,14 @@ class Settings(BaseSettings):
         "Make one with: python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'",
     )
+    previous_secret_keys: Annotated[
+        tuple[SecretStr, ...], NoDecode, BeforeValidator(_split_list)
+    ] = Field(
+        default=(),
+        description="Older Fernet keys, still accepted for reading secrets while the "
+        "newest (secret_key) writes: rotate the key, then `interlock connections "
+        "reencrypt` (comma-separated in the environment).",
+    )
     rules_dir: Path = Field(
         default=Path("config/rules"), description="Rule modules loaded at start."
     )
@@ -455,6 +465,19 @@ class Settings(BaseSettings):
                     "is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
                     "python -c 'from cryptography.fernet import Fernet; "
                     "print(Fernet.generate_key().decode())'"
+                ) from None
+        return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _previous_keys_are_fernet(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for position, key in enumerate(value, start=1):
+            try:
+                Fernet(key.get_secret_value())
+            except (ValueError, TypeError):
+                # The message never repeats the key.
+                raise ValueError(
+                    f"key #{position} is not a Fernet key (32 url-safe base64-encoded bytes)"
                 ) from None
         return value
 

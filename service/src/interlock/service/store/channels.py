@@ -1,28 +1,22 @@
-"""Notification channels: a name for an Apprise URL, which is a secret.
+"""Notification channels: the ``apprise`` connections, under the names they always had.
 
-The URL (it holds tokens and passwords) is encrypted with Fernet under the configured
-secret key before it reaches the database. Everything that lists or shows channels sees
-only the URL's scheme (``slack://***``); :meth:`Channels.get_secret` decrypts it for the
-dispatcher and nothing else. No message, ``repr`` or log line here holds the URL.
+A channel is a name for an Apprise URL, which is a secret (it holds tokens and
+passwords). Since issue 20 channels are connections of kind ``apprise`` (the migration
+moved them, names and encrypted URLs unchanged); this module keeps the channel view of
+them: everything that lists or shows channels sees only the URL's scheme
+(``slack://***``); :meth:`Channels.get_secret` decrypts it for the dispatcher and
+nothing else. No message, ``repr`` or log line here holds the URL.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
-
-from interlock.service.store import tables as t
-from interlock.service.store.database import Database
-from interlock.service.store.errors import InvalidRecord, NotFound, StoreError
+from interlock.sdk.connections import ConnectionNotFound
+from interlock.service.store.connections import Connection, ConnectionChanged, Connections
+from interlock.service.store.errors import InvalidRecord, NotFound
 from interlock.service.store.names import check_name
 from interlock.service.store.records import Channel
 
 __all__ = ["Channels", "redact"]
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,63})://.")
 
 
 def redact(scheme: str) -> str:
@@ -31,41 +25,45 @@ def redact(scheme: str) -> str:
 
 
 class Channels:
-    """Named Apprise URLs, encrypted at rest."""
+    """Named Apprise URLs, encrypted at rest: the ``apprise`` connections."""
 
-    def __init__(self, database: Database, fernet: Fernet | None) -> None:
-        self._db = database
-        self._fernet = fernet
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
 
     def __repr__(self) -> str:
-        return f"Channels({self._db!r})"
+        return f"Channels({self._connections!r})"
 
     async def put(self, name: str, url: str) -> Channel:
         """Create the channel ``name``, or point it at a new URL.
 
         Raises:
-            InvalidRecord: the name or the URL is malformed (the message omits the URL).
+            InvalidRecord: the name or the URL is malformed (the message omits the URL),
+                or ``name`` is a connection of another kind.
             StoreError: no secret key is configured.
         """
+        channel, _ = await self.put_change(name, url)
+        return channel
+
+    async def put_change(self, name: str, url: str) -> tuple[Channel, ConnectionChanged]:
+        """:meth:`put`, and the change it made."""
         check_name("channel", name)
-        match = _SCHEME.match(url)
-        if match is None:
-            raise InvalidRecord(
-                "channel",
-                name,
-                "url",
-                "is not an Apprise URL (scheme://...); see https://github.com/caronc/apprise/wiki",
-            )
-        scheme = match[1].lower()
-        secret = self._cipher(name).encrypt(url.encode())
-        now = self._db.now()
-        values = {"scheme": scheme, "secret": secret, "updated_at": now}
-        upsert = self._db.insert(t.channels).values(name=name, created_at=now, **values)
-        upsert = upsert.on_conflict_do_update(index_elements=["name"], set_=values)
-        async with self._db.transaction() as connection:
-            await connection.execute(upsert)
-            row = (await connection.execute(_select().where(t.channels.c.name == name))).one()
-        return _channel(row)
+        try:
+            existing = await self._connections.get(name)
+        except NotFound:
+            pass
+        else:
+            if existing.kind != "apprise":
+                raise InvalidRecord(
+                    "channel",
+                    name,
+                    "name",
+                    f"is a connection of kind {existing.kind}, not a channel",
+                )
+        try:
+            connection, change = await self._connections.put(name, "apprise", {"url": url})
+        except InvalidRecord as exc:
+            raise InvalidRecord("channel", name, exc.field, exc.reason) from None
+        return _channel(connection), change
 
     async def get(self, name: str) -> Channel:
         """The channel called ``name``, redacted.
@@ -73,70 +71,44 @@ class Channels:
         Raises:
             NotFound: there is none.
         """
-        async with self._db.transaction() as connection:
-            row = (
-                await connection.execute(_select().where(t.channels.c.name == name))
-            ).one_or_none()
-        if row is None:
+        connection = await self._connections.get(name)
+        if connection.kind != "apprise":
             raise NotFound("channel", name)
-        return _channel(row)
+        return _channel(connection)
 
     async def list(self) -> list[Channel]:
         """Every channel, by name, redacted."""
-        async with self._db.transaction() as connection:
-            rows = await connection.execute(_select().order_by(t.channels.c.name))
-            return [_channel(row) for row in rows]
+        return [_channel(c) for c in await self._connections.list(kind="apprise")]
 
-    async def delete(self, name: str) -> None:
-        """Delete the channel called ``name``.
+    async def delete(self, name: str) -> ConnectionChanged:
+        """Delete the channel called ``name``; return the change.
 
         Raises:
             NotFound: there is none.
         """
-        delete = sa.delete(t.channels).where(t.channels.c.name == name)
-        async with self._db.transaction() as connection:
-            if (await connection.execute(delete)).rowcount == 0:
-                raise NotFound("channel", name)
+        await self.get(name)
+        return await self._connections.delete(name)
 
     async def get_secret(self, name: str) -> str:
         """The channel's Apprise URL in clear: for the dispatcher only, never to show.
 
         Raises:
             NotFound: there is no such channel.
-            StoreError: no secret key is configured, or it is not the key the URL was
-                encrypted with.
+            StoreError: no secret key is configured, or none of the keys encrypted it.
         """
-        query = sa.select(t.channels.c.secret).where(t.channels.c.name == name)
-        async with self._db.transaction() as connection:
-            secret = (await connection.execute(query)).scalar_one_or_none()
-        if secret is None:
-            raise NotFound("channel", name)
         try:
-            return self._cipher(name).decrypt(bytes(secret)).decode()
-        except InvalidToken:
-            raise StoreError(
-                f"channel {name!r} cannot be decrypted with the configured secret key; "
-                "it was stored under another key: restore that key, or set the channel again"
-            ) from None
-
-    def _cipher(self, name: str) -> Fernet:
-        if self._fernet is None:
-            raise StoreError(
-                f"channel {name!r}: no secret key is configured to encrypt channel URLs; "
-                "set INTERLOCK_SECRET_KEY (or secret_key in config/interlock.toml)"
-            )
-        return self._fernet
+            resolved = await self._connections.resolve(name)
+        except ConnectionNotFound:
+            raise NotFound("channel", name) from None
+        if resolved.kind != "apprise":
+            raise NotFound("channel", name)
+        return str(resolved.secrets["url"])
 
 
-def _select() -> sa.Select[Any]:
-    c = t.channels.c
-    return sa.select(c.name, c.scheme, c.created_at, c.updated_at)
-
-
-def _channel(row: sa.Row[Any]) -> Channel:
+def _channel(connection: Connection) -> Channel:
     return Channel(
-        name=row.name,
-        url=redact(row.scheme),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        name=connection.name,
+        url=redact(str(connection.settings.get("scheme", "?"))),
+        created_at=connection.created_at,
+        updated_at=connection.updated_at,
     )

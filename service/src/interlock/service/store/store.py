@@ -16,8 +16,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
 from interlock.rules.clock import Clock
 from interlock.rules.engine.firing import Firing
@@ -25,12 +23,14 @@ from interlock.service.store.api_keys import ApiKeys
 from interlock.service.store.approvals import Approvals
 from interlock.service.store.attempts import Attempts
 from interlock.service.store.channels import Channels
+from interlock.service.store.connections import Connections
 from interlock.service.store.database import Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.epochs import claim
 from interlock.service.store.errors import StoreError
 from interlock.service.store.firings import Firings
 from interlock.service.store.ids import Ids
+from interlock.service.store.keyring import Key, Keyring
 from interlock.service.store.outbox import Outbox
 from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
 from interlock.service.store.rules import Rules
@@ -51,8 +51,10 @@ class Store:
     Args:
         url: ``sqlite:///path/file.db`` or ``postgresql://user:password@host/db`` (any
             driver named in the URL is replaced by the async one the store uses).
-        secret_key: The Fernet key that encrypts channel URLs; without one, channels
-            cannot be written or read (everything else works).
+        secret_key: The Fernet key that encrypts secrets (connections, channels);
+            without one, they cannot be written or read (everything else works).
+        previous_keys: Older Fernet keys, still accepted for reading (see
+            :mod:`~interlock.service.store.keyring`).
         clock: Where timestamps come from (a ``FakeClock`` in tests).
         pool_size: PostgreSQL connections kept open.
 
@@ -60,25 +62,28 @@ class Store:
         StoreError: the URL is not a SQLite or PostgreSQL URL, or the key is malformed.
 
     Attributes:
-        rules, firings, outbox, attempts, channels, api_keys, queues, deployments,
-            runs, approvals: The repositories.
+        rules, firings, outbox, attempts, connections, channels, api_keys, queues,
+            deployments, runs, approvals: The repositories.
     """
 
     def __init__(
         self,
         url: str,
         *,
-        secret_key: str | bytes | SecretStr | None = None,
+        secret_key: Key | None = None,
+        previous_keys: Sequence[Key] = (),
         clock: Clock | None = None,
         pool_size: int = 5,
     ) -> None:
         self._db = Database(url, clock=clock, pool_size=pool_size)
-        fernet = _fernet(secret_key)
+        keys = [] if secret_key is None else [secret_key, *previous_keys]
+        self.keyring = Keyring(keys)
         self.rules = Rules(self._db)
         self.firings = Firings(self._db)
         self.outbox = Outbox(self._db)
         self.attempts = Attempts(self._db)
-        self.channels = Channels(self._db, fernet)
+        self.connections = Connections(self._db, self.keyring)
+        self.channels = Channels(self.connections)
         self.api_keys = ApiKeys(self._db)
         self.queues = Queues(self._db)
         self.deployments = Deployments(self._db)
@@ -89,7 +94,12 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Store:
         """The store the settings describe (in embedded mode, creating its secret key)."""
-        return cls(settings.database_url, secret_key=settings.ensure_secret_key(), clock=clock)
+        return cls(
+            settings.database_url,
+            secret_key=settings.ensure_secret_key(),
+            previous_keys=settings.previous_secret_keys,
+            clock=clock,
+        )
 
     @property
     def dialect(self) -> Dialect:
@@ -192,17 +202,3 @@ class Store:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _fernet(key: str | bytes | SecretStr | None) -> Fernet | None:
-    if key is None:
-        return None
-    if isinstance(key, SecretStr):
-        key = key.get_secret_value()
-    try:
-        return Fernet(key)
-    except (ValueError, TypeError):
-        # The message never repeats the key.
-        raise StoreError(
-            "the secret key is not a Fernet key (32 url-safe base64-encoded bytes)"
-        ) from None

@@ -20,7 +20,7 @@ from typing import get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from interlock.sdk.vocabulary import FIRING_STATUSES, RUN_STATES
+from interlock.sdk.vocabulary import CONNECTION_CHANGES, FIRING_STATUSES, RUN_STATES
 from interlock.service.store.records import ActionState
 
 __all__ = [
@@ -32,7 +32,8 @@ __all__ = [
     "action_breakers",
     "api_keys",
     "approvals",
-    "channels",
+    "connection_changes",
+    "connections",
     "deployments",
     "engine_checkpoints",
     "firings",
@@ -214,15 +215,35 @@ engine_checkpoints = sa.Table(
     ),
 )
 
-channels = sa.Table(
-    "channels",
+connections = sa.Table(
+    "connections",
     metadata,
     sa.Column("name", _name(), primary_key=True),
-    sa.Column("scheme", sa.String(64), nullable=False, comment="shown in redacted form"),
-    sa.Column("secret", sa.LargeBinary, nullable=False, comment="Fernet token of the URL"),
+    sa.Column("kind", sa.String(16), nullable=False, comment="airflow, prefect, s3, ..."),
+    sa.Column("settings", sa.JSON, nullable=False, comment="what is not secret (shown)"),
+    sa.Column("secret", sa.LargeBinary, nullable=False, comment="Fernet token of the secrets"),
+    sa.Column("secret_fields", sa.JSON, nullable=False, comment="names of the secrets, no values"),
+    sa.Column("version", sa.Integer, nullable=False, comment="+1 on every change"),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+"""Named connections; channels are its ``apprise`` rows (migrated from ``channels``)."""
+
+connection_changes = sa.Table(
+    "connection_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("name", _name(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False, comment="names of the fields given, no values"),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    _states("change", CONNECTION_CHANGES),
+    sa.Index(None, "at"),
+    sa.Index(None, "name", "at"),
+)
+"""Every change of a connection, by time (never a secret's value)."""
 
 api_keys = sa.Table(
     "api_keys",
