@@ -49,6 +49,7 @@ GROUPS: Mapping[str, str] = {
             "adapters",
             "approvals",
             "channels",
+            "connections",
             "deployments",
             "firings",
             "keys",
