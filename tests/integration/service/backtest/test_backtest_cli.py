@@ -9,6 +9,11 @@ would, and reads its ``--json`` or its exit status.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -141,3 +146,47 @@ def test_warns_of_interlock_events_and_works_without_the_api(recorded: Recorded)
     assert report["rules"][0]["live"] is None
     assert report["rules"][0]["fired"] > 0  # the live rules' own output, replayed
     assert any("Interlock's own events" in warning for warning in report["warnings"])
+
+
+def test_warns_when_the_horizon_exceeds_the_streams_retention(recorded: Recorded) -> None:
+    report = _report(recorded, str(recorded.rules_file), "--since", "8d", "--no-compare")
+
+    (warning,) = [w for w in report["warnings"] if "retention" in w]
+    assert "exceeds the stream's retention (7d)" in warning
+
+
+def test_progress_is_drawn_on_a_terminal(recorded: Recorded) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        variables = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")},
+            "INTERLOCK_DATA_DIR": str(recorded.server.workdir / "data"),
+        }
+        command = [sys.executable, "-m", "interlock.sdk.cli", "rules", "backtest"]
+        done = subprocess.run(
+            [*command, str(recorded.rules_file), *recorded.span, "--no-compare"],
+            env=variables,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=90,
+            check=False,
+        )
+        os.close(terminal)
+        drawn = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+
+    assert done.returncode == 0
+    text = drawn.decode()
+    assert "event time 20" in text
+    assert f"{len(recorded.events)} events" in text
+    assert text.endswith("\r")  # the line is cleared at the end
+    assert b"event time" not in done.stdout
