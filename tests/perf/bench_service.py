@@ -8,7 +8,10 @@
 - **End-to-end latency**: events published with the SDK at a steady 100 and 1,000
   events/s, 1,000 rules loaded, every 10th event firing a rule whose webhook posts to a
   local receiver; latency = the webhook's arrival minus the event's ``occurred`` (publish
-  time): p50, p95, p99.
+  time): p50, p95, p99; and the server's CPU per event in each phase.
+- **Burst**: ``BURST`` events published at once, each firing a webhook: the server's CPU
+  per event, against which the steady 200 events/s is compared (issue 15's target is
+  a ratio in one run: a trickle may cost at most about twice a burst per event).
 
     python tests/perf/bench_service.py [--seconds 10] [--starts 5] [--out .bench]
 
@@ -162,6 +165,21 @@ rules = [
 '''
 
 
+BURST = 2_000
+"""Events of the burst, each firing a rule's webhook."""
+
+
+async def burst(url: str, count: int, spool: Path) -> int:
+    """Publish ``count`` events at once, each firing a rule (one ``publish_many``)."""
+    config = PublisherConfig(nats=NatsOptions(servers=(url,)), source="bench", spool_dir=spool)
+    async with Publisher(config) as publisher:
+        await publisher.publish_many(
+            publisher.event(f"bench.fire.r{n % RULES}", "bench", payload={"n": n})
+            for n in range(count)
+        )
+    return count
+
+
 async def steady(url: str, rate: int, every: int, seconds: float, spool: Path) -> int:
     """Publish ``rate`` events/s for ``seconds``; every ``every``-th fires a rule."""
     config = PublisherConfig(nats=NatsOptions(servers=(url,)), source="bench", spool_dir=spool)
@@ -218,6 +236,11 @@ def latency(scratch: Path, seconds: float) -> dict[str, Any]:
                     time.sleep(SETTLE)  # the phase's own events and actions done
                     cpu = (process_cpu(process.pid) - cpu) / seconds
                     phases.append((rate, every, started, ended, cpu))
+                cpu = process_cpu(process.pid)
+                expected += asyncio.run(burst(nats_server.url, BURST, scratch / "sp-burst"))
+                receiver.wait_for(expected)
+                time.sleep(SETTLE)
+                burst_cpu = process_cpu(process.pid) - cpu
             finally:
                 stop(process)
     finally:
@@ -248,6 +271,14 @@ def latency(scratch: Path, seconds: float) -> dict[str, Any]:
             f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
             f"server CPU {cpu:.0%} ({result['server_cpu_ms_per_event']} ms per event)"
         )
+    per_event = burst_cpu * 1000 / BURST
+    figures["burst"] = {"events": BURST, "server_cpu_ms_per_event": round(per_event, 2)}
+    print(f"a burst of {BURST:,} events, each firing a webhook: {per_event:.2f} ms CPU/event")
+    trickle = figures.get("200_per_s_100pct_firing")
+    if trickle is not None:
+        ratio = trickle["server_cpu_ms_per_event"] / per_event
+        figures["trickle_to_burst_cpu_ratio"] = round(ratio, 2)
+        print(f"200 events/s each firing, per event, against the burst: {ratio:.2f}x")
     return figures
 
 
