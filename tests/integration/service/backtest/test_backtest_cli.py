@@ -128,9 +128,9 @@ def test_exit_codes(recorded: Recorded) -> None:
     ]:
         failed = recorded.backtest(*args, "--detailed-exitcode")
         assert failed.returncode == 1, (args, failed.stdout, failed.stderr)
-        lines = failed.stderr.strip().splitlines()
-        assert lines[-1].startswith("interlock: error:"), failed.stderr
-        assert says in lines[-1], failed.stderr
+        (line,) = failed.stderr.strip().splitlines()  # one line, nothing else
+        assert line.startswith("interlock: error:"), failed.stderr
+        assert says in line, failed.stderr
 
 
 def test_warns_of_interlock_events_and_works_without_the_api(recorded: Recorded) -> None:

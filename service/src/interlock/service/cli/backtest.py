@@ -41,7 +41,7 @@ from interlock.service.backtest import (
     run_backtest,
     write_text,
 )
-from interlock.service.cli.client import ApiClient, add_api_arguments
+from interlock.service.cli.client import ApiClient, ApiUnreachable, add_api_arguments
 
 __all__ = ["register"]
 
@@ -91,7 +91,9 @@ def register(commands: Any) -> None:
         "nats://127.0.0.1:4222)",
     )
     add_api_arguments(parser)
-    parser.set_defaults(handler=_backtest)
+    # Retried connections and quarantined rules are in the error or the report: the
+    # warnings logged on the way would break the one-line error (-v shows them).
+    parser.set_defaults(handler=_backtest, default_log_level="ERROR")
 
 
 def nats_options(args: argparse.Namespace) -> NatsOptions:
@@ -122,7 +124,10 @@ async def _backtest(args: argparse.Namespace) -> int:
     progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
     try:
         live = ApiLiveRecord(api) if api is not None else None
-        report = await run_backtest(loaded.rules, horizon, nats, live, on_progress=progress)
+        try:
+            report = await run_backtest(loaded.rules, horizon, nats, live, on_progress=progress)
+        except ApiUnreachable as exc:
+            raise BacktestError(f"{exc}; to backtest without live firings: --no-compare") from None
     finally:
         if progress is not None:
             progress.close()
