@@ -6,9 +6,9 @@ One code path for everyone who renders an action: the service when it stores a f
 backtests. What a scenario renders is therefore what production would send.
 
 The context is the one documented in :mod:`interlock.rules.templates`. Fields that name
-things (``channel``, ``deployment``, ``queue``, ``rule``...) are taken as written; in
-JSON-valued fields (``payload``, ``parameters``, ``conf``, a webhook's ``body``) a lone
-``{{ expression }}`` keeps its type. The fields of one action share one budget
+things (``channel``, ``connection``, ``deployment``, ``queue``, ``rule``...) are taken
+as written; in JSON-valued fields (``payload``, ``parameters``, ``conf``, a webhook's
+``body``) a lone ``{{ expression }}`` keeps its type. The fields of one action share one budget
 (:class:`~interlock.rules.templates.RenderScope`).
 """
 
@@ -37,7 +37,9 @@ __all__ = [
     "render_actions",
 ]
 
-NOT_TEMPLATED = frozenset({"action", "kind", "channel", "deployment", "queue", "rule"})
+NOT_TEMPLATED = frozenset(
+    {"action", "kind", "channel", "connection", "deployment", "queue", "rule"}
+)
 """Action fields that name things: taken as written, never rendered."""
 JSON_FIELDS = frozenset({"payload", "parameters", "conf"})
 """Action fields whose value is JSON sent on (emit, run_deployment, the adapters' runs):

@@ -75,9 +75,17 @@ class ResumeRule(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", 
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True, tag_field="action", tag="webhook"):
-    """Call an HTTP endpoint; ``body`` is JSON whose strings may be templates."""
+    """Call an HTTP endpoint; ``body`` is JSON whose strings may be templates.
 
-    url: str
+    The endpoint is ``url``, or an ``http`` connection the service keeps (its base URL
+    and secret headers, resolved when the action runs) with ``path`` under it.
+    """
+
+    url: str = ""
+    connection: str | None = None
+    """An ``http`` connection's name: its base URL and headers (a bearer token)."""
+    path: str = ""
+    """With ``connection``: the path under its base URL (may be a template)."""
     method: str = "POST"
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     body: Any = None

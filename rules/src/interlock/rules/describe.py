@@ -135,7 +135,10 @@ def describe_action(action: AnyAction) -> str:
         verb = "pause" if isinstance(action, PauseRule) else "resume"
         return f"{verb} rule {action.rule}"
     if isinstance(action, Webhook):
-        return f"webhook {action.method.upper()} {action.url}"
+        target = (
+            f"connection {action.connection} {action.path}" if action.connection else action.url
+        )
+        return f"webhook {action.method.upper()} {target.rstrip()}"
     if isinstance(action, PauseSchedule | ResumeSchedule):
         verb = "pause" if isinstance(action, PauseSchedule) else "resume"
         return f"{verb} the schedule of deployment {action.deployment}"

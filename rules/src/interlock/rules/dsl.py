@@ -402,8 +402,10 @@ def resume_rule(rule: str) -> ResumeRule:
 
 
 def webhook(
-    url: str,
+    url: str = "",
     *,
+    connection: str | None = None,
+    path: str = "",
     method: str = "POST",
     headers: Mapping[str, str] | None = None,
     body: Any = None,
@@ -411,13 +413,26 @@ def webhook(
 ) -> Webhook:
     """Call an HTTP endpoint with a JSON body (strings in it may be templates).
 
-    ``concurrency`` caps the requests in flight at once to the URL's destination
-    (default: the service's ``actions.webhooks`` settings).
+    The endpoint is ``url``, or ``connection`` (an ``http`` connection the service keeps:
+    its base URL and secret headers, resolved each time the action runs) with ``path``
+    under its base URL: ``webhook(connection="tickets", path="/issues")``.
+    ``concurrency`` caps the requests in flight at once to the destination (default:
+    the service's ``actions.webhooks`` settings).
     """
     if concurrency is not None and not _count(concurrency, "webhook()", "concurrency") >= 1:
         raise ValueError(f"webhook(): concurrency must be 1 or more, not {concurrency}")
+    if bool(url) == bool(connection):
+        raise ValueError("webhook(): give a url or a connection (with a path), not both")
+    if path and not connection:
+        raise ValueError("webhook(): path goes with connection (a url holds its own path)")
     return Webhook(
-        url=url, method=method, headers=dict(headers or {}), body=body, concurrency=concurrency
+        url=url,
+        connection=connection,
+        path=path,
+        method=method,
+        headers=dict(headers or {}),
+        body=body,
+        concurrency=concurrency,
     )
 
 

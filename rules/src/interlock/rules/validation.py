@@ -468,7 +468,11 @@ def _action(check: _Collector, path: str, action: AnyAction) -> None:
         if not getattr(action, field):
             check.add(f"{path}.{field}", f"a {field} name is required")
     elif isinstance(action, Webhook):
-        if not action.url.startswith(("http://", "https://", "{{")):
+        if action.connection:
+            if action.url:
+                check.add(f"{path}.url", "give a url or a connection, not both")
+            _templates(check, f"{path}.path", action.path)
+        elif not action.url.startswith(("http://", "https://", "{{")):
             check.add(f"{path}.url", f"{action.url!r} is not an http(s) URL")
         if action.method.upper() not in _METHODS:
             check.add(f"{path}.method", f"{action.method!r} is not one of {', '.join(_METHODS)}")

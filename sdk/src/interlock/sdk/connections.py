@@ -106,6 +106,8 @@ class ConnectionLookup(Protocol):
 
         Raises:
             ConnectionNotFound: there is none.
+            InterlockError: it cannot be read now (the host's store failed, its key is
+                missing); worth another attempt.
         """
         ...
 

@@ -11,6 +11,8 @@ where                                       names a        path
 ``notify``, ``approve`` (by channel name)   channel        ``then[2].channel``
 the rule's ``owner``                        channel        ``owner``
 ``pause_rule``, ``resume_rule``             rule           ``on_resolved[0].rule``
+``webhook(connection=...)``                 connection     ``then[0].connection``
+``call(..., connection=...)`` (adapters)    connection     ``then[0].params.connection``
 ==========================================  =============  =========================
 
 Such a name is only looked up when the action runs, so a typo used to show first in
@@ -37,6 +39,7 @@ import msgspec
 from interlock.rules.actions import (
     AnyAction,
     Approve,
+    Call,
     Notify,
     PauseQueue,
     PauseRule,
@@ -45,6 +48,7 @@ from interlock.rules.actions import (
     ResumeRule,
     ResumeSchedule,
     RunDeployment,
+    Webhook,
 )
 from interlock.rules.errors import RuleIssue
 from interlock.rules.rule import Rule
@@ -52,7 +56,7 @@ from interlock.service.store import NotFound, RuleUnreadable, Store
 
 __all__ = ["Reference", "ReferenceKind", "reference_warnings", "references"]
 
-ReferenceKind = Literal["deployment", "queue", "channel", "rule"]
+ReferenceKind = Literal["deployment", "queue", "channel", "rule", "connection"]
 
 
 class Reference(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +79,8 @@ _HINTS: dict[ReferenceKind, str] = {
     "notification is not sent when the rule fires",
     "rule": "apply a rule of that name (in this batch or later); until then this "
     "action fails when the rule fires",
+    "connection": "add it with `interlock connections add {name} KIND FIELD=VALUE...`; "
+    "until then this action fails when the rule fires",
 }
 _OWNER_HINT = (
     "add it with `interlock channels add {name} URL`; until then nobody is told when "
@@ -97,12 +103,20 @@ def _action_reference(action: AnyAction) -> tuple[str, ReferenceKind, str | None
             return "channel", "channel", action.channel
         case PauseRule() | ResumeRule():
             return "rule", "rule", action.rule
+        case Webhook():
+            return "connection", "connection", action.connection
+        case Call():
+            name = action.params.get("connection")
+            return "params.connection", "connection", name if isinstance(name, str) else None
         case _:
             return "", "rule", None
 
 
 def references(rule: Rule) -> Iterator[Reference]:
-    """Every name ``rule`` uses for a deployment, queue, channel or rule (no templates)."""
+    """Every name ``rule`` uses for a deployment, queue, channel, rule or connection.
+
+    Names that are templates are left out.
+    """
     if rule.owner and not _is_template(rule.owner):
         yield Reference(rule=rule.name, path="owner", kind="channel", name=rule.owner)
     for field, actions in (("then", rule.then), ("on_resolved", rule.on_resolved)):
@@ -123,6 +137,7 @@ async def _exists(store: Store, kind: ReferenceKind, name: str) -> bool:
         "queue": store.queues,
         "channel": store.channels,
         "rule": store.rules,
+        "connection": store.connections,
     }
     try:
         await repositories[kind].get(name)

@@ -55,6 +55,7 @@ from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.adapter_status import AdapterBoard
+from interlock.service.connections.events import forget_on_change
 from interlock.service.context import Services
 from interlock.service.data_dir import DataDirLock
 from interlock.service.declared import apply_declared
@@ -148,6 +149,8 @@ class Service:
         await apply_declared(store, settings.deployments_file)
         self._nc = await connect(nats_options)
         self._closers.append(self._nc.close)
+        # A connection changed through another replica: forget it here at once.
+        await forget_on_change(self._nc, store.connections)
         if self.nats_server is None:
             refuse_embedded_nats_of_another(self._nc, self.nats_url)
         publisher = Publisher(

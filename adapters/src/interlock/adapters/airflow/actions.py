@@ -15,11 +15,15 @@ SDK: this module needs neither the service nor Airflow itself, only httpx):
 ========================  ====================================================================
 
 Fields of the action (``dag_id`` required; ``conf`` and ``note`` for a trigger) and the
-connection: ``url``, ``api_version``, ``username``, ``password`` / ``password_env``,
-``token`` / ``token_env``, ``timeout`` in the action win over the context's environment
-(the service's, taken at start): ``INTERLOCK_AIRFLOW_URL``,
-``INTERLOCK_AIRFLOW_API_VERSION``, ``INTERLOCK_AIRFLOW_USERNAME``,
-``INTERLOCK_AIRFLOW_PASSWORD``, ``INTERLOCK_AIRFLOW_TOKEN``.
+connection. Best, ``connection="prod-airflow"`` names an ``airflow`` connection the
+service keeps (its URL, API version, user and password or token), resolved through
+:attr:`~interlock.sdk.executors.ExecutorContext.connections` each time an action runs,
+so a rotated password is used by the next call. Otherwise ``url``, ``api_version``,
+``username``, ``password`` / ``password_env``, ``token`` / ``token_env``, ``timeout`` in
+the action win over the context's environment (the service's, taken at start):
+``INTERLOCK_AIRFLOW_URL``, ``INTERLOCK_AIRFLOW_API_VERSION``,
+``INTERLOCK_AIRFLOW_USERNAME``, ``INTERLOCK_AIRFLOW_PASSWORD``,
+``INTERLOCK_AIRFLOW_TOKEN``; fields in the action win over a named connection too.
 Unreachable, 5xx and 429 fail retryably; 401/403, an unknown DAG and a bad field fail
 at once. Messages name the DAG and Airflow's base URL, never a password or token.
 """
@@ -41,6 +45,8 @@ from interlock.adapters.airflow._client import (
 )
 from interlock.adapters.airflow._options import OptionReader, read_connection
 from interlock.adapters.base import AdapterConfigError
+from interlock.sdk.connections import ConnectionNotFound
+from interlock.sdk.errors import InterlockError
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, ExecutorContext
 
 __all__ = ["PauseDagExecutor", "TriggerDagExecutor", "UnpauseDagExecutor", "run_id_for"]
@@ -83,11 +89,30 @@ class _AirflowExecutor(abc.ABC):
         env = context.environ
         self._defaults = {key: env[name] for key, name in _ENVIRONMENT.items() if env.get(name)}
         self._environ = dict(env)
+        self._connections = context.connections
         self._transport = transport
         self._clients: dict[Connection, AirflowClient] = {}
 
-    def _parse(self, request: ActionRequest) -> tuple[AirflowClient, str, dict[str, Any]]:
-        action = {k: v for k, v in request.action.items() if k not in _IGNORED}
+    async def _named(self, request: ActionRequest) -> dict[str, Any]:
+        """The options of the connection the action names (``{}`` if none)."""
+        name = request.action.get("connection")
+        if not name:
+            return {}
+        try:
+            resolved = (await self._connections.resolve(str(name))).require("airflow")
+        except ConnectionNotFound as exc:
+            raise ActionFailed(f"{self.kind}: {exc}", retryable=False) from None
+        except InterlockError as exc:  # the host's store failed: worth another attempt
+            raise ActionFailed(f"{self.kind}: connection {name!r}: {exc}") from None
+        options = {**resolved.settings, **resolved.secrets}
+        return {k: v for k, v in options.items() if k in _CONNECTION_FIELDS}
+
+    def _parse(
+        self, request: ActionRequest, named: dict[str, Any] | None = None
+    ) -> tuple[AirflowClient, str, dict[str, Any]]:
+        action = {
+            k: v for k, v in request.action.items() if k not in _IGNORED and k != "connection"
+        }
         unknown = sorted(set(action) - self.fields - _CONNECTION_FIELDS)
         if unknown:
             known = ", ".join(sorted(self.fields | _CONNECTION_FIELDS))
@@ -98,7 +123,7 @@ class _AirflowExecutor(abc.ABC):
         if not isinstance(dag_id, str) or not dag_id:
             raise ActionFailed(f"{self.kind}: dag_id is required (a DAG id)", retryable=False)
         given = {k: v for k, v in action.items() if k in _CONNECTION_FIELDS}
-        options: dict[str, Any] = {**self._defaults, **given}
+        options: dict[str, Any] = {**self._defaults, **(named or {}), **given}
         if "password_env" in given or "token_env" in given:
             options.pop("password" if "password_env" in given else "token", None)
         reader = OptionReader(self.kind, options)
@@ -121,7 +146,7 @@ class _AirflowExecutor(abc.ABC):
 
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Carry the action out once (see the module's docstring)."""
-        client, dag_id, fields = self._parse(request)
+        client, dag_id, fields = self._parse(request, await self._named(request))
         try:
             return await asyncio.to_thread(self._call, client, dag_id, fields, request)
         except AirflowUnavailable as exc:

@@ -11,7 +11,11 @@ Entry points in ``interlock.actions`` (loaded by the service, built from an
 ``prefect_resume_work_queue``   ``queue`` (a name), optional ``work_pool``
 ==============================  ===========================================================
 
-Every action may also carry ``api_url`` (else ``INTERLOCK_PREFECT_API_URL``); the
+Every action may name a ``prefect`` connection the service keeps
+(``connection="prod-prefect"``: its API URL and API key or auth string), resolved
+through :attr:`~interlock.sdk.executors.ExecutorContext.connections` each time it runs,
+so a rotated key is used by the next call. Without one, an action may carry ``api_url``
+(else ``INTERLOCK_PREFECT_API_URL``); the
 credentials come from ``INTERLOCK_PREFECT_API_KEY`` (Prefect Cloud) or
 ``INTERLOCK_PREFECT_AUTH_STRING`` (a self-hosted server's ``user:password``) in the
 context's environment (the service takes it once when it starts). An action may carry
@@ -34,6 +38,8 @@ from urllib.parse import quote
 import httpx
 
 from interlock.adapters.prefect._connection import PrefectConnection
+from interlock.sdk.connections import ConnectionNotFound
+from interlock.sdk.errors import InterlockError
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, ExecutorContext
 
 __all__ = [
@@ -61,14 +67,33 @@ class PrefectExecutor:
         self, context: ExecutorContext, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.environ = dict(context.environ)
+        self.connections = context.connections
         self.client = httpx.AsyncClient(timeout=context.action_timeout, transport=transport)
 
-    def connection(self, action: Mapping[str, Any]) -> PrefectConnection:
-        """The Prefect server of ``action``: its fields first, then the environment.
+    async def connection(self, action: Mapping[str, Any]) -> PrefectConnection:
+        """The Prefect server of ``action``: its connection, else its fields, else the env.
 
         Raises:
-            ActionFailed: no API URL anywhere, or not an http(s) URL (not retryable).
+            ActionFailed: no such connection or not a ``prefect`` one, no API URL
+                anywhere, or not an http(s) URL (not retryable); the connection cannot
+                be read now (retryable).
         """
+        name = action.get("connection")
+        if name:
+            try:
+                resolved = (await self.connections.resolve(str(name))).require("prefect")
+            except ConnectionNotFound as exc:
+                raise ActionFailed(f"{self.label}: {exc}", retryable=False) from None
+            except InterlockError as exc:
+                raise ActionFailed(f"{self.label}: connection {name!r}: {exc}") from None
+            try:
+                return PrefectConnection(
+                    api_url=str(resolved.settings["url"]).rstrip("/"),
+                    api_key=resolved.secrets.get("api_key"),
+                    auth_string=resolved.secrets.get("auth_string"),
+                )
+            except ValueError as exc:
+                raise ActionFailed(f"{self.label}: {exc}", retryable=False) from None
         try:
             return PrefectConnection.from_env(
                 self.environ,
@@ -109,7 +134,8 @@ class PrefectExecutor:
         if status in (401, 403):
             raise ActionFailed(
                 f"{self.label}: {what} at {origin}: HTTP {status}, the credentials were refused "
-                "(check INTERLOCK_PREFECT_API_KEY or INTERLOCK_PREFECT_AUTH_STRING)",
+                "(check the connection, or INTERLOCK_PREFECT_API_KEY or "
+                "INTERLOCK_PREFECT_AUTH_STRING)",
                 retryable=False,
             )
         retryable = status >= 500 or status in _RETRY_STATUSES
@@ -131,7 +157,7 @@ class RunDeploymentExecutor(PrefectExecutor):
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Create the flow run (or find the one an earlier attempt created)."""
         action = request.action
-        connection = self.connection(action)
+        connection = await self.connection(action)
         deployment = _required_string(action, "deployment", self.label)
         parameters = action.get("parameters") or {}
         if not isinstance(parameters, dict):
@@ -195,7 +221,7 @@ class _WorkQueueExecutor(PrefectExecutor):
     async def execute(self, request: ActionRequest) -> ActionResult:
         """Pause or resume the queue."""
         action = request.action
-        connection = self.connection(action)
+        connection = await self.connection(action)
         queue = _required_string(action, "queue", self.label)
         pool = _optional_string(action, "work_pool", self.label)
         verb = "pausing" if self.paused else "resuming"

@@ -25,6 +25,11 @@ The circuit breaker counts *failed attempts in a row* per rule and action index,
 firings (see :mod:`interlock.service.store.outbox`); when it opens, the dispatcher
 publishes ``interlock.action.suspended`` and notifies the rule's owner channel.
 
+An executor with an async ``prepare(request)`` method gets each request first and
+returns the one to route and execute (a webhook naming a connection: its URL and
+headers, resolved from the connection at that moment); a failure there is the
+attempt's.
+
 Pacing per destination (:mod:`~interlock.service.actions.pacing`): an executor with a
 ``route(request)`` method (webhooks) names each request's destination and cap, and the
 dispatcher runs the request only once it holds a slot there. The wait for a slot is not
@@ -388,6 +393,9 @@ class Dispatcher:
             action=row.action,
             attempt=row.attempts,
         )
+        prepare = getattr(executor, "prepare", None)  # webhooks: resolve a connection first
+        if prepare is not None:
+            request = await prepare(request)
         return executor, request
 
     def _route(self, executor: Executor | None, request: ActionRequest) -> Route | None:

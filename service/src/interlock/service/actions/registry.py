@@ -49,10 +49,14 @@ class ServiceContext(ExecutorContext, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, services: Services, environ: Mapping[str, str] | None = None) -> ServiceContext:
-        """The context of ``services``; ``environ``: the process's environment by default."""
+        """The context of ``services``; ``environ``: the process's environment by default.
+
+        Executors resolve connections through the store's (cached, forgotten on change).
+        """
         return cls(
             action_timeout=services.settings.actions.timeout.total_seconds(),
             environ=dict(os.environ if environ is None else environ),
+            connections=services.store.connections,
             services=services,
         )
 

@@ -17,6 +17,12 @@ cookie jar on every answer: ``tests/perf/bench_http_clients.py``). No cookie is 
 so a cookie one endpoint sets is never sent with another rule's call to the same host.
 Parsed URLs are cached: a rule calls the same few endpoints again and again.
 
+A webhook may name an ``http`` connection instead of a URL (``webhook(connection="tickets",
+path="/issues")``): :meth:`WebhookExecutor.prepare` resolves it when the action runs
+(through the store's cache, which a change empties, so a rotated token is sent by the
+next call), puts the path under its base URL and adds its headers (the action's own
+win). The connection's origin counts as written in the rule: an administrator chose it.
+
 Where a webhook may go is checked on the URL as rendered, before anything is sent
 (:mod:`~interlock.service.actions.destinations`: the allow-list, and origins that came
 from a template). :meth:`WebhookExecutor.route` tells the dispatcher the request's
@@ -42,6 +48,7 @@ import httpx
 import msgspec
 
 from interlock.rules.rule import Rule
+from interlock.sdk.connections import ConnectionNotFound
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
 from interlock.service.actions.aiohttp_transport import (
     AiohttpTransport,
@@ -53,6 +60,8 @@ from interlock.service.actions.destinations import DestinationPolicy, written_or
 from interlock.service.actions.origins import DestinationPattern, Origin, origin_of
 from interlock.service.actions.pacing import Congested, Overloaded, Route
 from interlock.service.actions.redact import url_origin
+from interlock.service.connections.http import headers_of, join
+from interlock.service.store import StoreError
 
 if TYPE_CHECKING:
     from interlock.service.actions.registry import ServiceContext
@@ -109,6 +118,7 @@ class WebhookExecutor:
             keepalive=KEEPALIVE_SECONDS,
         )
         self._rules = services.rules
+        self._connections = services.store.connections
         self._policy = DestinationPolicy(hooks)
         self._max_concurrency = hooks.max_concurrency
         self._host_caps = sorted(
@@ -118,6 +128,34 @@ class WebhookExecutor:
         )
         self._written: dict[str, tuple[Rule, frozenset[Origin]]] = {}
         self._host_cap = functools.lru_cache(maxsize=1024)(self._find_host_cap)
+
+    async def prepare(self, request: ActionRequest) -> ActionRequest:
+        """The request with its connection's URL and headers, if it names one.
+
+        Raises:
+            ActionFailed: no such connection, or not an ``http`` one (not retryable); its
+                secrets cannot be read (retryable: a key may be restored).
+        """
+        action = request.action
+        name = action.get("connection")
+        if not name:
+            return request
+        try:
+            connection = (await self._connections.resolve(str(name))).require("http")
+        except ConnectionNotFound as exc:
+            raise ActionFailed(f"webhook: {exc}", retryable=False) from None
+        except StoreError as exc:
+            raise ActionFailed(f"webhook: {exc}") from None
+        url = join(str(connection.settings["base_url"]), str(action.get("path") or ""))
+        if origin_of(url) != origin_of(str(connection.settings["base_url"])):
+            raise ActionFailed(
+                f"webhook: the path leaves connection {name!r}'s origin", retryable=False
+            )
+        given = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
+        names = {k.lower() for k in given}
+        headers = {k: v for k, v in headers_of(connection).items() if k.lower() not in names}
+        prepared = {**action, "url": url, "headers": {**headers, **given}}
+        return msgspec.structs.replace(request, action=prepared)
 
     def route(self, request: ActionRequest) -> Route:
         """Where the request goes and how many may be in flight there at once.
@@ -132,7 +170,9 @@ class WebhookExecutor:
         if found is None:
             raise _invalid_url(_method(action), url_origin(url))
         origin, key = found
-        refusal = self._policy.refusal(origin, self._origins_written_in(request.rule))
+        # A connection's origin counts as written: prepare() put its base URL there.
+        written = None if action.get("connection") else self._origins_written_in(request.rule)
+        refusal = self._policy.refusal(origin, written)
         if refusal is not None:
             raise ActionFailed(
                 f"webhook {_method(action)} {url_origin(url)}: {refusal}", retryable=False

@@ -73,6 +73,7 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 def api_controllers() -> list[type[Controller]]:
     """The API's own controllers: health, events, rules, windows, firings, channels, keys."""
     from interlock.service.api.channels import ChannelController  # noqa: PLC0415
+    from interlock.service.api.connections import ConnectionController  # noqa: PLC0415
     from interlock.service.api.events_query import EventsController  # noqa: PLC0415
     from interlock.service.api.firings import FiringController  # noqa: PLC0415
     from interlock.service.api.health import HealthController  # noqa: PLC0415
@@ -87,6 +88,7 @@ def api_controllers() -> list[type[Controller]]:
         WindowController,
         FiringController,
         ChannelController,
+        ConnectionController,
         KeyController,
     ]
 

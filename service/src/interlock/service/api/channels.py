@@ -2,6 +2,8 @@
 
 A channel's URL holds its credentials, so it goes in once (``POST``, admin only) and
 never comes back out: listings show it redacted to its scheme (``slack://***``).
+Channels are the ``apprise`` connections (``/api/connections``); a change here is
+published as ``interlock.connection.updated`` too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from litestar.params import FromPath, JSONBody
 from interlock.service.api.auth import require_admin, require_read
 from interlock.service.api.deps import ServicesDep
 from interlock.service.api.fields import Name
+from interlock.service.connections.events import publish_change
 from interlock.service.store import Channel
 from interlock.service.store.names import check_name
 
@@ -42,7 +45,9 @@ class ChannelController(Controller):
     async def put_channel(self, data: JSONBody[NewChannel], services: ServicesDep) -> Channel:
         """Create the channel, or point it at a new URL; answers with the URL redacted."""
         check_name("channel", data.name)  # the one rule of names, exactly
-        return await services.store.channels.put(data.name, data.url)
+        channel, changed = await services.store.channels.put_change(data.name, data.url)
+        await publish_change(services.publisher, changed)
+        return channel
 
     @get("/", guards=[require_read], summary="List channels")
     async def list_channels(self, services: ServicesDep) -> list[Channel]:
@@ -52,4 +57,5 @@ class ChannelController(Controller):
     @delete("/{name:str}", guards=[require_admin], summary="Delete a channel")
     async def delete_channel(self, name: FromPath[str], services: ServicesDep) -> None:
         """Delete the channel; 404 if none."""
-        await services.store.channels.delete(name)
+        changed = await services.store.channels.delete(name)
+        await publish_change(services.publisher, changed)
