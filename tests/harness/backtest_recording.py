@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 from harness.interlock_server import RunningServer, interlock_server
 from interlock.sdk import NatsOptions, PublisherConfig
 from interlock.sdk.event import Event
@@ -161,9 +163,16 @@ def _play(publisher: SyncPublisher, start: float) -> list[Event]:
 
 
 @contextmanager
-def record(workdir: Path) -> Iterator[Recorded]:
-    """Run the server over the scenario; yield it, still running (see the module)."""
-    with interlock_server(workdir, rules={"mix.py": RULES}) as server:
+def record(workdir: Path, database_url: str | None = None) -> Iterator[Recorded]:
+    """Run the server over the scenario; yield it, still running (see the module).
+
+    Its store is SQLite in ``workdir``, or the database at ``database_url``.
+    """
+    env = None
+    if database_url:  # not embedded any more: the service needs a key of its own
+        key = Fernet.generate_key().decode()
+        env = {"INTERLOCK_DATABASE_URL": database_url, "INTERLOCK_SECRET_KEY": key}
+    with interlock_server(workdir, rules={"mix.py": RULES}, env=env) as server:
         config = PublisherConfig(
             nats=NatsOptions(servers=(server.nats_url,)), source="test", spool_dir=workdir / "spool"
         )

@@ -58,16 +58,10 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str]
     compared: bool
     """Whether live firings were read (``False`` with ``--no-compare`` or no service)."""
-
-    @property
-    def changed(self) -> bool:
-        """Whether any live rule would fire differently."""
-        return any(rule.live is not None and rule.live.changed for rule in self.rules)
-
-    @property
-    def rate(self) -> float:
-        """Events fed per second."""
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+    changed: bool
+    """Whether any live rule would fire differently (``--detailed-exitcode``'s 2)."""
+    rate: float
+    """Events fed per second of the replay."""
 
 
 def _time(value: datetime | None) -> str:

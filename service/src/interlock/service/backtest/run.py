@@ -204,6 +204,8 @@ async def compare_live(
         render_problems=replayed.render_problems,
         warnings=replayed.warnings,
         compared=live is not None,
+        changed=any(rule.live is not None and rule.live.changed for rule in reports),
+        rate=round(replayed.events / replayed.seconds, 1) if replayed.seconds > 0 else 0.0,
     )
 
 

@@ -35,7 +35,6 @@ from interlock.sdk.local_server import find_local_server
 from interlock.service.backtest import (
     ApiLiveRecord,
     BacktestError,
-    BacktestReport,
     TerminalProgress,
     parse_horizon,
     run_backtest,
@@ -134,16 +133,9 @@ async def _backtest(args: argparse.Namespace) -> int:
         if api is not None:
             api.close()
     if args.json:
-        sys.stdout.write(msgspec.json.encode(_document(report)).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     else:
         write_text(report, sys.stdout)
     if args.detailed_exitcode and report.changed:
         return 2
     return 0
-
-
-def _document(report: BacktestReport) -> dict[str, Any]:
-    document: dict[str, Any] = msgspec.to_builtins(report)
-    document["changed"] = report.changed
-    document["rate"] = round(report.rate, 1)
-    return document
