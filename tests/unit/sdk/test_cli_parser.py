@@ -30,6 +30,7 @@ EVERY_GROUP = {
     "adapters",
     "approvals",
     "channels",
+    "connections",
     "deployments",
     "events",
     "firings",

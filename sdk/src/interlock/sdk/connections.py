@@ -94,7 +94,7 @@ class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
             ConnectionNotFound: it is of another kind.
         """
         if self.kind != kind:
-            raise ConnectionNotFound(self.name, f"is a {self.kind} connection, not {kind}")
+            raise ConnectionNotFound(self.name, f"is of kind {self.kind}, not {kind}")
         return self
 
 

@@ -61,6 +61,7 @@ def test_own_controllers() -> None:
         "WindowController",
         "FiringController",
         "ChannelController",
+        "ConnectionController",
         "KeyController",
     ]
 

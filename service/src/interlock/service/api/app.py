@@ -71,7 +71,7 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 
 def api_controllers() -> list[type[Controller]]:
-    """The API's own controllers: health, events, rules, windows, firings, channels, keys."""
+    """The API's own: health, events, rules, windows, firings, channels, connections, keys."""
     from interlock.service.api.channels import ChannelController  # noqa: PLC0415
     from interlock.service.api.connections import ConnectionController  # noqa: PLC0415
     from interlock.service.api.events_query import EventsController  # noqa: PLC0415

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -80,19 +81,25 @@ def _result(connection: ResolvedConnection, outcome: Outcome, detail: str) -> Ch
 
 
 def _hide(connection: ResolvedConnection, text: str) -> str:
-    for value in _secret_values(connection.secrets):
-        text = redact_text(text, value) if len(value) >= 4 else text
-    return text
-
-
-def _secret_values(secrets: dict[str, Any]) -> list[str]:
+    """``text`` without any secret of ``connection`` (belt and braces: no step puts one in)."""
+    secrets = connection.secrets
+    if connection.kind == "apprise":  # every fragment of an Apprise URL may be a token
+        return redact_text(text, str(secrets["url"]))
     values: list[str] = []
-    for value in secrets.values():
+    for field, value in secrets.items():
         if isinstance(value, dict):
             values.extend(str(v) for v in value.values())
+        elif connection.kind == "database" and field == "url":
+            values.append(str(value))
+            password = urlsplit(str(value)).password
+            if password:
+                values.append(password)
         else:
             values.append(str(value))
-    return values
+    for value in sorted(values, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "***")
+    return text
 
 
 async def _get(
