@@ -3,8 +3,10 @@
 :class:`Replica` opens the lease bucket (``replicas.lease_bucket``, created with the
 TTL ``replicas.lease_ttl`` if missing) and runs two campaigns (:mod:`.campaign`): one
 for the ``engine`` lease (:class:`~.roles.EngineRole`), one for the ``scheduler`` lease
-(:class:`~.roles.ScheduleRole`). Each replica is named ``replicas.name`` or
-``<host>-<pid>``; the name is the leases' value, so ``nats kv get`` shows who owns what.
+(:class:`~.roles.ScheduleRole`). Rule changes made through this replica are announced
+in the same bucket (:mod:`.rule_sync`), so the engine's owner loads them. Each replica
+is named ``replicas.name`` or ``<host>-<pid>``; the name is the leases' value, so
+``nats kv get`` shows who owns what.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from nats.aio.client import Client as NATS
 from interlock.service.ownership.campaign import Campaign
 from interlock.service.ownership.lease import KvLease, open_lease_bucket
 from interlock.service.ownership.roles import EngineRole, ScheduleRole
+from interlock.service.ownership.rule_sync import RuleAnnouncer
 from interlock.service.settings import Settings
 
 __all__ = ["ENGINE_LEASE", "SCHEDULER_LEASE", "Replica", "replica_name"]
@@ -69,6 +72,8 @@ class Replica:
         kv = await open_lease_bucket(
             self.nc.jetstream(), replicas.lease_bucket, ttl, replicas=replicas.lease_replicas
         )
+        self.engine.rules_kv = kv
+        self.engine.host.on_changed = RuleAnnouncer(kv, self.name).announce
         poll = min(_MAX_POLL, ttl.total_seconds() / 5)
         for key, role in ((ENGINE_LEASE, self.engine), (SCHEDULER_LEASE, self.schedules)):
             lease = KvLease(kv, key, self.name, ttl=ttl, monotonic=self._monotonic)

@@ -9,7 +9,9 @@ consumer of its own, ``interlock-service-<epoch>``. Consumers of older epochs be
 owners that are fenced; they are deleted (never the consumer of a newer epoch), and any
 left behind expire after an hour of inactivity. The pipeline's run ends by itself with
 :class:`~interlock.service.store.Fenced` when a newer owner claimed the row: the
-campaign then stops it.
+campaign then stops it. While it runs, a :class:`~.rule_sync.RuleWatch` loads the rule
+changes made through other replicas (announced in the lease bucket, reconciled every
+10 s).
 
 **The schedules.** Deployments' cron schedules and adapter polls run in the APScheduler
 of the replica holding the ``scheduler`` lease: one job store, one scheduler at a time,
@@ -32,11 +34,13 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
+from nats.js.kv import KeyValue
 
 from interlock.rules.engine.engine import Engine
 from interlock.sdk import EVENTS_STREAM, NatsOptions
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
+from interlock.service.ownership.rule_sync import RuleWatch
 from interlock.service.pipeline.consumer import CONSUMER_NAME, Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.scheduler import Scheduler
@@ -73,6 +77,10 @@ class EngineRole:
         self.on_queued = on_queued
         self.pipeline: Pipeline | None = None
         self._task: asyncio.Task[None] | None = None
+        self.rules_kv: KeyValue | None = None
+        """The lease bucket, where rule changes are announced (set by the replica)."""
+        self.rule_watch: RuleWatch | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self, epoch: int) -> None:
         """Build a fresh engine from the stored rules and consume after the checkpoint."""
@@ -88,6 +96,11 @@ class EngineRole:
         await pipeline.start()
         self.pipeline = pipeline
         self._task = asyncio.create_task(pipeline.run(), name=f"interlock-pipeline-{epoch}")
+        if self.rules_kv is not None:
+            self.rule_watch = RuleWatch(self.rules_kv, self.host)
+            self._watch_task = asyncio.create_task(
+                self.rule_watch.run(), name=f"interlock-rule-watch-{epoch}"
+            )
 
     async def _delete_older_consumers(self, epoch: int) -> None:
         js = self.nc.jetstream()
@@ -105,6 +118,15 @@ class EngineRole:
 
     async def stop(self) -> None:
         """Finish the batch in hand and stop the pipeline (its last checkpoint is fenced)."""
+        watch, watch_task = self.rule_watch, self._watch_task
+        self.rule_watch, self._watch_task = None, None
+        if watch is not None and watch_task is not None:
+            await watch.stop()
+            done, _ = await asyncio.wait({watch_task}, timeout=_STOP_TIMEOUT)
+            if not done:
+                watch_task.cancel()
+            with contextlib.suppress(BaseException):
+                await watch_task
         pipeline, task = self.pipeline, self._task
         self.pipeline, self._task = None, None
         if pipeline is None or task is None:

@@ -14,12 +14,21 @@ engine cannot build or run, is quarantined: the others load and run, it is liste
 broken with the reason (:meth:`RuleHost.status`), and each breakage is handed once to
 ``on_broken`` (the service reports it: :mod:`.broken_rules`). Applying a fixed version
 clears it.
+
+**Several replicas.** A change made through one replica reaches the engine of another
+(the owner of the engine, :mod:`interlock.service.ownership`) through the store: after
+each committed change the host calls ``on_changed`` (the replica announces it in NATS
+KV), and the owner's :meth:`RuleHost.refresh` loads what differs between the store and
+its engine (new, changed, paused, resumed and deleted rules), leaving the others, and
+their state, as they are. Changes and refreshes take one lock, so a refresh never lands
+between a change's commit and its load into the engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -58,6 +67,9 @@ class RuleHost:
         self._pending: list[BrokenRule] = []
         self.on_broken: Callable[[BrokenRule], None] | None = None
         """Called once per rule that breaks (set by the service to report it)."""
+        self.on_changed: Callable[[], Awaitable[None]] | None = None
+        """Awaited after each committed change (a replica announces it to the others)."""
+        self._lock = asyncio.Lock()
 
     async def load(self) -> list[str]:
         """Load every stored rule into the engine; return the names of those that run.
@@ -145,15 +157,20 @@ class RuleHost:
 
     async def apply(self, rules: Sequence[Rule]) -> list[RuleChange]:
         """Store and load (or replace) rules; unchanged rules keep their state."""
-        changes = await self.store.rules.apply_all(rules)
-        for change in changes:
-            self._records[change.record.name] = change.record
-            self._unreadable.pop(change.record.name, None)
-            self.engine.put(_running(change.record))
-            if change.change != "unchanged":
-                record = change.record
-                logger.info("rule %s %s (version %d)", record.name, change.change, record.version)
-        self.flush_broken()
+        async with self._lock:
+            changes = await self.store.rules.apply_all(rules)
+            for change in changes:
+                self._records[change.record.name] = change.record
+                self._unreadable.pop(change.record.name, None)
+                self.engine.put(_running(change.record))
+                if change.change != "unchanged":
+                    record = change.record
+                    logger.info(
+                        "rule %s %s (version %d)", record.name, change.change, record.version
+                    )
+            self.flush_broken()
+        if any(change.change != "unchanged" for change in changes):
+            await self._announce()
         return changes
 
     async def set_paused(self, name: str, paused: bool) -> RuleRecord:
@@ -162,11 +179,13 @@ class RuleHost:
         Raises:
             NotFound: no such rule.
         """
-        record = await self.store.rules.set_paused(name, paused)
-        self._records[name] = record
-        self.engine.put(_running(record))
-        self.flush_broken()
+        async with self._lock:
+            record = await self.store.rules.set_paused(name, paused)
+            self._records[name] = record
+            self.engine.put(_running(record))
+            self.flush_broken()
         logger.info("rule %s %s", name, "paused" if paused else "resumed")
+        await self._announce()
         return record
 
     async def delete(self, name: str) -> None:
@@ -175,11 +194,64 @@ class RuleHost:
         Raises:
             NotFound: no such rule.
         """
-        await self.store.rules.delete(name)
-        self._records.pop(name, None)
-        self._unreadable.pop(name, None)
-        self.engine.remove(name)
+        async with self._lock:
+            await self.store.rules.delete(name)
+            self._records.pop(name, None)
+            self._unreadable.pop(name, None)
+            self.engine.remove(name)
         logger.info("rule %s deleted", name)
+        await self._announce()
+
+    async def _announce(self) -> None:
+        if self.on_changed is not None:
+            await self.on_changed()
+
+    async def refresh(self) -> list[str]:
+        """Load into the engine what the store holds differently; return those names.
+
+        Compares each stored rule's version and paused flag with the loaded ones: new and
+        changed rules are loaded (:meth:`Engine.put <interlock.rules.engine.engine.Engine.put>`
+        keeps the state of a rule whose trigger is unchanged), paused and resumed ones
+        switched, deleted ones unloaded; the others are not touched.
+        """
+        async with self._lock:
+            stored = await self.store.rules.states()
+            known = {name: (r.version, r.paused) for name, r in self._records.items()}
+            known.update({name: (r.version, r.paused) for name, r in self._unreadable.items()})
+            changed = [name for name, state in stored.items() if known.get(name) != state]
+            gone = [name for name in known if name not in stored]
+            for name in gone:
+                self._records.pop(name, None)
+                self._unreadable.pop(name, None)
+                self.engine.remove(name)
+                logger.info("rule %s deleted (through another replica)", name)
+            found = await self.store.rules.current(changed) if changed else {}
+            for name, item in found.items():
+                if isinstance(item, RuleRecord):
+                    self._records[name] = item
+                    self._unreadable.pop(name, None)
+                    self.engine.put(_running(item))
+                    state = "paused" if item.paused else "running"
+                    logger.info(
+                        "rule %s version %d (%s) loaded: changed through another replica",
+                        name,
+                        item.version,
+                        state,
+                    )
+                else:
+                    self._unreadable[name] = item
+                    self._records.pop(name, None)
+                    self.engine.remove(name)
+                    self._pending.append(
+                        BrokenRule(
+                            name=name,
+                            reason=f"its stored definition cannot be read: {item.problem}",
+                            owner=item.owner,
+                            version=item.version,
+                        )
+                    )
+            self.flush_broken()
+        return [*changed, *gone]
 
     def status(self, name: str) -> RuleStatus:
         """The engine's view of a rule (not loaded: ``loaded=False``)."""

@@ -194,6 +194,17 @@ class Rules:
                         found[row.name] = _unreadable(row, exc.problem)
         return found
 
+    async def states(self) -> dict[str, tuple[int, bool]]:
+        """Every stored rule's current version and paused flag, by name (one light query).
+
+        What a replica compares with its engine to find the rules that changed elsewhere
+        (:meth:`~interlock.service.pipeline.rule_host.RuleHost.refresh`).
+        """
+        query = sa.select(t.rules.c.name, t.rules.c.current_version, t.rules.c.paused)
+        async with self._db.transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return {row.name: (row.current_version, bool(row.paused)) for row in rows}
+
     async def list(self) -> list[RuleRecord]:
         """Every rule at its current version, by name (unreadable ones left out)."""
         records, _ = await self.list_all()
