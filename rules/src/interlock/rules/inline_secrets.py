@@ -5,7 +5,8 @@ in the outbox rows of its actions (rendered), shown by ``interlock rules`` (reda
 API answers). So an Apprise URL holding a token, or an ``Authorization`` header written
 in a rule, sits in plain text there. Notification channels exist for exactly this: the
 service stores a channel's URL encrypted (``interlock channels add NAME URL``) and a rule
-names the channel (``notify("NAME")``).
+names the channel (``notify("NAME")``); connections do the same for webhooks and
+adapters' executors (``webhook(connection="NAME", path=...)``).
 
 Interlock does not refuse such rules (nothing else breaks, and some endpoints have no
 other way in yet): :func:`inline_secret_warnings` gives a warning per credential, which
@@ -53,9 +54,9 @@ _CHANNEL_HINT = (
     '{call}("NAME")'
 )
 _WEBHOOK_HINT = (
-    "a rule is stored as written (in the database, and in its actions' outbox rows): keep "
-    "credentials out of it where the endpoint allows (an allow-listed internal endpoint, a "
-    "proxy that adds them), or protect the database as the secret it then holds"
+    "a rule is stored as written (in the database, and in its actions' outbox rows): put "
+    "the URL's credentials in an http connection, stored encrypted (interlock connections "
+    'add NAME http base_url=URL token=-), and write webhook(connection="NAME", path=...)'
 )
 
 

@@ -17,6 +17,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from interlock.service.api.deps import ServicesDep
+from interlock.service.connections.events import publish_change
 from interlock.service.store import ApiKey, Channel, InvalidRecord, Scope
 from interlock.service.ui.render import page
 from interlock.service.ui.security import ui_admin, ui_read
@@ -86,7 +87,9 @@ class AdminController(Controller):
     ) -> Template | Redirect:
         """Add or replace a channel (its URL is encrypted; it is never shown again)."""
         try:
-            await services.store.channels.put(data.name.strip(), data.url.strip())
+            _, changed = await services.store.channels.put_change(
+                data.name.strip(), data.url.strip()
+            )
         except InvalidRecord as exc:
             context = ChannelsPage(
                 channels=tuple(await services.store.channels.list()), error=str(exc)
@@ -99,6 +102,7 @@ class AdminController(Controller):
                 title="Channels",
                 status_code=422,
             )
+        await publish_change(services.publisher, changed)
         return Redirect("/channels", status_code=303)
 
     @post(
@@ -106,7 +110,7 @@ class AdminController(Controller):
     )
     async def delete_channel(self, services: ServicesDep, name: FromPath[str]) -> Redirect:
         """Remove a channel."""
-        await services.store.channels.delete(name)
+        await publish_change(services.publisher, await services.store.channels.delete(name))
         return Redirect("/channels", status_code=303)
 
     @get("/keys", guards=[ui_admin], name="ui-keys")
