@@ -19,16 +19,11 @@ Errors::
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 from pathlib import Path
 
 from interlock.sdk.errors import ConfigurationError, InterlockError
-
-if sys.platform != "win32":
-    import fcntl
+from interlock.service.pid_lock import LockHeld, LockUnsupported, PidLock
 
 __all__ = ["LOCK_FILE", "DataDirInUse", "DataDirLock"]
 
@@ -61,7 +56,7 @@ class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOCK_FILE
-        self._fd: int | None = None
+        self._lock = PidLock(self.path)
 
     def acquire(self) -> None:
         """Take the lock and write this process's pid into it.
@@ -70,46 +65,23 @@ class DataDirLock:
             DataDirInUse: another live process holds it.
             ConfigurationError: the directory or the lock file cannot be created.
         """
-        if self._fd is not None:
-            return
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ConfigurationError("data_dir", f"cannot create {self.path}: {exc}") from exc
-        if sys.platform == "win32":  # pragma: no cover - no flock: one server is on trust
-            self._fd = fd
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            raise DataDirInUse(self.data_dir, holder) from None
-        except OSError as exc:  # a file system without locks (some network mounts)
-            os.close(fd)
+            self._lock.acquire()
+        except LockHeld as held:
+            raise DataDirInUse(self.data_dir, held.pid) from None
+        except LockUnsupported as exc:  # a file system without locks (some network mounts)
             raise ConfigurationError(
                 "data_dir", f"cannot lock {self.path} ({exc}); use a local directory"
             ) from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        except OSError as exc:
+            raise ConfigurationError("data_dir", f"cannot create {self.path}: {exc}") from exc
 
     def release(self) -> None:
         """Let the lock go (the file stays: removing it would race with a new holder)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._lock.release()
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._fd is not None
-
-
-def _read_pid(fd: int) -> int:
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+        return self._lock.held

@@ -44,9 +44,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from interlock.sdk.errors import InterlockError
-
-if sys.platform != "win32":
-    import fcntl
+from interlock.service.pid_lock import LockHeld, PidLock
 
 if TYPE_CHECKING:  # typing.Self is 3.11+: the SDK's tests use this module on 3.9 too
     from typing_extensions import Self
@@ -159,7 +157,7 @@ class EmbeddedNatsServer:
     ) -> None:
         self._store_dir = Path(store_dir)
         self._fallback = fallback
-        self._owner_lock: int | None = None
+        self._owner_lock = PidLock(self._store_dir / _OWNER_LOCK)
         self._host = host
         self._preferred_port = port
         self._port: int | None = None  # the bound port, known after the first start
@@ -321,28 +319,13 @@ class EmbeddedNatsServer:
 
     def _lock_store(self) -> None:
         """Hold ``owner.lock`` while our server runs; refuse if a live owner holds it."""
-        if self._owner_lock is not None or sys.platform == "win32":
-            return
-        path = self._store_dir / _OWNER_LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                owner = int(os.pread(fd, 32, 0).decode().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            os.close(fd)
-            raise NatsStoreInUse(self._store_dir, owner) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._owner_lock = fd
+            self._owner_lock.acquire()
+        except LockHeld as held:
+            raise NatsStoreInUse(self._store_dir, held.pid) from None
 
     def _unlock_store(self) -> None:
-        fd, self._owner_lock = self._owner_lock, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._owner_lock.release()
 
     def _stop_leftover(self) -> None:
         """Stop a nats-server that an earlier owner left running on this store."""

@@ -22,19 +22,14 @@ Errors::
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 
 from nats.aio.client import Client as NATS
 from sqlalchemy.engine import make_url
 
 from interlock.sdk.errors import ConfigurationError, InterlockError
+from interlock.service.pid_lock import LockHeld, LockUnsupported, PidLock
 from interlock.service.settings import SCALE_OUT_NEEDS
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = ["EMBEDDED_NATS_NAME", "SqliteInUse", "SqliteLock", "refuse_embedded_nats_of_another"]
 
@@ -73,7 +68,7 @@ class SqliteLock:
         self.path = Path(name).resolve().with_name(Path(name).name + ".lock") if name else None
         if name in (None, "", ":memory:"):
             self.path = None
-        self._fd: int | None = None
+        self._lock = PidLock(self.path) if self.path is not None else None
 
     def acquire(self) -> None:
         """Take the lock (nothing to do for PostgreSQL).
@@ -81,32 +76,20 @@ class SqliteLock:
         Raises:
             SqliteInUse: another live process holds it.
         """
-        if self.path is None or self._fd is not None or sys.platform == "win32":
+        if self._lock is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            os.close(fd)
-            raise SqliteInUse(self.path.with_name(self.path.stem), pid) from None
-        except OSError:  # a file system without locks: the data directory's lock remains
-            os.close(fd)
+            self._lock.acquire()
+        except LockHeld as held:
+            raise SqliteInUse(held.path.with_name(held.path.stem), held.pid) from None
+        except LockUnsupported:  # a file system without locks: the data directory's lock remains
             return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
         """Let the lock go (the file stays)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        if self._lock is not None:
+            self._lock.release()
 
 
 def refuse_embedded_nats_of_another(nc: NATS, url: str) -> None:
