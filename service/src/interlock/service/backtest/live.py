@@ -17,16 +17,17 @@ import asyncio
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from interlock.rules.engine.engine import fingerprint
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import SCHEMA_VERSION, Rule, load_rules
-from interlock.service.api.firings import encode_cursor
 from interlock.service.cli.client import ApiClient, ApiError
-from interlock.service.store import NotFound, Store
+
+if TYPE_CHECKING:
+    from interlock.service.store import Store
 
 __all__ = ["ApiLiveRecord", "LiveRecord", "LiveRule", "LiveVersion", "StoreLiveRecord"]
 
@@ -122,6 +123,9 @@ class ApiLiveRecord:
         return await asyncio.to_thread(self._firings, rule, since, until)
 
     def _firings(self, rule: str, since: datetime, until: datetime) -> list[Firing]:
+        # The API's own cursor; imported here, as the API (Litestar) takes long to import.
+        from interlock.service.api.firings import encode_cursor  # noqa: PLC0415
+
         found: list[Firing] = []
         params: dict[str, Any] = {
             "rule": rule,
@@ -149,6 +153,8 @@ class StoreLiveRecord:
 
     async def rules(self, names: Iterable[str]) -> dict[str, LiveRule]:
         """See :meth:`LiveRecord.rules`."""
+        from interlock.service.store import NotFound  # noqa: PLC0415 - the CLI needs no store
+
         found: dict[str, LiveRule] = {}
         for name in names:
             try:

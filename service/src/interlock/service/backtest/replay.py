@@ -16,19 +16,23 @@ judging what is due up to the horizon's ``until``.
 Messages that are not valid events, or whose body names another event than their
 subject, are skipped: the live pipeline moves those to ``INTERLOCK_DEAD`` and never
 feeds them. Firings before ``since`` (the warm-up) are counted and dropped; each kept
-firing's actions are rendered in the sandbox the service uses
-(:func:`~interlock.service.pipeline.rendering.rendered_entries`), never run, and each
-template error is kept.
+firing's actions are rendered by the code the service renders them with
+(:func:`interlock.rules.action_rendering.render_actions`, in its sandbox) over the
+events behind it (the last :data:`REMEMBERED` events are kept, as the pipeline keeps
+them), never run, and each template error is kept.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import msgspec
 
+from interlock.rules.action_rendering import render_actions
 from interlock.rules.engine.engine import Engine
 from interlock.rules.engine.firing import Firing
 from interlock.rules.rule import Rule
@@ -38,11 +42,12 @@ from interlock.sdk.event import Event
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 from interlock.service.backtest.horizon import Horizon
 from interlock.service.backtest.reader import StoredMessage
-from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 
 __all__ = ["RenderProblem", "Replay"]
 
 _LATENESS = timedelta(seconds=30)
+REMEMBERED = 50_000
+"""Events kept for the templates' context (the pipeline's ``RecentEvents`` capacity)."""
 
 
 class RenderProblem(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +105,7 @@ class Replay:
         )
         self._pipeline = SimulatedPipeline(self.engine, self.horizon.start)
         self._by_name = {rule.name: rule for rule in self.rules}
-        self._recent = RecentEvents()
+        self._recent: OrderedDict[uuid.UUID, Event] = OrderedDict()
 
     def feed(self, messages: Sequence[StoredMessage]) -> None:
         """Feed stored messages (in stream order) with the live watermark rule."""
@@ -117,7 +122,7 @@ class Replay:
             # JetStream's stored times never go back; a clock step of its host could.
             pipeline.publish(event, max(message.stored_at, pipeline.now))
         self.counts.events += len(events)
-        self._recent.add_all(events)
+        self._remember(events)
         last = messages[-1]
         self._keep(pipeline.run_until(max(last.stored_at, pipeline.now)))
         self.counts.event_time = last.stored_at
@@ -130,6 +135,13 @@ class Replay:
         self.counts.event_time = self.horizon.until
         self.broken = self.engine.broken
 
+    def _remember(self, events: list[Event]) -> None:
+        recent = self._recent
+        for event in events:
+            recent[event.id] = event
+        while len(recent) > REMEMBERED:
+            recent.popitem(last=False)
+
     def _keep(self, firings: Iterable[Firing]) -> None:
         since = self.horizon.since
         for firing in firings:
@@ -138,17 +150,17 @@ class Replay:
                 continue
             self.firings.append(firing)
             rule = self._by_name.get(firing.rule)
-            if rule is None:
+            if rule is None or not (rule.then if firing.status == "fired" else rule.on_resolved):
                 continue
-            for entry in rendered_entries(firing, rule, self._recent):
-                error = entry.action.get("render_error")
-                if error is not None:
+            events = [e for e in map(self._recent.get, firing.event_ids) if e is not None]
+            for rendered in render_actions(firing, rule, events):
+                if rendered.error is not None:
                     self.render_problems.append(
                         RenderProblem(
                             rule=firing.rule,
                             firing_id=str(firing.id),
-                            index=entry.index,
-                            kind=entry.kind,
-                            error=str(error),
+                            index=rendered.index,
+                            kind=rendered.kind,
+                            error=str(rendered.error),
                         )
                     )

@@ -25,22 +25,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, PublisherConfig
 from interlock.sdk.local_server import find_local_server
-from interlock.service.backtest import (
-    ApiLiveRecord,
-    BacktestError,
-    TerminalProgress,
-    parse_horizon,
-    run_backtest,
-    write_text,
-)
 from interlock.service.cli.client import ApiClient, ApiUnreachable, add_api_arguments
+
+if TYPE_CHECKING:
+    from interlock.service.backtest import BacktestReport
 
 __all__ = ["register"]
 
@@ -109,6 +103,17 @@ def nats_options(args: argparse.Namespace) -> NatsOptions:
 
 
 async def _backtest(args: argparse.Namespace) -> int:
+    # Imported here: every `interlock rules ...` command imports this module to build its
+    # parser, and the backtest's engine and readers take a second or more to import.
+    from interlock.rules.loader import load_paths  # noqa: PLC0415
+    from interlock.service.backtest import (  # noqa: PLC0415
+        ApiLiveRecord,
+        BacktestError,
+        TerminalProgress,
+        parse_horizon,
+        run_backtest,
+    )
+
     horizon = parse_horizon(args.since, args.until, args.warmup, now=datetime.now(UTC))
     loaded = load_paths(args.paths)
     if len(loaded.problems) == 1:
@@ -132,10 +137,16 @@ async def _backtest(args: argparse.Namespace) -> int:
             progress.close()
         if api is not None:
             api.close()
-    if args.json:
-        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
-    else:
-        write_text(report, sys.stdout)
+    _print(report, as_json=args.json)
     if args.detailed_exitcode and report.changed:
         return 2
     return 0
+
+
+def _print(report: BacktestReport, *, as_json: bool) -> None:
+    from interlock.service.backtest import write_text  # noqa: PLC0415 - see _backtest
+
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    else:
+        write_text(report, sys.stdout)
