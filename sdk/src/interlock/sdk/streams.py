@@ -6,17 +6,30 @@ stored once, and ``allow_batched`` on nats-server 2.14+ so publishers may send f
 batches, see :mod:`.fast_batch`). ``INTERLOCK_DEAD`` captures ``interlock.dead.>``:
 messages that are not valid events, each with a header saying why. Running
 :func:`ensure_streams` again updates an existing stream's limits instead of failing.
+
+Several ``interlock server`` replicas (issue 19) also share a KV bucket of leases
+(``INTERLOCK_LEASES``): :func:`ensure_lease_bucket` creates it with its TTL and
+replicas, or changes an existing one's replicas, so ``interlock events init-streams
+--replicas 3`` sets up a 3-node cluster in one command.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import NotFoundError
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.fast_batch import server_takes_fast_batches
@@ -27,11 +40,19 @@ from interlock.sdk.subjects import (
     EVENTS_SUBJECT_PREFIX,
 )
 
-__all__ = ["MIN_DUPLICATE_WINDOW", "StreamLimits", "ensure_streams"]
+__all__ = [
+    "LEASE_BUCKET",
+    "MIN_DUPLICATE_WINDOW",
+    "StreamLimits",
+    "ensure_lease_bucket",
+    "ensure_streams",
+]
 
 logger = logging.getLogger(__name__)
 
 MIN_DUPLICATE_WINDOW = timedelta(minutes=2)
+LEASE_BUCKET = "INTERLOCK_LEASES"
+"""The default lease bucket of ``interlock server`` replicas (``replicas.lease_bucket``)."""
 
 
 class StreamLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,3 +140,33 @@ async def ensure_streams(
     events = await _ensure(js, _events_config(limits, batched=batched), update=update)
     dead = await _ensure(js, _dead_config(limits), update=update)
     return events, dead
+
+
+async def ensure_lease_bucket(
+    js: JetStreamContext, bucket: str, ttl: timedelta, *, replicas: int
+) -> StreamInfo:
+    """Create the lease bucket ``bucket`` (TTL ``ttl``), or give an existing one ``replicas``.
+
+    An existing bucket keeps its TTL (the replicas' leases last as long as it says); only
+    its replicas change. Returns the info of its stream (``KV_<bucket>``).
+    """
+    try:
+        await js.key_value(bucket)
+    except BucketNotFoundError:
+        logger.info("creating the lease bucket %s (TTL %s, %d replicas)", bucket, ttl, replicas)
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket,
+                description="Interlock leases: which replica owns the engine and the schedules",
+                history=1,
+                ttl=ttl.total_seconds(),
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
+        )
+        return await js.stream_info(f"KV_{bucket}")
+    info = await js.stream_info(f"KV_{bucket}")
+    if info.config.num_replicas == replicas:
+        return info
+    logger.info("changing the replicas of the lease bucket %s to %d", bucket, replicas)
+    return await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))

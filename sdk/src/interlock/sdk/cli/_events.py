@@ -20,7 +20,9 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from interlock.sdk.codec import decode_event, encode_event
 from interlock.sdk.compat import fromisoformat
@@ -31,7 +33,7 @@ from interlock.sdk.errors import ConfigurationError, EventValidationError
 from interlock.sdk.event import Event, utc_now
 from interlock.sdk.local_server import data_dir_from, find_local_server
 from interlock.sdk.publisher import REFUSED_FILE, Publisher
-from interlock.sdk.streams import StreamLimits, ensure_streams
+from interlock.sdk.streams import LEASE_BUCKET, StreamLimits, ensure_lease_bucket, ensure_streams
 from interlock.sdk.subjects import EVENTS_STREAM, subject_filter
 
 __all__ = ["register"]
@@ -84,6 +86,21 @@ def register(groups: Any) -> None:
     init.add_argument("--max-age", default="7d", help="keep events this long (default 7d)")
     init.add_argument("--max-bytes", type=int, help="keep at most this many bytes")
     init.add_argument("--duplicate-window", default="10m", help="de-duplication window")
+    init.add_argument(
+        "--replicas",
+        type=int,
+        help="replicas of each stream and of the lease bucket (3 on a 3-node cluster); "
+        "creates the lease bucket of interlock server replicas too (default: streams keep "
+        "their replicas, new ones get 1, no lease bucket)",
+    )
+    init.add_argument(
+        "--lease-bucket", default=LEASE_BUCKET, help=f"with --replicas (default {LEASE_BUCKET})"
+    )
+    init.add_argument(
+        "--lease-ttl",
+        default="10s",
+        help="the lease bucket's TTL when it is created (default 10s, as replicas.lease_ttl)",
+    )
     init.set_defaults(handler=_init_streams)
 
 
@@ -227,20 +244,37 @@ async def _tail(args: argparse.Namespace) -> int:
 
 async def _init_streams(args: argparse.Namespace) -> int:
     config = _config(args)
+    if args.replicas is not None and not 1 <= args.replicas <= 5:
+        raise ConfigurationError("replicas", f"{args.replicas} is not between 1 and 5")
     try:
+        lease_ttl = parse_duration(args.lease_ttl)
         limits = StreamLimits(
             max_age=parse_duration(args.max_age),
             max_bytes=args.max_bytes,
             duplicate_window=parse_duration(args.duplicate_window),
+            replicas=args.replicas or 1,
         )
     except ValueError as exc:
         raise ConfigurationError("streams", str(exc)) from exc
     nc = await connect(config.nats)
     try:
-        events, dead = await ensure_streams(nc.jetstream(), limits)
+        js = nc.jetstream()
+        if args.replicas is None:  # an existing stream keeps its replicas
+            with contextlib.suppress(NotFoundError):
+                current = await js.stream_info(EVENTS_STREAM)
+                limits = msgspec.structs.replace(limits, replicas=current.config.num_replicas or 1)
+        events, dead = await ensure_streams(js, limits)
+        infos = [events, dead]
+        if args.replicas is not None:
+            infos.append(
+                await ensure_lease_bucket(js, args.lease_bucket, lease_ttl, replicas=args.replicas)
+            )
     finally:
         await nc.close()
-    for info in (events, dead):
+    for info in infos:
         state: Any = info.state
-        print(f"{info.config.name}: {state.messages} messages, {state.bytes} bytes")
+        print(
+            f"{info.config.name}: {state.messages} messages, {state.bytes} bytes, "
+            f"{info.config.num_replicas or 1} replicas"
+        )
     return 0
