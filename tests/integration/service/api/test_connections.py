@@ -8,6 +8,7 @@ connections; a rule naming a missing connection is applied with a warning.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -18,9 +19,14 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from harness.nats import nats_client
 from integration.service.actions.dispatch_fixtures import events_named
 from interlock.rules import Rule, call, on, webhook
+from interlock.rules.clock import SystemClock
 from interlock.rules.rule import dump_rules
+from interlock.service.connections.events import forget_on_change
+from interlock.service.store import Store
+from interlock.service.store.connections import Connections
 
 from .conftest import Rig
 
@@ -210,3 +216,28 @@ async def test_a_rule_naming_a_missing_connection_gets_a_warning(rig: Rig) -> No
     )
     again = (await rig.client.post("/api/rules", json=document)).json()
     assert again["warnings"] == []
+
+
+async def test_another_replica_forgets_a_changed_connection_at_once(
+    rig: Rig, database_url: str
+) -> None:
+    """A second store (another replica) caching for a minute drops the name on the event."""
+    async with (
+        nats_client(rig.nats_url) as client,
+        Store(
+            database_url, secret_key=rig.services.settings.secret_key, clock=SystemClock()
+        ) as other,
+    ):
+        other.connections = Connections(other._db, other.keyring, cache_seconds=60)
+        subscription = await forget_on_change(client, other.connections)
+        fields = {"base_url": "http://t", "token": "first"}
+        await rig.client.post(
+            "/api/connections", json={"name": "tickets", "kind": "http", "fields": fields}
+        )
+        assert (await other.connections.resolve("tickets")).secrets["token"] == "first"
+        await rig.client.post("/api/connections/tickets/rotate", json={"secrets": {"token": TOKEN}})
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await other.connections.resolve("tickets")).secrets["token"] != TOKEN:
+            assert asyncio.get_running_loop().time() < deadline, "the change was not seen"
+            await asyncio.sleep(0.02)
+        await subscription.unsubscribe()
