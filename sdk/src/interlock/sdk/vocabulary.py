@@ -88,13 +88,14 @@ RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 RUN_TRANSITIONS: Mapping[RunState, tuple[RunState, ...]] = {
     "scheduled": ("pending", "cancelled"),
     "pending": ("running", "cancelled"),
-    "running": ("completed", "failed", "cancelled", "crashed"),
+    "running": ("completed", "failed", "cancelled", "crashed", "scheduled"),
     "completed": (),
     "failed": (),
     "cancelled": (),
     "crashed": (),
 }
-"""The states each state may move to."""
+"""The states each state may move to (``running`` back to ``scheduled``: a failed attempt
+whose deployment's policy retries it later)."""
 INITIAL_RUN_STATES: frozenset[RunState] = frozenset({"scheduled", "pending"})
 """A run is created in one of these (``scheduled``: for later); it has not started."""
 FINAL_RUN_STATES: frozenset[RunState] = frozenset(

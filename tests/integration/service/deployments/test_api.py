@@ -79,7 +79,14 @@ async def test_log_tail(api: httpx.AsyncClient, services: Services, workers: Wor
 
 async def test_bad_deployments_are_400_naming_the_field(api: httpx.AsyncClient) -> None:
     cases = [
-        ({"type": "airflow"}, None, "target.type must be 'process'"),
+        ({"type": "ftp"}, None, "target.type is not a known target type 'ftp' (known: airflow"),
+        ({"type": "airflow"}, None, "target.connection is required"),
+        (
+            {"type": "airflow", "connection": "nowhere", "dag_id": "d"},
+            None,
+            "target.connection must name an existing airflow connection: connection 'nowhere' "
+            "does not exist",
+        ),
         ({"type": "process"}, None, "target needs exactly one of 'command'"),
         ({"type": "process", "command": []}, None, "target.command must be a non-empty list"),
         ({"type": "process", "entrypoint": "nocolon"}, None, "target.entrypoint must read"),

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import Controller, MediaType, Response, delete, get, post
+from litestar import Controller, MediaType, Response, delete, get, post, put
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -33,7 +33,12 @@ from interlock.service.api.fields import (
     Schedule,
     Tag,
 )
-from interlock.service.deployments.catalog import DEFAULT_QUEUE, create_deployment
+from interlock.service.deployments.catalog import (
+    DEFAULT_QUEUE,
+    create_deployment,
+    set_policy,
+    set_target,
+)
 from interlock.service.deployments.runs import cancel_run, start_run
 from interlock.service.store import Deployment, Run, RunState, WorkQueue
 
@@ -41,7 +46,9 @@ __all__ = [
     "DeploymentController",
     "DeploymentDeleted",
     "NewDeployment",
+    "NewPolicy",
     "NewQueue",
+    "NewTarget",
     "QueueController",
     "RunController",
     "RunRequest",
@@ -57,7 +64,11 @@ class NewDeployment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     name: Name
     target: dict[str, Any]
     """``{"type": "process", "command": [...]}`` or ``{"type": "process", "entrypoint":
-    "package.module:function"}``, optionally with ``cwd`` and ``env``."""
+    "package.module:function"}``, optionally with ``cwd`` and ``env``; or a remote
+    target naming a connection: ``{"type": "airflow", "connection": ..., "dag_id": ...,
+    "conf": {...}}``, ``{"type": "prefect", "connection": ..., "deployment":
+    "flow/name", "parameters": {...}}``, ``{"type": "http", "connection": ..., "path":
+    ...}`` (docs/deployment-targets.md)."""
     queue: Name = DEFAULT_QUEUE
     schedule: Schedule | None = None
     """A five-field cron expression (UTC), or none."""
@@ -67,6 +78,26 @@ class NewDeployment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         default_factory=list
     )
     description: Description = ""
+    policy: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Run policy: ``retries``, ``retry_delay`` (s), ``backoff`` (factor), ``timeout`` (s)."""
+    concurrency_limit: ConcurrencyLimit | None = None
+    """Its runs running at once over every worker, besides its queue's limit."""
+
+
+class NewTarget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A deployment's new target; the rules that start it are unchanged."""
+
+    target: dict[str, Any]
+    """As in :class:`NewDeployment`."""
+
+
+class NewPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A deployment's run policy and concurrency limit (replacing both)."""
+
+    policy: dict[str, Any] = msgspec.field(default_factory=dict)
+    """``retries``, ``retry_delay`` (s), ``backoff`` (factor), ``timeout`` (s)."""
+    concurrency_limit: ConcurrencyLimit | None = None
+    """Its runs running at once over every worker (none: no limit of its own)."""
 
 
 class DeploymentDeleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,7 +148,27 @@ class DeploymentController(Controller):
             parameters=data.parameters,
             tags=data.tags,
             description=data.description,
+            policy=data.policy,
+            concurrency_limit=data.concurrency_limit,
         )
+
+    @put("/{name:str}/target", guards=[require_admin], summary="Set a deployment's target")
+    async def set_target(
+        self, name: FromPath[str], data: JSONBody[NewTarget], services: ServicesDep
+    ) -> Deployment:
+        """Point the deployment at another target (scope ``admin``, as creating it).
+
+        Its next runs use it; rules starting it are unchanged. 400 names what is wrong
+        (an unknown type, a missing field, a connection that does not exist).
+        """
+        return await set_target(services, name, data.target)
+
+    @put("/{name:str}/policy", guards=[require_write], summary="Set a deployment's run policy")
+    async def set_policy(
+        self, name: FromPath[str], data: JSONBody[NewPolicy], services: ServicesDep
+    ) -> Deployment:
+        """Replace its retries, timeout and concurrency limit; 400 names a bad field."""
+        return await set_policy(services, name, data.policy, data.concurrency_limit)
 
     @get("/", guards=[require_read], summary="List deployments")
     async def list_deployments(

@@ -1,4 +1,4 @@
-"""``interlock deployments list | show | create | run | delete``: deployments on a service.
+"""``interlock deployments list | show | create | run | delete | set-target | set-policy``.
 
 ``list`` shows each deployment's ``NEXT_RUN``: when its schedule runs it next (the cron of
 :mod:`interlock.rules.crontab`, as the service's scheduler computes it), ``-`` without a
@@ -6,6 +6,19 @@ schedule or while it is paused. ``run NAME --param k=v ...`` starts a run (a val
 when it parses as JSON — ``n=3``, ``full=true``, ``tags=["a"]`` — else a string);
 ``--wait`` waits for it to finish and exits 0 only if it completed. ``delete NAME``
 deletes it with its finished runs (refused while a run is not finished).
+
+``set-target NAME TYPE KEY=VALUE ...`` points a deployment at another target (values are
+JSON when they parse as JSON)::
+
+    interlock deployments set-target backfill airflow connection=prod-airflow \
+        dag_id=backfill_sales 'conf={"full": true}'
+    interlock deployments set-target backfill prefect connection=prod-prefect \
+        deployment=backfill/daily
+
+The rules that start it (``run_deployment("backfill")``) are unchanged. ``set-policy
+NAME --retries 2 --retry-delay 10 --backoff 2 --timeout 600 --concurrency-limit 2``
+changes what it is given and keeps the rest (``--no-timeout``, ``--no-concurrency-limit``
+remove them).
 """
 
 from __future__ import annotations
@@ -73,6 +86,9 @@ def register(groups: Any) -> None:
     what = create.add_mutually_exclusive_group(required=True)
     what.add_argument("--entrypoint", help="package.module:function")
     what.add_argument("--command", nargs=argparse.REMAINDER, help="the command line (last)")
+    what.add_argument(
+        "--target", help='any target as JSON: {"type": "airflow", "connection": ..., ...}'
+    )
     create.add_argument("--queue", default="default", help="its work queue (default: default)")
     create.add_argument(
         "--schedule",
@@ -100,6 +116,9 @@ def register(groups: Any) -> None:
     add_api_arguments(run)
     run.set_defaults(handler=_run)
 
+    _add_set_target(commands)
+    _add_set_policy(commands)
+
     remove = commands.add_parser(
         "delete",
         help="delete a deployment",
@@ -111,6 +130,43 @@ def register(groups: Any) -> None:
     remove.add_argument("name", metavar="NAME")
     add_api_arguments(remove)
     remove.set_defaults(handler=_delete)
+
+
+def _add_set_target(commands: Any) -> None:
+    """``set-target NAME TYPE KEY=VALUE ...``."""
+    target = commands.add_parser(
+        "set-target",
+        help="point a deployment at another target",
+        description="Point NAME at a target of TYPE (process, airflow, prefect, http) with "
+        "these fields; the rules that start it are unchanged. Values are JSON when they "
+        "parse as JSON.",
+    )
+    target.add_argument("name", metavar="NAME")
+    target.add_argument("type", metavar="TYPE")
+    target.add_argument("fields", nargs="*", metavar="KEY=VALUE", help="a field of the target")
+    add_api_arguments(target)
+    target.set_defaults(handler=_set_target)
+
+
+def _add_set_policy(commands: Any) -> None:
+    """``set-policy NAME --retries N ...``."""
+    policy = commands.add_parser(
+        "set-policy",
+        help="set a deployment's retries, timeout and concurrency limit",
+        description="Change NAME's run policy; what is not given is kept.",
+    )
+    policy.add_argument("name", metavar="NAME")
+    policy.add_argument("--retries", type=int, help="attempts after the first (0-100)")
+    policy.add_argument("--retry-delay", type=float, help="seconds before the first retry")
+    policy.add_argument("--backoff", type=float, help="each later retry waits this factor more")
+    timeout = policy.add_mutually_exclusive_group()
+    timeout.add_argument("--timeout", type=float, help="seconds one attempt may run")
+    timeout.add_argument("--no-timeout", action="store_true", help="no time limit")
+    limit = policy.add_mutually_exclusive_group()
+    limit.add_argument("--concurrency-limit", type=int, help="its runs at once, over all workers")
+    limit.add_argument("--no-concurrency-limit", action="store_true", help="no limit of its own")
+    add_api_arguments(policy)
+    policy.set_defaults(handler=_set_policy)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -159,7 +215,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _create(args: argparse.Namespace) -> int:
     target: dict[str, Any] = {"type": "process"}
-    if args.entrypoint:
+    if args.target:
+        target = _json_object("--target", args.target)
+    elif args.entrypoint:
         target["entrypoint"] = args.entrypoint
     else:
         target["command"] = args.command
@@ -199,6 +257,75 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if run["state"] == "completed" else 1
 
 
+def _set_target(args: argparse.Namespace) -> int:
+    target: dict[str, Any] = {**_fields(args.fields), "type": args.type}
+    with ApiClient.from_args(args) as api:
+        deployment = api.request(
+            "PUT", f"/api/deployments/{args.name}/target", json_body={"target": target}
+        )
+    if args.json:
+        print_output(args, deployment, columns=_COLUMNS)
+    else:
+        print(f"deployment {args.name} now runs {_describe(deployment['target'])}")
+    return 0
+
+
+def _set_policy(args: argparse.Namespace) -> int:
+    with ApiClient.from_args(args) as api:
+        current = api.get(f"/api/deployments/{args.name}")
+        policy = dict(current.get("policy") or {})
+        for field in ("retries", "retry_delay", "backoff", "timeout"):
+            value = getattr(args, field)
+            if value is not None:
+                policy[field] = value
+        if args.no_timeout:
+            policy.pop("timeout", None)
+        limit = current.get("concurrency_limit")
+        if args.concurrency_limit is not None or args.no_concurrency_limit:
+            limit = args.concurrency_limit
+        body = {"policy": policy, "concurrency_limit": limit}
+        deployment = api.request("PUT", f"/api/deployments/{args.name}/policy", json_body=body)
+    if args.json:
+        print_output(args, deployment, columns=_COLUMNS)
+    else:
+        shown = json.dumps(deployment["policy"]) if deployment["policy"] else "no retries"
+        print(
+            f"deployment {args.name}: {shown}, "
+            f"concurrency limit {deployment['concurrency_limit'] or 'none'}"
+        )
+    return 0
+
+
+class BadField(InterlockError, ValueError):
+    """A target's field is not ``key=value``, or a JSON option is not an object."""
+
+    def __init__(self, text: str, reason: str = "must read key=value") -> None:
+        super().__init__(f"{text!r} {reason}")
+
+
+def _fields(pairs: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadField(pair)
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            fields[key] = value
+    return fields
+
+
+def _json_object(option: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadField(option, f"is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadField(option, "must be a JSON object")
+    return value
+
+
 class WaitTimedOut(InterlockError, TimeoutError):
     """``--wait --timeout`` passed before the run ended."""
 
@@ -207,6 +334,9 @@ class WaitTimedOut(InterlockError, TimeoutError):
 
 
 def _describe(target: dict[str, Any]) -> str:
+    if target.get("type") not in (None, "process"):
+        what = target.get("dag_id") or target.get("deployment") or target.get("path") or ""
+        return f"{target['type']} {what} (connection {target.get('connection')})".replace("  ", " ")
     if "entrypoint" in target:
         return str(target["entrypoint"])
     command = target.get("command")

@@ -1,8 +1,12 @@
 """Creating deployments and queues with their inputs checked: the ``default`` queue.
 
-The store takes any JSON as a target; :func:`create_deployment` refuses what no worker
-could run (:func:`~interlock.service.deployments.targets.parse_target`) and schedules
-that are not cron expressions, with messages that name the field.
+The store takes any JSON as a target; :func:`create_deployment` and :func:`set_target`
+refuse what no worker could run — an unknown target type, a malformed field, a
+``connection`` that does not exist or is of another kind
+(:mod:`~interlock.service.deployments.target_kinds`) — and schedules that are not cron
+expressions and policies out of range (:mod:`.policy`), with messages that name the
+field. Changing a target changes nothing in the rules that start the deployment: they
+name it (``run_deployment("name")``), never its target.
 """
 
 from __future__ import annotations
@@ -13,10 +17,17 @@ from typing import Any
 
 from interlock.service.context import Services
 from interlock.service.cron_trigger import parse_schedule
-from interlock.service.deployments.targets import parse_target
+from interlock.service.deployments.policy import parse_policy
+from interlock.service.deployments.target_kinds import check_connection
 from interlock.service.store import AlreadyExists, Deployment, InvalidRecord, NotFound
 
-__all__ = ["DEFAULT_QUEUE", "create_deployment", "ensure_default_queue"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "create_deployment",
+    "ensure_default_queue",
+    "set_policy",
+    "set_target",
+]
 
 DEFAULT_QUEUE = "default"
 """The queue deployments use unless they name another; the embedded worker serves it."""
@@ -63,8 +74,10 @@ async def create_deployment(
     parameters: Mapping[str, Any] | None = None,
     tags: Iterable[str] = (),
     description: str = "",
+    policy: Mapping[str, Any] | None = None,
+    concurrency_limit: int | None = None,
 ) -> Deployment:
-    """Create a deployment after checking its target and schedule.
+    """Create a deployment after checking its target, schedule and policy.
 
     The ``default`` queue is created when it is named and missing; other queues must
     exist.
@@ -73,7 +86,8 @@ async def create_deployment(
         InvalidRecord: the target or schedule is malformed, or the queue does not exist.
         AlreadyExists: a deployment has this name.
     """
-    parse_target(name, target)
+    await check_connection(name, target, services.store.connections)
+    checked = parse_policy(name, policy)
     check_schedule(name, schedule)
     if queue == DEFAULT_QUEUE:
         await ensure_default_queue(services)
@@ -87,6 +101,8 @@ async def create_deployment(
             parameters=parameters,
             tags=tags,
             description=description,
+            policy=checked.as_json(),
+            concurrency_limit=concurrency_limit,
         )
     except NotFound as exc:
         if exc.kind != "queue":
@@ -98,3 +114,32 @@ async def create_deployment(
             f"names no queue ({queue!r}); create it first (POST /api/queues, or "
             f"omit it to use {DEFAULT_QUEUE!r})",
         ) from None
+
+
+async def set_target(services: Services, name: str, target: Mapping[str, Any]) -> Deployment:
+    """Point a deployment at another target (its next runs use it) after checking it.
+
+    Raises:
+        NotFound: there is no such deployment.
+        InvalidRecord: the target's type is unknown, a field is wrong, or its
+            connection does not exist or is of another kind.
+    """
+    await services.store.deployments.get(name)
+    await check_connection(name, target, services.store.connections)
+    return await services.store.deployments.set_target(name, target)
+
+
+async def set_policy(
+    services: Services,
+    name: str,
+    policy: Mapping[str, Any],
+    concurrency_limit: int | None,
+) -> Deployment:
+    """Replace a deployment's run policy and concurrency limit after checking them.
+
+    Raises:
+        NotFound: there is no such deployment.
+        InvalidRecord: a field is unknown or out of range.
+    """
+    checked = parse_policy(name, policy)
+    return await services.store.deployments.set_policy(name, checked.as_json(), concurrency_limit)

@@ -2,7 +2,8 @@
 
 Each event has ``resource.id`` = the deployment's name (label ``queue``) and a payload
 with ``run_id``, ``deployment``, ``queue``, ``parameters``, ``state``, ``message``,
-``duration`` (seconds from start to end, for finished runs that started; else ``null``)
+``duration`` (seconds from start to end, for finished runs that started; else ``null``),
+``attempt``, ``remote_id`` and ``remote_url`` (a run on a remote target, once started)
 and ``reason`` (what started it, when known). The event id is derived from the run id
 and the state, so publishing it again (a retried action, a restart) stores it once.
 
@@ -44,7 +45,11 @@ async def announce(services: Services, run: Run, *, reason: str = "", count: boo
         "state": run.state,
         "message": run.message or "",
         "duration": duration,
+        "attempt": run.attempt,
     }
+    if run.remote_id is not None:
+        payload["remote_id"] = run.remote_id
+        payload["remote_url"] = run.remote_url
     if reason:
         payload["reason"] = reason
     event = services.publisher.event(
@@ -53,7 +58,8 @@ async def announce(services: Services, run: Run, *, reason: str = "", count: boo
         labels={"queue": run.queue},
         payload=payload,
         occurred=run.updated_at,
-        id=uuid.uuid5(run.id, run.state),
+        # A retried run goes through its states again: each attempt's events are its own.
+        id=uuid.uuid5(run.id, run.state if run.attempt == 1 else f"{run.state}#{run.attempt}"),
     )
     try:
         await services.publisher.publish(event)

@@ -1,4 +1,4 @@
-"""The :class:`Worker`: pulls runs from work queues and runs them as subprocesses.
+"""The :class:`Worker`: pulls runs from work queues and runs them: subprocesses, remote runs.
 
 ::
 
@@ -22,7 +22,13 @@ Every ``poll_interval`` (and whenever one of its runs ends) a worker:
 
 A process that exits 0 makes its run ``completed``; another exit status ``failed``
 (the message holds the exit code and the last line of output); a process killed by a
-signal (not by its worker) ``crashed``.
+signal (not by its worker) ``crashed``. A run whose deployment's target is remote
+(``airflow``, ``prefect``, ``http``) is started there and followed until it ends
+(:mod:`.remote`).
+
+**Policies** (:mod:`.policy`): an attempt that takes longer than the deployment's
+``timeout`` is stopped and fails; a failed attempt with ``retries`` left goes back to
+``scheduled`` (due after its delay) with ``attempt`` + 1, for any worker to claim again.
 
 **Leases.** A running run's ``updated_at`` is its worker's heartbeat, renewed every
 ``lease / 3``. A ``running`` run whose heartbeat is older than ``lease`` belongs to a
@@ -59,11 +65,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from interlock.sdk.executors import ExecutorContext
 from interlock.sdk.retry import Backoff, Retry
+from interlock.sdk.targets import RemoteRun, TargetRun
 from interlock.service.context import Services
 from interlock.service.deployments.catalog import DEFAULT_QUEUE, ensure_default_queue
 from interlock.service.deployments.events import announce
+from interlock.service.deployments.policy import RunPolicy, parse_policy
 from interlock.service.deployments.process import RunProcess, append_log, outcome
+from interlock.service.deployments.remote import RemoteAttempt
+from interlock.service.deployments.target_kinds import PROCESS, TargetKinds
 from interlock.service.deployments.targets import parse_target
 from interlock.service.store import InvalidTransition, Run, RunState, StoreError
 
@@ -89,6 +100,10 @@ class _Active:
     terminating: asyncio.Task[None] | None = field(default=None, repr=False)
     grace: float = 0.0
     """Seconds from SIGTERM to SIGKILL once it is stopped."""
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set with ``stopped_as``: a remote attempt waits on it."""
+    remote: RemoteAttempt | None = None
+    policy: RunPolicy = field(default_factory=RunPolicy)
 
 
 class Worker:
@@ -103,6 +118,7 @@ class Worker:
         poll_interval: Seconds between looks at the queues and at its runs' states.
         lease: How long a running run stays its worker's without a heartbeat.
         grace: Seconds between SIGTERM and SIGKILL when a run is stopped.
+        remote_poll_interval: Seconds between polls of a remote run's state.
     """
 
     def __init__(
@@ -115,6 +131,7 @@ class Worker:
         poll_interval: float = 1.0,
         lease: timedelta = timedelta(seconds=30),
         grace: float = 10.0,
+        remote_poll_interval: float = 2.0,
     ) -> None:
         if queues is not None and not queues:
             raise ValueError("a worker needs at least one queue (or None: every queue)")
@@ -127,6 +144,14 @@ class Worker:
         self.poll_interval = poll_interval
         self.lease = lease
         self.grace = grace
+        self.remote_poll_interval = remote_poll_interval
+        self._targets = TargetKinds(
+            ExecutorContext(
+                action_timeout=services.settings.actions.timeout.total_seconds(),
+                environ=dict(os.environ),
+                connections=services.store.connections,
+            )
+        )
         self.log_dir = (services.settings.data_dir / "runs").resolve()
         self._active: dict[uuid.UUID, _Active] = {}
         self._stopping = asyncio.Event()
@@ -186,6 +211,7 @@ class Worker:
             await self._shutdown()
         finally:
             self._kill_all()
+            await self._targets.close()
             self._running = False
 
     # -- one poll --------------------------------------------------------------------------
@@ -269,7 +295,13 @@ class Worker:
         run = active.run
         try:
             final = await self._carry_out(active)
-            if final is not None:
+            if (
+                final is not None
+                and final[0] == "failed"
+                and active.policy.retries_after(run.attempt)
+            ):
+                await self._retry_later(active, final[1])
+            elif final is not None:
                 await self._finish(run, *final)
         except Exception:
             logger.exception("worker %s: run %s failed inside the worker", self.name, run.id)
@@ -285,6 +317,9 @@ class Worker:
         run = active.run
         try:
             deployment = await self.services.store.deployments.get(run.deployment)
+            active.policy = parse_policy(deployment.name, deployment.policy)
+            if deployment.target.get("type") != PROCESS:
+                return await self._carry_out_remote(active, deployment.target)
             target = parse_target(deployment.name, deployment.target)
         except StoreError as exc:
             append_log(active.log_path, f"interlock: cannot run {run.deployment}: {exc}")
@@ -306,7 +341,17 @@ class Worker:
             run.deployment,
             process.pid,
         )
-        returncode = await process.wait()
+        timeout = active.policy.timeout
+        try:
+            returncode = await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            if active.stopped_as is None:
+                append_log(active.log_path, f"interlock: timed out after {timeout:g}s")
+                self._stop_run(active, "failed")
+                assert active.terminating is not None
+                await active.terminating
+                return "failed", f"timed out after {timeout:g}s (terminated)"
+            returncode = await process.wait()
         if active.terminating is not None:
             await active.terminating
         if active.stopped_as is not None:
@@ -316,11 +361,76 @@ class Worker:
             return None
         return outcome(returncode, active.log_path)
 
+    async def _carry_out_remote(
+        self, active: _Active, target: dict[str, object]
+    ) -> tuple[RunState, str] | None:
+        run = active.run
+        plugin = self._targets.get(run.deployment, target)
+
+        async def record(remote: RemoteRun) -> None:
+            try:
+                await self.services.store.runs.set_remote(
+                    run.id,
+                    remote_id=remote.remote_id,
+                    remote_url=remote.url,
+                    remote_state=remote.remote_state or remote.state,
+                )
+            except StoreError as exc:  # shown late, not lost: the next change writes again
+                logger.warning(
+                    "worker %s: cannot record run %s's remote run: %s", self.name, run.id, exc
+                )
+
+        attempt = RemoteAttempt(
+            plugin,
+            TargetRun(
+                run_id=run.id,
+                deployment=run.deployment,
+                attempt=run.attempt,
+                parameters=run.parameters,
+                target=dict(target),
+            ),
+            log_path=active.log_path,
+            record=record,
+            stopped=active.stopped,
+            poll_interval=self.remote_poll_interval,
+            timeout=active.policy.timeout,
+        )
+        active.remote = attempt
+        if active.stopped_as == "running":
+            attempt.cancel_remote = False
+        final = await attempt.run()
+        if final is None and active.stopped_as == "running":
+            return "crashed", f"worker {self.name} stopped while it ran (the remote run goes on)"
+        return final
+
+    async def _retry_later(self, active: _Active, reason: str) -> None:
+        """Send a failed attempt back to ``scheduled``, due after the policy's delay."""
+        run, policy = active.run, active.policy
+        delay = policy.delay(run.attempt)
+        message = (
+            f"attempt {run.attempt} of {policy.retries + 1} failed: {reason}; "
+            f"retrying in {delay:g}s"
+        )
+        append_log(active.log_path, f"interlock: {message}")
+        due = self.services.clock.now() + timedelta(seconds=delay)
+        try:
+            again = await self.services.store.runs.retry(
+                run.id, attempt=run.attempt, scheduled_at=due, message=message
+            )
+        except InvalidTransition as exc:
+            logger.info("worker %s: run %s not retried: %s", self.name, run.id, exc)
+            return
+        logger.info("worker %s: run %s %s", self.name, run.id, message)
+        await announce(self.services, again)
+
     def _stop_run(self, active: _Active, state: RunState, *, grace: float | None = None) -> None:
         """Terminate a run's process: its run became ``state`` (``running``: we stop)."""
         if active.stopped_as is None:
             active.stopped_as = state
             active.grace = self.grace if grace is None else grace
+            if state == "running" and active.remote is not None:
+                active.remote.cancel_remote = False
+            active.stopped.set()
         if active.process is not None and active.terminating is None:
             logger.info("worker %s: terminating run %s (%s)", self.name, active.run.id, state)
             active.terminating = asyncio.create_task(active.process.terminate(active.grace))

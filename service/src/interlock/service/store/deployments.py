@@ -127,6 +127,8 @@ class Deployments:
         parameters: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
         description: str = "",
+        policy: Mapping[str, Any] | None = None,
+        concurrency_limit: int | None = None,
     ) -> Deployment:
         """Create a deployment whose runs go through ``queue``.
 
@@ -145,10 +147,8 @@ class Deployments:
                 f"is longer than {MAX_SCHEDULE_LENGTH} characters: a cron expression "
                 "has five short fields ('0 6 * * 1-5')",
             )
-        if not isinstance(target.get("type"), str):
-            raise InvalidRecord(
-                "deployment", name, "target", "needs a 'type' ('process', 'webhook', ...)"
-            )
+        _check_target(name, target)
+        _check_limit(name, concurrency_limit, "deployment")
         now = self._db.now()
         insert = self._db.insert(t.deployments).values(
             name=name,
@@ -159,6 +159,8 @@ class Deployments:
             parameters=dict(parameters or {}),
             tags=list(tags),
             description=description,
+            policy=dict(policy or {}),
+            concurrency_limit=concurrency_limit,
             created_at=now,
             updated_at=now,
         )
@@ -235,11 +237,50 @@ class Deployments:
             await connection.execute(update)
             return await _deployment(connection, name)
 
+    async def set_target(self, name: str, target: Mapping[str, Any]) -> Deployment:
+        """Point the deployment at another target; its runs already started keep theirs.
 
-def _check_limit(name: str, limit: int | None) -> None:
+        Raises:
+            NotFound: there is no such deployment.
+            InvalidRecord: the target says no ``type``.
+        """
+        _check_target(name, target)
+        return await self._update(name, target=dict(target))
+
+    async def set_policy(
+        self, name: str, policy: Mapping[str, Any], concurrency_limit: int | None
+    ) -> Deployment:
+        """Replace the deployment's run policy and concurrency limit (``None``: no limit).
+
+        Raises:
+            NotFound: there is no such deployment.
+            InvalidRecord: the limit is out of range.
+        """
+        _check_limit(name, concurrency_limit, "deployment")
+        return await self._update(name, policy=dict(policy), concurrency_limit=concurrency_limit)
+
+    async def _update(self, name: str, **values: Any) -> Deployment:
+        update = (
+            sa.update(t.deployments)
+            .where(t.deployments.c.name == name)
+            .values(updated_at=self._db.now(), **values)
+        )
+        async with self._db.transaction() as connection:
+            await connection.execute(update)
+            return await _deployment(connection, name)
+
+
+def _check_target(name: str, target: Mapping[str, Any]) -> None:
+    if not isinstance(target.get("type"), str):
+        raise InvalidRecord(
+            "deployment", name, "target", "needs a 'type' ('process', 'airflow', 'prefect', ...)"
+        )
+
+
+def _check_limit(name: str, limit: int | None, kind: str = "queue") -> None:
     if limit is not None and not 1 <= limit <= MAX_CONCURRENCY_LIMIT:
         raise InvalidRecord(
-            "queue",
+            kind,
             name,
             "concurrency_limit",
             f"must be 1 to {MAX_CONCURRENCY_LIMIT:,} runs at once, or none (no limit)",
@@ -284,4 +325,6 @@ def _deployment_record(row: sa.Row[Any]) -> Deployment:
         description=row.description,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        policy=row.policy or {},
+        concurrency_limit=row.concurrency_limit,
     )

@@ -256,6 +256,11 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     created_at: datetime
     updated_at: datetime
+    policy: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Run policy: ``retries``, ``retry_delay`` (seconds), ``backoff`` (factor),
+    ``timeout`` (seconds); see :mod:`interlock.service.deployments.policy`."""
+    concurrency_limit: int | None = None
+    """Its runs running at once over every worker (besides its queue's limit)."""
 
 
 class Run(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,6 +279,14 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     message: str | None
     created_at: datetime
     updated_at: datetime
+    attempt: int = 1
+    """1 for the first attempt; a retry moves the run back to ``scheduled`` with +1."""
+    remote_id: str | None = None
+    """The remote run's id, for a target that runs elsewhere (a DAG run, a flow run)."""
+    remote_url: str | None = None
+    """Where the remote run is shown."""
+    remote_state: str | None = None
+    """The remote system's own word for its state (``queued``, ``RUNNING``)."""
 
 
 ApprovalDecision = Literal["approved", "rejected", "expired"]

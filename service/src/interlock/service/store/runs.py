@@ -3,7 +3,8 @@
 ::
 
     scheduled ──▶ pending ──▶ running ──▶ completed | failed | crashed
-        └────────────┴───────────┴──────▶ cancelled
+        ▲ └──────────┴───────────┴──────▶ cancelled
+        └─────────── retry ◀──────┘
 
 Workers take runs with :meth:`Runs.claim`, which moves due ``pending`` runs of unpaused
 queues to ``running`` while honouring each queue's concurrency limit across every
@@ -11,7 +12,13 @@ worker: on PostgreSQL the queue rows are locked (``FOR UPDATE``) for the claim a
 runs picked with ``FOR UPDATE SKIP LOCKED``; on SQLite every transaction is ``BEGIN
 IMMEDIATE`` (the database's single write lock). A claimed run's ``message`` names its
 worker (``running on worker NAME``) and its ``updated_at`` is the worker's heartbeat:
-see :mod:`interlock.service.deployments.worker` for the lease rule.
+see :mod:`interlock.service.deployments.worker` for the lease rule. A deployment's own
+``concurrency_limit`` is honoured the same way, besides its queue's (its runs are in its
+queue, whose rows the claim locks).
+
+A failed attempt that its deployment's policy retries goes back to ``scheduled``
+(:meth:`Runs.retry`) with ``attempt`` + 1; a run on a remote target keeps the remote
+run's id, link and own state word (:meth:`Runs.set_remote`).
 
 A state change is one compare-and-set statement (``UPDATE ... WHERE state IN (allowed
 sources)``), so two workers racing to move one run cannot both win, and a change that is
@@ -95,6 +102,7 @@ class RunClaims:
                 # Claimers of one queue queue up here, so each counts the others' runs.
                 query = query.with_for_update(of=t.work_queues)
             limits = {row.name: row.concurrency_limit for row in await connection.execute(query)}
+            room = await _deployment_room(connection)
             for queue in list(limits) if queues is None else queues:
                 if queue not in limits or len(claimed) >= limit:
                     continue
@@ -110,7 +118,7 @@ class RunClaims:
                 if wanted <= 0:
                     continue
                 pick = (
-                    sa.select(t.runs.c.id)
+                    sa.select(t.runs.c.id, t.runs.c.deployment)
                     .where(
                         t.runs.c.queue == queue,
                         t.runs.c.state == "pending",
@@ -121,7 +129,20 @@ class RunClaims:
                 )
                 if postgres:
                     pick = pick.with_for_update(skip_locked=True)
-                for run_id in (await connection.execute(pick)).scalars().all():
+                if room:
+                    # Skip full deployments; pick more than wanted, as some may be skipped.
+                    pick = pick.where(
+                        t.runs.c.deployment.not_in([d for d, n in room.items() if n <= 0])
+                    ).limit(wanted + sum(max(n, 0) for n in room.values()) + wanted)
+                picked = 0
+                for run_id, deployment in (await connection.execute(pick)).all():
+                    if picked >= wanted:
+                        break
+                    if deployment in room:
+                        if room[deployment] <= 0:
+                            continue
+                        room[deployment] -= 1
+                    picked += 1
                     values: dict[str, Any] = {
                         "state": "running",
                         "started_at": now,
@@ -327,6 +348,88 @@ class Runs(RunClaims):
             raise NotFound("run", run_id)
         raise InvalidTransition(run_id, current.state, state, TRANSITIONS[current.state])
 
+    async def retry(
+        self, run_id: uuid.UUID, *, attempt: int, scheduled_at: datetime, message: str
+    ) -> Run:
+        """Move a ``running`` run's attempt ``attempt`` back to ``scheduled`` for another.
+
+        Its ``attempt`` becomes ``attempt + 1``; its remote run (if any) is forgotten.
+
+        Raises:
+            InvalidTransition: it is not running that attempt any more (cancelled).
+        """
+        now = self._db.now()
+        update = (
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.state == "running", t.runs.c.attempt == attempt)
+            .values(
+                state="scheduled",
+                attempt=attempt + 1,
+                scheduled_at=scheduled_at,
+                updated_at=now,
+                message=message,
+                remote_id=None,
+                remote_url=None,
+                remote_state=None,
+            )
+            .returning(*t.runs.c)
+        )
+        async with self._db.transaction() as connection:
+            row = (await connection.execute(update)).one_or_none()
+            if row is not None:
+                return _run(row)
+            current = await _run_where(connection, t.runs.c.id, run_id)
+        if current is None:
+            raise NotFound("run", run_id)
+        raise InvalidTransition(run_id, current.state, "scheduled", TRANSITIONS[current.state])
+
+    async def set_remote(
+        self,
+        run_id: uuid.UUID,
+        *,
+        remote_id: str,
+        remote_url: str | None,
+        remote_state: str,
+        message: str | None = None,
+    ) -> None:
+        """Keep the remote run of a ``running`` run: its id, link and own state word."""
+        values: dict[str, Any] = {
+            "remote_id": remote_id[:500],
+            "remote_url": remote_url,
+            "remote_state": remote_state[:64],
+        }
+        if message is not None:
+            values["message"] = message
+        update = (
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.state == "running")
+            .values(**values)
+        )
+        async with self._db.transaction() as connection:
+            await connection.execute(update)
+
+
+async def _deployment_room(connection: AsyncConnection) -> dict[str, int]:
+    """Free places of each deployment that has a concurrency limit (its limit - running)."""
+    deployments = t.deployments.c
+    limited = {
+        row.name: row.concurrency_limit
+        for row in await connection.execute(
+            sa.select(deployments.name, deployments.concurrency_limit).where(
+                deployments.concurrency_limit.is_not(None)
+            )
+        )
+    }
+    if not limited:
+        return {}
+    running = await connection.execute(
+        sa.select(t.runs.c.deployment, sa.func.count())
+        .where(t.runs.c.state == "running", t.runs.c.deployment.in_(list(limited)))
+        .group_by(t.runs.c.deployment)
+    )
+    counts = {row[0]: int(row[1]) for row in running}
+    return {name: limit - counts.get(name, 0) for name, limit in limited.items()}
+
 
 async def _run_where(connection: AsyncConnection, column: Any, value: object) -> Run | None:
     row = (await connection.execute(sa.select(t.runs).where(column == value))).one_or_none()
@@ -348,4 +451,8 @@ def _run(row: sa.Row[Any]) -> Run:
         message=row.message,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        attempt=row.attempt,
+        remote_id=row.remote_id,
+        remote_url=row.remote_url,
+        remote_state=row.remote_state,
     )
