@@ -6,6 +6,7 @@ database. Replica ``a`` owns the engine, ``b`` stands by. A rule applied through
 within :data:`BOUND` seconds (well under the 10 s reconcile, so the announcement is what
 brings it), and fires there; pausing it through ``b`` stops ``a`` firing it. A restart
 of the standby does not apply its ``config/rules`` over the rules changed through the API.
+Each replica's metrics name it (``interlock_replica_info``) and the leases it holds.
 """
 
 from __future__ import annotations
@@ -185,3 +186,20 @@ def test_a_restarted_standby_does_not_apply_its_rules_dir_over_api_changes(
         a.stop()
     assert shown["version"] == 2
     assert shown["rule"]["description"] == "by api"
+
+
+def test_each_replica_names_itself_and_its_leases_in_its_metrics(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> None:
+    a, b = _replicas(tmp_path, nats_url, postgres_url)
+    try:
+        scraped = {r.name: httpx.get(f"{r.url}/metrics", timeout=5).text for r in (a, b)}
+    finally:
+        b.stop()
+        a.stop()
+    for name, text in scraped.items():
+        lines = set(text.splitlines())
+        assert f'interlock_replica_info{{replica="{name}"}} 1.0' in lines
+        owner = "1.0" if name == "a" else "0.0"
+        assert f'interlock_replica_lease_owner{{lease="engine"}} {owner}' in lines
+        assert f'interlock_replica_lease_owner{{lease="scheduler"}} {owner}' in lines

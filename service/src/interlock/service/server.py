@@ -45,13 +45,10 @@ from nats.aio.client import Client as NATS
 
 from interlock.rules.clock import Clock, SystemClock
 from interlock.rules.engine.engine import Engine
-from interlock.rules.inline_secrets import inline_secret_warnings
-from interlock.rules.loader import load_paths
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.local_server import LocalServer, read_local_server, write_local_server
-from interlock.service.actions.destinations import webhook_destination_issues
 from interlock.service.actions.dispatcher import Dispatcher
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.adapter_status import AdapterBoard
@@ -73,6 +70,7 @@ from interlock.service.ownership import (
 from interlock.service.pipeline.broken_rules import BrokenRuleReporter
 from interlock.service.pipeline.consumer import Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
+from interlock.service.rules_dir import apply_rules_dir
 from interlock.service.scheduler import Scheduler
 from interlock.service.settings import Settings
 from interlock.service.store import Store
@@ -165,7 +163,8 @@ class Service:
         engine = Engine(now=self.clock.now(), lateness_tolerance=settings.engine.lateness_tolerance)
         host = RuleHost(store, engine)
         await host.load()
-        await self._load_rule_files(host)
+        if not settings.replicas.enabled:  # replicas: the engine's owner, once per content
+            await apply_rules_dir(host, settings)
         self.services = services = Services(
             settings=settings,
             store=store,
@@ -284,27 +283,6 @@ class Service:
         self.nats_url = server.url
         logger.info("embedded nats-server at %s (store %s)", server.url, server.store_dir)
         return NatsOptions(servers=(server.url,), name="interlock-service")
-
-    async def _load_rule_files(self, host: RuleHost) -> None:
-        rules_dir = self.settings.rules_dir
-        if not rules_dir.exists():
-            logger.info("no rules directory %s: using the stored rules only", rules_dir)
-            return
-        loaded = load_paths([rules_dir])
-        for problem in loaded.problems:
-            logger.error("rules: %s (the other rules still load)", problem)
-        for warning in inline_secret_warnings(loaded.rules):
-            logger.warning("rules: %s", warning)
-        allowed = []
-        for rule in loaded.rules:
-            issues = webhook_destination_issues(rule, self.settings)
-            for issue in issues:
-                logger.error("rules: %s (the other rules still load)", issue)
-            if not issues:
-                allowed.append(rule)
-        changes = await host.apply(allowed)
-        changed = sum(1 for change in changes if change.change != "unchanged")
-        logger.info("rules: %d from %s (%d new or changed)", len(changes), rules_dir, changed)
 
     async def _start_worker(self, services: Services) -> None:
         # Every queue, those created while the service runs included.

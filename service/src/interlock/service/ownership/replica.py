@@ -4,9 +4,10 @@
 TTL ``replicas.lease_ttl`` if missing) and runs two campaigns (:mod:`.campaign`): one
 for the ``engine`` lease (:class:`~.roles.EngineRole`), one for the ``scheduler`` lease
 (:class:`~.roles.ScheduleRole`). Rule changes made through this replica are announced
-in the same bucket (:mod:`.rule_sync`), so the engine's owner loads them. Each replica
-is named ``replicas.name`` or ``<host>-<pid>``; the name is the leases' value, so
-``nats kv get`` shows who owns what.
+in the same bucket (:mod:`.rule_sync`), so the engine's owner loads them; its name and
+leases are in its metrics (:mod:`.replica_metrics`). Each replica is named
+``replicas.name`` or ``<host>-<pid>``; the name is the leases' value, so ``nats kv get``
+shows who owns what.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nats.aio.client import Client as NATS
 
 from interlock.service.ownership.campaign import Campaign
 from interlock.service.ownership.lease import KvLease, open_lease_bucket
+from interlock.service.ownership.replica_metrics import register_replica_metrics
 from interlock.service.ownership.roles import EngineRole, ScheduleRole
 from interlock.service.ownership.rule_sync import RuleAnnouncer
 from interlock.service.settings import Settings
@@ -73,11 +75,13 @@ class Replica:
             self.nc.jetstream(), replicas.lease_bucket, ttl, replicas=replicas.lease_replicas
         )
         self.engine.rules_kv = kv
+        self.engine.replica_name = self.name
         self.engine.host.on_changed = RuleAnnouncer(kv, self.name).announce
         poll = min(_MAX_POLL, ttl.total_seconds() / 5)
         for key, role in ((ENGINE_LEASE, self.engine), (SCHEDULER_LEASE, self.schedules)):
             lease = KvLease(kv, key, self.name, ttl=ttl, monotonic=self._monotonic)
             self.campaigns[key] = Campaign(lease, role, poll=poll)
+        register_replica_metrics(self.engine.services.metrics, self.name, self.campaigns)
         return [campaign.run() for campaign in self.campaigns.values()]
 
     async def stop(self) -> None:

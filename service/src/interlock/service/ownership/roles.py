@@ -1,7 +1,9 @@
 """The work a lease guards: the engine (:class:`EngineRole`), the schedules (:class:`ScheduleRole`).
 
 **The engine.** Taking it over builds a fresh engine with the stored rules (the rules
-may have changed on the old owner since this replica started), then starts a
+may have changed on the old owner since this replica started), applies the rules
+directory if its content was never applied (:mod:`interlock.service.rules_dir`), then
+starts a
 :class:`~interlock.service.pipeline.consumer.Pipeline` with the lease's epoch: it claims
 the checkpoint row with the epoch, imports the checkpoint and reads the stream from the
 sequence after it (not from the ack floor: acks run ahead of checkpoints) through a
@@ -15,7 +17,8 @@ changes made through other replicas (announced in the lease bucket, reconciled e
 
 **The schedules.** Deployments' cron schedules and adapter polls run in the APScheduler
 of the replica holding the ``scheduler`` lease: one job store, one scheduler at a time,
-as APScheduler requires. A run a schedule starts carries an idempotency key of its
+as APScheduler requires. The adapters' cursors are kept in the database, so the next
+owner polls on from them. A run a schedule starts carries an idempotency key of its
 scheduled minute, so a schedule that runs twice around a takeover starts one run. The
 engine's deadline job follows the engine when one replica holds both; otherwise it is
 removed (the pipeline judges deadlines on time by itself; the job is only their record).
@@ -32,18 +35,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
+from interlock.adapters.checkpoints import CheckpointStore, FileCheckpointStore
+from interlock.adapters.config import AdapterSection
 from interlock.rules.engine.engine import Engine
 from interlock.sdk import EVENTS_STREAM, NatsOptions
+from interlock.service.adapter_checkpoints import DatabaseCheckpointStore
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
 from interlock.service.ownership.rule_sync import RuleWatch
 from interlock.service.pipeline.consumer import CONSUMER_NAME, Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
-from interlock.service.scheduler import Scheduler
+from interlock.service.rules_dir import apply_rules_dir_once
+from interlock.service.scheduler import Scheduler, sync_url
 from interlock.service.store import Fenced
 
 __all__ = ["EngineRole", "ScheduleRole"]
@@ -80,6 +88,8 @@ class EngineRole:
         self.rules_kv: KeyValue | None = None
         """The lease bucket, where rule changes are announced (set by the replica)."""
         self.rule_watch: RuleWatch | None = None
+        self.replica_name: str | None = None
+        """This replica's name (set by the replica): it applies the rules directory."""
         self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self, epoch: int) -> None:
@@ -89,6 +99,8 @@ class EngineRole:
             now=self.services.clock.now(), lateness_tolerance=settings.lateness_tolerance
         )
         await self.host.load()
+        if self.replica_name is not None:
+            await apply_rules_dir_once(self.host, self.services.settings, self.replica_name)
         await self._delete_older_consumers(epoch)
         pipeline = Pipeline(
             self.services, self.host, self.nc, on_queued=self.on_queued, epoch=epoch
@@ -185,9 +197,15 @@ class ScheduleRole:
         self.engine = engine
         self.nats = nats
         self.scheduler: Scheduler | None = None
+        self._cursors: sa.Engine | None = None
 
     async def start(self, epoch: int) -> None:
-        """Start the APScheduler with its persisted jobs, and the adapters' polls."""
+        """Start the APScheduler with its persisted jobs, and the adapters' polls.
+
+        The adapters' cursors are read from and saved to the database
+        (:mod:`interlock.service.adapter_checkpoints`), so they continue from where the
+        previous owner of the lease stopped.
+        """
         scheduler = Scheduler(
             self.services, on_deadline=self.engine.wake, next_due=self.engine.next_due
         )
@@ -195,6 +213,14 @@ class ScheduleRole:
         await scheduler.start()
         settings = self.services.settings
         data_dir: Path = settings.data_dir
+        cursors = self._cursors = sa.create_engine(
+            sync_url(settings.database_url), pool_size=2, max_overflow=2, pool_pre_ping=True
+        )
+
+        def checkpoints(section: AdapterSection) -> CheckpointStore:
+            seed = FileCheckpointStore(section.checkpoint_dir)
+            return DatabaseCheckpointStore(cursors, seed=seed)
+
         polls: Any = await asyncio.to_thread(
             functools.partial(
                 load_adapter_polls,
@@ -203,6 +229,7 @@ class ScheduleRole:
                 data_dir / "spool" / "adapters",
                 checkpoint_dir=data_dir / "checkpoints",
                 board=self.services.adapters,
+                checkpoints=checkpoints,
             )
         )
         await scheduler.add_adapter_polls(polls)
@@ -211,7 +238,10 @@ class ScheduleRole:
         """Stop the scheduler (its jobs stay in the store for the next owner)."""
         scheduler, self.scheduler = self.scheduler, None
         if scheduler is not None:
-            await scheduler.stop()
+            await scheduler.stop()  # its polls end first: then no cursor is saved
+        cursors, self._cursors = self._cursors, None
+        if cursors is not None:
+            await asyncio.to_thread(cursors.dispose)
 
     def ended(self) -> str | None:
         """The scheduler does not end by itself."""

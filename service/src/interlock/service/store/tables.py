@@ -348,3 +348,21 @@ action_breakers = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+rules_dir_applied = sa.Table(
+    "rules_dir_applied",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True, comment="SHA-256 of its rules"),
+    sa.Column("replica", _name(), nullable=False, comment="the replica that applied it"),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+"""Each content of the rules directory applied by a replica (issue 19): applied once."""
+
+adapter_checkpoints = sa.Table(
+    "adapter_checkpoints",
+    metadata,
+    sa.Column("adapter", _name(), primary_key=True),
+    sa.Column("checkpoint", sa.JSON, nullable=False, comment="the adapter's last cursor"),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Adapter poll cursors of replicas (issue 19), so they follow the ``scheduler`` lease."""
