@@ -13,6 +13,8 @@ the rule's ``owner``                        channel        ``owner``
 ``pause_rule``, ``resume_rule``             rule           ``on_resolved[0].rule``
 ``webhook(connection=...)``                 connection     ``then[0].connection``
 ``call(..., connection=...)`` (adapters)    connection     ``then[0].params.connection``
+``run_deployment`` of a deployment whose    connection     ``then[1].deployment``
+target names a connection (issue 20)
 ==========================================  =============  =========================
 
 Such a name is only looked up when the action runs, so a typo used to show first in
@@ -178,4 +180,47 @@ async def reference_warnings(store: Store, rules: Sequence[Rule]) -> list[RuleIs
                 known[key] = in_batch or await _exists(store, *key)
             if not known[key]:
                 warnings.append(_warning(reference))
+    warnings.extend(await _target_warnings(store, rules))
     return warnings
+
+
+async def _target_warnings(store: Store, rules: Sequence[Rule]) -> list[RuleIssue]:
+    """Warnings for ``run_deployment`` of deployments whose target's connection is missing.
+
+    Such a deployment was declared in a file, or its connection was removed since.
+    """
+    targets: dict[str, str | None] = {}  # deployment -> its missing connection, if any
+    warnings: list[RuleIssue] = []
+    for rule in rules:
+        for field, actions in (("then", rule.then), ("on_resolved", rule.on_resolved)):
+            for index, action in enumerate(actions):
+                if not isinstance(action, RunDeployment) or _is_template(action.deployment):
+                    continue
+                name = action.deployment
+                if name not in targets:
+                    targets[name] = await _missing_connection(store, name)
+                missing = targets[name]
+                if missing is not None:
+                    warnings.append(
+                        RuleIssue(
+                            rule=rule.name,
+                            path=f"{field}[{index}].deployment",
+                            message=f"deployment {name!r} runs on connection {missing!r}, "
+                            "which does not exist (yet)",
+                            hint=f"add it with `interlock connections add {missing} KIND "
+                            f"FIELD=VALUE...` or point the deployment elsewhere (`interlock "
+                            f"deployments set-target {name} ...`); until then its runs fail",
+                        )
+                    )
+    return warnings
+
+
+async def _missing_connection(store: Store, deployment: str) -> str | None:
+    try:
+        target = (await store.deployments.get(deployment)).target
+    except NotFound:
+        return None  # warned about as a deployment
+    connection = target.get("connection")
+    if not isinstance(connection, str) or not connection:
+        return None
+    return None if await _exists(store, "connection", connection) else connection

@@ -160,3 +160,27 @@ async def test_a_stored_rule_that_no_longer_reads_still_exists(rig: Rig) -> None
     assert applied.status_code == 200, applied.text
     paths = [path for path, _ in found(applied.json()["warnings"])]
     assert "then[4].rule" not in paths  # quarantined, but there: pausing it is no typo
+
+
+async def test_a_deployment_whose_target_connection_is_missing_is_a_warning(rig: Rig) -> None:
+    # As config/deployments.toml declares it: the store takes it without the API's checks.
+    await rig.services.store.deployments.create(
+        "on-airflow",
+        target={"type": "airflow", "connection": "gone-airflow", "dag_id": "sales"},
+        queue=(await rig.services.store.queues.create("etl")).name,
+    )
+    rule = Rule(name="starts-it", when=on("x.y"), then=[run_deployment("on-airflow")])
+    applied = await rig.client.post("/api/rules", json=document(rule))
+    assert applied.status_code == 200, applied.text
+    (warning,) = applied.json()["warnings"]
+    assert (warning["rule"], warning["path"], warning["message"]) == (
+        "starts-it",
+        "then[0].deployment",
+        "deployment 'on-airflow' runs on connection 'gone-airflow', which does not exist (yet)",
+    )
+    assert "interlock connections add gone-airflow" in warning["hint"]
+    assert "interlock deployments set-target on-airflow" in warning["hint"]
+    fields = {"url": "http://127.0.0.1:9", "token": "t"}
+    await rig.services.store.connections.put("gone-airflow", "airflow", fields)
+    again = await rig.client.post("/api/rules", json=document(rule))
+    assert again.json()["warnings"] == []
