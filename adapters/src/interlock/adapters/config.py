@@ -15,12 +15,19 @@
 Without ``checkpoint_dir``, checkpoints go to the ``checkpoints`` folder of the data
 directory: the service's ``data_dir`` when the service polls the adapter, else
 ``$INTERLOCK_DATA_DIR`` or ``.interlock`` (``interlock adapter run``).
+
+In the service, a section may name a connection the service keeps instead of giving its
+credentials (``connection = "landing-s3"``): the service passes ``connection_options``,
+which turns the name into the adapter's options (its endpoint, region and keys; a
+database URL); the section's own options win. ``interlock adapter run`` keeps no
+connections, so there such a section is refused, naming the option.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +59,10 @@ class AdapterSection(msgspec.Struct, kw_only=True):
     interval: timedelta
     checkpoint_dir: Path
     publisher: PublisherConfig
+    connection: str | None = None
+    """The connection the section names (``connection = "landing-s3"``), if any."""
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The adapter's own options as written (without the connection's)."""
 
 
 def adapter_kinds() -> dict[str, str]:
@@ -85,12 +96,18 @@ def adapter_kind(kind: str, adapter: str) -> type[PollingAdapter]:
 
 
 def load_adapter_section(
-    path: Path, name: str, *, checkpoint_dir: Path | None = None
+    path: Path,
+    name: str,
+    *,
+    checkpoint_dir: Path | None = None,
+    connection_options: Callable[[str, str], Mapping[str, Any]] | None = None,
 ) -> AdapterSection:
     """Read ``[adapters.<name>]`` (and ``[nats]``) from a TOML file.
 
     ``checkpoint_dir`` is where checkpoints go when the section does not say (default:
     ``checkpoints`` in ``$INTERLOCK_DATA_DIR`` or ``.interlock``).
+    ``connection_options(connection, kind)``: the options a named connection gives an
+    adapter of ``kind`` (the service's; raises ``LookupError`` or ``ValueError``).
 
     Raises:
         ConfigurationError: the file, the section or an option is missing or invalid.
@@ -115,6 +132,10 @@ def load_adapter_section(
         raise AdapterConfigError(name, "interval", str(exc)) from exc
     default_dir = checkpoint_dir or data_dir_from(os.environ) / "checkpoints"
     checkpoints = Path(options.pop("checkpoint_dir", default_dir))
+    connection = options.pop("connection", None)
+    given = dict(options)
+    if connection is not None:
+        options = {**_connection_options(name, kind, connection, connection_options), **options}
     adapter = adapter_kind(kind, name).from_options(name, options)
     nats: dict[str, Any] = document.get("nats", {})
     environ = dict(os.environ)
@@ -132,4 +153,27 @@ def load_adapter_section(
         interval=interval,
         checkpoint_dir=checkpoints,
         publisher=PublisherConfig.from_env(environ),
+        connection=connection,
+        options=given,
     )
+
+
+def _connection_options(
+    name: str,
+    kind: str,
+    connection: object,
+    resolve: Callable[[str, str], Mapping[str, Any]] | None,
+) -> Mapping[str, Any]:
+    if not isinstance(connection, str) or not connection:
+        raise AdapterConfigError(name, "connection", "must be a connection's name")
+    if resolve is None:
+        raise AdapterConfigError(
+            name,
+            "connection",
+            f"names the connection {connection!r}, which only the service resolves: poll "
+            "this adapter in the service (config/adapters.toml), or give its options here",
+        )
+    try:
+        return resolve(connection, kind)
+    except (LookupError, ValueError) as exc:
+        raise AdapterConfigError(name, "connection", str(exc)) from None

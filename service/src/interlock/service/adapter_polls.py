@@ -29,17 +29,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from interlock.adapters.base import SourceError
-from interlock.adapters.checkpoints import CheckpointStore, FileCheckpointStore
-from interlock.adapters.config import AdapterSection, load_adapter_section
+from interlock.adapters.checkpoints import FileCheckpointStore
+from interlock.adapters.config import AdapterSection, adapter_kind, load_adapter_section
 from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import NatsOptions
 from interlock.sdk.durations import format_duration
 from interlock.sdk.errors import ConfigurationError, InterlockError
 from interlock.sdk.sync import SyncPublisher
+from interlock.service.adapter_connections import AdapterConnections, adapter_options
 from interlock.service.adapter_status import AdapterBoard
 
 __all__ = ["AdapterPoll", "load_adapter_polls"]
@@ -56,6 +58,10 @@ class AdapterPoll:
     publisher: SyncPublisher
     board: AdapterBoard = field(default_factory=AdapterBoard)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: AdapterConnections | None = None
+    """Resolves the connection the section names, before each poll."""
+    version: int | None = None
+    """The version of that connection the adapter was built with."""
 
     @property
     def name(self) -> str:
@@ -70,6 +76,7 @@ class AdapterPoll:
         before = (stats.events, stats.spooled)
         self.board.started(self.name, _now())
         try:
+            self._follow_connection()
             polls = self.runner.drain()  # counts a failure in runner.stats
         except SourceError as exc:
             self.board.failed(self.name, _now(), str(exc))
@@ -84,6 +91,31 @@ class AdapterPoll:
             self.board.succeeded(self.name, _now(), polls=polls, events=events, spooled=spooled)
         finally:
             self.lock.release()
+
+    def _follow_connection(self) -> None:
+        """Rebuild the adapter if its connection changed since it was built.
+
+        Raises:
+            SourceError: the connection cannot be resolved, or gives unusable options
+                (this poll fails, the next one tries again).
+        """
+        name = self.section.connection
+        if name is None or self.connections is None:
+            return
+        kind = self.section.adapter.kind
+        try:
+            resolved = self.connections.resolve(name)
+            if resolved.version == self.version:
+                return
+            options = {**adapter_options(kind, resolved), **self.section.options}
+            adapter = adapter_kind(kind, self.name).from_options(self.name, options)
+        except (LookupError, ValueError, TimeoutError, InterlockError) as exc:
+            reason = str(exc) or f"connection {name!r}: no answer from the store in time"
+            raise SourceError(self.name, reason) from None
+        previous, self.runner.adapter = self.runner.adapter, adapter
+        self.version = resolved.version
+        previous.close()
+        logger.info("adapter %s: connection %s changed (version %d)", self.name, name, self.version)
 
     def close(self) -> None:
         """Flush and close the adapter's publisher."""
@@ -101,13 +133,15 @@ def load_adapter_polls(
     *,
     checkpoint_dir: Path | None = None,
     board: AdapterBoard | None = None,
-    checkpoints: Callable[[AdapterSection], CheckpointStore] | None = None,
+    connections: AdapterConnections | None = None,
 ) -> list[AdapterPoll]:
     """Every valid ``[adapters.NAME]`` of ``path`` (a missing file: none), ready to poll.
 
+    ``connections`` resolves the connections sections name (``connection = "NAME"``:
+    :mod:`~interlock.service.adapter_connections`); without it such sections are skipped.
+
     ``checkpoint_dir`` is where checkpoints go when a section does not say; each adapter
-    is registered on ``board``. ``checkpoints`` gives each adapter another checkpoint
-    store than its directory's files (replicas keep them in the database).
+    is registered on ``board``.
     """
     board = board if board is not None else AdapterBoard()
     if not path.exists():
@@ -120,8 +154,14 @@ def load_adapter_polls(
         return []
     polls = []
     for name in names:
+        versions: dict[str, int] = {}
         try:
-            section = load_adapter_section(path, name, checkpoint_dir=checkpoint_dir)
+            section = load_adapter_section(
+                path,
+                name,
+                checkpoint_dir=checkpoint_dir,
+                connection_options=_options_from(connections, versions),
+            )
         except (ConfigurationError, InterlockError) as exc:
             logger.error("adapters: %s: %s; this adapter is skipped", path, exc)
             continue
@@ -134,19 +174,43 @@ def load_adapter_polls(
         runner = AdapterRunner(
             section.adapter,
             publisher,
-            checkpoints(section) if checkpoints else FileCheckpointStore(section.checkpoint_dir),
+            FileCheckpointStore(section.checkpoint_dir),
             interval=section.interval,
         )
         kind = section.adapter.kind
         board.register(name, kind, section.interval)
-        polls.append(AdapterPoll(section=section, runner=runner, publisher=publisher, board=board))
+        polls.append(
+            AdapterPoll(
+                section=section,
+                runner=runner,
+                publisher=publisher,
+                board=board,
+                connections=connections,
+                version=versions.get(section.connection or ""),
+            )
+        )
         logger.info(
             "adapter %s (%s) polled every %s; checkpoints in %s",
             name,
             kind,
             format_duration(section.interval),
-            "the database" if checkpoints else section.checkpoint_dir,
+            section.checkpoint_dir,
         )
     if not polls:
         logger.info("adapters: %s names none the service can poll", path)
     return polls
+
+
+def _options_from(
+    connections: AdapterConnections | None, versions: dict[str, int]
+) -> Callable[[str, str], dict[str, Any]] | None:
+    """What turns a section's connection into its options, noting the version used."""
+    if connections is None:
+        return None
+
+    def options(name: str, kind: str) -> dict[str, Any]:
+        resolved = connections.resolve(name)
+        versions[name] = resolved.version
+        return adapter_options(kind, resolved)
+
+    return options
