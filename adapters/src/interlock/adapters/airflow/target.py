@@ -75,10 +75,13 @@ class AirflowTarget:
             raise TargetInvalid(
                 unknown[0], f"is not a field of an airflow target ({', '.join(sorted(_FIELDS))})"
             )
-        for field, what in (("connection", "an airflow connection"), ("dag_id", "a DAG id")):
+        for field, what in (
+            ("connection", "the name of an airflow connection"),
+            ("dag_id", "the DAG's id"),
+        ):
             value = target.get(field)
             if not isinstance(value, str) or not value:
-                raise TargetInvalid(field, f"is required: the name of {what}")
+                raise TargetInvalid(field, f"is required: {what}")
         if not isinstance(target.get("conf", {}), Mapping):
             raise TargetInvalid("conf", "must be an object (the DAG run's conf)")
 
