@@ -51,7 +51,7 @@ from interlock.service.store import (
     StoreError,
     StoreUnavailable,
 )
-from interlock.service.store.outbox import Outcome
+from interlock.service.store.outbox import Outcome, Reservation
 from interlock.service.store.tables import metadata
 
 CHANNEL_URL = "slack://T0KEN-A/T0KEN-B/s3cr3t-T0KEN-C"
@@ -330,6 +330,35 @@ async def test_claim_hands_out_due_actions_once(store: Store, clock: FakeClock) 
     assert (action.state, action.claimed_by, action.attempts) == ("running", "w1", 1)
     assert action.claimed_until == START + timedelta(minutes=5)
     assert [(a.firing_id, a.index) for a in first] == sorted((a.firing_id, a.index) for a in first)
+
+
+async def test_a_batch_claims_its_due_actions_into_a_reservation(store: Store) -> None:
+    # The pipeline lends the local dispatcher's free slots to the batch's transaction:
+    # the actions it queues are claimed there, oldest first, up to the reservation.
+    firing = make_firing()
+    reservation = Reservation(worker="w1", limit=1, lease=timedelta(minutes=2))
+    result = await store.store_batch([firing], entries_for(firing), reservation=reservation)
+    (claimed,) = reservation.claimed
+    assert (claimed.firing_id, claimed.index, claimed.state) == (firing.id, 0, "running")
+    assert (claimed.claimed_by, claimed.attempts) == ("w1", 1)
+    assert claimed.claimed_until == START + timedelta(minutes=2)
+    assert len(result.queued) == 2
+    states = {(a.index, a.state) for a in await store.outbox.list(firing_id=firing.id)}
+    assert states == {(0, "running"), (1, "pending")}
+    (rest,) = await store.outbox.claim(worker="w2")
+    assert rest.index == 1
+    # A replay queues nothing and claims nothing; a failed batch claims nothing.
+    again = Reservation(worker="w1", limit=5, lease=timedelta(minutes=2))
+    await store.store_batch([firing], entries_for(firing), reservation=again)
+    assert again.claimed == []
+    failed = Reservation(worker="w1", limit=5, lease=timedelta(minutes=2))
+    other = make_firing("other")
+    with pytest.raises(StoreError):
+        await store.store_batch(
+            [other], entries_for(other) + entries_for(make_firing("never")), reservation=failed
+        )
+    assert failed.claimed == []
+    assert await store.outbox.list(firing_id=other.id) == []
 
 
 async def test_an_expired_lease_is_claimed_again(store: Store, clock: FakeClock) -> None:

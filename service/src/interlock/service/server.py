@@ -50,7 +50,6 @@ from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.local_server import LocalServer, read_local_server, write_local_server
 from interlock.service.actions.dispatcher import Dispatcher
-from interlock.service.adapter_connections import AdapterConnections
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.adapter_status import AdapterBoard
 from interlock.service.connections.events import forget_on_change
@@ -200,7 +199,9 @@ class Service:
         assert self.dispatcher is not None
         assert self._nc is not None
         settings = self.settings
-        self.pipeline = Pipeline(services, host, self._nc, on_queued=self.dispatcher.wake)
+        self.pipeline = Pipeline(
+            services, host, self._nc, on_queued=self.dispatcher.wake, slots=self.dispatcher
+        )
         await self.pipeline.start()
         self._spawn(self.pipeline.run(), "pipeline")
         self._spawn(self.dispatcher.run(), "dispatcher")
@@ -218,9 +219,6 @@ class Service:
                 settings.data_dir / "spool" / "adapters",
                 checkpoint_dir=settings.data_dir / "checkpoints",
                 board=services.adapters,
-                connections=AdapterConnections(
-                    services.store.connections, asyncio.get_running_loop()
-                ),
             )
         )
         await self.scheduler.add_adapter_polls(polls)

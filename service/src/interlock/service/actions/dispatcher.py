@@ -86,7 +86,13 @@ from interlock.service.actions.pacing import (
     Ticket,
 )
 from interlock.service.actions.registry import Registry
-from interlock.service.store import ActionBreaker, OutboxAction, Outcome, StoreError
+from interlock.service.store import (
+    ActionBreaker,
+    OutboxAction,
+    Outcome,
+    Reservation,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from interlock.service.context import Services
@@ -175,6 +181,11 @@ class Dispatcher:
         self._running: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[object]] = set()
         self._stopping = False
+        self._reserved = 0
+        self._finished = False
+        """Slots lent to the pipeline's transaction (:meth:`reserve`), not yet taken."""
+        self._reservations_settled = asyncio.Event()
+        self._reservations_settled.set()
         self.executed = 0
         """Executions finished by this dispatcher, deferrals excluded (for tests and
         benchmarks)."""
@@ -195,6 +206,39 @@ class Dispatcher:
         """Finish the executions under way (up to the action timeout), then stop :meth:`run`."""
         self._stopping = True
         self._wake.set()
+
+    def reserve(self) -> Reservation | None:
+        """Lend free slots to a transaction that queues actions; ``None`` if none are free.
+
+        The pipeline passes it to :meth:`~interlock.service.store.Store.store_batch`,
+        which claims due rows into it in the batch's own transaction (one transaction
+        for a firing at a trickle, not a store and then a claim), then hands it back
+        with :meth:`take`, whatever happened.
+        """
+        free = self._free()
+        if self._stopping or free <= 0:
+            return None
+        limit = min(free, self.batch_size)
+        self._reserved += limit
+        self._reservations_settled.clear()
+        return Reservation(worker=self.name, limit=limit, lease=self.lease)
+
+    def take(self, reservation: Reservation) -> None:
+        """Run the rows claimed into ``reservation``, and free the rest of its slots."""
+        self._reserved -= reservation.limit
+        if self._reserved == 0:
+            self._reservations_settled.set()
+        if self._finished and reservation.claimed:
+            logger.warning(
+                "dispatcher %s stopped before %d claimed action(s) came back: they run "
+                "when their lease ends (%s)",
+                self.name,
+                len(reservation.claimed),
+                self.lease,
+            )
+            return
+        for row in reservation.claimed:
+            self._start(row)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -222,6 +266,11 @@ class Dispatcher:
                 retry.succeeded()
                 if not full:
                     await self._wait()
+            # Rows claimed into a reservation are this dispatcher's: wait for the
+            # transaction holding one to hand them over (a store down: not for ever).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timeout):
+                    await self._reservations_settled.wait()
             if self._running:
                 await asyncio.wait(self._running, timeout=self.timeout + 1)
         finally:
@@ -239,6 +288,7 @@ class Dispatcher:
             for leftover in list(self._background):
                 leftover.cancel()
             await self.registry.close()
+            self._finished = True
             logger.info("dispatcher %s stopped", self.name)
 
     async def _wait(self) -> None:
@@ -286,7 +336,7 @@ class Dispatcher:
         self.errors += 1
 
     def _free(self) -> int:
-        return self.settings.concurrency - len(self._running)
+        return self.settings.concurrency - len(self._running) - self._reserved
 
     async def _claim(self) -> bool:
         """Claim into free slots; ``True`` if more may be due right now.
@@ -302,10 +352,13 @@ class Dispatcher:
             worker=self.name, limit=limit, lease=self.lease
         )
         for row in rows:
-            task = asyncio.create_task(self._execute(row), name=f"action-{row.idempotency_key}")
-            self._running.add(task)
-            task.add_done_callback(self._done)
+            self._start(row)
         return len(rows) == limit and self._free() >= self._min_claim
+
+    def _start(self, row: OutboxAction) -> None:
+        task = asyncio.create_task(self._execute(row), name=f"action-{row.idempotency_key}")
+        self._running.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

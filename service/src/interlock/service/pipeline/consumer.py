@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -78,9 +79,16 @@ from interlock.service.pipeline.announcer import Announcer
 from interlock.service.pipeline.pull import PullFetcher, stream_sequence
 from interlock.service.pipeline.rendering import RecentEvents, rendered_entries
 from interlock.service.pipeline.rule_host import RuleHost
-from interlock.service.store import BatchResult, Checkpoint, Fenced, OutboxEntry, StoreError
+from interlock.service.store import (
+    BatchResult,
+    Checkpoint,
+    Fenced,
+    OutboxEntry,
+    Reservation,
+    StoreError,
+)
 
-__all__ = ["CONSUMER_NAME", "Pipeline", "PipelineStats"]
+__all__ = ["CONSUMER_NAME", "ActionSlots", "Pipeline", "PipelineStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +119,16 @@ class PipelineStats:
     checkpoints: int = 0
 
 
+class ActionSlots(Protocol):
+    """A dispatcher's free slots, lent to a transaction that queues actions."""
+
+    def reserve(self) -> Reservation | None:
+        """Slots to claim due actions into; ``None`` if none are free."""
+
+    def take(self, reservation: Reservation) -> None:
+        """Take back ``reservation`` after the transaction, and run what it claimed."""
+
+
 class Pipeline:
     """Consumes ``INTERLOCK_EVENTS`` into the engine; stores firings and their actions.
 
@@ -119,6 +137,8 @@ class Pipeline:
         host: The rules and the engine (the pipeline is the engine's only user).
         nc: A connected NATS client.
         on_queued: Called after actions were queued (wakes the dispatcher).
+        slots: The local dispatcher's free slots (:class:`ActionSlots`): the actions a
+            batch queues are claimed into them in the batch's own transaction.
         epoch: The engine lease's epoch when running as one of several replicas
             (:mod:`interlock.service.ownership`): the checkpoint is claimed with it,
             every batch is fenced by it (:class:`~interlock.service.store.Fenced` stops
@@ -132,6 +152,7 @@ class Pipeline:
         nc: NATS,
         *,
         on_queued: Callable[[], None] | None = None,
+        slots: ActionSlots | None = None,
         epoch: int | None = None,
     ) -> None:
         self.services = services
@@ -142,6 +163,7 @@ class Pipeline:
         self.nc = nc
         self.js = nc.jetstream()
         self.on_queued = on_queued
+        self.slots = slots
         settings = services.settings.engine
         self.batch_size = settings.consumer_batch_size
         self.max_wait = settings.consumer_max_wait.total_seconds()
@@ -380,16 +402,24 @@ class Pipeline:
         )
         fenced: list[Fenced] = []
 
+        # The dispatcher's free slots go into the batch's transaction: the actions it
+        # queues are claimed there, not by a transaction of their own after it.
+        reservation = self.slots.reserve() if self.slots is not None and entries else None
+
         async def store() -> BatchResult | None:
             try:
                 return await self.services.store.store_batch(
-                    firings, entries, checkpoint, epoch=self.epoch
+                    firings, entries, checkpoint, epoch=self.epoch, reservation=reservation
                 )
             except Fenced as exc:  # never retried: it cannot succeed
                 fenced.append(exc)
                 return None
 
-        result = await retry.until_done(store)
+        try:
+            result = await retry.until_done(store)
+        finally:
+            if reservation is not None and self.slots is not None:
+                self.slots.take(reservation)
         if result is None:
             raise fenced[0]
         if checkpoint is not None:
@@ -401,7 +431,9 @@ class Pipeline:
             if firing.id in stored:
                 self.services.metrics.firings.labels(firing.status).inc()
         self.stats.firings += len(result.stored)
-        if result.queued and self.on_queued is not None:
+        # A reservation not filled took every due row: nothing is left to wake for.
+        unclaimed = reservation is None or len(reservation.claimed) == reservation.limit
+        if result.queued and unclaimed and self.on_queued is not None:
             self.on_queued()
 
     def _checkpoint(self) -> Checkpoint:

@@ -26,7 +26,7 @@ from interlock.service.store.errors import (
     StoreUnavailable,
 )
 from interlock.service.store.firings import Firings
-from interlock.service.store.outbox import FinishReport, Outbox, Outcome
+from interlock.service.store.outbox import FinishReport, Outbox, Outcome, Reservation
 from interlock.service.store.records import (
     ActionBreaker,
     ActionState,
@@ -92,6 +92,7 @@ __all__ = [
     "OutboxEntry",
     "Outcome",
     "Queues",
+    "Reservation",
     "RuleChange",
     "RuleRecord",
     "RuleUnreadable",

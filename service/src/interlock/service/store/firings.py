@@ -27,7 +27,8 @@ from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.epochs import DEFAULT_CHECKPOINT, fence
 from interlock.service.store.errors import NotFound
-from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
+from interlock.service.store.outbox import Reservation, claim_in
+from interlock.service.store.records import BatchResult, Checkpoint, OutboxAction, OutboxEntry
 
 __all__ = ["Firings"]
 
@@ -45,13 +46,16 @@ class Firings:
         checkpoint: Checkpoint | None = None,
         *,
         epoch: int | None = None,
+        reservation: Reservation | None = None,
     ) -> BatchResult:
         """Store firings, queue their actions and save the checkpoint, atomically.
 
         Outbox entries of firings that were stored before are skipped; entries of other
         firings (in the database, not in this batch) are queued unless queued already.
         With an ``epoch`` (scale-out), the checkpoint row is locked and checked first
-        (:func:`~.epochs.fence`), in the same transaction.
+        (:func:`~.epochs.fence`), in the same transaction. With a ``reservation`` (a
+        dispatcher's free slots) and actions queued, due rows are claimed for it in the
+        same transaction too; :attr:`Reservation.claimed` holds them once it committed.
 
         Raises:
             Fenced: ``epoch`` no longer owns the checkpoint row; nothing was stored.
@@ -88,9 +92,20 @@ class Firings:
             replayed = {firing.id for firing in unique} - stored
             rows = [_outbox_row(e, now) for e in outbox if e.firing_id not in replayed]
             queued: list[uuid.UUID] = []
+            claimed: list[OutboxAction] = []
             if rows:
                 result = await connection.execute(hot.insert_outbox(self._db.dialect), rows)
                 queued = list(result.scalars())
+            if reservation is not None and queued:
+                claimed = await claim_in(
+                    connection,
+                    now=now,
+                    worker=reservation.worker,
+                    limit=reservation.limit,
+                    lease=reservation.lease,
+                )
+        if reservation is not None:
+            reservation.claimed = claimed
         return BatchResult(
             stored=[f.id for f in unique if f.id in stored],
             already_stored=[f.id for f in unique if f.id not in stored],

@@ -52,6 +52,11 @@ so concurrent dispatchers each get different rows and never wait for each other.
 SQLite the claim is one statement in a ``BEGIN IMMEDIATE`` transaction: SQLite has one
 writer at a time, so concurrent claims run one after the other and never overlap.
 
+A dispatcher in the process that stores firings may also lend the pipeline a
+:class:`Reservation` of its free slots: :meth:`~interlock.service.store.Store.store_batch`
+then claims due rows for it in the batch's own transaction (:func:`claim_in`), so a
+firing at a trickle costs one transaction instead of a store and a claim.
+
 Finishing rows names the dispatcher: a row whose lease expired and that another
 dispatcher claimed since is left alone (missing from :attr:`FinishReport.applied`). Every
 statement that ends or drops a claim writes the same columns,
@@ -76,11 +81,41 @@ from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
 from interlock.service.store.records import ActionBreaker, ActionState, OutboxAction
 
-__all__ = ["FinishReport", "Outbox", "Outcome", "Verdict"]
+__all__ = ["FinishReport", "Outbox", "Outcome", "Reservation", "Verdict", "claim_in"]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 _BREAKER_CHUNK = 400
 """Actions per breaker reset statement (two bound parameters each)."""
+
+
+class Reservation(msgspec.Struct, kw_only=True):
+    """Free slots of a dispatcher, lent to another transaction to claim due rows into.
+
+    The store fills :attr:`claimed` once that transaction committed (never with rows of
+    a transaction rolled back); the dispatcher then runs them.
+    """
+
+    worker: str
+    """The dispatcher's name (``claimed_by``)."""
+    limit: int
+    """Most rows to claim."""
+    lease: timedelta
+    """How long the claim holds."""
+    claimed: list[OutboxAction] = msgspec.field(default_factory=list)
+    """The rows claimed, after the transaction committed."""
+
+
+async def claim_in(
+    connection: AsyncConnection, *, now: datetime, worker: str, limit: int, lease: timedelta
+) -> list[OutboxAction]:
+    """Claim up to ``limit`` due rows for ``worker`` in ``connection``'s transaction.
+
+    Oldest due first (see :meth:`Outbox.claim`, which expires leases first).
+    """
+    claim = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
+    rows = (await connection.execute(hot.claim_due(), claim)).all()
+    actions = [_action(row) for row in rows]
+    return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))
 
 
 class Outbox:
@@ -101,12 +136,9 @@ class Outbox:
         # Expired leases first go back to pending (their next_attempt_at is old, so
         # they come first): the claim then reads one index in its own order and stops
         # at the limit, where an OR of both kinds of row sorted every due row.
-        claim = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
         async with self._db.transaction() as connection:
             await connection.execute(hot.expire_leases(), {"now": now})
-            rows = (await connection.execute(hot.claim_due(), claim)).all()
-        actions = [_action(row) for row in rows]
-        return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))
+            return await claim_in(connection, now=now, worker=worker, limit=limit, lease=lease)
 
     async def suspend(self, rule: str, index: int | None = None, *, reason: str) -> int:
         """Suspend the rule's pending actions (of one index, or all); return how many."""

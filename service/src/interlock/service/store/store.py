@@ -31,7 +31,7 @@ from interlock.service.store.errors import StoreError
 from interlock.service.store.firings import Firings
 from interlock.service.store.ids import Ids
 from interlock.service.store.keyring import Key, Keyring
-from interlock.service.store.outbox import Outbox
+from interlock.service.store.outbox import Outbox, Reservation
 from interlock.service.store.records import BatchResult, Checkpoint, OutboxEntry
 from interlock.service.store.rules import Rules
 from interlock.service.store.runs import Runs
@@ -166,13 +166,18 @@ class Store:
         checkpoint: Checkpoint | None = None,
         *,
         epoch: int | None = None,
+        reservation: Reservation | None = None,
     ) -> BatchResult:
         """Store firings, queue their actions and save the checkpoint in one transaction.
 
         See :meth:`~interlock.service.store.firings.Firings.store_batch`; ``epoch``:
-        refused with :class:`~.errors.Fenced` unless it still owns the checkpoint row.
+        refused with :class:`~.errors.Fenced` unless it still owns the checkpoint row;
+        ``reservation``: due actions claimed into a dispatcher's free slots, in the
+        same transaction.
         """
-        return await self.firings.store_batch(firings, outbox, checkpoint, epoch=epoch)
+        return await self.firings.store_batch(
+            firings, outbox, checkpoint, epoch=epoch, reservation=reservation
+        )
 
     async def claim_checkpoint(self, epoch: int) -> Checkpoint | None:
         """Claim the engine checkpoint for lease epoch ``epoch``; return it, if saved.
