@@ -50,6 +50,7 @@ from interlock.sdk.connection import connect
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.local_server import LocalServer, read_local_server, write_local_server
 from interlock.service.actions.dispatcher import Dispatcher
+from interlock.service.adapter_connections import AdapterConnections
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.adapter_status import AdapterBoard
 from interlock.service.connections.events import forget_on_change
@@ -219,6 +220,9 @@ class Service:
                 settings.data_dir / "spool" / "adapters",
                 checkpoint_dir=settings.data_dir / "checkpoints",
                 board=services.adapters,
+                connections=AdapterConnections(
+                    services.store.connections, asyncio.get_running_loop()
+                ),
             )
         )
         await self.scheduler.add_adapter_polls(polls)
