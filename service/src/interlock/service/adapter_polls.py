@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from interlock.adapters.base import SourceError
-from interlock.adapters.checkpoints import FileCheckpointStore
+from interlock.adapters.checkpoints import CheckpointStore, FileCheckpointStore
 from interlock.adapters.config import AdapterSection, adapter_kind, load_adapter_section
 from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import NatsOptions
@@ -134,6 +134,7 @@ def load_adapter_polls(
     checkpoint_dir: Path | None = None,
     board: AdapterBoard | None = None,
     connections: AdapterConnections | None = None,
+    checkpoints: Callable[[AdapterSection], CheckpointStore] | None = None,
 ) -> list[AdapterPoll]:
     """Every valid ``[adapters.NAME]`` of ``path`` (a missing file: none), ready to poll.
 
@@ -141,7 +142,8 @@ def load_adapter_polls(
     :mod:`~interlock.service.adapter_connections`); without it such sections are skipped.
 
     ``checkpoint_dir`` is where checkpoints go when a section does not say; each adapter
-    is registered on ``board``.
+    is registered on ``board``. ``checkpoints`` gives each adapter another checkpoint
+    store than its directory's files (replicas keep them in the database).
     """
     board = board if board is not None else AdapterBoard()
     if not path.exists():
@@ -174,7 +176,7 @@ def load_adapter_polls(
         runner = AdapterRunner(
             section.adapter,
             publisher,
-            FileCheckpointStore(section.checkpoint_dir),
+            checkpoints(section) if checkpoints else FileCheckpointStore(section.checkpoint_dir),
             interval=section.interval,
         )
         kind = section.adapter.kind
@@ -194,7 +196,7 @@ def load_adapter_polls(
             name,
             kind,
             format_duration(section.interval),
-            section.checkpoint_dir,
+            "the database" if checkpoints else section.checkpoint_dir,
         )
     if not polls:
         logger.info("adapters: %s names none the service can poll", path)
