@@ -211,6 +211,16 @@ def test_set_target_switches_the_same_rule_to_a_prefect_deployment(
         done = wait_run(api, of_day("2026-12-02", state="completed"), "the run to complete")
         assert done["remote_state"] == "COMPLETED"
 
+        # Cancelling a run whose flow run has not started cancels the flow run.
+        request_backfill(api, "2026-12-05")
+        waiting = wait_run(api, of_day("2026-12-05", remote_state="SCHEDULED"), "a flow run")
+        ok(api.post(f"/api/runs/{waiting['id']}/cancel"))
+        deadline = time.monotonic() + 60
+        flow_run = f"/flow_runs/{waiting['remote_id']}"
+        while prefect_api._json("GET", flow_run)["state"]["type"] != "CANCELLED":
+            assert time.monotonic() < deadline, "the flow run was not cancelled in Prefect"
+            time.sleep(0.3)
+
 
 def test_an_http_target_runs_when_the_endpoint_answers(
     api: httpx.Client, airflow_target: dict[str, Any]
@@ -243,6 +253,27 @@ def test_an_http_target_runs_when_the_endpoint_answers(
         )
         assert "jobs-secret-token" not in str(failed)
 
+        # A failed request is retried by the deployment's policy: a new attempt, a new key.
+        ok(api.put("/api/deployments/backfill/policy", json={"policy": {"retries": 1}}))
+        try:
+            request_backfill(api, "2026-12-06")
+            retried = wait_run(api, of_day("2026-12-06", state="failed"), "a retried run")
+        finally:
+            ok(api.put("/api/deployments/backfill/policy", json={"policy": {}}))
+        assert retried["attempt"] == 2
+        keys = [r.headers["Idempotency-Key"] for r in receiver.received("/jobs/backfill")]
+        assert keys[-2:] == [f"{retried['id']}-1", f"{retried['id']}-2"]
+
+        # A rotated token is sent by the next run, without a restart.
+        rotation = {"secrets": {"token": "rotated-token"}}
+        ok(api.post("/api/connections/test-jobs/rotate", json=rotation))
+        receiver.status = 200
+        request_backfill(api, "2026-12-07")
+        wait_run(api, of_day("2026-12-07", state="completed"), "the run after the rotation")
+        assert receiver.received("/jobs/backfill")[-1].headers["Authorization"] == (
+            "Bearer rotated-token"
+        )
+
 
 def test_cancelling_a_run_cancels_its_remote_dag_run(
     api: httpx.Client, airflow_api: ApiServer, airflow_target: dict[str, Any]
@@ -261,6 +292,23 @@ def test_cancelling_a_run_cancels_its_remote_dag_run(
     assert cancelled["state"] == "cancelled"
     log = api.get(f"/api/runs/{run['id']}/logs").text
     assert f"DAG run {dag_run_id} of {DAG} marked failed in Airflow" in log
+
+
+def test_a_remote_run_past_its_timeout_is_cancelled_there_and_fails(
+    api: httpx.Client, airflow_api: ApiServer, airflow_target: dict[str, Any]
+) -> None:
+    ok(api.put("/api/deployments/backfill/target", json={"target": airflow_target}))
+    ok(api.put("/api/deployments/backfill/policy", json={"policy": {"timeout": 3}}))
+    try:
+        started = ok(api.post("/api/deployments/backfill/run", json={"parameters": {"day": "t"}}))
+        done = wait_run(
+            api, lambda r: r["id"] == started["id"] and r["state"] == "failed", "the timeout"
+        )
+    finally:
+        ok(api.put("/api/deployments/backfill/policy", json={"policy": {}}))
+    assert done["message"] == "timed out after 3s (airflow run cancelled)"
+    dag_run = api_request(airflow_api, "GET", f"/api/v2/dags/{DAG}/dagRuns/{done['remote_id']}")
+    assert dag_run["state"] == "failed"  # it stayed queued (no scheduler): cancelled at 3 s
 
 
 def test_set_target_refuses_an_unknown_type_or_a_missing_connection_in_one_line(

@@ -26,14 +26,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from interlock.sdk.errors import ActionFailed
 from interlock.sdk.targets import RemoteRun, Target, TargetRun
 from interlock.sdk.vocabulary import FINAL_RUN_STATES
+from interlock.service.context import Services
 from interlock.service.deployments.process import append_log
-from interlock.service.store import RunState
+from interlock.service.store import Run, RunState, StoreError
 
 __all__ = ["RemoteAttempt"]
 
@@ -74,6 +76,49 @@ class RemoteAttempt:
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self.cancel_remote = True
         """Whether a stop cancels the remote run (not when the worker itself stops)."""
+
+    @classmethod
+    def of_run(
+        cls,
+        services: Services,
+        plugin: Target,
+        run: Run,
+        target: Mapping[str, Any],
+        *,
+        log_path: Path,
+        stopped: asyncio.Event,
+        poll_interval: float,
+        timeout: float | None,
+    ) -> RemoteAttempt:
+        """The attempt of ``run`` now, recording its remote run in ``services``' store."""
+
+        async def record(remote: RemoteRun) -> None:
+            try:
+                await services.store.runs.set_remote(
+                    run.id,
+                    remote_id=remote.remote_id,
+                    remote_url=remote.url,
+                    remote_state=remote.remote_state or remote.state,
+                )
+            except StoreError as exc:  # shown late, not lost: the next change writes again
+                logger.warning("run %s: cannot record its remote run: %s", run.id, exc)
+
+        request = TargetRun(
+            run_id=run.id,
+            deployment=run.deployment,
+            attempt=run.attempt,
+            parameters=run.parameters,
+            target=dict(target),
+        )
+        return cls(
+            plugin,
+            request,
+            log_path=log_path,
+            record=record,
+            stopped=stopped,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
 
     def _log(self, line: str) -> None:
         append_log(self.log_path, f"interlock: {line}")

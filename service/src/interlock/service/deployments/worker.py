@@ -64,14 +64,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from interlock.sdk.executors import ExecutorContext
 from interlock.sdk.retry import Backoff, Retry
-from interlock.sdk.targets import RemoteRun, TargetRun
 from interlock.service.context import Services
 from interlock.service.deployments.catalog import DEFAULT_QUEUE, ensure_default_queue
 from interlock.service.deployments.events import announce
-from interlock.service.deployments.policy import RunPolicy, parse_policy
+from interlock.service.deployments.policy import RunPolicy, parse_policy, retry_later
 from interlock.service.deployments.process import RunProcess, append_log, outcome
 from interlock.service.deployments.remote import RemoteAttempt
 from interlock.service.deployments.target_kinds import PROCESS, TargetKinds
@@ -300,7 +300,7 @@ class Worker:
                 and final[0] == "failed"
                 and active.policy.retries_after(run.attempt)
             ):
-                await self._retry_later(active, final[1])
+                await retry_later(self.services, run, active.policy, final[1], active.log_path)
             elif final is not None:
                 await self._finish(run, *final)
         except Exception:
@@ -362,35 +362,15 @@ class Worker:
         return outcome(returncode, active.log_path)
 
     async def _carry_out_remote(
-        self, active: _Active, target: dict[str, object]
+        self, active: _Active, target: dict[str, Any]
     ) -> tuple[RunState, str] | None:
         run = active.run
-        plugin = self._targets.get(run.deployment, target)
-
-        async def record(remote: RemoteRun) -> None:
-            try:
-                await self.services.store.runs.set_remote(
-                    run.id,
-                    remote_id=remote.remote_id,
-                    remote_url=remote.url,
-                    remote_state=remote.remote_state or remote.state,
-                )
-            except StoreError as exc:  # shown late, not lost: the next change writes again
-                logger.warning(
-                    "worker %s: cannot record run %s's remote run: %s", self.name, run.id, exc
-                )
-
-        attempt = RemoteAttempt(
-            plugin,
-            TargetRun(
-                run_id=run.id,
-                deployment=run.deployment,
-                attempt=run.attempt,
-                parameters=run.parameters,
-                target=dict(target),
-            ),
+        attempt = RemoteAttempt.of_run(
+            self.services,
+            self._targets.get(run.deployment, target),
+            run,
+            target,
             log_path=active.log_path,
-            record=record,
             stopped=active.stopped,
             poll_interval=self.remote_poll_interval,
             timeout=active.policy.timeout,
@@ -402,26 +382,6 @@ class Worker:
         if final is None and active.stopped_as == "running":
             return "crashed", f"worker {self.name} stopped while it ran (the remote run goes on)"
         return final
-
-    async def _retry_later(self, active: _Active, reason: str) -> None:
-        """Send a failed attempt back to ``scheduled``, due after the policy's delay."""
-        run, policy = active.run, active.policy
-        delay = policy.delay(run.attempt)
-        message = (
-            f"attempt {run.attempt} of {policy.retries + 1} failed: {reason}; "
-            f"retrying in {delay:g}s"
-        )
-        append_log(active.log_path, f"interlock: {message}")
-        due = self.services.clock.now() + timedelta(seconds=delay)
-        try:
-            again = await self.services.store.runs.retry(
-                run.id, attempt=run.attempt, scheduled_at=due, message=message
-            )
-        except InvalidTransition as exc:
-            logger.info("worker %s: run %s not retried: %s", self.name, run.id, exc)
-            return
-        logger.info("worker %s: run %s %s", self.name, run.id, message)
-        await announce(self.services, again)
 
     def _stop_run(self, active: _Active, state: RunState, *, grace: float | None = None) -> None:
         """Terminate a run's process: its run became ``state`` (``running``: we stop)."""
