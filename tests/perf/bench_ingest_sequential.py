@@ -18,8 +18,14 @@ servers share with it.
     python tests/perf/bench_ingest_sequential.py [--events 30000] [--singles 2000]
                                                  [--rounds 3] [--out .bench]
 
-Prefect runs from the virtualenv the Prefect adapter's tests use (built on first use
-from ``tests/envs/prefect/requirements.txt``); ``--no-prefect`` measures Interlock alone.
+``--before DIR`` runs a second ``interlock server`` from another version's sources (the
+workspace members' ``src`` folders under ``DIR``) and measures it in the same turns: the
+"before" of a change, interleaved with it on the same machine.
+
+Prefect (3.8.8) runs as the Prefect adapter's tests run it, from their virtualenv (built
+on first use from ``tests/envs/prefect/requirements.txt``; where it cannot be built, or
+with ``--no-prefect``, Interlock is measured alone): SQLite, an auth string, its event
+persister flushing every 0.5 s.
 ``BENCH_PROFILE=FILE`` runs the Interlock server under cProfile into ``FILE``.
 """
 
@@ -56,6 +62,8 @@ TARGET = 30_000
 TARGET_RATIO = 10.0
 """Times Prefect's rate in the same round (issue 15)."""
 BATCH = 100
+MEMBERS = ("sdk", "rules", "service", "adapters")
+"""The workspace members whose code ``--before`` replaces."""
 PAD = "x" * 180
 
 
@@ -125,8 +133,13 @@ async def post_sequentially(
 
 
 @contextlib.contextmanager
-def interlock_service(scratch: Path) -> Iterator[tuple[str, str, int]]:
-    """``interlock server`` on SQLite with a nats-server: (API URL, NATS URL, server pid)."""
+def interlock_service(
+    scratch: Path, python_path: str | None = None
+) -> Iterator[tuple[str, str, int]]:
+    """``interlock server`` on SQLite with a nats-server: (API URL, NATS URL, server pid).
+
+    ``python_path`` runs another version of Interlock's code (``--before``).
+    """
     with EmbeddedNatsServer(store_dir=scratch / "js", port=0) as nats_server:
         env = {
             **os.environ,
@@ -137,6 +150,9 @@ def interlock_service(scratch: Path) -> Iterator[tuple[str, str, int]]:
             "INTERLOCK_RULES_DIR": str(scratch / "no-rules"),
             "INTERLOCK_API__PORT": "0",
         }
+        if python_path:
+            env["PYTHONPATH"] = python_path
+        scratch.mkdir(parents=True, exist_ok=True)
         process, url, _ = launch(env, scratch / "server.log", scratch)
         try:
             yield url, nats_server.url, process.pid
@@ -190,23 +206,38 @@ def warm_up(target: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        url, nats_url, pid = stack.enter_context(interlock_service(scratch / "interlock"))
-        targets = [
-            {
-                "kind": "interlock",
-                "url": url,
-                "nats": nats_url,
-                "pid": pid,
-                "headers": {"content-type": "application/json"},
-                "ok": 202,
-            }
-        ]
+        targets = []
+        versions = [("interlock", None)]
+        if args.before:
+            source = args.before.resolve()
+            path = ":".join(str(source / member / "src") for member in MEMBERS)
+            versions.insert(0, ("before", path))
+        for name, python_path in versions:
+            service = interlock_service(scratch / name, python_path)
+            url, nats_url, pid = stack.enter_context(service)
+            targets.append(
+                {
+                    "name": name,
+                    "kind": "interlock",
+                    "url": url,
+                    "nats": nats_url,
+                    "pid": pid,
+                    "headers": {"content-type": "application/json"},
+                    "ok": 202,
+                }
+            )
         if args.prefect:
             from prefect_server import running_prefect_server  # noqa: PLC0415
 
-            connection = stack.enter_context(running_prefect_server(scratch / "prefect"))
+            try:
+                connection = stack.enter_context(running_prefect_server(scratch / "prefect"))
+            except RuntimeError as exc:  # its virtualenv cannot be built here (offline)
+                print(f"  Prefect not measured: {str(exc)[:300]}")
+                args.prefect = False
+        if args.prefect:
             targets.append(
                 {
+                    "name": "prefect",
                     "kind": "prefect",
                     "url": connection.api_url.removesuffix("/api"),
                     "headers": {"content-type": "application/json", **connection.headers()},
@@ -220,12 +251,17 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             figures: dict[str, Any] = {"load_average": os.getloadavg()[0]}
             for target in targets:
                 rates = asyncio.run(measure(target, args.events, args.singles, round_))
-                figures.update({f"{target['kind']}_{key}": value for key, value in rates.items()})
-            if args.prefect:
-                for label in ("batch", "single"):
+                figures.update({f"{target['name']}_{key}": value for key, value in rates.items()})
+            for label in ("batch", "single"):
+                if args.prefect:
                     figures[f"{label}_ratio"] = (
                         figures[f"interlock_{label}_events_per_s"]
                         / figures[f"prefect_{label}_events_per_s"]
+                    )
+                if args.before:
+                    figures[f"{label}_ratio_to_before"] = (
+                        figures[f"interlock_{label}_events_per_s"]
+                        / figures[f"before_{label}_events_per_s"]
                     )
             rounds.append({key: round(value, 2) for key, value in figures.items()})
             print(f"  round {round_ + 1}: " + describe(rounds[-1]))
@@ -240,6 +276,9 @@ def describe(figures: dict[str, Any]) -> str:
         if f"prefect_{label}_events_per_s" in figures:
             text += f", Prefect {figures[f'prefect_{label}_events_per_s']:,.0f}"
             text += f" = {figures[f'{label}_ratio']:.1f}x"
+        if f"before_{label}_events_per_s" in figures:
+            text += f"; before {figures[f'before_{label}_events_per_s']:,.0f}"
+            text += f" ({figures[f'before_{label}_server_cpu_us_per_event']:.0f} us)"
         parts.append(f"{unit}: {text}")
     return "; ".join(parts) + f" (load {figures['load_average']:.1f})"
 
@@ -297,5 +336,11 @@ if __name__ == "__main__":
     parser.add_argument("--singles", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-prefect", dest="prefect", action="store_false")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a copy of the previous version (e.g. `git archive HEAD~1 sdk rules service "
+        "adapters | tar -x -C DIR`): measured too, in turns with this one",
+    )
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     main(parser.parse_args())
