@@ -12,11 +12,18 @@
     parameters = { date = "today" }
     tags = ["sales"]
     target = { type = "process", command = ["python", "scripts/backfill.py"] }
+    policy = { retries = 2, retry_delay = 60, timeout = 3600 }   # optional
+    concurrency_limit = 1                                          # optional
+
+    [deployments.sales-dag]
+    target = { type = "airflow", connection = "prod-airflow", dag_id = "sales_daily" }
 
 At start the service creates what the file declares and the store lacks (the ``default``
 queue always exists). What exists already is left as it is: deployments and queues
 change through the API and the CLI, and the store is the truth; a declared deployment
-that differs from the stored one is logged, not overwritten.
+that differs from the stored one is logged, not overwritten. A target's type and fields
+and a policy are checked as the API checks them; a target's connection is not (it may be
+added later: a rule starting the deployment gets a warning at apply until it exists).
 """
 
 from __future__ import annotations
@@ -28,13 +35,24 @@ from typing import Any
 
 from interlock.sdk.errors import ConfigurationError
 from interlock.service.deployments.catalog import DEFAULT_QUEUE
+from interlock.service.deployments.policy import parse_policy
+from interlock.service.deployments.target_kinds import check_target
 from interlock.service.store import AlreadyExists, Store, StoreError
 
 __all__ = ["apply_declared"]
 
 logger = logging.getLogger(__name__)
 
-_DEPLOYMENT_FIELDS = {"queue", "target", "schedule", "parameters", "tags", "description"}
+_DEPLOYMENT_FIELDS = {
+    "queue",
+    "target",
+    "schedule",
+    "parameters",
+    "tags",
+    "description",
+    "policy",
+    "concurrency_limit",
+}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -83,6 +101,8 @@ async def apply_declared(store: Store, path: Path) -> list[str]:
             problem = f"unknown fields {sorted(extra)}" if extra else "needs a target"
             raise ConfigurationError("deployments_file", f"{path}: [deployments.{name}]: {problem}")
         try:
+            check_target(name, spec["target"])
+            policy = parse_policy(name, spec.get("policy"))
             await store.deployments.create(
                 name,
                 target=spec["target"],
@@ -91,6 +111,8 @@ async def apply_declared(store: Store, path: Path) -> list[str]:
                 parameters=spec.get("parameters", {}),
                 tags=spec.get("tags", []),
                 description=spec.get("description", ""),
+                policy=policy.as_json(),
+                concurrency_limit=spec.get("concurrency_limit"),
             )
             created.append(f"deployment {name}")
         except AlreadyExists:
