@@ -71,7 +71,12 @@ class SimulatedPipeline:
         """Store ``event`` in the stream at ``stored`` (not before :attr:`now`)."""
         if stored < self.now:
             raise ValueError(f"an event cannot be stored in the past ({stored} < {self.now})")
-        bisect.insort(self._waiting, _Stored(stored, next(self._order), event))
+        item = _Stored(stored, next(self._order), event)
+        waiting = self._waiting
+        if not waiting or waiting[-1].stored <= stored:
+            waiting.append(item)  # in stored order, as a stream is read: no search
+        else:
+            bisect.insort(waiting, item)
 
     @property
     def waiting(self) -> int:
