@@ -158,8 +158,10 @@ def test_a_rule_starts_an_airflow_dag_run_and_its_run_mirrors_it_to_completed(
     done = wait_run(api, of_day("2026-12-01", state="completed"), "the run to complete")
     assert (done["remote_id"], done["remote_state"]) == (dag_run_id, "success")
     assert done["message"] == f"DAG run {dag_run_id} of {DAG}: success"
-    events = ok(api.get("/api/runs", params={"deployment": "backfill", "state": "completed"}))
-    assert [r["id"] for r in events if r["id"] == run["id"]] == [run["id"]]
+    page = api.get(f"/runs/{run['id']}")  # the web UI's page of the run links to it
+    assert page.status_code == 200, page.text
+    assert f'<a href="{done["remote_url"]}" rel="noreferrer noopener" target="_blank">' in page.text
+    assert f"{dag_run_id}</a> (success)" in page.text
 
 
 def test_set_target_switches_the_same_rule_to_a_prefect_deployment(

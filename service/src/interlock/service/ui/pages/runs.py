@@ -70,6 +70,12 @@ class RunRow:
     final: bool
     timeline: tuple[Step, ...]
     message: str
+    attempt: int = 1
+    remote_id: str | None = None
+    """The remote run (a DAG run, a flow run) of a deployment on a remote target."""
+    remote_url: str | None = None
+    """Its page in the remote system's UI (http or https only, else ``None``)."""
+    remote_state: str | None = None
 
     @classmethod
     def of(cls, run: Run) -> RunRow:
@@ -93,6 +99,12 @@ class RunRow:
             final=run.state in FINAL_RUN_STATES,
             timeline=tuple(timed),
             message=run.message or "",
+            attempt=run.attempt,
+            remote_id=run.remote_id,
+            remote_url=run.remote_url
+            if (run.remote_url or "").startswith(("http://", "https://"))
+            else None,
+            remote_state=run.remote_state,
         )
 
 
