@@ -45,6 +45,7 @@ from interlock.adapters.config import AdapterSection
 from interlock.rules.engine.engine import Engine
 from interlock.sdk import EVENTS_STREAM, NatsOptions
 from interlock.service.adapter_checkpoints import DatabaseCheckpointStore
+from interlock.service.adapter_connections import AdapterConnections
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
 from interlock.service.ownership.rule_sync import RuleWatch
@@ -229,6 +230,9 @@ class ScheduleRole:
                 data_dir / "spool" / "adapters",
                 checkpoint_dir=data_dir / "checkpoints",
                 board=self.services.adapters,
+                connections=AdapterConnections(
+                    self.services.store.connections, asyncio.get_running_loop()
+                ),
                 checkpoints=checkpoints,
             )
         )
