@@ -9,7 +9,8 @@ benchmarks start in-process::
 Start order: the data directory's lock (one server per data directory, see
 :mod:`.data_dir`), the embedded nats-server (when ``nats_url`` is ``embedded``), the
 database (migrated), the rules (the store's, then the modules under ``rules_dir`` applied
-over them), the engine checkpoint, the pipeline's consumer, the dispatcher, the
+over them; with replicas, by the engine's owner once per content of the directory, see
+:mod:`.rules_dir`), the engine checkpoint, the pipeline's consumer, the dispatcher, the
 in-process worker, the scheduler, and last the HTTP API — so ``/api/health`` answers only
 once everything behind it runs. Then ``<data_dir>/server.json`` tells local command lines
 where the API and the embedded NATS are (:mod:`interlock.sdk.local_server`).
