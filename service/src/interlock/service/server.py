@@ -234,7 +234,9 @@ class Service:
         """One of several replicas: the engine and the schedules run under their leases."""
         assert self.dispatcher is not None
         assert self._nc is not None
-        engine_role = EngineRole(services, host, self._nc, on_queued=self.dispatcher.wake)
+        engine_role = EngineRole(
+            services, host, self._nc, on_queued=self.dispatcher.wake, slots=self.dispatcher
+        )
         schedules = ScheduleRole(services, engine_role, nats_options)
         self.replica = Replica(self.settings, self._nc, engine_role, schedules)
         campaigns = await self.replica.open()

@@ -49,7 +49,7 @@ from interlock.service.adapter_connections import AdapterConnections
 from interlock.service.adapter_polls import load_adapter_polls
 from interlock.service.context import Services
 from interlock.service.ownership.rule_sync import RuleWatch
-from interlock.service.pipeline.consumer import CONSUMER_NAME, Pipeline
+from interlock.service.pipeline.consumer import CONSUMER_NAME, ActionSlots, Pipeline
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.rules_dir import apply_rules_dir_once
 from interlock.service.scheduler import Scheduler, sync_url
@@ -70,6 +70,8 @@ class EngineRole:
         host: The rule host (its engine is replaced at each takeover).
         nc: A connected NATS client.
         on_queued: Called after actions were queued (wakes the dispatcher).
+        slots: The local dispatcher's free slots, lent to each batch's transaction
+            (:class:`~interlock.service.pipeline.consumer.ActionSlots`).
     """
 
     def __init__(
@@ -79,11 +81,13 @@ class EngineRole:
         nc: NATS,
         *,
         on_queued: Callable[[], None] | None = None,
+        slots: ActionSlots | None = None,
     ) -> None:
         self.services = services
         self.host = host
         self.nc = nc
         self.on_queued = on_queued
+        self.slots = slots
         self.pipeline: Pipeline | None = None
         self._task: asyncio.Task[None] | None = None
         self.rules_kv: KeyValue | None = None
@@ -104,7 +108,12 @@ class EngineRole:
             await apply_rules_dir_once(self.host, self.services.settings, self.replica_name)
         await self._delete_older_consumers(epoch)
         pipeline = Pipeline(
-            self.services, self.host, self.nc, on_queued=self.on_queued, epoch=epoch
+            self.services,
+            self.host,
+            self.nc,
+            on_queued=self.on_queued,
+            slots=self.slots,
+            epoch=epoch,
         )
         await pipeline.start()
         self.pipeline = pipeline
