@@ -6,13 +6,18 @@ One rule, ``start-backfill``, starts the deployment ``backfill`` on every
 ``test.backfill.requested`` event; the tests point ``backfill`` at an Airflow DAG, a
 Prefect deployment and an HTTP endpoint (through the API and ``interlock deployments
 set-target``) and never change the rule. No Airflow scheduler or Prefect worker runs in
-the harness, so each test moves the remote run's state through the remote system's own
-API (Airflow: ``PATCH .../dagRuns/{id}``; Prefect: ``POST /flow_runs/{id}/set_state``),
-as a scheduler or worker would, and watches the Interlock run follow it.
+Airflow's scheduler runs for this module (``LocalExecutor`` on the session's SQLite
+home, tasks through the API server's execution API), so DAG runs really run: a DAG
+paused when its run is triggered keeps it ``queued`` until the test unpauses it. No
+Prefect worker runs in the harness: the Prefect test moves the flow run's state through
+Prefect's API (``POST /flow_runs/{id}/set_state``), as a worker would.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +31,13 @@ import pytest
 
 from harness.interlock_server import RunningServer, interlock_server
 from harness.receiver import http_receiver
-from integration.adapters.airflow.airflow_env import PASSWORD, USERNAME, ApiServer, api_request
+from integration.adapters.airflow.airflow_env import (
+    PASSWORD,
+    USERNAME,
+    AirflowHome,
+    ApiServer,
+    api_request,
+)
 from integration.adapters.prefect.prefect_api import PrefectApi
 from integration.adapters.prefect.prefect_server import AUTH_STRING
 from interlock.adapters.prefect import PrefectConnection
@@ -58,13 +69,62 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
+def airflow_scheduler(airflow_home: AirflowHome, airflow_api: ApiServer) -> Iterator[None]:
+    """``airflow scheduler`` with the LocalExecutor for this module, stopped afterwards."""
+    environ = {
+        **airflow_home.environ,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_api.url}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+    }
+    log = airflow_home.directory / "scheduler.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [str(airflow_home.venv / "bin" / "airflow"), "scheduler"],
+            env=environ,
+            cwd=airflow_home.directory,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def unpaused(airflow_api: ApiServer, dag_id: str) -> Iterator[None]:
+    """The DAG unpaused (its queued runs run), paused again afterwards."""
+    api_request(airflow_api, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    try:
+        yield
+    finally:
+        api_request(airflow_api, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+
+
+def pause(airflow_api: ApiServer, dag_id: str) -> None:
+    api_request(airflow_api, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+
+
+@pytest.fixture(scope="module")
 def api(server: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def airflow_target(api: httpx.Client, airflow_api: ApiServer) -> dict[str, Any]:
+def airflow_target(
+    api: httpx.Client, airflow_api: ApiServer, airflow_scheduler: None
+) -> dict[str, Any]:
     """The ``test-airflow`` connection, and ``backfill`` created on the DAG ``interlock_api``."""
     fields = {"url": airflow_api.url, "username": USERNAME, "password": PASSWORD}
     ok(
@@ -141,6 +201,7 @@ def test_a_rule_starts_an_airflow_dag_run_and_its_run_mirrors_it_to_completed(
     api: httpx.Client, airflow_api: ApiServer, airflow_target: dict[str, Any]
 ) -> None:
     ok(api.put("/api/deployments/backfill/target", json={"target": airflow_target}))
+    pause(airflow_api, DAG)  # its run waits, queued, until the DAG is unpaused
     request_backfill(api, "2026-12-01")
     run = wait_run(api, of_day("2026-12-01", remote_state="queued"), "the DAG run, queued")
     assert run["state"] == "running"
@@ -151,17 +212,32 @@ def test_a_rule_starts_an_airflow_dag_run_and_its_run_mirrors_it_to_completed(
     assert dag_run["conf"] == {"source": "interlock", "day": "2026-12-01"}
     assert dag_run["state"] == "queued"
 
-    # What Airflow's scheduler does when the DAG run's tasks succeed.
-    api_request(
-        airflow_api, "PATCH", f"/api/v2/dags/{DAG}/dagRuns/{dag_run_id}", {"state": "success"}
+    with unpaused(airflow_api, DAG):  # the scheduler runs its task
+        done = wait_run(api, of_day("2026-12-01", state="completed"), "the run to complete")
+    tasks = api_request(
+        airflow_api, "GET", f"/api/v2/dags/{DAG}/dagRuns/{dag_run_id}/taskInstances"
     )
-    done = wait_run(api, of_day("2026-12-01", state="completed"), "the run to complete")
+    assert [(t["task_id"], t["state"]) for t in tasks["task_instances"]] == [("noop", "success")]
     assert (done["remote_id"], done["remote_state"]) == (dag_run_id, "success")
     assert done["message"] == f"DAG run {dag_run_id} of {DAG}: success"
     page = api.get(f"/runs/{run['id']}")  # the web UI's page of the run links to it
     assert page.status_code == 200, page.text
     assert f'<a href="{done["remote_url"]}" rel="noreferrer noopener" target="_blank">' in page.text
     assert f"{dag_run_id}</a> (success)" in page.text
+
+
+def test_a_failing_dag_run_fails_the_run_naming_its_failed_task(
+    api: httpx.Client, airflow_api: ApiServer, airflow_target: dict[str, Any]
+) -> None:
+    failing = {**airflow_target, "dag_id": "interlock_fail"}
+    ok(api.put("/api/deployments/backfill/target", json={"target": failing}))
+    with unpaused(airflow_api, "interlock_fail"):
+        request_backfill(api, "2026-12-08")
+        failed = wait_run(api, of_day("2026-12-08", state="failed"), "the failed DAG run")
+    assert failed["remote_state"] == "failed"
+    assert failed["message"] == (
+        f"DAG run {failed['remote_id']} of interlock_fail: failed (failed: boom)"
+    )
 
 
 def test_set_target_switches_the_same_rule_to_a_prefect_deployment(
@@ -281,6 +357,7 @@ def test_cancelling_a_run_cancels_its_remote_dag_run(
     api: httpx.Client, airflow_api: ApiServer, airflow_target: dict[str, Any]
 ) -> None:
     ok(api.put("/api/deployments/backfill/target", json={"target": airflow_target}))
+    pause(airflow_api, DAG)  # queued until cancelled
     started = ok(api.post("/api/deployments/backfill/run", json={"parameters": {"day": "cancel"}}))
     run = wait_run(api, lambda r: r["id"] == started["id"] and bool(r["remote_id"]), "the DAG run")
     dag_run_id = run["remote_id"]
@@ -292,8 +369,10 @@ def test_cancelling_a_run_cancels_its_remote_dag_run(
         time.sleep(0.3)
     cancelled = ok(api.get(f"/api/runs/{run['id']}"))
     assert cancelled["state"] == "cancelled"
-    log = api.get(f"/api/runs/{run['id']}/logs").text
-    assert f"DAG run {dag_run_id} of {DAG} marked failed in Airflow" in log
+    said = f"DAG run {dag_run_id} of {DAG} marked failed in Airflow"
+    while said not in (log := api.get(f"/api/runs/{run['id']}/logs").text):
+        assert time.monotonic() < deadline, log  # written once Airflow has answered
+        time.sleep(0.2)
 
 
 def test_a_remote_run_past_its_timeout_is_cancelled_there_and_fails(
@@ -301,6 +380,7 @@ def test_a_remote_run_past_its_timeout_is_cancelled_there_and_fails(
 ) -> None:
     ok(api.put("/api/deployments/backfill/target", json={"target": airflow_target}))
     ok(api.put("/api/deployments/backfill/policy", json={"policy": {"timeout": 3}}))
+    pause(airflow_api, DAG)  # queued past the timeout
     try:
         started = ok(api.post("/api/deployments/backfill/run", json={"parameters": {"day": "t"}}))
         done = wait_run(
@@ -310,7 +390,7 @@ def test_a_remote_run_past_its_timeout_is_cancelled_there_and_fails(
         ok(api.put("/api/deployments/backfill/policy", json={"policy": {}}))
     assert done["message"] == "timed out after 3s (airflow run cancelled)"
     dag_run = api_request(airflow_api, "GET", f"/api/v2/dags/{DAG}/dagRuns/{done['remote_id']}")
-    assert dag_run["state"] == "failed"  # it stayed queued (no scheduler): cancelled at 3 s
+    assert dag_run["state"] == "failed"  # it stayed queued (the DAG paused): cancelled at 3 s
 
 
 def test_set_target_refuses_an_unknown_type_or_a_missing_connection_in_one_line(
