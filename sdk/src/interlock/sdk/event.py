@@ -108,6 +108,7 @@ def _check_string_map(value: object, field: str, required: tuple[str, ...]) -> N
 
 
 def _explain_string_map(value: object, field: str, required: tuple[str, ...]) -> None:
+    """Raise the error naming what is wrong with a string map (the slow, exact path)."""
     if not isinstance(value, dict):
         raise EventValidationError(field, f"must be an object, not {type(value).__name__}")
     if len(value) > MAX_LABELS:
