@@ -15,6 +15,7 @@ the adapters' entry points, ``http`` from the service's own (see ``docs/plugins.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -25,6 +26,7 @@ from interlock.sdk.executors import ExecutorContext
 from interlock.sdk.targets import GROUP, Target, TargetFactory, TargetInvalid
 from interlock.service.deployments.targets import parse_target
 from interlock.service.store import InvalidRecord
+from interlock.service.store.names import NAME_HELP, NAME_PATTERN
 
 __all__ = ["PROCESS", "TargetKinds", "check_connection", "check_target", "known_types"]
 
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 PROCESS = "process"
 """The service's own target type: a subprocess of a worker."""
 _FACTORIES: dict[str, TargetFactory] = {}
+_NAME = re.compile(NAME_PATTERN)
 
 
 def _points() -> dict[str, EntryPoint]:
@@ -110,6 +113,10 @@ async def check_connection(
     if plugin is None:
         return
     name = str(target.get("connection"))
+    if not _NAME.fullmatch(name):
+        raise InvalidRecord(
+            "deployment", deployment, "target.connection", f"must be a connection name: {NAME_HELP}"
+        )
     try:
         (await connections.resolve(name)).require(plugin.connection_kind)
     except ConnectionNotFound as exc:
