@@ -16,6 +16,7 @@ Prefect's API (``POST /flow_runs/{id}/set_state``), as a worker would.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -420,3 +421,37 @@ def test_set_target_refuses_an_unknown_type_or_a_missing_connection_in_one_line(
     assert wrong_kind.returncode == 1
     assert "connection 'test-airflow' is of kind airflow, not prefect" in wrong_kind.stderr
     assert ok(api.get("/api/deployments/backfill"))["target"] == before
+
+
+def test_create_with_any_target_and_set_policy_through_the_cli(
+    server: RunningServer, api: httpx.Client
+) -> None:
+    target = json.dumps({"type": "process", "command": [sys.executable, "-c", "pass"]})
+    created = cli(server, "deployments", "create", "nightly", "--target", target)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "deployment nightly created (queue default)"
+    policy = cli(
+        server, "deployments", "set-policy", "nightly", "--retries", "2", "--retry-delay", "5",
+        "--backoff", "2", "--timeout", "60", "--concurrency-limit", "2",
+    )  # fmt: skip
+    assert policy.returncode == 0, policy.stderr
+    assert policy.stdout.strip() == (
+        'deployment nightly: {"retries": 2, "retry_delay": 5.0, "backoff": 2.0, '
+        '"timeout": 60.0}, concurrency limit 2'
+    )
+    kept = cli(
+        server, "deployments", "set-policy", "nightly", "--no-timeout", "--no-concurrency-limit"
+    )
+    assert kept.returncode == 0, kept.stderr
+    shown = ok(api.get("/api/deployments/nightly"))
+    assert (shown["policy"], shown["concurrency_limit"]) == (
+        {"retries": 2, "retry_delay": 5.0, "backoff": 2.0},
+        None,
+    )
+    bad = cli(server, "deployments", "set-policy", "nightly", "--retries", "-1")
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1, bad.stderr
+    assert "policy.retries must be a whole number 0 to 100" in bad.stderr
+    not_json = cli(server, "deployments", "create", "other", "--target", "{nope")
+    assert not_json.returncode == 1
+    assert "'--target' is not JSON" in not_json.stderr
