@@ -8,11 +8,12 @@ SQLite is a single writer. Every transaction here starts with ``BEGIN IMMEDIATE`
 takes the database's write lock at once, so transactions never interleave and a
 read-then-write never fails half way; readers of other processes still read, thanks to
 WAL. Within one process the transactions queue on an asyncio lock, first come first
-served, before they begin. SQLite calls run on the event loop's thread
-(:mod:`~interlock.service.store.sqlite_inline`: aiosqlite's thread hand-offs cost more
-than the calls), so they must never wait inside SQLite: when another process holds the
-write lock, ``BEGIN IMMEDIATE`` fails at once and is retried after ``asyncio.sleep``, for
-up to ``SQLITE_BUSY_TIMEOUT``.
+served, before they begin. SQLite calls run synchronously on the event loop's thread,
+through a plain SQLAlchemy engine (:mod:`~interlock.service.store.sqlite_inline`: the
+async adaptation and aiosqlite's thread hand-offs cost more than the calls), so they
+must never wait inside SQLite: when another process holds the write lock, ``BEGIN
+IMMEDIATE`` fails at once and is retried after ``asyncio.sleep``, for up to
+``SQLITE_BUSY_TIMEOUT``.
 
 PostgreSQL runs at READ COMMITTED, locks rows (``FOR UPDATE [SKIP LOCKED]``) where two
 writers could meet, and checks each pooled connection before use (``pool_pre_ping``), so
@@ -32,9 +33,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,7 +44,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from interlock.rules.clock import Clock, SystemClock
 from interlock.service.store.errors import StoreError, StoreUnavailable
-from interlock.service.store.sqlite_inline import InlineConnection, is_locked
+from interlock.service.store.sqlite_inline import InlineConnection, connect, is_locked
 from interlock.service.store.wal_checkpoints import WalCheckpointer
 
 __all__ = ["Database", "Dialect", "dialect_insert", "normalize_url"]
@@ -101,9 +101,14 @@ class Database:
         self.url, self.dialect = normalize_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
         self.clock: Clock = clock or SystemClock()
-        self.engine: AsyncEngine = (
-            self._sqlite_engine() if self.dialect == "sqlite" else self._postgres_engine(pool_size)
-        )
+        self._sqlite: sa.Engine | None = None
+        """SQLite's synchronous engine (see :mod:`.sqlite_inline`)."""
+        self.engine: AsyncEngine | None = None
+        """PostgreSQL's async engine."""
+        if self.dialect == "sqlite":
+            self._sqlite = self._sqlite_engine()
+        else:
+            self.engine = self._postgres_engine(pool_size)
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def __repr__(self) -> str:
@@ -134,10 +139,13 @@ class Database:
             raise StoreUnavailable(self.display_url, "no free connection in the pool") from error
 
     def _begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self._begin_sqlite() if self.dialect == "sqlite" else self.engine.begin()
+        if self._sqlite is not None:
+            return self._begin_sqlite(self._sqlite)
+        assert self.engine is not None
+        return self.engine.begin()
 
     @asynccontextmanager
-    async def _begin_sqlite(self) -> AsyncIterator[AsyncConnection]:
+    async def _begin_sqlite(self, engine: sa.Engine) -> AsyncIterator[AsyncConnection]:
         """``BEGIN IMMEDIATE``, retried while another process holds the write lock.
 
         The connections never wait inside SQLite (they run on the event loop's thread,
@@ -149,27 +157,27 @@ class Database:
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
         delay = _LOCKED_RETRY_FIRST
         while True:
-            connection = await self.engine.connect()
-            transaction = connection.begin()
+            connection = engine.connect()
             try:
-                await transaction.start()
+                transaction = connection.begin()  # BEGIN IMMEDIATE (_on_begin)
                 break
             except exc.OperationalError as error:
-                await connection.close()
+                connection.close()
                 if not is_locked(error.orig) or time.monotonic() + delay > deadline:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LOCKED_RETRY_MAX)
         try:
-            yield connection
+            # The store's repositories await what this answers at once (sqlite_inline).
+            yield cast(AsyncConnection, InlineConnection(connection))
         except BaseException:
             if transaction.is_active:
-                await transaction.rollback()
+                transaction.rollback()
             raise
         else:
-            await transaction.commit()
+            transaction.commit()
         finally:
-            await connection.close()
+            connection.close()
 
     def _turn(self) -> AbstractAsyncContextManager[object]:
         """SQLite: this process's turn to write (see the module's docs)."""
@@ -197,11 +205,14 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection (and stop checkpointing SQLite's WAL)."""
-        await self.engine.dispose()
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.dispose()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
 
-    def _sqlite_engine(self) -> AsyncEngine:
+    def _sqlite_engine(self) -> sa.Engine:
         database = self.url.database
         memory = database in (None, "", ":memory:")
         if not memory:
@@ -218,20 +229,17 @@ class Database:
             self._checkpointer = WalCheckpointer(path)
             self._checkpointer.start()
 
-        async def inline_connection() -> aiosqlite.Connection:
-            return await InlineConnection(path)
-
-        engine = create_async_engine(
-            self.url,
+        engine = sa.create_engine(
+            self.url.set(drivername="sqlite+pysqlite"),
             hide_parameters=True,
-            async_creator=inline_connection,
+            creator=lambda: connect(path),
             # Every use is a transaction that commits or rolls back (``transaction``):
             # the pool's own rollback on return would only repeat it.
             pool_reset_on_return=None,
             **options,
         )
 
-        @event.listens_for(engine.sync_engine, "connect")
+        @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
             dbapi_connection.isolation_level = None
@@ -246,7 +254,7 @@ class Database:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
+        @event.listens_for(engine, "begin")
         def _on_begin(connection: sa.Connection) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
