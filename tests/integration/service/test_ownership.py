@@ -146,6 +146,40 @@ async def test_two_campaigns_one_owner_then_a_takeover(bucket: KeyValue) -> None
         await asyncio.gather(*tasks)
 
 
+class SlowStart(Work):
+    """A role whose start takes three TTLs (a checkpoint row locked by a paused owner)."""
+
+    async def start(self, epoch: int) -> None:
+        await asyncio.sleep(3 * TTL.total_seconds())
+        await super().start(epoch)
+
+
+async def test_a_slow_start_keeps_its_lease(bucket: KeyValue) -> None:
+    # The lease is renewed while the work starts: the standby never takes it over, and
+    # the owner's first tenure is the epoch it started with.
+    slow, other = SlowStart(), Work()
+    first = Campaign(KvLease(bucket, "engine", "a", ttl=TTL), slow, poll=0.1)
+    task = asyncio.create_task(first.run())
+    second: Campaign | None = None
+    tasks = [task]
+    try:
+        async with asyncio.timeout(5):
+            while first.epoch is None:  # noqa: ASYNC110 - polled: taken, still starting
+                await asyncio.sleep(0.02)
+        second = Campaign(KvLease(bucket, "engine", "b", ttl=TTL), other, poll=0.1)
+        tasks.append(asyncio.create_task(second.run()))
+        await _state(first, "owner", timeout=10)
+        assert first.tenures == 1
+        assert slow.epochs == [first.epoch]
+        assert other.epochs == []  # never took it while the first one started
+        assert second.state == "standby"
+    finally:
+        for campaign in (first, second):
+            if campaign is not None:
+                await campaign.stop()
+        await asyncio.gather(*tasks)
+
+
 RULE = Rule(name="each", when=on("fence.tick"))
 
 

@@ -121,15 +121,47 @@ class Campaign:
         logger.info("%s lease: taken by %s, epoch %d", key, self.lease.holder, epoch)
         self.epoch = epoch
         try:
-            await self.role.start(epoch)
+            lost = await self._start_renewing(epoch)
         except Exception:  # the loop's boundary: a role that cannot start is logged
             logger.exception("%s lease: the work did not start; releasing the lease", key)
             await self._step_down("its work did not start")
             await self._sleep(self.poll)
             return False
+        if lost is not None:
+            logger.warning("%s lease: lost while its work started: %s", key, lost)
+            await self._step_down(lost)
+            return False
         self.tenures += 1
         self._become("owner")
         return True
+
+    async def _start_renewing(self, epoch: int) -> str | None:
+        """Start the role, renewing the lease meanwhile; why it was lost, if it was.
+
+        A start can take longer than the TTL: reading the checkpoint waits for the row
+        lock of a paused owner's open transaction, loading thousands of rules takes
+        seconds. Without renewals the lease would expire under it and go to another
+        replica while this one still starts.
+        """
+        starting = asyncio.ensure_future(self.role.start(epoch))
+        try:
+            while True:
+                done, _ = await asyncio.wait({starting}, timeout=self.renew_every)
+                if done:
+                    starting.result()  # raises what the start raised
+                    return None
+                try:
+                    await self.lease.renew()
+                except LeaseLost as exc:
+                    return str(exc)
+                except (NatsError, OSError) as exc:
+                    if self.lease.expired():
+                        return f"it could not be renewed within its TTL ({exc})"
+        finally:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await starting
 
     async def _hold(self) -> str:
         """Renew until the lease is lost or the work ends; return why it stopped."""

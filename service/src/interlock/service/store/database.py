@@ -17,7 +17,9 @@ IMMEDIATE`` fails at once and is retried after ``asyncio.sleep``, for up to
 
 PostgreSQL runs at READ COMMITTED, locks rows (``FOR UPDATE [SKIP LOCKED]``) where two
 writers could meet, and checks each pooled connection before use (``pool_pre_ping``), so
-a server restart costs no failed call once the server is back.
+a server restart costs no failed call once the server is back. A session idle inside a
+transaction for ``POSTGRES_IDLE_IN_TRANSACTION`` seconds is ended by the server, so a
+paused process cannot hold its row locks for ever.
 
 Driver errors become :class:`~interlock.service.store.errors.StoreError` (or
 ``StoreUnavailable`` when the database cannot be reached), naming the database with its
@@ -62,6 +64,12 @@ _LOCKED_RETRY_FIRST = 0.001
 _LOCKED_RETRY_MAX = 0.05
 POSTGRES_CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL connection attempt may take."""
+POSTGRES_IDLE_IN_TRANSACTION = 30
+"""Seconds PostgreSQL lets one of our sessions sit idle inside a transaction before it
+ends the session. The store's transactions wait on nothing but the database; one left
+open is a process paused or frozen mid-transaction (SIGSTOP, a VM freeze), whose row
+locks would otherwise hold up the others — a replica taking the engine over waits on
+the checkpoint row — until its connection dies."""
 
 
 def dialect_insert(dialect: str, table: sa.Table) -> Insert:
@@ -269,6 +277,8 @@ class Database:
             connect_args={
                 "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
                 "application_name": "interlock",
+                "options": "-c idle_in_transaction_session_timeout="
+                f"{POSTGRES_IDLE_IN_TRANSACTION * 1000}",
             },
         )
 
