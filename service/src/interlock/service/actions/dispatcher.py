@@ -105,7 +105,7 @@ _UNKNOWN: Any = object()
 """Not looked up yet (in :attr:`Dispatcher._routes`)."""
 _CONGESTION_MEMORY = 65_536
 """Actions whose congestion retries are remembered (the oldest forgotten beyond it)."""
-RECORD_LINGER = 0.02
+RECORD_LINGER = 0.05
 """Seconds outcomes wait for others before they are recorded: at a steady trickle, one
 transaction (and one announcement) for several actions instead of one each. A full
 batch (``batch_size`` outcomes) is recorded at once."""

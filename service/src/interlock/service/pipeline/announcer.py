@@ -34,6 +34,11 @@ __all__ = ["Announcer"]
 
 logger = logging.getLogger(__name__)
 
+ANNOUNCE_LINGER = 0.02
+"""Seconds firings wait for others before they are announced: at a steady trickle, one
+publish of several ``interlock.rule.*`` events instead of one each (a burst fills the
+queue and goes at once)."""
+
 
 class Announcer:
     """Publishes one event per stored firing, in the order the firings were submitted.
@@ -95,6 +100,8 @@ class Announcer:
     async def _run(self) -> None:
         while True:
             await self._ready.wait()
+            if not self._closing and len(self._waiting) < self.limit:
+                await asyncio.sleep(ANNOUNCE_LINGER)  # a trickle's firings, one publish
             self._ready.clear()
             while self._waiting:
                 firings, self._waiting = self._waiting, []
