@@ -9,6 +9,7 @@ there only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import sqlalchemy as sa
@@ -85,5 +86,32 @@ async def test_postgresql_a_claim_waits_for_a_batch_in_flight(
             assert not claim.done()  # ... so the claim waits for it
             held.execute(sa.text("COMMIT"))
         await asyncio.wait_for(claim, 10)
+        with pytest.raises(Fenced):
+            await first.store_batch([make_firing()], [], None, epoch=1)
+
+
+async def test_postgresql_a_paused_owner_mid_batch_loses_its_lock_after_the_idle_limit(
+    postgres_url: str,
+) -> None:
+    """An owner paused inside a batch's transaction (SIGSTOP, a frozen VM) holds the row
+    lock no longer than the store's idle-in-transaction limit (the lease's TTL with
+    replicas): the next owner's claim goes through, and the paused one is fenced."""
+    async with (
+        Store(postgres_url, idle_in_transaction=1.0) as first,
+        Store(postgres_url) as second,
+    ):
+        await first.migrate()
+        await first.claim_checkpoint(1)
+        held = first._db.transaction()  # a batch of epoch 1, paused after its lock
+        connection = await held.__aenter__()
+        await connection.execute(
+            sa.text("SELECT epoch FROM engine_checkpoints WHERE name='default' FOR UPDATE")
+        )
+        claimed = await asyncio.wait_for(second.claim_checkpoint(2), 10)
+        assert claimed is None  # no checkpoint saved yet: only the epoch moved on
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the session was ended
+            await connection.execute(sa.text("SELECT 1"))
+        with contextlib.suppress(Exception):
+            await held.__aexit__(None, None, None)
         with pytest.raises(Fenced):
             await first.store_batch([make_firing()], [], None, epoch=1)

@@ -30,6 +30,7 @@ timeouts and connection failures are retried, anything else (401, 403, 404, 422)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,12 @@ __all__ = [
 ]
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
+_BUSY_STATUSES = frozenset({429, 503})
+"""Answers Prefect gives while busy (503 while its database is locked, with
+``Retry-After``): asked again within the call, as Prefect's own client does."""
+_BUSY_RETRIES = 3
+_BUSY_WAIT_MAX = 2.0
+"""Seconds waited at most before asking a busy server again (its ``Retry-After``)."""
 
 
 class PrefectExecutor:
@@ -119,9 +126,7 @@ class PrefectExecutor:
         """
         origin = connection.origin
         try:
-            response = await self.client.request(
-                method, f"{connection.base_url}{path}", json=json, headers=connection.headers()
-            )
+            response = await self._request(connection, method, path, json)
         except httpx.TimeoutException:
             raise ActionFailed(f"{self.label}: {what} at {origin}: timed out") from None
         except httpx.TransportError as exc:
@@ -143,6 +148,24 @@ class PrefectExecutor:
             f"{self.label}: {what} at {origin}: HTTP {status} ({_detail(response)})",
             retryable=retryable,
         )
+
+    async def _request(
+        self, connection: PrefectConnection, method: str, path: str, json: Any
+    ) -> httpx.Response:
+        """The answer, asked again (up to ``_BUSY_RETRIES`` times) while the server is busy.
+
+        A busy answer means the request was not done (Prefect rolled its transaction
+        back), and the calls that create carry an idempotency key: asking again is safe.
+        """
+        url = f"{connection.base_url}{path}"
+        for _ in range(_BUSY_RETRIES):
+            response = await self.client.request(
+                method, url, json=json, headers=connection.headers()
+            )
+            if response.status_code not in _BUSY_STATUSES:
+                return response
+            await asyncio.sleep(_retry_after(response))
+        return await self.client.request(method, url, json=json, headers=connection.headers())
 
     async def close(self) -> None:
         """Close the HTTP client."""
@@ -301,3 +324,12 @@ def _detail(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         detail = response.text
     return " ".join(str(detail).split())[:300] or response.reason_phrase
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds to wait before asking again: the answer's ``Retry-After``, bounded."""
+    try:
+        wait = float(response.headers.get("Retry-After", "0.5"))
+    except ValueError:  # an HTTP date: not worth parsing for a wait this short
+        wait = _BUSY_WAIT_MAX
+    return min(max(wait, 0.1), _BUSY_WAIT_MAX)

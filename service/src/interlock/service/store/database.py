@@ -49,7 +49,7 @@ from interlock.service.store.errors import StoreError, StoreUnavailable
 from interlock.service.store.sqlite_inline import InlineConnection, connect, is_locked
 from interlock.service.store.wal_checkpoints import WalCheckpointer
 
-__all__ = ["Database", "Dialect", "dialect_insert", "normalize_url"]
+__all__ = ["POSTGRES_IDLE_IN_TRANSACTION", "Database", "Dialect", "dialect_insert", "normalize_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,18 @@ class Database:
         url: A SQLAlchemy URL of a SQLite or PostgreSQL database.
         clock: Where timestamps come from.
         pool_size: Connections kept open (PostgreSQL).
+        idle_in_transaction: Seconds PostgreSQL lets a session sit idle inside a
+            transaction (see :data:`POSTGRES_IDLE_IN_TRANSACTION`).
     """
 
-    def __init__(self, url: str | URL, *, clock: Clock | None = None, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        clock: Clock | None = None,
+        pool_size: int = 5,
+        idle_in_transaction: float = POSTGRES_IDLE_IN_TRANSACTION,
+    ) -> None:
         self._checkpointer: WalCheckpointer | None = None
         self.url, self.dialect = normalize_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
@@ -116,7 +125,7 @@ class Database:
         if self.dialect == "sqlite":
             self._sqlite = self._sqlite_engine()
         else:
-            self.engine = self._postgres_engine(pool_size)
+            self.engine = self._postgres_engine(pool_size, idle_in_transaction)
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def __repr__(self) -> str:
@@ -268,7 +277,7 @@ class Database:
 
         return engine
 
-    def _postgres_engine(self, pool_size: int) -> AsyncEngine:
+    def _postgres_engine(self, pool_size: int, idle_in_transaction: float) -> AsyncEngine:
         return create_async_engine(
             self.url,
             hide_parameters=True,
@@ -278,7 +287,7 @@ class Database:
                 "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
                 "application_name": "interlock",
                 "options": "-c idle_in_transaction_session_timeout="
-                f"{POSTGRES_IDLE_IN_TRANSACTION * 1000}",
+                f"{max(1, round(idle_in_transaction * 1000))}",
             },
         )
 

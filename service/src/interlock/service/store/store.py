@@ -24,7 +24,7 @@ from interlock.service.store.approvals import Approvals
 from interlock.service.store.attempts import Attempts
 from interlock.service.store.channels import Channels
 from interlock.service.store.connections import Connections
-from interlock.service.store.database import Database, Dialect
+from interlock.service.store.database import POSTGRES_IDLE_IN_TRANSACTION, Database, Dialect
 from interlock.service.store.deployments import Deployments, Queues
 from interlock.service.store.epochs import claim
 from interlock.service.store.errors import StoreError
@@ -74,8 +74,11 @@ class Store:
         previous_keys: Sequence[Key] = (),
         clock: Clock | None = None,
         pool_size: int = 5,
+        idle_in_transaction: float = POSTGRES_IDLE_IN_TRANSACTION,
     ) -> None:
-        self._db = Database(url, clock=clock, pool_size=pool_size)
+        self._db = Database(
+            url, clock=clock, pool_size=pool_size, idle_in_transaction=idle_in_transaction
+        )
         keys = [] if secret_key is None else [secret_key, *previous_keys]
         self.keyring = Keyring(keys)
         self.rules = Rules(self._db)
@@ -93,12 +96,23 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Store:
-        """The store the settings describe (in embedded mode, creating its secret key)."""
+        """The store the settings describe (in embedded mode, creating its secret key).
+
+        With replicas, a session idle in a transaction ends after the lease's TTL: a
+        replica paused mid-transaction loses its row locks when it loses its lease, so
+        the replica taking over does not wait for it on the checkpoint row.
+        """
+        replicas = settings.replicas
         return cls(
             settings.database_url,
             secret_key=settings.ensure_secret_key(),
             previous_keys=settings.previous_secret_keys,
             clock=clock,
+            idle_in_transaction=(
+                replicas.lease_ttl.total_seconds()
+                if replicas.enabled
+                else POSTGRES_IDLE_IN_TRANSACTION
+            ),
         )
 
     @property
