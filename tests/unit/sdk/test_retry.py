@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from interlock.sdk.retry import Backoff, Retry
+from interlock.sdk.retry import Backoff, Retry, retry_after
 
 logger = logging.getLogger("test.retry")
 
@@ -72,3 +72,24 @@ async def test_until_done_keeps_the_work_until_it_is_done() -> None:
     assert await retry.until_done(store) == "stored"
     assert calls == [0, 1, 2]
     assert retry.failures == 0  # a success started it over
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("7200", 60.0),  # at most at_most
+        ("Wed, 21 Oct 2026 07:28:00 GMT", None),  # a date: not parsed
+        ("nan", None),
+        ("inf", None),
+        ("-1", None),
+        ("", None),
+    ],
+)
+def test_retry_after_reads_seconds_and_refuses_the_rest(
+    header: str | None, seconds: float | None
+) -> None:
+    assert retry_after(header, at_most=60.0) == seconds

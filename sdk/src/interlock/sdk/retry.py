@@ -47,11 +47,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["Backoff", "Retry"]
+__all__ = ["Backoff", "Retry", "retry_after"]
 
 T = TypeVar("T")
 
@@ -160,6 +161,23 @@ class Retry:
             else:
                 self.succeeded()
                 return result
+
+
+def retry_after(value: str | None, *, at_most: float) -> float | None:
+    """A ``Retry-After`` header's delay in seconds, at most ``at_most``.
+
+    ``None`` when the header is missing, an HTTP date (not worth parsing for the waits
+    this is used for), or not a finite number of seconds at least 0 (``nan``, ``-1``).
+    """
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, at_most)
 
 
 def _describe(exc: BaseException) -> str:

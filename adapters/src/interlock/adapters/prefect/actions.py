@@ -42,6 +42,7 @@ from interlock.adapters.prefect._connection import PrefectConnection
 from interlock.sdk.connections import ConnectionNotFound
 from interlock.sdk.errors import InterlockError
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult, ExecutorContext
+from interlock.sdk.retry import retry_after
 
 __all__ = [
     "PauseWorkQueueExecutor",
@@ -57,6 +58,8 @@ _BUSY_STATUSES = frozenset({429, 503})
 _BUSY_RETRIES = 3
 _BUSY_WAIT_MAX = 2.0
 """Seconds waited at most before asking a busy server again (its ``Retry-After``)."""
+_BUSY_WAIT_DEFAULT = 0.5
+"""Seconds waited when a busy answer says no ``Retry-After`` of seconds."""
 
 
 class PrefectExecutor:
@@ -328,8 +331,5 @@ def _detail(response: httpx.Response) -> str:
 
 def _retry_after(response: httpx.Response) -> float:
     """Seconds to wait before asking again: the answer's ``Retry-After``, bounded."""
-    try:
-        wait = float(response.headers.get("Retry-After", "0.5"))
-    except ValueError:  # an HTTP date: not worth parsing for a wait this short
-        wait = _BUSY_WAIT_MAX
-    return min(max(wait, 0.1), _BUSY_WAIT_MAX)
+    wait = retry_after(response.headers.get("Retry-After"), at_most=_BUSY_WAIT_MAX)
+    return max(0.1, _BUSY_WAIT_DEFAULT if wait is None else wait)

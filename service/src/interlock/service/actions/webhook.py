@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ import msgspec
 from interlock.rules.rule import Rule
 from interlock.sdk.connections import ConnectionNotFound
 from interlock.sdk.executors import ActionFailed, ActionRequest, ActionResult
+from interlock.sdk.retry import retry_after as parse_retry_after
 from interlock.service.actions.aiohttp_transport import (
     AiohttpTransport,
     CertificateNotTrusted,
@@ -215,7 +215,9 @@ class WebhookExecutor:
             return ActionResult(detail=f"HTTP {status} from {origin}", data={"status": status})
         message = f"webhook {method} {origin}: HTTP {status}"
         if status == httpx.codes.TOO_MANY_REQUESTS:
-            retry_after = _retry_after(answer.headers.get("retry-after"))
+            retry_after = parse_retry_after(
+                answer.headers.get("retry-after"), at_most=_RETRY_AFTER_MAX
+            )
             raise Congested(message, answered=True, retry_after=retry_after)
         if status in _OVERLOADED_STATUSES:
             raise Overloaded(message)
@@ -290,19 +292,6 @@ class WebhookExecutor:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._transport.aclose()
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (the delay form; a date is ignored), at most an hour."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return min(seconds, _RETRY_AFTER_MAX)
 
 
 def _invalid_url(method: str, origin: str) -> ActionFailed:
