@@ -198,15 +198,16 @@ def publish_events(
     publisher = SyncPublisher(config)
     try:
         batch = list(events)
-        if per_second <= 0:
-            publisher.publish_many(batch)
-            return
-        chunk = max(1, int(per_second / 20))
+        chunk = max(1, int(per_second / 20)) if per_second > 0 else len(batch)
         started = time.monotonic()
         for index in range(0, len(batch), chunk):
             publisher.publish_many(batch[index : index + chunk])
-            due = started + (index + chunk) / per_second
-            time.sleep(max(0.0, due - time.monotonic()))
+            if per_second > 0:
+                due = started + (index + chunk) / per_second
+                time.sleep(max(0.0, due - time.monotonic()))
+        # what NATS did not take at once (a stream leader being elected) was spooled:
+        # closing would leave it on disk after a short wait, so wait for it here
+        assert publisher.flush(60), "the spool was not sent within 60 s"
     finally:
         publisher.close()
 

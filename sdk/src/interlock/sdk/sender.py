@@ -158,10 +158,14 @@ def _acknowledged_prefix(futures: list[asyncio.Future[Any]]) -> Sent:
         first = futures[acknowledged]
         if first.done() and not first.cancelled():
             refusal = first.exception()
-    for future in futures[acknowledged:]:
-        if future.done() and not future.cancelled() and future.exception() is not None:
-            logger.debug("JetStream refused a publish: %s", future.exception())  # callers say
-            break
+    failures = [
+        future.exception()  # retrieved, each one: asyncio would otherwise log it at exit
+        for future in futures[acknowledged:]
+        if future.done() and not future.cancelled()
+    ]
+    first_failure = next((error for error in failures if error is not None), None)
+    if first_failure is not None:
+        logger.debug("JetStream refused a publish: %s", first_failure)  # callers say
     for future in futures:
         if not future.done():
             future.cancel()
