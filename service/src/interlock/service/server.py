@@ -58,6 +58,7 @@ from interlock.service.connections.events import forget_on_change
 from interlock.service.context import Services
 from interlock.service.data_dir import DataDirLock
 from interlock.service.declared import apply_declared
+from interlock.service.deployments.ledger import StoreLedger
 from interlock.service.deployments.worker import Worker
 from interlock.service.embedded_nats import EmbeddedNatsServer
 from interlock.service.metrics import Metrics
@@ -300,7 +301,7 @@ class Service:
         name = f"embedded-{socket.gethostname()}"
         if self.settings.replicas.enabled:
             name += f"-{os.getpid()}"
-        self.worker = Worker(services, None, name=name)
+        self.worker = Worker(StoreLedger(services), None, name=name)
         self._spawn(self.worker.run(), "worker")
 
     async def _start_api(self, services: Services) -> None:

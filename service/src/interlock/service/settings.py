@@ -393,6 +393,12 @@ class Settings(BaseSettings):
         "taken. Unset: the port it had last time (kept in <data_dir>/server.json), else "
         "4222, else a free port, kept for the next starts.",
     )
+    embedded_worker: bool = Field(
+        default=True,
+        description="Run a worker inside the server, serving every queue. Set false when "
+        "`interlock worker` processes (--api-url, with a key of scope worker) serve the "
+        "queues on other machines.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO",
         description="Log level of `interlock server` (its --log-level and -v win).",

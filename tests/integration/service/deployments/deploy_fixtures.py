@@ -18,6 +18,7 @@ from interlock.rules.engine.engine import Engine
 from interlock.sdk import NatsOptions, Publisher, PublisherConfig
 from interlock.service.context import Services
 from interlock.service.deployments import Worker
+from interlock.service.deployments.ledger import StoreLedger
 from interlock.service.metrics import Metrics
 from interlock.service.pipeline.rule_host import RuleHost
 from interlock.service.settings import load_settings
@@ -72,7 +73,7 @@ class Workers:
     def start(self, queues: list[str] | None, **options: Any) -> Worker:
         options.setdefault("poll_interval", 0.05)
         options.setdefault("grace", 2.0)
-        worker = Worker(self.services, queues, **options)
+        worker = Worker(StoreLedger(self.services), queues, **options)
         self.running.append((worker, asyncio.create_task(worker.run())))
         return worker
 

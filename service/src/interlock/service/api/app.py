@@ -64,6 +64,7 @@ OPTIONAL_CONTROLLERS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         "interlock.service.api.deployments",
         ("DeploymentController", "RunController", "QueueController"),
     ),
+    ("interlock.service.api.workers", ("WorkerController",)),
     ("interlock.service.api.adapters", ("AdapterController",)),
     ("interlock.service.api.backtests", ("BacktestController",)),
 )

@@ -1,4 +1,4 @@
-"""API-key authentication: the guards ``require_read|publish|write|admin``.
+"""API-key authentication: the guards ``require_read|publish|write|admin|worker``.
 
 A request carries its key as ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``.
 Keys are verified against the store (which keeps only their hashes). Scopes
@@ -11,7 +11,9 @@ read       read everything (never a secret)
 publish    send events (``POST /api/events``) and nothing else: producers, adapters
 write      read, publish, and change rules, queues, runs, schedules, approvals
 admin      everything: also keys, channels, and deployments (which run commands
-           on worker hosts)
+           on worker hosts); not ``worker``
+worker     only the worker API (``/api/worker``): claim and record runs, read
+           the connections their targets name (secrets included)
 =========  ==================================================================
 
 Local mode: while the API is bound to a loopback address (``settings.api.local``) and
@@ -51,6 +53,7 @@ __all__ = [
     "require_admin",
     "require_publish",
     "require_read",
+    "require_worker",
     "require_write",
     "services_of",
 ]
@@ -155,3 +158,10 @@ async def require_admin(
 ) -> None:
     """Guard: the request needs a key with scope ``admin``."""
     await _authenticate(connection, "admin")
+
+
+async def require_worker(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: the request needs a key with scope ``worker`` (no other scope grants it)."""
+    await _authenticate(connection, "worker")

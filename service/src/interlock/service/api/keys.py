@@ -26,11 +26,11 @@ class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     name: Name
     """Who or what the key is for."""
-    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=4)] = msgspec.field(
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=5)] = msgspec.field(
         default_factory=lambda: ["read"]
     )
-    """``read``, ``publish`` (events only), ``write`` (read and publish included) or
-    ``admin`` (everything)."""
+    """``read``, ``publish`` (events only), ``write`` (read and publish included),
+    ``admin`` (everything but ``worker``) or ``worker`` (running runs, nothing else)."""
 
 
 class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,7 +37,9 @@ def register(groups: Any) -> None:
         "(shown this once only). Scopes: read (look at everything), publish (send events "
         "and nothing else: for producers and adapters), write (read, publish, and change "
         "rules, queues, runs and approvals), admin (everything, also keys, channels and "
-        "deployments, which run commands on workers).",
+        "deployments, which run commands on workers), worker (only running runs: "
+        "`interlock worker --api-url`; it reads the secrets of the connections its "
+        "targets name, and nothing else).",
     )
     create.add_argument(
         "name",

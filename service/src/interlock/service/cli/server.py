@@ -75,7 +75,7 @@ async def _serve_async(args: argparse.Namespace) -> int:
     settings = settings_from(args, **_overrides(args))
     level = level_from(args, settings.log_level)
     configure_logging(level, getattr(args, "log_format", None) or settings.log_format)
-    service = Service(settings)
+    service = Service(settings, worker=settings.embedded_worker)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None

@@ -1,6 +1,12 @@
 """``interlock worker``: run the runs of work queues on this machine.
 
-The worker talks to the database and NATS directly (not to the API): it reads the same
+With ``--api-url`` the worker talks to the API only, with a
+key of scope ``worker`` (``--api-key`` or ``INTERLOCK_API_KEY``): it needs neither the
+database's credentials nor NATS, and ships its runs' logs to the API (kept locally
+first in ``<data_dir>/worker-logs/<name>/``). See
+:mod:`interlock.service.deployments.api_ledger`.
+
+Without it, the worker talks to the database and NATS directly: it reads the same
 settings as ``interlock server`` (``config/interlock.toml``, ``INTERLOCK_*``). Beside an
 embedded server it needs nothing more: the server's NATS URL comes from the data
 directory (``<data_dir>/server.json``), and so does the secret key
@@ -15,19 +21,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.sdk.cli._logging import add_logging_arguments
 from interlock.sdk.durations import parse_duration
 from interlock.sdk.errors import ConfigurationError
 from interlock.sdk.local_server import read_local_server
+from interlock.service.cli.client import API_KEY_VARIABLE
 from interlock.service.cli.config import add_config_argument, settings_from
 from interlock.service.settings import Settings
+
+if TYPE_CHECKING:
+    from interlock.service.deployments.ledger import RunLedger
 
 __all__ = ["register"]
 
@@ -37,8 +48,11 @@ def register(groups: Any) -> None:
     parser = groups.add_parser(
         "worker",
         help="run deployments' runs from work queues",
-        description="Take runs from work queues and execute them as subprocesses, with "
-        "their output in <data_dir>/runs/<run id>.log. Uses the settings of `interlock "
+        description="Take runs from work queues and execute them as subprocesses (or "
+        "start and follow them on their remote targets). With --api-url, it needs only the "
+        "API and a key of scope worker (INTERLOCK_API_KEY): it claims and records runs "
+        "and ships their logs through the API. Otherwise, their output goes to "
+        "<data_dir>/runs/<run id>.log and it uses the settings of `interlock "
         "server` (config/interlock.toml, INTERLOCK_*) to reach the database and NATS. "
         "Beside a server running embedded with the same data directory, it finds that "
         "server's NATS and reads its secret key (<data_dir>/secret.key) by itself; "
@@ -72,6 +86,18 @@ def register(groups: Any) -> None:
         "--grace", type=float, default=10.0, help="seconds from SIGTERM to SIGKILL (default 10)"
     )
     parser.add_argument(
+        "--api-url",
+        default=None,
+        help="run with the API only, at this URL, with a key of scope worker (without "
+        "it: the database and NATS directly)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help=f"with --api-url: a key of scope worker (default: ${API_KEY_VARIABLE}; prefer "
+        "the variable, which stays out of shell history)",
+    )
+    parser.add_argument(
         "--nats-url",
         help="NATS server URLs, comma-separated (default: the settings', or the embedded "
         "server's found in the data directory)",
@@ -101,8 +127,10 @@ def _work(args: argparse.Namespace) -> int:
 
 
 async def _work_async(args: argparse.Namespace) -> int:
+    if args.api_url:
+        return await _work_through_api(args)
+    from interlock.service.deployments.ledger import StoreLedger  # noqa: PLC0415
     from interlock.service.deployments.standalone import standalone_services  # noqa: PLC0415
-    from interlock.service.deployments.worker import Worker  # noqa: PLC0415
 
     values: dict[str, Any] = {}
     if args.nats_url:
@@ -113,24 +141,50 @@ async def _work_async(args: argparse.Namespace) -> int:
     lease: timedelta = args.lease
     queues = args.queues or ["default"]
     async with standalone_services(settings, name=args.name) as services:
-        worker = Worker(
-            services,
-            queues,
-            name=args.name,
-            concurrency=args.concurrency,
-            poll_interval=args.poll_interval,
-            lease=lease,
-            grace=args.grace,
-        )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(worker.stop()))
-        sys.stderr.write(
-            f"interlock: worker {args.name} serving {', '.join(queues)}; Ctrl-C stops\n"
-        )
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.run()
+        await _serve(args, StoreLedger(services), queues, lease)
     return 0
+
+
+async def _work_through_api(args: argparse.Namespace) -> int:
+    from interlock.service.deployments.api_ledger import ApiLedger  # noqa: PLC0415
+    from interlock.service.deployments.ledger import LedgerError  # noqa: PLC0415
+
+    data_dir: Path = args.data_dir or Path(".interlock")
+    token = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
+    ledger = ApiLedger(args.api_url, token, log_dir=data_dir / "worker-logs" / args.name)
+    async with ledger:
+        try:  # what a wrong URL or key says, at once and in one line
+            await ledger.states([])
+        except LedgerError as exc:
+            sys.stderr.write(f"interlock: worker {args.name}: {exc}\n")
+            return 2
+        await _serve(args, ledger, args.queues or ["default"], args.lease)
+    return 0
+
+
+async def _serve(
+    args: argparse.Namespace, ledger: RunLedger, queues: list[str], lease: timedelta
+) -> None:
+    from interlock.service.deployments.worker import Worker  # noqa: PLC0415
+
+    worker = Worker(
+        ledger,
+        queues,
+        name=args.name,
+        concurrency=args.concurrency,
+        poll_interval=args.poll_interval,
+        lease=lease,
+        grace=args.grace,
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(worker.stop()))
+    through = f" through {args.api_url}" if args.api_url else ""
+    sys.stderr.write(
+        f"interlock: worker {args.name} serving {', '.join(queues)}{through}; Ctrl-C stops\n"
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.run()
 
 
 def _beside_embedded(

@@ -16,27 +16,20 @@ A deployment's ``policy`` (JSON, every field optional)::
 
 The deployment's ``concurrency_limit`` (a column of its own, honoured by the claim with
 its queue's: :meth:`~interlock.service.store.runs.RunClaims.claim`) is the third policy.
-:func:`retry_later` is what a worker does with a failed attempt that has retries left.
+A worker sends a failed attempt with retries left back through its ledger
+(:meth:`~interlock.service.deployments.ledger.RunLedger.retry`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from interlock.service.context import Services
-from interlock.service.deployments.events import announce
-from interlock.service.deployments.process import append_log
-from interlock.service.store import InvalidRecord, InvalidTransition, Run
+from interlock.service.store import InvalidRecord
 
-__all__ = ["POLICY_FIELDS", "RunPolicy", "parse_policy", "retry_later"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["POLICY_FIELDS", "RunPolicy", "parse_policy"]
 
 _MAX_RETRIES = 100
 _MAX_DELAY = 86_400.0
@@ -123,27 +116,3 @@ def parse_policy(deployment: str, policy: Mapping[str, Any] | None) -> RunPolicy
         if timeout is None
         else _number(deployment, "timeout", timeout, 0.001, _MAX_TIMEOUT),
     )
-
-
-async def retry_later(
-    services: Services, run: Run, policy: RunPolicy, reason: str, log_path: Path
-) -> None:
-    """Send a failed attempt of any target back to ``scheduled``, due after its delay.
-
-    Nothing happens if the run is no longer running that attempt (cancelled meanwhile).
-    """
-    delay = policy.delay(run.attempt)
-    message = (
-        f"attempt {run.attempt} of {policy.retries + 1} failed: {reason}; retrying in {delay:g}s"
-    )
-    append_log(log_path, f"interlock: {message}")
-    due = services.clock.now() + timedelta(seconds=delay)
-    try:
-        again = await services.store.runs.retry(
-            run.id, attempt=run.attempt, scheduled_at=due, message=message
-        )
-    except InvalidTransition as exc:
-        logger.info("run %s not retried: %s", run.id, exc)
-        return
-    logger.info("run %s: %s", run.id, message)
-    await announce(services, again)

@@ -33,7 +33,7 @@ from typing import Any
 from interlock.sdk.errors import ActionFailed
 from interlock.sdk.targets import RemoteRun, Target, TargetRun
 from interlock.sdk.vocabulary import FINAL_RUN_STATES
-from interlock.service.context import Services
+from interlock.service.deployments.ledger import LedgerError, RunLedger
 from interlock.service.deployments.process import append_log
 from interlock.service.store import Run, RunState, StoreError
 
@@ -80,27 +80,23 @@ class RemoteAttempt:
     @classmethod
     def of_run(
         cls,
-        services: Services,
+        ledger: RunLedger,
         plugin: Target,
         run: Run,
         target: Mapping[str, Any],
         *,
+        worker: str,
         log_path: Path,
         stopped: asyncio.Event,
         poll_interval: float,
         timeout: float | None,
     ) -> RemoteAttempt:
-        """The attempt of ``run`` now, recording its remote run in ``services``' store."""
+        """The attempt of ``run`` now, recording its remote run in ``ledger``."""
 
         async def record(remote: RemoteRun) -> None:
             try:
-                await services.store.runs.set_remote(
-                    run.id,
-                    remote_id=remote.remote_id,
-                    remote_url=remote.url,
-                    remote_state=remote.remote_state or remote.state,
-                )
-            except StoreError as exc:  # shown late, not lost: the next change writes again
+                await ledger.set_remote(run, remote, worker=worker)
+            except (StoreError, LedgerError) as exc:  # shown late, not lost: written again
                 logger.warning("run %s: cannot record its remote run: %s", run.id, exc)
 
         request = TargetRun(

@@ -2,18 +2,23 @@
 
 ::
 
-    worker = Worker(services, ["default", "etl"], name="etl-1", concurrency=4)
+    worker = Worker(StoreLedger(services), ["default", "etl"], name="etl-1", concurrency=4)
     task = asyncio.create_task(worker.run())
     ...
     await worker.stop()
 
-Every ``poll_interval`` (and whenever one of its runs ends) a worker:
+The worker reads and records its runs through a
+:class:`~interlock.service.deployments.ledger.RunLedger`: the database and NATS
+directly (:class:`~interlock.service.deployments.ledger.StoreLedger`), or the HTTP API
+only (:class:`~interlock.service.deployments.api_ledger.ApiLedger`); what follows holds
+for both. Every ``poll_interval`` (and whenever one of its runs ends) a worker:
 
 1. makes its queues' ``scheduled`` runs whose time has come ``pending``;
 2. claims due ``pending`` runs of its unpaused queues, up to its free slots and each
    queue's concurrency limit (counted over every worker: the claim is atomic, see
    :meth:`~interlock.service.store.runs.RunClaims.claim`), and starts each as a
-   subprocess with its output in ``<data_dir>/runs/<run id>.log``;
+   subprocess with its output in its ledger's log file (shipped to the API by the
+   API's ledger);
 3. reads the states of its runs: a run no longer ``running`` (cancelled through the
    API or an action) is terminated — SIGTERM to its process group, SIGKILL after
    ``grace`` seconds;
@@ -45,7 +50,7 @@ running processes (SIGKILL after at most 5 s) and marks their runs ``crashed``
 ("worker stopped").
 
 **Failures** follow the policy of long-running loops (:mod:`interlock.sdk.retry`): a
-database that fails is retried with backoff (from ``poll_interval``, doubling to 5 s);
+database or an API that fails is retried with backoff (from ``poll_interval``, doubling to 5 s);
 an unexpected error is logged with its traceback, counted (:attr:`Worker.errors`), and
 the worker goes on; recording how a run ended is retried the same way, up to 30 times.
 """
@@ -60,7 +65,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -68,10 +73,14 @@ from typing import Any
 
 from interlock.sdk.executors import ExecutorContext
 from interlock.sdk.retry import Backoff, Retry
-from interlock.service.context import Services
 from interlock.service.deployments.catalog import DEFAULT_QUEUE, ensure_default_queue
-from interlock.service.deployments.events import announce
-from interlock.service.deployments.policy import RunPolicy, parse_policy, retry_later
+from interlock.service.deployments.ledger import (
+    LedgerError,
+    LedgerUnavailable,
+    RunLedger,
+    RunMovedOn,
+)
+from interlock.service.deployments.policy import RunPolicy, parse_policy
 from interlock.service.deployments.process import RunProcess, append_log, outcome
 from interlock.service.deployments.remote import RemoteAttempt
 from interlock.service.deployments.target_kinds import PROCESS, TargetKinds
@@ -110,7 +119,7 @@ class Worker:
     """Runs the runs of some work queues.
 
     Args:
-        services: The service's resources (store, publisher, clock, settings).
+        ledger: Where runs are claimed and recorded (the store, or the API).
         queues: The queues to take runs from; ``None``: every queue, including those
             created while it runs (the embedded worker of ``interlock server``).
         name: This worker's name, unique among workers (default: host name and pid).
@@ -123,7 +132,7 @@ class Worker:
 
     def __init__(
         self,
-        services: Services,
+        ledger: RunLedger,
         queues: Sequence[str] | None,
         *,
         name: str | None = None,
@@ -137,7 +146,7 @@ class Worker:
             raise ValueError("a worker needs at least one queue (or None: every queue)")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-        self.services = services
+        self.ledger = ledger
         self.queues = None if queues is None else list(dict.fromkeys(queues))
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = concurrency
@@ -147,12 +156,11 @@ class Worker:
         self.remote_poll_interval = remote_poll_interval
         self._targets = TargetKinds(
             ExecutorContext(
-                action_timeout=services.settings.actions.timeout.total_seconds(),
+                action_timeout=ledger.action_timeout,
                 environ=dict(os.environ),
-                connections=services.store.connections,
+                connections=ledger.connections,
             )
         )
-        self.log_dir = (services.settings.data_dir / "runs").resolve()
         self._active: dict[uuid.UUID, _Active] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -170,7 +178,7 @@ class Worker:
 
     def log_path(self, run_id: uuid.UUID) -> Path:
         """Where the log of a run this worker executes goes."""
-        return self.log_dir / f"{run_id}.log"
+        return self.ledger.log_path(run_id)
 
     def wake(self) -> None:
         """Look at the queues now instead of after ``poll_interval``."""
@@ -202,6 +210,7 @@ class Worker:
                         last_heartbeat = time.monotonic()
                     await self._follow_states()
                     await self._claim()
+                    await self.ledger.sync_logs(list(self._active), worker=self.name)
                 except Exception as exc:  # noqa: BLE001 - the loop's boundary: Retry logs it
                     wait = retry.failed(exc)
                 else:
@@ -221,7 +230,7 @@ class Worker:
         return Retry(
             logger,
             f"worker {self.name}: {what}",
-            expected=(StoreError,),
+            expected=(StoreError, LedgerUnavailable),
             backoff=Backoff(self.poll_interval, max(self.poll_interval, 5.0)),
             on_unexpected=self._count_error,
         )
@@ -234,35 +243,22 @@ class Worker:
         retry = self._retry("finding the runs it left running")
         while not self._stopping.is_set():
             try:
-                lost = await self.services.store.runs.crash_worker_runs(
-                    self.name, f"worker {self.name} restarted while it ran (it was lost)"
-                )
-            except StoreError as exc:
+                lost = await self.ledger.recover(self.name)
+            except (StoreError, LedgerUnavailable) as exc:
                 await retry.pause(exc)
                 continue
             for run in lost:
                 logger.warning("worker %s: run %s was lost in a restart", self.name, run.id)
-                await announce(self.services, run)
             return
 
     async def _heartbeat(self) -> None:
-        store = self.services.store
-        await store.runs.heartbeat(list(self._active))
-        cutoff = self.services.clock.now() - self.lease
-        lost = await store.runs.crash_expired(
-            cutoff,
-            f"its worker stopped renewing its lease ({self.lease.total_seconds():g}s); "
-            f"found by worker {self.name}",
-        )
-        for run in lost:
-            logger.warning("worker %s: run %s lost its worker (lease passed)", self.name, run.id)
-            await announce(self.services, run)
+        await self.ledger.heartbeat(self.name, list(self._active), self.lease)
 
     async def _follow_states(self) -> None:
         watched = [a for a in self._active.values() if a.stopped_as is None]
         if not watched:
             return
-        states = await self.services.store.runs.states(a.run.id for a in watched)
+        states = await self.ledger.states([a.run.id for a in watched])
         for active in watched:
             state = states.get(active.run.id)
             if state != "running":
@@ -272,21 +268,10 @@ class Worker:
         free = self.concurrency - len(self._active)
         if free <= 0 or self._stopping.is_set():
             return
-        store = self.services.store
-        for run in await store.runs.release_due(self.queues):
-            await announce(self.services, run)
-        claimed = await store.runs.claim(
-            self.queues,
-            worker=self.name,
-            limit=free,
-            log_path=lambda run_id: str(self.log_path(run_id)),
-        )
+        claimed = await self.ledger.claim(self.queues, worker=self.name, limit=free)
         for run in claimed:
             active = _Active(run=run, log_path=self.log_path(run.id))
             self._active[run.id] = active
-        for run in claimed:  # announced before it starts: ``running`` precedes its end
-            await announce(self.services, run)
-            active = self._active[run.id]
             active.task = asyncio.create_task(self._execute(active), name=f"run-{run.id}")
 
     # -- one run ---------------------------------------------------------------------------
@@ -300,7 +285,7 @@ class Worker:
                 and final[0] == "failed"
                 and active.policy.retries_after(run.attempt)
             ):
-                await retry_later(self.services, run, active.policy, final[1], active.log_path)
+                await self._retry_later(active, final[1])
             elif final is not None:
                 await self._finish(run, *final)
         except Exception:
@@ -316,12 +301,12 @@ class Worker:
     async def _carry_out(self, active: _Active) -> tuple[RunState, str] | None:
         run = active.run
         try:
-            deployment = await self.services.store.deployments.get(run.deployment)
-            active.policy = parse_policy(deployment.name, deployment.policy)
-            if deployment.target.get("type") != PROCESS:
-                return await self._carry_out_remote(active, deployment.target)
-            target = parse_target(deployment.name, deployment.target)
-        except StoreError as exc:
+            target_fields, policy = await self.ledger.deployment(run.deployment)
+            active.policy = parse_policy(run.deployment, policy)
+            if target_fields.get("type") != PROCESS:
+                return await self._carry_out_remote(active, target_fields)
+            target = parse_target(run.deployment, target_fields)
+        except (StoreError, LedgerError) as exc:
             append_log(active.log_path, f"interlock: cannot run {run.deployment}: {exc}")
             return "failed", f"cannot run: {exc}"
         env = target.environment(run.parameters, run_id=run.id, deployment=run.deployment)
@@ -366,10 +351,11 @@ class Worker:
     ) -> tuple[RunState, str] | None:
         run = active.run
         attempt = RemoteAttempt.of_run(
-            self.services,
+            self.ledger,
             self._targets.get(run.deployment, target),
             run,
             target,
+            worker=self.name,
             log_path=active.log_path,
             stopped=active.stopped,
             poll_interval=self.remote_poll_interval,
@@ -395,25 +381,62 @@ class Worker:
             logger.info("worker %s: terminating run %s (%s)", self.name, active.run.id, state)
             active.terminating = asyncio.create_task(active.process.terminate(active.grace))
 
+    async def _retry_later(self, active: _Active, reason: str) -> None:
+        """Send a failed attempt with retries left back to ``scheduled``, due after its delay.
+
+        Nothing happens if the run is no longer running that attempt (cancelled meanwhile).
+        """
+        run, policy = active.run, active.policy
+        delay = policy.delay(run.attempt)
+        message = (
+            f"attempt {run.attempt} of {policy.retries + 1} failed: {reason}; "
+            f"retrying in {delay:g}s"
+        )
+        append_log(active.log_path, f"interlock: {message}")
+
+        async def send_back() -> None:
+            await self.ledger.retry(run, delay=delay, message=message, worker=self.name)
+
+        if await self._record(run, "scheduled", send_back):
+            logger.info("run %s: %s", run.id, message)
+
     async def _finish(self, run: Run, state: RunState, message: str) -> None:
+        async def finish() -> None:
+            await self.ledger.finish(run, state, message, worker=self.name)
+
+        if await self._record(run, state, finish):
+            logger.info("worker %s: run %s %s (%s)", self.name, run.id, state, message)
+
+    async def _record(
+        self, run: Run, state: RunState, write: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Ship the run's log, then ``write`` its new state; retried while the ledger fails.
+
+        Returns whether it was written (not when the run had moved on: cancelled).
+        """
         retry = self._retry(f"recording run {run.id} as {state}")
         for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
             try:
-                finished = await self.services.store.runs.transition(run.id, state, message=message)
-            except InvalidTransition as exc:
+                await self.ledger.sync_logs([run.id], worker=self.name)
+                await write()
+            except (InvalidTransition, RunMovedOn) as exc:
                 logger.info("worker %s: run %s ended but %s", self.name, run.id, exc)
-                return
-            except StoreError as exc:
+                return False
+            except (StoreError, LedgerUnavailable) as exc:
                 if attempt == _FINAL_WRITE_ATTEMPTS:
                     logger.error(
                         "worker %s: cannot record run %s as %s: %s", self.name, run.id, state, exc
                     )
-                    return
+                    return False
                 await retry.pause(exc)
                 continue
-            logger.info("worker %s: run %s %s (%s)", self.name, run.id, state, message)
-            await announce(self.services, finished)
-            return
+            except LedgerError as exc:
+                logger.error(
+                    "worker %s: cannot record run %s as %s: %s", self.name, run.id, state, exc
+                )
+                return False
+            return True
+        return False
 
     # -- stopping --------------------------------------------------------------------------
 

@@ -51,16 +51,20 @@ ActionState = Literal[
 """``waiting``: an ``approve`` step whose request went out, waiting for the decision;
 ``held``: an action after such a step; ``cancelled``: the approval was rejected or
 expired (terminal). See :mod:`interlock.service.store.outbox`."""
-Scope = Literal["read", "publish", "write", "admin"]
+Scope = Literal["read", "publish", "write", "admin", "worker"]
 """What an API key may do: ``read`` looks; ``publish`` only sends events (producers,
 adapters); ``write`` reads, publishes and changes rules, queues, runs and approvals;
-``admin`` also manages keys, channels and deployments (which run commands on workers)."""
+``admin`` also manages keys, channels and deployments (which run commands on workers);
+``worker`` only runs runs (``interlock worker --api-url``: claims, heartbeats, states,
+logs, and the connections its targets name, secrets included). No other scope grants
+``worker``, and ``worker`` grants nothing else."""
 
 _GRANTS: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
     "publish": frozenset({"publish"}),
     "write": frozenset({"read", "publish", "write"}),
     "admin": frozenset({"read", "publish", "write", "admin"}),
+    "worker": frozenset({"worker"}),
 }
 
 
@@ -211,9 +215,10 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     def allows(self, scope: Scope) -> bool:
         """Whether the key grants ``scope``.
 
-        ``admin`` grants everything; ``write`` grants ``read`` and ``publish``; ``read``
-        and ``publish`` grant only themselves (a producer's key reads nothing, a
-        reader's key publishes nothing).
+        ``admin`` grants everything but ``worker``; ``write`` grants ``read`` and
+        ``publish``; ``read``, ``publish`` and ``worker`` grant only themselves (a
+        producer's key reads nothing, a reader's key publishes nothing, a worker's key
+        only runs runs).
         """
         return self.revoked_at is None and any(
             scope in _GRANTS.get(held, frozenset()) for held in self.scopes

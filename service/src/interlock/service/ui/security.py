@@ -92,6 +92,7 @@ _GRANTS: dict[str, frozenset[Scope]] = {
     "publish": frozenset({"publish"}),
     "write": frozenset({"read", "publish", "write"}),
     "admin": _ALL,
+    "worker": frozenset(),
 }
 
 
