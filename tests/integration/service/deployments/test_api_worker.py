@@ -341,6 +341,10 @@ def test_log_chunks_are_appended_once_and_only_the_owner_records_the_end(
         api = Api(server.url, admin)
         started = api.call("POST", "/api/deployments/step/run", json={"parameters": {"n": 0}})
         worker = Api(server.url, worker_key)
+        api.call("POST", "/api/queues/limited/pause")
+        paused = worker.call("POST", "/api/worker/claim", json={"worker": "manual", "limit": 5})
+        assert paused == []  # a paused queue gives nothing
+        api.call("POST", "/api/queues/limited/resume")
         (claimed,) = worker.call("POST", "/api/worker/claim", json={"worker": "manual", "limit": 5})
         assert claimed["id"] == started["id"]
         assert worker.call("POST", "/api/worker/claim", json={"worker": "x", "limit": 5}) == []
