@@ -2,7 +2,8 @@
 
 Real processes: two ``interlock server`` replicas on one nats-server and one PostgreSQL
 database, each with the same ``[adapters.orders]``: a ``db.rows`` adapter on a SQLite
-table, batches of 5 from the beginning. Replica ``a`` holds the ``scheduler`` lease and
+table, batches of 5 from the beginning, whose URL comes from the connection
+``warehouse`` (each replica resolves it, as a single server does). Replica ``a`` holds the ``scheduler`` lease and
 reports rows 1-3, then 4-6; it stops (releasing its leases), ``b`` takes the schedules
 over and reports rows 7-9. Every row is reported exactly once: ``b`` went on from
 ``a``'s cursor (in the database) instead of its own (a file of its data directory,
@@ -25,6 +26,7 @@ from nats.js.api import DeliverPolicy
 from harness.nats import nats_client
 from harness.replicas import ReplicaProcess
 from interlock.sdk import EVENTS_STREAM
+from interlock.service.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +34,21 @@ ADAPTERS = """
 [adapters.orders]
 kind = "db.rows"
 interval = "500ms"
-url = "sqlite:///{warehouse}"
+connection = "warehouse"
 table = "orders"
 key_column = "id"
 batch_size = 5
 start = "beginning"
 """
+
+
+async def _add_connection(database_url: str, key: str, warehouse_url: str) -> None:
+    store = Store(database_url, secret_key=key)
+    try:
+        await store.migrate()
+        await store.connections.put("warehouse", "database", {"url": warehouse_url})
+    finally:
+        await store.close()
 
 
 async def _reported(url: str) -> Counter[int]:
@@ -89,6 +100,7 @@ def test_an_adapters_cursor_survives_a_takeover_of_the_schedules(
     with sqlite3.connect(warehouse) as connection:
         connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
     key = Fernet.generate_key().decode()
+    asyncio.run(_add_connection(postgres_url, key, f"sqlite:///{warehouse}"))
     a, b = (
         ReplicaProcess(
             tmp_path / name,
@@ -101,7 +113,7 @@ def test_an_adapters_cursor_survives_a_takeover_of_the_schedules(
         for name in ("a", "b")
     )
     for replica in (a, b):
-        (replica.workdir / "adapters.toml").write_text(ADAPTERS.format(warehouse=warehouse))
+        (replica.workdir / "adapters.toml").write_text(ADAPTERS)
     try:
         a.start()
         a.wait_role("owner", 30)

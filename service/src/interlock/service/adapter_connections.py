@@ -13,6 +13,7 @@ adapter kinds                   connection  options
 ``db.check``, ``db.listen``
 ``airflow.rest``                ``airflow``  ``url``, ``api_version``, ``username``,
                                             ``password``, ``token``
+``prefect.events``              ``prefect``  ``api_url``, ``api_key``, ``auth_string``
 ==============================  ==========  =================================================
 
 Adapters poll in the scheduler's threads; :class:`AdapterConnections` resolves a name
@@ -31,7 +32,12 @@ from interlock.service.store.connections import Connections
 
 __all__ = ["AdapterConnections", "adapter_options"]
 
-_FAMILIES: dict[str, ConnectionKind] = {"s3": "s3", "db": "database", "airflow": "airflow"}
+_FAMILIES: dict[str, ConnectionKind] = {
+    "s3": "s3",
+    "db": "database",
+    "airflow": "airflow",
+    "prefect": "prefect",
+}
 
 
 def adapter_options(kind: str, connection: ResolvedConnection) -> dict[str, Any]:
@@ -64,6 +70,12 @@ def adapter_options(kind: str, connection: ResolvedConnection) -> dict[str, Any]
         }
     elif wanted == "database":
         options = {"url": secrets.get("url")}
+    elif wanted == "prefect":
+        options = {
+            "api_url": settings.get("url"),
+            "api_key": secrets.get("api_key"),
+            "auth_string": secrets.get("auth_string"),
+        }
     else:
         options = {
             "url": settings.get("url"),

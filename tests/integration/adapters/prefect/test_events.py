@@ -27,6 +27,8 @@ from interlock.adapters.checkpoints import FileCheckpointStore
 from interlock.adapters.prefect import PrefectConnection, PrefectEventsAdapter
 from interlock.adapters.runner import AdapterRunner
 from interlock.sdk import SyncPublisher
+from interlock.sdk.connections import ResolvedConnection
+from interlock.service.adapter_connections import adapter_options
 
 pytest.importorskip(
     "websockets",
@@ -271,3 +273,33 @@ def test_a_server_that_is_down_is_unavailable_and_retried() -> None:
             adapter.poll(None)
         assert "secret" not in str(raised.value)
     assert adapter.connections == 0
+
+
+def test_a_section_naming_a_prefect_connection_takes_its_url_and_auth_string(
+    prefect: PrefectConnection,
+) -> None:
+    # What the service gives a `connection = "prod-prefect"` section: the connection's
+    # URL and secret become the adapter's options (the section's own options win).
+    def built(auth_string: str) -> PrefectEventsAdapter:
+        resolved = ResolvedConnection(
+            name="prod-prefect",
+            kind="prefect",
+            version=1,
+            settings={"url": prefect.api_url},
+            secrets={"auth_string": auth_string},
+        )
+        options = {"wait": "200ms", **adapter_options("prefect.events", resolved)}
+        return PrefectEventsAdapter.from_options("prefect", options)
+
+    assert prefect.auth_string is not None
+    accepted = built(prefect.auth_string)
+    try:
+        accepted.poll(None)  # connects and authenticates; nothing happened yet
+        assert accepted.connections == 1
+    finally:
+        accepted.close()
+    refused = built("interlock:wrong-secret")
+    with pytest.raises(SourceRefused, match="refused the credentials") as raised:
+        refused.poll(None)
+    assert "wrong-secret" not in str(raised.value)
+    refused.close()

@@ -131,17 +131,21 @@ class PrefectEventsAdapter(PollingAdapter):
         The credentials come from ``INTERLOCK_PREFECT_API_KEY`` or
         ``INTERLOCK_PREFECT_AUTH_STRING``, or from the options ``api_key_env`` /
         ``auth_string_env`` naming another variable: a secret is never written in the file.
+        In the service, a section naming a ``prefect`` connection gets ``api_url``,
+        ``api_key`` and ``auth_string`` from it (:mod:`interlock.service.adapter_connections`).
         """
         read = Options(cls.kind, name, options)
         api_url = read.optional_string("api_url")
         key_env = read.optional_string("api_key_env")
         auth_env = read.optional_string("auth_string_env")
+        api_key = read.optional_string("api_key")
+        auth_string = read.optional_string("auth_string")
         try:
             connection = PrefectConnection.from_env(
                 os.environ,
                 api_url=api_url,
-                api_key=os.environ.get(key_env) if key_env else None,
-                auth_string=os.environ.get(auth_env) if auth_env else None,
+                api_key=api_key or (os.environ.get(key_env) if key_env else None),
+                auth_string=auth_string or (os.environ.get(auth_env) if auth_env else None),
             )
         except ValueError as exc:
             raise read.error("api_url", str(exc)) from exc
