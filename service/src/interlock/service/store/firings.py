@@ -17,18 +17,20 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from interlock.rules.engine.firing import Firing
 from interlock.service.store import hot_statements as hot
+from interlock.service.store import sqlite_batch
 from interlock.service.store import tables as t
 from interlock.service.store.database import Database
 from interlock.service.store.epochs import DEFAULT_CHECKPOINT, fence
 from interlock.service.store.errors import NotFound
 from interlock.service.store.outbox import Reservation, claim_in
 from interlock.service.store.records import BatchResult, Checkpoint, OutboxAction, OutboxEntry
+from interlock.service.store.sqlite_inline import InlineConnection
 
 __all__ = ["Firings"]
 
@@ -72,8 +74,14 @@ class Firings:
                 await fence(
                     connection, checkpoint.name if checkpoint else DEFAULT_CHECKPOINT, epoch
                 )
+            inline = cast(InlineConnection, connection) if self._db.dialect == "sqlite" else None
             stored: set[uuid.UUID] = set()
-            if unique:
+            if unique and inline is not None:
+                encoded = [sqlite_batch.firing_row(**_firing_row(f, now)) for f in unique]
+                stored = sqlite_batch.insert_firings(
+                    sqlite_batch.driver_connection(inline), encoded
+                )
+            elif unique:
                 insert = hot.insert_firings(self._db.dialect)
                 result = await connection.execute(insert, [_firing_row(f, now) for f in unique])
                 stored = set(result.scalars())
@@ -90,11 +98,18 @@ class Firings:
                     upsert.on_conflict_do_update(index_elements=["name"], set_=values)
                 )
             replayed = {firing.id for firing in unique} - stored
-            rows = [_outbox_row(e, now) for e in outbox if e.firing_id not in replayed]
+            entries = [e for e in outbox if e.firing_id not in replayed]
             queued: list[uuid.UUID] = []
             claimed: list[OutboxAction] = []
-            if rows:
-                result = await connection.execute(hot.insert_outbox(self._db.dialect), rows)
+            if entries and inline is not None:
+                queued = sqlite_batch.insert_outbox(
+                    sqlite_batch.driver_connection(inline),
+                    [_sqlite_outbox_row(e, now) for e in entries],
+                )
+            elif entries:
+                result = await connection.execute(
+                    hot.insert_outbox(self._db.dialect), [_outbox_row(e, now) for e in entries]
+                )
                 queued = list(result.scalars())
             if reservation is not None and queued:
                 claimed = await claim_in(
@@ -239,6 +254,18 @@ def _firing_row(firing: Firing, now: datetime) -> dict[str, Any]:
         "summary": firing.summary,
         "stored_at": now,
     }
+
+
+def _sqlite_outbox_row(entry: OutboxEntry, now: datetime) -> tuple[Any, ...]:
+    return sqlite_batch.outbox_row(
+        idempotency_key=entry.idempotency_key,
+        firing_id=entry.firing_id,
+        action_index=entry.index,
+        rule=entry.rule,
+        kind=entry.kind,
+        action=entry.action,
+        now=now,
+    )
 
 
 def _outbox_row(entry: OutboxEntry, now: datetime) -> dict[str, Any]:

@@ -68,18 +68,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from interlock.service.store import hot_statements as hot
+from interlock.service.store import sqlite_batch
 from interlock.service.store import tables as t
 from interlock.service.store.attempts import record_attempts
 from interlock.service.store.database import Database
 from interlock.service.store.errors import NotFound
 from interlock.service.store.records import ActionBreaker, ActionState, OutboxAction
+from interlock.service.store.sqlite_inline import InlineConnection
 
 __all__ = ["FinishReport", "Outbox", "Outcome", "Reservation", "Verdict", "claim_in"]
 
@@ -112,9 +114,19 @@ async def claim_in(
 
     Oldest due first (see :meth:`Outbox.claim`, which expires leases first).
     """
-    claim = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
-    rows = (await connection.execute(hot.claim_due(), claim)).all()
-    actions = [_action(row) for row in rows]
+    if isinstance(cast(object, connection), InlineConnection):  # SQLite: its own SQL
+        inline = cast(InlineConnection, connection)
+        actions = sqlite_batch.claim_due(
+            sqlite_batch.driver_connection(inline),
+            now=now,
+            limit=limit,
+            worker=worker,
+            until=now + lease,
+        )
+    else:
+        claim = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
+        rows = (await connection.execute(hot.claim_due(), claim)).all()
+        actions = [_action(row) for row in rows]
     return sorted(actions, key=lambda a: (a.next_attempt_at, a.firing_id, a.index))
 
 
