@@ -113,6 +113,8 @@ class _Active:
     """Set with ``stopped_as``: a remote attempt waits on it."""
     remote: RemoteAttempt | None = None
     policy: RunPolicy = field(default_factory=RunPolicy)
+    ended: bool = False
+    """Its process or remote run ended: its state is being recorded."""
 
 
 class Worker:
@@ -255,7 +257,7 @@ class Worker:
         await self.ledger.heartbeat(self.name, list(self._active), self.lease)
 
     async def _follow_states(self) -> None:
-        watched = [a for a in self._active.values() if a.stopped_as is None]
+        watched = [a for a in self._active.values() if a.stopped_as is None and not a.ended]
         if not watched:
             return
         states = await self.ledger.states([a.run.id for a in watched])
@@ -280,6 +282,7 @@ class Worker:
         run = active.run
         try:
             final = await self._carry_out(active)
+            active.ended = True  # its end is being recorded: no longer one to stop
             if (
                 final is not None
                 and final[0] == "failed"
