@@ -5,9 +5,10 @@ database, each with the same ``[adapters.orders]``: a ``db.rows`` adapter on a S
 table, batches of 5 from the beginning, whose URL comes from the connection
 ``warehouse`` (each replica resolves it, as a single server does). Replica ``a`` holds
 the ``scheduler`` lease and reports rows 1-3, then 4-6; it stops (releasing its leases),
-``b`` takes the schedules over and reports rows 7-9. Every row is reported exactly once: ``b`` went on from
-``a``'s cursor (in the database) instead of its own (a file of its data directory,
-which it does not have: it would report rows 1-5 again, under another event id).
+``b`` takes the schedules over and reports rows 7-9. Every row is reported exactly
+once: ``b`` went on from ``a``'s cursor (in the database) instead of its own (a file of
+its data directory, which it does not have: it would report rows 1-5 again, under
+another event id).
 """
 
 from __future__ import annotations
