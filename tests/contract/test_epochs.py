@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import pytest
 import sqlalchemy as sa
 
 from contract.store_fixtures import entries_for, make_firing, sync_engine
 from interlock.service.store import Checkpoint, Fenced, Store
+from interlock.service.store.epochs import claim
 
 
 async def test_a_claim_on_an_empty_store_finds_no_checkpoint_and_creates_the_row(
@@ -115,3 +117,28 @@ async def test_postgresql_a_paused_owner_mid_batch_loses_its_lock_after_the_idle
             await held.__aexit__(None, None, None)
         with pytest.raises(Fenced):
             await first.store_batch([make_firing()], [], None, epoch=1)
+
+
+async def test_postgresql_a_claim_that_waits_says_which_session_holds_the_row(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Store(postgres_url) as store:
+        await store.migrate()
+        await store.claim_checkpoint(1)
+        with sync_engine(postgres_url) as engine, engine.connect() as holder:
+            holder.execute(sa.text("SET application_name = 'paused-owner'"))
+            pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            holder.execute(
+                sa.text("SELECT epoch FROM engine_checkpoints WHERE name='default' FOR UPDATE")
+            )
+            with caplog.at_level(logging.WARNING, logger="interlock.service.store.epochs"):
+                claiming = asyncio.ensure_future(claim(store._db, 2, wait_report=0.2))
+                await asyncio.sleep(0.7)
+                assert not claiming.done()  # the row is held
+                holder.rollback()  # the holder goes away: the claim goes through
+            assert await asyncio.wait_for(claiming, 10) is None
+    reports = [r.getMessage() for r in caplog.records if "has waited" in r.getMessage()]
+    assert reports, caplog.text
+    assert f"pid {pid} idle in transaction" in reports[0]
+    assert "paused-owner" in reports[0]
+    assert "FOR UPDATE" in reports[0]

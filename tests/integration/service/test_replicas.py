@@ -228,7 +228,10 @@ def test_a_paused_owner_is_fenced_and_stops_its_engine(
     try:
         publish_events(nats_url, events[:half], tmp_path / "spool")
         a.pause()  # in the middle of the burst, a batch in hand
-        b.wait_role("owner", TTL + 10)
+        try:  # how fast is the kill -9 test's subject; here, that it happens at all
+            b.wait_role("owner", TTL + 30)
+        except AssertionError as exc:  # what the paused one did last, too
+            raise AssertionError(f"{exc}\n--- replica a, paused:\n{a.output()[-3000:]}") from None
         publish_events(nats_url, events[half:], tmp_path / "spool")
         found = _wait_firings(postgres_url, EXPECTED_FIRINGS, 90)
         a.resume()
