@@ -24,8 +24,6 @@ them), never run, and each template error is kept.
 
 from __future__ import annotations
 
-import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +40,7 @@ from interlock.sdk.event import Event
 from interlock.sdk.subjects import EVENTS_SUBJECT_PREFIX
 from interlock.service.backtest.horizon import Horizon
 from interlock.service.backtest.reader import StoredMessage
+from interlock.service.pipeline.rendering import RecentEvents
 
 __all__ = ["RenderProblem", "Replay"]
 
@@ -105,7 +104,7 @@ class Replay:
         )
         self._pipeline = SimulatedPipeline(self.engine, self.horizon.start)
         self._by_name = {rule.name: rule for rule in self.rules}
-        self._recent: OrderedDict[uuid.UUID, Event] = OrderedDict()
+        self._recent = RecentEvents(REMEMBERED)
 
     def feed(self, messages: Sequence[StoredMessage]) -> None:
         """Feed stored messages (in stream order) with the live watermark rule."""
@@ -122,7 +121,7 @@ class Replay:
             # JetStream's stored times never go back; a clock step of its host could.
             pipeline.publish(event, max(message.stored_at, pipeline.now))
         self.counts.events += len(events)
-        self._remember(events)
+        self._recent.add_all(events)
         last = messages[-1]
         self._keep(pipeline.run_until(max(last.stored_at, pipeline.now)))
         self.counts.event_time = last.stored_at
@@ -134,13 +133,6 @@ class Replay:
         self._keep(pipeline.run_until(max(self.horizon.until, pipeline.now)))
         self.counts.event_time = self.horizon.until
         self.broken = self.engine.broken
-
-    def _remember(self, events: list[Event]) -> None:
-        recent = self._recent
-        for event in events:
-            recent[event.id] = event
-        while len(recent) > REMEMBERED:
-            recent.popitem(last=False)
 
     def _keep(self, firings: Iterable[Firing]) -> None:
         since = self.horizon.since
