@@ -80,6 +80,20 @@ def _key(workdir: Path, name: str, scope: str) -> str:
     return done.stdout.strip()
 
 
+def _plane(tmp_path: Path) -> tuple[Path, Path, str, str]:
+    """The step script, the server's directory, an admin key and a worker key."""
+    step = tmp_path / "step.py"
+    step.write_text(STEP)
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    return (
+        step,
+        server_dir,
+        _key(server_dir, "admin", "admin"),
+        _key(server_dir, "etl-worker", "worker"),
+    )
+
+
 class Api:
     """The API with an admin key."""
 
@@ -175,15 +189,10 @@ def _server(workdir: Path, port: int, step: Path) -> Any:
 
 
 def test_twenty_runs_at_most_two_at_once_through_an_api_restart(tmp_path: Path) -> None:
-    step = tmp_path / "step.py"
-    step.write_text(STEP)
+    step, server_dir, admin, worker_key = _plane(tmp_path)
     journal = tmp_path / "journal.txt"
     journal.touch()
     port = free_port()
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    admin = _key(server_dir, "admin", "admin")
-    worker_key = _key(server_dir, "etl-worker", "worker")
     server: RunningServer
     with _server(server_dir, port, step) as server:
         api = Api(server.url, admin)
@@ -222,13 +231,8 @@ def test_twenty_runs_at_most_two_at_once_through_an_api_restart(tmp_path: Path) 
 
 
 def test_a_killed_api_worker_has_its_run_marked_crashed(tmp_path: Path) -> None:
-    step = tmp_path / "step.py"
-    step.write_text(STEP)
+    step, server_dir, admin, worker_key = _plane(tmp_path)
     journal = tmp_path / "journal.txt"
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    admin = _key(server_dir, "admin", "admin")
-    worker_key = _key(server_dir, "etl-worker", "worker")
     with _server(server_dir, free_port(), step) as server:
         api = Api(server.url, admin)
         run = api.call(
@@ -249,12 +253,7 @@ def test_a_killed_api_worker_has_its_run_marked_crashed(tmp_path: Path) -> None:
 
 
 def test_a_worker_key_runs_runs_and_nothing_else(tmp_path: Path) -> None:
-    step = tmp_path / "step.py"
-    step.write_text(STEP)
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    admin = _key(server_dir, "admin", "admin")
-    worker_key = _key(server_dir, "etl-worker", "worker")
+    step, server_dir, admin, worker_key = _plane(tmp_path)
     with _server(server_dir, free_port(), step) as server:
         as_worker = httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {worker_key}"}
@@ -291,12 +290,7 @@ def _scopes(as_worker: httpx.Client, as_admin: httpx.Client) -> None:
 def test_an_api_worker_runs_an_http_target_with_the_connection_as_it_is_now(
     tmp_path: Path,
 ) -> None:
-    step = tmp_path / "step.py"
-    step.write_text(STEP)
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    admin = _key(server_dir, "admin", "admin")
-    worker_key = _key(server_dir, "etl-worker", "worker")
+    step, server_dir, admin, worker_key = _plane(tmp_path)
     with (
         http_receiver() as receiver,
         _server(server_dir, free_port(), step) as server,
@@ -331,12 +325,7 @@ def test_an_api_worker_runs_an_http_target_with_the_connection_as_it_is_now(
 def test_log_chunks_are_appended_once_and_only_the_owner_records_the_end(
     tmp_path: Path,
 ) -> None:
-    step = tmp_path / "step.py"
-    step.write_text(STEP)
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    admin = _key(server_dir, "admin", "admin")
-    worker_key = _key(server_dir, "etl-worker", "worker")
+    step, server_dir, admin, worker_key = _plane(tmp_path)
     with _server(server_dir, free_port(), step) as server:
         api = Api(server.url, admin)
         started = api.call("POST", "/api/deployments/step/run", json={"parameters": {"n": 0}})
