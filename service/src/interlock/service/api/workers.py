@@ -34,11 +34,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import anyio
 import msgspec
 from litestar import Controller, Request, get, post, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -142,9 +144,18 @@ async def _own(services: Services, run_id: uuid.UUID, worker: str) -> Run:
     return run
 
 
-def server_log_path(services: Services, run_id: uuid.UUID) -> Path:
-    """Where the server keeps a run's log (the one ``StoreLedger`` names)."""
-    return StoreLedger(services).log_path(run_id)
+_LEDGER_STATE = "interlock_store_ledger"
+
+LedgerDep: TypeAlias = NamedDependency[StoreLedger]
+"""The application's one :class:`StoreLedger`, injected by name (``ledger``)."""
+
+
+def _store_ledger(services: ServicesDep, state: State) -> StoreLedger:
+    """One ledger per application (its log directory is resolved once, not per call)."""
+    ledger: StoreLedger | None = state.get(_LEDGER_STATE)
+    if ledger is None:
+        ledger = state[_LEDGER_STATE] = StoreLedger(services)
+    return ledger
 
 
 def _append(path: Path, offset: int, data: bytes) -> int:
@@ -164,16 +175,16 @@ class WorkerController(Controller):
     path = "/api/worker"
     tags = ["workers"]  # noqa: RUF012 - Litestar's declared attribute
     guards = [require_worker]  # noqa: RUF012 - Litestar's declared attribute
+    dependencies = {"ledger": Provide(_store_ledger, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/recover", summary="Crash the runs a restarted worker left running", status_code=200)
-    async def recover(self, data: JSONBody[Recover], services: ServicesDep) -> list[Run]:
+    async def recover(self, data: JSONBody[Recover], ledger: LedgerDep) -> list[Run]:
         """Mark ``crashed`` the runs still ``running`` under the worker's name."""
-        return await StoreLedger(services).recover(data.worker)
+        return await ledger.recover(data.worker)
 
     @post("/heartbeat", summary="Renew a worker's runs", status_code=204)
-    async def heartbeat(self, data: JSONBody[Heartbeat], services: ServicesDep) -> None:
+    async def heartbeat(self, data: JSONBody[Heartbeat], ledger: LedgerDep) -> None:
         """Renew the lease of the runs; crash the runs whose lease passed (any worker's)."""
-        ledger = StoreLedger(services)
         await ledger.heartbeat(data.worker, data.runs, timedelta(seconds=data.lease))
 
     @post("/states", summary="The states of runs", status_code=200)
@@ -184,28 +195,35 @@ class WorkerController(Controller):
         return await services.store.runs.states(data.runs)
 
     @post("/claim", summary="Claim due runs", status_code=200)
-    async def claim(self, data: JSONBody[Claim], services: ServicesDep) -> list[Run]:
+    async def claim(self, data: JSONBody[Claim], ledger: LedgerDep) -> list[Run]:
         """Release due scheduled runs, then claim up to ``limit`` pending ones."""
-        return await StoreLedger(services).claim(data.queues, worker=data.worker, limit=data.limit)
+        return await ledger.claim(data.queues, worker=data.worker, limit=data.limit)
 
     @get("/deployments/{name:str}", summary="A deployment's target and policy")
-    async def deployment(self, name: FromPath[str], services: ServicesDep) -> DeploymentTarget:
+    async def deployment(self, name: FromPath[str], ledger: LedgerDep) -> DeploymentTarget:
         """What the worker runs for a run of ``name``."""
-        target, policy = await StoreLedger(services).deployment(name)
+        target, policy = await ledger.deployment(name)
         return DeploymentTarget(target=target, policy=policy)
 
     @post("/runs/{run_id:uuid}/finish", summary="Record how a run ended", status_code=200)
     async def finish(
-        self, run_id: FromPath[uuid.UUID], data: JSONBody[Finish], services: ServicesDep
+        self,
+        run_id: FromPath[uuid.UUID],
+        data: JSONBody[Finish],
+        services: ServicesDep,
+        ledger: LedgerDep,
     ) -> Run:
         """Move the run to its final state (409: not this worker's, or it moved on)."""
         run = await _own(services, run_id, data.worker)
-        await StoreLedger(services).finish(run, data.state, data.message, worker=data.worker)
-        return await services.store.runs.get(run_id)
+        return await ledger.end(run, data.state, data.message)
 
     @post("/runs/{run_id:uuid}/retry", summary="Retry a failed attempt later", status_code=200)
     async def retry(
-        self, run_id: FromPath[uuid.UUID], data: JSONBody[Retry], services: ServicesDep
+        self,
+        run_id: FromPath[uuid.UUID],
+        data: JSONBody[Retry],
+        services: ServicesDep,
+        ledger: LedgerDep,
     ) -> None:
         """Send attempt ``attempt`` back to ``scheduled``, due in ``delay`` seconds."""
         run = await _own(services, run_id, data.worker)
@@ -214,13 +232,15 @@ class WorkerController(Controller):
                 detail=f"run {run_id} runs attempt {run.attempt}, not {data.attempt}",
                 status_code=409,
             )
-        await StoreLedger(services).retry(
-            run, delay=data.delay, message=data.message, worker=data.worker
-        )
+        await ledger.retry(run, delay=data.delay, message=data.message, worker=data.worker)
 
     @put("/runs/{run_id:uuid}/remote", summary="Keep a run's remote run", status_code=204)
     async def remote(
-        self, run_id: FromPath[uuid.UUID], data: JSONBody[Remote], services: ServicesDep
+        self,
+        run_id: FromPath[uuid.UUID],
+        data: JSONBody[Remote],
+        services: ServicesDep,
+        ledger: LedgerDep,
     ) -> None:
         """Store the remote run's id, link and own state word on the run."""
         run = await _own(services, run_id, data.worker)
@@ -230,7 +250,7 @@ class WorkerController(Controller):
             url=data.remote_url,
             remote_state=data.remote_state,
         )
-        await StoreLedger(services).set_remote(run, remote, worker=data.worker)
+        await ledger.set_remote(run, remote, worker=data.worker)
 
     @post(
         "/runs/{run_id:uuid}/log",
@@ -242,7 +262,9 @@ class WorkerController(Controller):
         self,
         run_id: FromPath[uuid.UUID],
         request: Request[Any, Any, Any],
+        *,
         services: ServicesDep,
+        ledger: LedgerDep,
         worker: Annotated[str, QueryParameter(min_length=1, max_length=200)],
         offset: Annotated[int, QueryParameter(ge=0, le=_MAX_OFFSET)] = 0,
     ) -> LogSize:
@@ -258,9 +280,7 @@ class WorkerController(Controller):
                 detail=f"run {run_id} is not running on worker {worker}", status_code=409
             )
         data = await request.body()
-        size = await anyio.to_thread.run_sync(
-            _append, server_log_path(services, run_id), offset, data
-        )
+        size = await anyio.to_thread.run_sync(_append, ledger.log_path(run_id), offset, data)
         return LogSize(size=size)
 
     @get("/connections/{name:str}", summary="A connection with its secrets (for a target)")

@@ -193,8 +193,13 @@ class StoreLedger:
 
     async def finish(self, run: Run, state: RunState, message: str, *, worker: str) -> None:
         """A compare-and-set transition, announced."""
+        await self.end(run, state, message)
+
+    async def end(self, run: Run, state: RunState, message: str) -> Run:
+        """:meth:`finish`, answering the run as it ended (the worker API's answer)."""
         finished = await self.services.store.runs.transition(run.id, state, message=message)
         await announce(self.services, finished)
+        return finished
 
     async def retry(self, run: Run, *, delay: float, message: str, worker: str) -> None:
         """Back to ``scheduled`` with ``attempt`` + 1, announced."""

@@ -77,7 +77,7 @@ class Firings:
             inline = cast(InlineConnection, connection) if self._db.dialect == "sqlite" else None
             stored: set[uuid.UUID] = set()
             if unique and inline is not None:
-                encoded = [sqlite_batch.firing_row(**_firing_row(f, now)) for f in unique]
+                encoded = [sqlite_batch.firing_row(f, now) for f in unique]
                 stored = sqlite_batch.insert_firings(
                     sqlite_batch.driver_connection(inline), encoded
                 )
@@ -104,7 +104,7 @@ class Firings:
             if entries and inline is not None:
                 queued = sqlite_batch.insert_outbox(
                     sqlite_batch.driver_connection(inline),
-                    [_sqlite_outbox_row(e, now) for e in entries],
+                    [sqlite_batch.outbox_row(e, now) for e in entries],
                 )
             elif entries:
                 result = await connection.execute(
@@ -254,18 +254,6 @@ def _firing_row(firing: Firing, now: datetime) -> dict[str, Any]:
         "summary": firing.summary,
         "stored_at": now,
     }
-
-
-def _sqlite_outbox_row(entry: OutboxEntry, now: datetime) -> tuple[Any, ...]:
-    return sqlite_batch.outbox_row(
-        idempotency_key=entry.idempotency_key,
-        firing_id=entry.firing_id,
-        action_index=entry.index,
-        rule=entry.rule,
-        kind=entry.kind,
-        action=entry.action,
-        now=now,
-    )
 
 
 def _outbox_row(entry: OutboxEntry, now: datetime) -> dict[str, Any]:

@@ -36,8 +36,9 @@ from typing import Any, cast
 from sqlalchemy import exc
 from sqlalchemy.dialects import sqlite
 
+from interlock.rules.engine.firing import Firing
 from interlock.service.store import hot_statements as hot
-from interlock.service.store.records import OutboxAction
+from interlock.service.store.records import OutboxAction, OutboxEntry
 from interlock.service.store.sqlite_inline import InlineConnection
 
 __all__ = [
@@ -108,59 +109,35 @@ def insert_outbox(
     return queued
 
 
-def firing_row(
-    *,
-    id: uuid.UUID,
-    rule: str,
-    key: str,
-    status: str,
-    at: datetime,
-    window_start: datetime | None,
-    window_end: datetime | None,
-    event_ids: list[str],
-    expected: int | None,
-    arrived: int | None,
-    late: bool,
-    summary: str,
-    stored_at: datetime,
-) -> tuple[Any, ...]:
-    """The values of one ``firings`` row, in :data:`_FIRING_COLUMNS` order, encoded."""
+def firing_row(firing: Firing, stored_at: datetime) -> tuple[Any, ...]:
+    """The values of ``firing``'s row, in :data:`_FIRING_COLUMNS` order, encoded."""
     return (
-        id.hex,
-        rule,
-        key,
-        status,
-        stored_time(at),
-        stored_time(window_start),
-        stored_time(window_end),
-        json.dumps(event_ids),
-        expected,
-        arrived,
-        int(late),
-        summary,
+        firing.id.hex,
+        firing.rule,
+        firing.key,
+        firing.status,
+        stored_time(firing.at),
+        stored_time(firing.window_start),
+        stored_time(firing.window_end),
+        json.dumps([str(event_id) for event_id in firing.event_ids]),
+        firing.expected,
+        firing.arrived,
+        int(firing.late),
+        firing.summary,
         stored_time(stored_at),
     )
 
 
-def outbox_row(
-    *,
-    idempotency_key: uuid.UUID,
-    firing_id: uuid.UUID,
-    action_index: int,
-    rule: str,
-    kind: str,
-    action: dict[str, Any],
-    now: datetime,
-) -> tuple[Any, ...]:
-    """The values of one new (pending) ``outbox`` row, in :data:`_OUTBOX_COLUMNS` order."""
+def outbox_row(entry: OutboxEntry, now: datetime) -> tuple[Any, ...]:
+    """The values of ``entry``'s new (pending) row, in :data:`_OUTBOX_COLUMNS` order."""
     at = stored_time(now)
     return (
-        idempotency_key.hex,
-        firing_id.hex,
-        action_index,
-        rule,
-        kind,
-        json.dumps(action),
+        entry.idempotency_key.hex,
+        entry.firing_id.hex,
+        entry.index,
+        entry.rule,
+        entry.kind,
+        json.dumps(entry.action),
         "pending",
         0,
         at,
